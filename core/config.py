@@ -1,0 +1,97 @@
+"""Settings from the environment and a `.env` file.
+
+Secrets are `SecretStr`: their repr is masked, so they cannot leak through logs or errors.
+`DATABASE_URL` counts as a secret because it usually embeds a password.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
+
+GITHUB_GRAPHQL_URL = "https://api.github.com/graphql"
+
+
+class Backend(StrEnum):
+    EMBEDDED = "embedded"
+    POSTGRES = "postgres"
+    SUPABASE = "supabase"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    database_url: SecretStr | None = Field(default=None, validation_alias="DATABASE_URL")
+    supabase_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("SUPABASE_URL", "VITE_SUPABASE_URL")
+    )
+    supabase_service_key: SecretStr | None = Field(
+        default=None, validation_alias="SUPABASE_SERVICE_KEY"
+    )
+    github_token: SecretStr | None = Field(default=None, validation_alias="GITHUB_TOKEN")
+    github_graphql_url: str = Field(
+        default=GITHUB_GRAPHQL_URL, validation_alias="GITHUB_GRAPHQL_URL"
+    )
+    min_graphql_points: int = Field(default=500, ge=0, validation_alias="MIN_GRAPHQL_POINTS")
+    chunk_recovery_minutes: int = Field(
+        default=30, ge=1, validation_alias="CHUNK_RECOVERY_MINUTES"
+    )
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("backfill-console")),
+        validation_alias="BACKFILL_DATA_DIR",
+    )
+
+    @field_validator("database_url", "supabase_service_key", "github_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("supabase_url", mode="before")
+    @classmethod
+    def _blank_url_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def backend(self) -> Backend:
+        if self.database_url is not None:
+            return Backend.POSTGRES
+        if self.supabase_url is not None:
+            return Backend.SUPABASE
+        return Backend.EMBEDDED
+
+
+_ENV_NAMES = {
+    "database_url": "DATABASE_URL",
+    "supabase_url": "SUPABASE_URL",
+    "supabase_service_key": "SUPABASE_SERVICE_KEY",
+    "github_token": "GITHUB_TOKEN",
+    "github_graphql_url": "GITHUB_GRAPHQL_URL",
+    "min_graphql_points": "MIN_GRAPHQL_POINTS",
+    "chunk_recovery_minutes": "CHUNK_RECOVERY_MINUTES",
+    "data_dir": "BACKFILL_DATA_DIR",
+}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings, turning validation failures into one `ConfigError` naming the variable.
+
+    The offending value is never echoed: it may be a secret.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_input=False, include_url=False):
+            field = str(err["loc"][0]) if err["loc"] else "settings"
+            name = _ENV_NAMES.get(field, field)
+            problems.append(f"{name}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,24 @@
+"""Errors the CLI turns into one clear line and a non-zero exit.
+
+Every message here is safe to print: none of them may carry a secret.
+"""
+
+
+class BackfillError(Exception):
+    """Base for errors that end a command with a message instead of a traceback."""
+
+    exit_code = 1
+
+
+class ConfigError(BackfillError):
+    """A setting is missing or malformed; the message names the variable to fix."""
+
+    exit_code = 2
+
+
+class StoreUnavailable(BackfillError):
+    """The database cannot be reached; the message says which setting points at it."""
+
+
+class MigrationError(BackfillError):
+    """A migration cannot be applied (or an applied one was edited)."""
