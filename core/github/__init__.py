@@ -1,0 +1,1 @@
+"""Talking to GitHub's GraphQL API (client, cost rule)."""
