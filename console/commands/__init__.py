@@ -1,0 +1,1 @@
+"""One module per `backfill-console` subcommand, each exposing `register(subparsers)`."""

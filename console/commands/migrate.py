@@ -1,0 +1,49 @@
+"""`backfill-console migrate`: apply the schema (idempotent, recorded, edits refused)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from rich.console import Console
+
+from core.config import load_settings
+from core.store import postgres_url
+from core.store.postgres import PostgresStore
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "migrate",
+        help="apply database migrations",
+        description=(
+            "Apply the SQL migrations in migrations/ to the configured database (DATABASE_URL, "
+            "or the embedded Postgres when nothing is configured). Safe to run repeatedly: "
+            "applied files are recorded with a checksum and skipped; an applied file that was "
+            "edited is refused. On Supabase, give DATABASE_URL (the project's connection "
+            "string) or push migrations/ with `supabase db push`."
+        ),
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    console = Console()
+
+    async def apply() -> list[str]:
+        url, setting = postgres_url(settings)
+        store = await PostgresStore.connect(url, setting=setting, max_size=1)
+        try:
+            return [m.path.name for m in await asyncio.to_thread(store.migrate)]
+        finally:
+            await store.close()
+
+    applied = asyncio.run(apply())
+    if applied:
+        for name in applied:
+            console.print(f"applied [bold]{name}[/]")
+        console.print(f"{len(applied)} migration(s) applied")
+    else:
+        console.print("database schema is up to date")
+    return 0

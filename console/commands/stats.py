@@ -1,0 +1,86 @@
+"""`backfill-console stats`: chunk statistics, progress per repository, the GraphQL budget."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from core.config import load_settings
+from core.monitoring import StatsReport, collect_stats
+from core.store import open_store
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "stats",
+        help="chunk statistics, progress and the GraphQL budget",
+        description=(
+            "Show chunk statistics over the last 24 hours (processing / completed / failed / "
+            "stuck), progress per repository with rate and ETA, live workers, and the latest "
+            "GraphQL budget seen by any worker."
+        ),
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+
+    async def gather() -> StatsReport:
+        async with open_store(settings) as store:
+            return await collect_stats(store, stuck_minutes=settings.chunk_recovery_minutes)
+
+    report = asyncio.run(gather())
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        render(report, Console())
+    return 0
+
+
+def _fmt_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, sec = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s"
+
+
+def render(report: StatsReport, console: Console) -> None:
+    c = report.chunks
+    console.print(
+        f"[bold]Chunks (24 h)[/]  processing {c.processing}  completed {c.completed}  "
+        f"failed {c.failed}  stuck {c.stuck}"
+    )
+    table = Table(title="Backfills", expand=False)
+    for col in ("repository", "progress", "%", "PRs/min", "ETA", "status"):
+        table.add_column(col, justify="right" if col != "repository" else "left")
+    for p in report.progress:
+        status: Any = p.status
+        if p.waiting_until:
+            status = f"waiting until {p.waiting_until:%H:%M}"
+        elif p.status == "failed" and p.last_error:
+            status = f"failed: {p.last_error}"
+        table.add_row(
+            p.repository,
+            f"{p.processed_prs}/{p.total_prs if p.total_prs is not None else 0}",
+            f"{p.percent:.2f}" if p.percent is not None else "-",
+            f"{p.prs_per_minute:.1f}",
+            _fmt_eta(p.eta_seconds),
+            status,
+        )
+    console.print(table)
+    alive = [w for w in report.workers if w.alive]
+    console.print(f"[bold]Workers[/]  {len(alive)} alive")
+    for budget in report.budgets:
+        console.print(
+            f"[bold]GraphQL budget[/] {budget['tokenFingerprint']}  remaining "
+            f"{budget['remaining']}/{budget['limit']}  ({budget['percentageUsed']:.2f}% used, "
+            f"resets {budget['resetAt']})"
+        )

@@ -1,0 +1,125 @@
+"""What the store returns: immutable snapshots, safe to hand to another thread or process."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Snapshot(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Registration(Snapshot):
+    repository_id: UUID
+    backfill_state_id: UUID
+    owner: str
+    name: str
+    status: str
+    created: bool
+
+
+class Lease(Snapshot):
+    """A claimed backfill. `claim_token` fences every write made under this lease."""
+
+    backfill_state_id: UUID
+    repository_id: UUID
+    owner: str
+    name: str
+    claim_token: int
+    lease_expires_at: datetime
+    cursor: str | None
+    total_prs: int | None
+    processed_prs: int
+    page_size: int | None
+
+    @property
+    def repository(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+class Chunk(Snapshot):
+    id: UUID
+    backfill_state_id: UUID
+    chunk_number: int
+    status: str
+    started_at: datetime
+    cursor_before: str | None
+    claim_token: int | None
+    worker_id: str | None
+
+
+class CommitResult(Snapshot):
+    committed: bool
+    reason: str | None = None
+    inserted_prs: int = 0
+    upserted_prs: int = 0
+    reviews: int = 0
+    comments: int = 0
+    processed_prs: int | None = None
+    total_prs: int | None = None
+    status: str | None = None
+
+
+class ChunkStatistics(Snapshot):
+    """The spec's getChunkStatistics: chunk counts over a window."""
+
+    processing: int
+    completed: int
+    failed: int
+    stuck: int
+    total: int
+
+
+class BackfillProgress(Snapshot):
+    backfill_state_id: UUID
+    repository_id: UUID
+    repository: str
+    status: str
+    processed_prs: int
+    total_prs: int | None
+    percent: float | None
+    prs_per_minute: float
+    eta_seconds: float | None
+    last_chunk_number: int
+    chunks_processing: int
+    chunks_failed: int
+    leased_by: str | None
+    lease_expires_at: datetime | None
+    waiting_until: datetime | None
+    cooldown_until: datetime | None
+    last_error: str | None
+    error_count: int
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    observed_at: datetime
+
+
+class RateLimitRecord(Snapshot):
+    token_fingerprint: str
+    remaining: int
+    limit: int
+    used: int
+    reset_at: datetime
+    last_cost: int | None
+    average_cost_per_query: float | None
+    queries: int
+    observed_at: datetime
+
+
+class WorkerRecord(Snapshot):
+    id: str
+    host: str
+    pid: int
+    status: str
+    backfill_state_id: UUID | None
+    repository: str | None
+    detail: str | None
+    started_at: datetime
+    heartbeat_at: datetime
+    stopped_at: datetime | None
+    alive: bool
