@@ -1,0 +1,112 @@
+"""Errors the GitHub client raises, one type per thing a caller must do differently.
+
+Messages and attributes never carry the token: nothing here holds a request object or headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from core.errors import BackfillError
+
+
+class GitHubError(BackfillError):
+    """Base for every failure talking to GitHub's GraphQL API."""
+
+    type: str = "GITHUB_ERROR"
+    shrink_page: bool = False
+    fatal: bool = False
+
+
+class RateLimitedError(GitHubError):
+    """The primary point budget is (or would be) exhausted until `reset_at`.
+
+    Mirrors the spec's `{type: 'RATE_LIMITED', resetAt, waitTime}`: `wait_time` is in ms.
+    """
+
+    type = "RATE_LIMITED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reset_at: datetime,
+        remaining: int | None = None,
+        estimated_cost: int | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reset_at = reset_at
+        self.remaining = remaining
+        self.estimated_cost = estimated_cost
+        current = now or datetime.now(UTC)
+        self.wait_time = max(0, int((reset_at - current).total_seconds() * 1000))
+
+    @property
+    def reset_at_iso(self) -> str:
+        return self.reset_at.isoformat()
+
+
+class SecondaryRateLimitError(GitHubError):
+    """GitHub's abuse/secondary limit kept answering after the bounded waits."""
+
+    type = "SECONDARY_RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after: float | None, attempts: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.attempts = attempts
+        self.wait_time = int((retry_after or 60) * 1000)
+
+
+class AuthenticationError(GitHubError):
+    """401: the token is wrong or revoked. Fatal: every worker using it must stop."""
+
+    type = "UNAUTHENTICATED"
+    fatal = True
+    exit_code = 3
+
+
+class RepositoryNotFound(GitHubError):
+    """GitHub resolves no repository with that name (or the token cannot see it)."""
+
+    type = "NOT_FOUND"
+
+    def __init__(self, owner: str, name: str) -> None:
+        super().__init__(f"repository {owner}/{name} not found (or not visible to GITHUB_TOKEN)")
+        self.owner = owner
+        self.name = name
+
+
+class TransientError(GitHubError):
+    """Timeouts, 5xx, dropped connections, bodies that are not JSON: still failing after retries.
+
+    GitHub kills requests running over 10 s, so the caller should halve its page and retry.
+    """
+
+    type = "TRANSIENT"
+    shrink_page = True
+
+    def __init__(self, message: str, *, attempts: int, status: int | None = None) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.status = status
+
+
+class ResourceLimitsExceeded(GitHubError):
+    """GitHub refused the query as too heavy; a smaller page will pass."""
+
+    type = "RESOURCE_LIMITS_EXCEEDED"
+    shrink_page = True
+
+
+class GraphQLError(GitHubError):
+    """Any other error GitHub put in `errors[]`, with its own type and path."""
+
+    def __init__(
+        self, message: str, *, type: str | None = None, path: Sequence[str | int] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.type = type or "GRAPHQL_ERROR"
+        self.path = list(path) if path else None

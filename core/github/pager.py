@@ -1,0 +1,155 @@
+"""PRs fetched but not yet handed out: the look-ahead buffer of one repository's backfill.
+
+Why a buffer: a PR with more than 100 reviews/comments/labels needs follow-up queries, and each
+query costs at least 1 point however little it asks. Follow-ups therefore ride in the same
+1-point query as the next PRs (fetched ahead), so no query is wasted on a handful of follow-ups.
+PRs come out strictly in order, complete, each page ending at the cursor of its last PR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.github.models import Actor, Comment, PullRequest, Review
+from core.github.queries import NESTED, FollowUp
+
+
+@dataclass
+class _Entry:
+    cursor: str
+    raw: dict[str, Any]
+    nodes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    pending: dict[str, str | None] = field(default_factory=dict)  # field -> resume cursor
+
+    @property
+    def complete(self) -> bool:
+        return not self.pending
+
+
+class RepoBuffer:
+    """Ordered PRs after `start_after` (the cursor the engine resumes from)."""
+
+    def __init__(self, start_after: str | None) -> None:
+        self.start_after = start_after
+        self.entries: list[_Entry] = []
+        self.frontier: str | None = start_after  # cursor after the last PR fetched
+        self.has_more = True  # GitHub has PRs after `frontier`
+        self.total_count = 0
+        self.fetched_any = False
+
+    # -- ingest -----------------------------------------------------------------------------
+
+    def add_page(self, connection: dict[str, Any]) -> None:
+        """Fold a `pullRequests` connection (edges with cursors) into the buffer."""
+        self.fetched_any = True
+        self.total_count = int(connection.get("totalCount") or 0)
+        info = connection.get("pageInfo") or {}
+        for edge in connection.get("edges") or []:
+            node = edge.get("node")
+            if node is None:
+                continue
+            entry = _Entry(cursor=edge["cursor"], raw=node)
+            for name in NESTED:
+                self._absorb(entry, name, node.get(name))
+            self.entries.append(entry)
+        self.frontier = info.get("endCursor") or self.frontier
+        self.has_more = bool(info.get("hasNextPage"))
+
+    def apply_follow_up(self, follow: FollowUp, node: dict[str, Any] | None) -> None:
+        """Fold one follow-up answer; a vanished PR keeps what it had (nothing more to read)."""
+        entry = self._find(follow.pr_id)
+        if entry is None:
+            return
+        if node is None:
+            entry.pending.pop(follow.field, None)
+            return
+        self._absorb(entry, follow.field, node.get(follow.field))
+
+    @staticmethod
+    def _absorb(entry: _Entry, name: str, conn: dict[str, Any] | None) -> None:
+        nodes = entry.nodes.setdefault(name, [])
+        if conn is None:
+            entry.pending.pop(name, None)
+            return
+        nodes.extend(n for n in conn.get("nodes") or [] if n is not None)
+        info = conn.get("pageInfo") or {}
+        if info.get("hasNextPage") and info.get("endCursor"):
+            entry.pending[name] = info["endCursor"]
+        else:
+            entry.pending.pop(name, None)
+
+    def _find(self, pr_id: str) -> _Entry | None:
+        for entry in self.entries:
+            if entry.raw.get("id") == pr_id:
+                return entry
+        return None
+
+    # -- planning ---------------------------------------------------------------------------
+
+    def follow_ups(self, limit: int) -> list[FollowUp]:
+        """Pending follow-ups, oldest PR first, so the head of the buffer completes first."""
+        out: list[FollowUp] = []
+        for entry in self.entries:
+            for name, after in entry.pending.items():
+                if len(out) >= limit:
+                    return out
+                out.append(FollowUp(entry.raw["id"], name, after))
+        return out
+
+    def complete_prefix(self) -> int:
+        count = 0
+        for entry in self.entries:
+            if not entry.complete:
+                break
+            count += 1
+        return count
+
+    @property
+    def exhausted(self) -> bool:
+        """Everything GitHub has was fetched and every buffered PR is complete."""
+        return (
+            self.fetched_any and not self.has_more and self.complete_prefix() == len(self.entries)
+        )
+
+    # -- output -----------------------------------------------------------------------------
+
+    def take(self, count: int) -> tuple[list[PullRequest], str | None]:
+        """Remove and convert the first `count` (complete) PRs; returns them and the new cursor."""
+        taken, self.entries = self.entries[:count], self.entries[count:]
+        if taken:
+            self.start_after = taken[-1].cursor
+        return [to_pull_request(e) for e in taken], self.start_after
+
+    @property
+    def has_next_page(self) -> bool:
+        return bool(self.entries) or self.has_more
+
+
+def to_pull_request(entry: _Entry) -> PullRequest:
+    raw = entry.raw
+    return PullRequest(
+        github_id=raw["id"],
+        database_id=raw.get("databaseId"),
+        number=raw["number"],
+        title=raw.get("title") or "",
+        body=raw.get("body") or "",
+        state=raw["state"],
+        is_draft=bool(raw.get("isDraft")),
+        merged=bool(raw.get("merged")),
+        created_at=raw["createdAt"],
+        updated_at=raw["updatedAt"],
+        closed_at=raw.get("closedAt"),
+        merged_at=raw.get("mergedAt"),
+        additions=raw.get("additions") or 0,
+        deletions=raw.get("deletions") or 0,
+        changed_files=raw.get("changedFiles") or 0,
+        base_ref_name=raw.get("baseRefName") or "",
+        head_ref_name=raw.get("headRefName") or "",
+        url=raw.get("url") or "",
+        author=Actor.from_graphql(raw.get("author")),
+        commits_count=int((raw.get("commits") or {}).get("totalCount") or 0),
+        labels=[label["name"] for label in entry.nodes.get("labels", [])],
+        reviews=[Review.from_graphql(r) for r in entry.nodes.get("reviews", [])],
+        comments=[Comment.from_graphql(c) for c in entry.nodes.get("comments", [])],
+    )
