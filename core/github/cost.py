@@ -74,6 +74,22 @@ def estimate_cost(
     )
 
 
+def node_limit_connection(
+    document: str | DocumentNode,
+    variables: Mapping[str, Any] | None = None,
+    operation_name: str | None = None,
+) -> str | None:
+    """The connection at which the query passes 500,000 nodes (GitHub names it), or None."""
+    doc = parse(document) if isinstance(document, str) else document
+    operation = _pick_operation(doc, operation_name)
+    fragments = {
+        d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    walker = _Walker(fragments, _variable_values(operation, variables or {}))
+    walker.walk(operation.selection_set, multiplier=1, seen=frozenset())
+    return walker.over_limit_at
+
+
 def _pick_operation(doc: DocumentNode, name: str | None) -> OperationDefinitionNode:
     ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
     if name is not None:
@@ -109,6 +125,7 @@ class _Walker:
         self.variables = variables
         self.requests = 0
         self.nodes = 0
+        self.over_limit_at: str | None = None
 
     def walk(self, selection_set: SelectionSetNode | None, multiplier: int, seen: frozenset[str]):
         if selection_set is None:
@@ -133,6 +150,8 @@ class _Walker:
         size = page if page is not None else 1
         if page is not None:
             self.nodes += multiplier * size
+            if self.nodes > MAX_NODES and self.over_limit_at is None:
+                self.over_limit_at = field.name.value
         self.walk(field.selection_set, multiplier * size, seen)
 
     def _page_size(self, field: FieldNode) -> int | None:

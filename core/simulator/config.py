@@ -1,0 +1,109 @@
+"""What a simulated GitHub looks like: repositories, budgets, limits and injected faults.
+
+Everything that changes the simulator's answers is here, so one `SimConfig` (and its seed)
+reproduces a run exactly.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+_REPO_RE = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,100}):(\d+)$")
+
+FAULT_KINDS = ("502", "504", "reset", "slow", "malformed", "partial")
+
+
+@dataclass
+class RepoSpec:
+    """A simulated repository with `prs` pull requests at start."""
+
+    owner: str
+    name: str
+    prs: int
+
+    @classmethod
+    def parse(cls, text: str) -> RepoSpec:
+        """`owner/name:500` → RepoSpec; raises ValueError with a message fit for users."""
+        match = _REPO_RE.match(text.strip())
+        if match is None:
+            raise ValueError(
+                f"invalid repository {text!r}: expected OWNER/NAME:PRS, e.g. acme/api:500"
+            )
+        owner, name, prs = match.group(1), match.group(2), int(match.group(3))
+        if name in (".", ".."):
+            raise ValueError(f"invalid repository name in {text!r}")
+        return cls(owner=owner, name=name, prs=prs)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """Probability (0..1) of each injected fault per GraphQL request; drawn from the seed."""
+
+    rates: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> FaultSpec:
+        """`"502:0.1,504:0.05,reset:0.02,slow:0.05,malformed:0.05,partial:0.02"` → FaultSpec."""
+        rates: dict[str, float] = {}
+        for raw in filter(None, (p.strip() for p in text.split(","))):
+            kind, sep, value = raw.partition(":")
+            kind = kind.strip().lower()
+            if not sep or kind not in FAULT_KINDS:
+                raise ValueError(
+                    f"invalid fault {raw!r}: expected KIND:RATE with KIND one of "
+                    + ", ".join(FAULT_KINDS)
+                )
+            try:
+                rate = float(value)
+            except ValueError:
+                raise ValueError(f"invalid fault rate in {raw!r}: not a number") from None
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"invalid fault rate in {raw!r}: must be between 0 and 1")
+            rates[kind] = rates.get(kind, 0.0) + rate
+        if sum(rates.values()) > 1.0 + 1e-9:
+            raise ValueError("fault rates add up to more than 1")
+        return cls(rates=rates)
+
+    def pick(self, draw: float) -> str | None:
+        """The fault for a uniform draw in [0, 1), or None (kinds in a fixed order)."""
+        edge = 0.0
+        for kind in FAULT_KINDS:
+            edge += self.rates.get(kind, 0.0)
+            if draw < edge:
+                return kind
+        return None
+
+
+@dataclass
+class SimConfig:
+    """A simulated GitHub. Defaults are GitHub's (5,000 points/hour, 100 concurrent, 2,000
+    secondary points/minute, 10 s timeout); tests shrink the window and move `clock`."""
+
+    repos: list[RepoSpec]
+    seed: int = 0
+    limit: int = 5000
+    window_seconds: float = 3600
+    faults: FaultSpec | None = None
+    tokens: frozenset[str] | None = None
+    revoked_tokens: frozenset[str] = frozenset()
+    max_concurrent: int = 100
+    points_per_minute: int = 2000
+    secondary_retry_after: int | None = 60
+    latency_ms: float = 0
+    clock: Callable[[], float] = time.time
+    # Beyond the fixed interface: knobs for GitHub behaviours that need a threshold.
+    rate_limit_style: Literal["classic", "new", "alternate"] = "classic"
+    server_ms_per_node: float = 0.5  # simulated server time per object returned
+    timeout_ms: float = 10_000  # simulated server time above which GitHub answers 502
+    timeout_penalty_points: int = 10  # extra points charged for a timed-out query
+    resource_limit_nodes: int = 15_000  # objects after which connections come back null
+    cpu_seconds_per_minute: float | None = None  # GitHub's 60 s/min server-time limit; off
+    slow_seconds: float = 1.0  # real delay added by the `slow` fault

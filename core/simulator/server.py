@@ -1,0 +1,76 @@
+"""The simulator over real HTTP: a threaded stdlib server, in a background thread or in the
+foreground (`backfill-console simulate`)."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .simulator import Simulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections as with GitHub
+    server_version = "github.com"
+    sys_version = ""
+    sim: Simulator
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        response = self.sim.handle(self.command, self.path, dict(self.headers.items()), body)
+        if response.delay > 0:
+            time.sleep(response.delay)
+        if response.reset:
+            # SO_LINGER 0 makes close() send RST: the client sees "connection reset by peer".
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("content-length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Silent: request logs would carry nothing useful and clutter test output."""
+
+
+class SimHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def make_server(sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> SimHTTPServer:
+    handler = type("SimHandler", (_Handler,), {"sim": sim})
+    return SimHTTPServer((host, port), handler)
+
+
+def base_url(server: SimHTTPServer) -> str:
+    host, port = server.server_address[:2]
+    if isinstance(host, bytes):
+        host = host.decode()
+    return f"http://{host}:{port}"
+
+
+@contextmanager
+def serve(sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Run the simulator on a real socket in a background thread; yields its base URL."""
+    server = make_server(sim, host, port)
+    thread = threading.Thread(target=server.serve_forever, name="github-sim", daemon=True)
+    thread.start()
+    try:
+        yield base_url(server)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -1,0 +1,336 @@
+"""The simulated GitHub GraphQL endpoint: one pure `handle()` that both servers wrap.
+
+Order of checks, as GitHub applies them: credentials (401) → secondary limits (403) →
+injected infrastructure faults (502/504/reset) → request body → parse/validate (200 + errors,
+free) → cost and node limit → primary budget (200 + RATE_LIMITED, or charge) → execution →
+server time (502 past the timeout, points still charged) → response with `x-ratelimit-*`
+headers. The whole of `handle()` runs under one lock, so budgets and statistics stay exact
+with a threaded server; it never sleeps (servers honour `SimResponse.delay`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from graphql import FieldNode, FragmentDefinitionNode, OperationDefinitionNode
+from graphql.execution.collect_fields import collect_fields
+from graphql.execution.values import get_argument_values
+
+from core.github.cost import MAX_NODES, estimate_cost, node_limit_connection
+from core.secrets import fingerprint
+
+from . import responses as R
+from .config import SimConfig
+from .data import USER_POOL, Draw
+from .executor import Execution
+from .limits import Budgets, TokenState
+from .resolvers import RESOLVERS, RequestContext, World
+from .schema import load_schema
+from .validation import QueryCache
+
+GRAPHQL_PATHS = ("/graphql", "/api/graphql")
+STATS_PATH = "/_sim/stats"
+
+
+def _dry(value: Any):
+    def resolve(ex, source, args, path, nodes):
+        return value
+
+    return resolve
+
+
+DRY_RUN_RESOLVERS = {
+    **RESOLVERS,
+    ("Query", "repository"): _dry(None),
+    ("Query", "node"): _dry(None),
+    ("Query", "nodes"): _dry([]),
+}
+
+
+class Simulator:
+    """GitHub's GraphQL API for one `SimConfig`; deterministic for a given request sequence."""
+
+    def __init__(self, config: SimConfig) -> None:
+        if len(config.repos) > 1000:
+            raise ValueError("the simulator supports at most 1,000 repositories")
+        self.config = config
+        self.schema = load_schema()
+        self.world = World(config.repos, config.seed)
+        self.queries = QueryCache(self.schema)
+        self.budgets = Budgets(config)
+        self._lock = threading.RLock()
+        self._seq = 0
+        self._graphql_seq = 0
+        self._requests = 0
+        self._pages: dict[str, Counter[str]] = defaultdict(Counter)
+        self._faults: Counter[str] = Counter()
+        self._outcomes: Counter[str] = Counter()
+        self._totals: dict[tuple[str, int], tuple[int, int]] = {}
+
+    # --- public API -----------------------------------------------------------------------
+
+    def transport(self):
+        from .transport import SimAsyncTransport
+
+        return SimAsyncTransport(self)
+
+    def sync_transport(self):
+        from .transport import SimSyncTransport
+
+        return SimSyncTransport(self)
+
+    def add_pull_requests(self, repo: str, count: int) -> None:
+        """`count` new PRs appear in `repo` (newest createdAt), as during a live backfill."""
+        with self._lock:
+            found = self.world.by_name.get(repo.lower())
+            if found is None:
+                raise KeyError(f"unknown simulated repository {repo!r}")
+            if count < 0:
+                raise ValueError("count must be >= 0")
+            found.count += count
+
+    def stats(self) -> dict[str, Any]:
+        """Ground truth of what was served; same JSON as GET /_sim/stats."""
+        with self._lock:
+            now = self.config.clock()
+            tokens = {}
+            for token, state in self.budgets.tokens.items():
+                start, used = state.window_start, state.used
+                expired = start is None or now >= start + self.config.window_seconds
+                tokens[fingerprint(token)] = {
+                    "points_used": state.points_total,
+                    "requests": state.requests,
+                    "remaining": self.config.limit if expired else max(0, self.config.limit - used),
+                    "limit": self.config.limit,
+                }
+            reviews, comments = {}, {}
+            for repo in self.world.repos:
+                key = (repo.full_name, repo.count)
+                if key not in self._totals:
+                    self._totals[key] = repo.totals()
+                reviews[repo.full_name], comments[repo.full_name] = self._totals[key]
+            return {
+                "tokens": tokens,
+                "requests": self._requests,
+                "pages": {repo: dict(keys) for repo, keys in self._pages.items()},
+                "prs": {r.full_name: r.count for r in self.world.repos},
+                "reviews": reviews,
+                "comments": comments,
+                "faults": dict(self._faults),
+                "outcomes": dict(self._outcomes),
+            }
+
+    def handle(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> R.SimResponse:
+        with self._lock:
+            return self._handle(method.upper(), path.split("?", 1)[0], headers, body)
+
+    # --- the pipeline ---------------------------------------------------------------------
+
+    def _handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes):
+        self._seq += 1
+        request_id = self._request_id(self._seq)
+        now = self.config.clock()
+        anonymous = R.RateSnapshot(limit=0, used=0, reset_at=now)
+        if method == "GET" and path == STATS_PATH:
+            stats = R.dump(self.stats())
+            return R.SimResponse(200, R.headers(request_id, anonymous), stats)
+        if path.rstrip("/") not in GRAPHQL_PATHS or method != "POST":
+            return R.SimResponse(404, R.headers(request_id, anonymous), R.dump(R.not_found()))
+        self._requests += 1
+        token = self._token(headers)
+        if token is None:
+            self._outcomes["401"] += 1
+            return R.SimResponse(401, R.headers(request_id, anonymous), R.dump(R.bad_credentials()))
+        state = self.budgets.state(token)
+        state.requests += 1
+        rate = self.budgets.snapshot(state, now)
+        self._graphql_seq += 1
+        fault = self._fault(self._graphql_seq)
+        delay = self.config.latency_ms / 1000 + (self.config.slow_seconds if fault == "slow" else 0)
+
+        reason = self.budgets.secondary_reason(state, now)
+        if reason is not None:
+            self._outcomes[f"secondary:{reason}"] += 1
+            extra = {}
+            if self.config.secondary_retry_after is not None:
+                extra["retry-after"] = str(self.config.secondary_retry_after)
+            return R.SimResponse(
+                403, R.headers(request_id, rate, extra), R.dump(R.secondary_limit(request_id))
+            )
+        self.budgets.admit(state, now, delay)
+        hdrs = R.headers(request_id, rate)
+        if fault in ("502", "504", "reset"):
+            self._faults[fault] += 1
+            if fault == "reset":
+                return R.SimResponse(0, hdrs, b"", delay=delay, reset=True)
+            payload = R.timeout_502(request_id) if fault == "502" else R.timeout_504()
+            return R.SimResponse(int(fault), hdrs, R.dump(payload), delay=delay)
+        response = self._graphql(body, state, rate, request_id, fault, now)
+        response.delay += delay
+        if fault == "slow":
+            self._faults["slow"] += 1
+        if fault == "malformed" and response.status == 200:
+            self._faults["malformed"] += 1
+            response.body = response.body[: max(1, len(response.body) // 2)]
+        elif response.meta.get("pages"):
+            for repo, key in response.meta["pages"]:
+                self._pages[repo][key] += 1
+        return response
+
+    def _graphql(
+        self,
+        body: bytes,
+        state: TokenState,
+        rate: R.RateSnapshot,
+        request_id: str,
+        fault: str | None,
+        now: float,
+    ) -> R.SimResponse:
+        def reply(payload: Any, status: int = 200, snap: R.RateSnapshot = rate) -> R.SimResponse:
+            return R.SimResponse(status, R.headers(request_id, snap), R.dump(payload))
+
+        try:
+            payload = json.loads(body or b"null")
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return reply(R.problems_parsing_json(), 400)
+        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+            message = "A query attribute must be specified and must be a string."
+            return reply({"errors": [{"message": message}]})
+        variables = payload.get("variables") or {}
+        op_name = payload.get("operationName") or None
+        if not isinstance(variables, dict):
+            return reply({"errors": [{"message": "Variables must be an object."}]})
+
+        prepared = self.queries.prepare(payload["query"])
+        if prepared.document is None:
+            self._outcomes["invalid"] += 1
+            return reply({"errors": prepared.errors})
+        document = prepared.document
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        chosen = [o for o in operations if op_name is None or (o.name and o.name.value == op_name)]
+        if len(chosen) != 1:
+            message = (
+                f'No operation named "{op_name}"'
+                if op_name
+                else "An operation name is required when the document has several operations."
+            )
+            return reply({"errors": [{"message": message}]})
+        operation = chosen[0]
+        coerced = Execution.coerce_variables(self.schema, operation, variables)
+        if isinstance(coerced, list):
+            return reply({"errors": [_variable_error(e) for e in coerced]})
+
+        cost = estimate_cost(document, coerced, op_name)
+        if cost.node_count > MAX_NODES:
+            self._outcomes["node_limit"] += 1
+            connection = node_limit_connection(document, coerced, op_name) or "?"
+            return reply(R.node_limit(connection, cost.node_count))
+
+        dry_run = self._dry_run(document, operation, coerced)
+        if not dry_run:
+            if rate.remaining == 0 or cost.cost > rate.remaining:
+                self._outcomes["rate_limited"] += 1
+                return reply(R.rate_limited(state.user_id, self._limit_style()))
+            self.budgets.charge(state, cost.cost)
+            rate = self.budgets.snapshot(state, now)
+        rate_limit = {
+            "cost": cost.cost,
+            "limit": rate.limit,
+            "nodeCount": cost.node_count,
+            "remaining": rate.remaining,
+            "used": rate.used,
+            "resetAt": rate.reset_iso,
+        }
+        resource_limit = self.config.resource_limit_nodes
+        if fault == "partial":
+            self._faults["partial"] += 1
+            resource_limit = 2 + Draw(self.config.seed, "partial", self._graphql_seq).below(40)
+        viewer = self.world.actors.user((USER_POOL - state.user_id) % USER_POOL)
+        context = RequestContext(self.world, rate_limit, viewer, resource_limit)
+        execution = Execution(
+            self.schema,
+            document,
+            operation,
+            coerced,
+            DRY_RUN_RESOLVERS if dry_run else RESOLVERS,
+            context,
+        )
+        data = execution.run()
+
+        server_ms = self.config.latency_ms + execution.objects * self.config.server_ms_per_node
+        self.budgets.record_server_time(state, now, server_ms / 1000)
+        if server_ms > self.config.timeout_ms and not dry_run:
+            self._outcomes["timeout"] += 1
+            self.budgets.charge(state, self.config.timeout_penalty_points)
+            return reply(R.timeout_502(request_id), 502, self.budgets.snapshot(state, now))
+        result: dict[str, Any] = {"data": data}
+        if execution.errors:
+            result["errors"] = execution.errors
+        response = reply(result, 200, rate)
+        response.meta["pages"] = context.pages
+        self._outcomes["ok"] += 1
+        return response
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _token(self, headers: Mapping[str, str]) -> str | None:
+        value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        scheme, _, token = value.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() not in ("bearer", "token") or not token:
+            return None
+        if token in self.config.revoked_tokens:
+            return None
+        if self.config.tokens is not None and token not in self.config.tokens:
+            return None
+        return token
+
+    def _fault(self, n: int) -> str | None:
+        spec = self.config.faults
+        if spec is None or not spec.rates:
+            return None
+        return spec.pick(Draw(self.config.seed, "fault", n).below(1_000_000) / 1_000_000)
+
+    def _limit_style(self) -> str:
+        style = self.config.rate_limit_style
+        if style == "alternate":
+            return "new" if Draw(self.config.seed, "style", self._seq).below(2) else "classic"
+        return style
+
+    def _request_id(self, n: int) -> str:
+        d = Draw(self.config.seed, "request-id", n)
+        return (
+            f"{d.below(0x10000):04X}:{d.below(0x10000):04X}:{d.below(0x1000000):06X}:"
+            f"{d.below(0x1000000):06X}:{d.below(0x100000000):08X}"
+        )
+
+    def _dry_run(self, document, operation: OperationDefinitionNode, variables) -> bool:
+        root = self.schema.query_type
+        assert root is not None
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        fields = collect_fields(self.schema, fragments, variables, root, operation.selection_set)
+        for nodes in fields.values():
+            node: FieldNode = nodes[0]
+            if node.name.value != "rateLimit":
+                continue
+            args = get_argument_values(root.fields["rateLimit"], node, variables)
+            if args.get("dryRun"):
+                return True
+        return False
+
+
+def _variable_error(error: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if error.extensions:
+        out["extensions"] = error.extensions
+    out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations or ()]
+    out["message"] = error.message
+    return out
