@@ -9,3 +9,50 @@ from pathlib import Path
 _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
+
+
+import pytest  # noqa: E402
+
+from core.simulator import RepoSpec, SimConfig, Simulator  # noqa: E402
+
+TOKEN = "ghp_SuperSecretTestToken0123456789abcdef"
+SIM_URL = "http://github.sim/graphql"
+
+
+class FakeClock:
+    """Shared by the simulator and the client; `sleep` advances it instead of waiting."""
+
+    def __init__(self, start: float = 1_750_000_000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make_sim(clock: FakeClock, prs: int = 120, seed: int = 1, **overrides) -> Simulator:
+    config = SimConfig(
+        repos=[RepoSpec("octo", "big", prs=prs)], seed=seed, clock=clock, **overrides
+    )
+    return Simulator(config)
+
+
+async def backfill(client, owner: str = "octo", name: str = "big", page_size: int = 37):
+    """Walk every page like the engine does; returns all PRs and the pages' costs."""
+    prs, costs, after = [], [], None
+    while True:
+        page = await client.fetch_pull_requests_page(owner, name, after=after, page_size=page_size)
+        prs.extend(page.pull_requests)
+        costs.append(page.cost)
+        after = page.end_cursor
+        if not page.has_next_page:
+            return prs, costs

@@ -1,0 +1,100 @@
+"""Points the GitHub client spends per 1,000 PRs backfilled, against the minimum GitHub allows.
+
+Backfills every page of a simulated repository (in-process simulator, deterministic data: ~5%
+of PRs carry 100-450 reviews and/or comments) and compares the points charged with a lower
+bound computed from the data itself:
+
+  Every query costs max(1, round_half_up(requests / 100)) points, so one point pays for at most
+  149 requests, and a query of c points for at most 100c + 49 ≤ 149c. Any valid set of queries
+  fetching the same data must contain, as separate connection requests:
+    - ceil(N / 100) for listing N PRs (`pullRequests`, at most 100 per page);
+    - per PR, one `commits { totalCount }` and, for each of reviews / comments / labels,
+      max(1, ceil(count / 100)) pages (a connection returns at most 100 nodes per page).
+  Follow-up pages can be aliased into any query, so packing is unconstrained and
+      minimum points = ceil(total requests / 149).
+
+Prints one JSON line, then one human line. Usage: python bench/bench_client_points.py [PRS] [SEED]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.github import GitHubClient, PullRequest
+from core.github.queries import REQUESTS_PER_POINT, best_page_size
+from core.simulator import RepoSpec, SimConfig, Simulator
+
+TOKEN = "bench-token"
+
+
+def minimum_points(prs: list[PullRequest]) -> tuple[int, int]:
+    """(requests, points): the least any valid set of queries could spend on this data."""
+    requests = math.ceil(len(prs) / 100)
+    for pr in prs:
+        requests += 1  # commits { totalCount }
+        for count in (len(pr.reviews), len(pr.comments), len(pr.labels)):
+            requests += max(1, math.ceil(count / 100))
+    return requests, math.ceil(requests / REQUESTS_PER_POINT)
+
+
+async def backfill(n_prs: int, seed: int) -> dict:
+    sim = Simulator(SimConfig(repos=[RepoSpec("bench", "repo", prs=n_prs)], seed=seed))
+    prs: list[PullRequest] = []
+    started = time.perf_counter()
+    async with GitHubClient(
+        TOKEN, "http://github.sim/graphql", transport=sim.transport(), min_remaining=0
+    ) as client:
+        after, page_size = None, best_page_size()
+        while True:
+            page = await client.fetch_pull_requests_page(
+                "bench", "repo", after=after, page_size=page_size
+            )
+            prs.extend(page.pull_requests)
+            after = page.end_cursor
+            if not page.has_next_page:
+                break
+    elapsed = time.perf_counter() - started
+    stats = sim.stats()
+    spent = next(iter(stats["tokens"].values()))["points_used"]
+    reviews, comments = sum(len(p.reviews) for p in prs), sum(len(p.comments) for p in prs)
+    assert len(prs) == stats["prs"]["bench/repo"] == len({p.number for p in prs})
+    assert reviews == stats["reviews"]["bench/repo"] and comments == stats["comments"]["bench/repo"]
+    min_requests, min_points = minimum_points(prs)
+    return {
+        "bench": "client_points",
+        "prs": len(prs),
+        "reviews": reviews,
+        "comments": comments,
+        "points_spent": spent,
+        "queries": stats["requests"],
+        "min_requests": min_requests,
+        "min_points": min_points,
+        "points_per_1000_prs": round(spent * 1000 / len(prs), 2),
+        "min_points_per_1000_prs": round(min_points * 1000 / len(prs), 2),
+        "overhead_pct": round((spent / min_points - 1) * 100, 2),
+        "seconds": round(elapsed, 2),
+    }
+
+
+def main() -> None:
+    n_prs = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
+    seed = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    result = asyncio.run(backfill(n_prs, seed))
+    print(json.dumps(result))
+    print(
+        f"{result['prs']} PRs ({result['reviews']} reviews, {result['comments']} comments): "
+        f"{result['points_spent']} points = {result['points_per_1000_prs']}/1k PRs; minimum "
+        f"{result['min_points']} = {result['min_points_per_1000_prs']}/1k PRs; "
+        f"overhead {result['overhead_pct']}% in {result['seconds']}s"
+    )
+
+
+if __name__ == "__main__":
+    main()
