@@ -82,9 +82,7 @@ def node_limit_connection(
     """The connection at which the query passes 500,000 nodes (GitHub names it), or None."""
     doc = parse(document) if isinstance(document, str) else document
     operation = _pick_operation(doc, operation_name)
-    fragments = {
-        d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)
-    }
+    fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
     walker = _Walker(fragments, _variable_values(operation, variables or {}))
     walker.walk(operation.selection_set, multiplier=1, seen=frozenset())
     return walker.over_limit_at

@@ -66,7 +66,9 @@ def base_url(server: SimHTTPServer) -> str:
 def serve(sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Run the simulator on a real socket in a background thread; yields its base URL."""
     server = make_server(sim, host, port)
-    thread = threading.Thread(target=server.serve_forever, name="github-sim", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="github-sim", daemon=True
+    )
     thread.start()
     try:
         yield base_url(server)

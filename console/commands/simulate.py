@@ -1,0 +1,132 @@
+"""`backfill-console simulate`: the GitHub GraphQL simulator as a foreground HTTP server.
+
+Prints exactly one first line, `listening on http://HOST:PORT`, so tests and the demo can start
+it with `--port 0` and read the URL. Ctrl-C or SIGTERM stop it cleanly (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from console.commands.args import positive_float, positive_int
+from core.simulator import FaultSpec, RepoSpec, SimConfig, Simulator
+from core.simulator.server import base_url, make_server
+
+DEFAULT_REPOS = ["octo-org/backfill-demo:250", "octo-org/monorepo:2000"]
+
+
+def _repo(text: str) -> RepoSpec:
+    try:
+        return RepoSpec.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _faults(text: str) -> FaultSpec:
+    try:
+        return FaultSpec.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 65535")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "simulate",
+        help="serve a simulated GitHub GraphQL API (for tests and demos)",
+        description=(
+            "Serve GitHub's GraphQL API, simulated: POST /graphql and /api/graphql, "
+            "GET /_sim/stats. Point GITHUB_GRAPHQL_URL at http://HOST:PORT/graphql; any "
+            "non-empty token is accepted."
+        ),
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=0, help="port; 0 picks a free one")
+    parser.add_argument(
+        "--repo",
+        dest="repos",
+        action="append",
+        type=_repo,
+        metavar="OWNER/NAME:PRS",
+        help="a simulated repository and its number of PRs (repeatable)",
+    )
+    parser.add_argument("--limit", type=positive_int, default=5000, help="points per window")
+    parser.add_argument(
+        "--window-seconds", type=positive_float, default=3600.0, help="budget window length"
+    )
+    parser.add_argument(
+        "--faults",
+        type=_faults,
+        default=None,
+        metavar="SPEC",
+        help="fault rates, e.g. 502:0.1,504:0.05,reset:0.02,slow:0.05,malformed:0.05,partial:0.02",
+    )
+    parser.add_argument("--seed", type=_int, default=0, help="data and fault seed")
+    parser.add_argument(
+        "--latency-ms", type=_non_negative_float, default=0.0, help="base server time per request"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    repos = args.repos or [RepoSpec.parse(r) for r in DEFAULT_REPOS]
+    config = SimConfig(
+        repos=repos,
+        seed=args.seed,
+        limit=args.limit,
+        window_seconds=args.window_seconds,
+        faults=args.faults,
+        latency_ms=args.latency_ms,
+    )
+    sim = Simulator(config)
+    try:
+        server = make_server(sim, args.host, args.port)
+    except OSError as exc:
+        print(f"backfill-console: error: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    stop = threading.Event()
+
+    def _terminate(signum: int, frame: object) -> None:
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    print(f"listening on {base_url(server)}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.server_close()
+    return 0
