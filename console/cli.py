@@ -17,10 +17,6 @@ from core.errors import BackfillError
 COMMAND_MODULES = [
     "console.commands.migrate",
     "console.commands.stats",
-    "console.commands.recover",
-    "console.commands.add",
-    "console.commands.worker",
-    "console.commands.backfill",
     "console.commands.simulate",
 ]
 
