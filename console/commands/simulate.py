@@ -11,7 +11,6 @@ import signal
 import sys
 import threading
 
-from console.commands.args import positive_float, positive_int
 from core.simulator import FaultSpec, RepoSpec, SimConfig, Simulator
 from core.simulator.server import base_url, make_server
 
@@ -49,11 +48,29 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
-def _non_negative_float(text: str) -> float:
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def _number(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _positive_float(text: str) -> float:
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _number(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
     return value
@@ -79,9 +96,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="OWNER/NAME:PRS",
         help="a simulated repository and its number of PRs (repeatable)",
     )
-    parser.add_argument("--limit", type=positive_int, default=5000, help="points per window")
+    parser.add_argument("--limit", type=_positive_int, default=5000, help="points per window")
     parser.add_argument(
-        "--window-seconds", type=positive_float, default=3600.0, help="budget window length"
+        "--window-seconds", type=_positive_float, default=3600.0, help="budget window length"
     )
     parser.add_argument(
         "--faults",
