@@ -17,6 +17,7 @@ from core.errors import BackfillError
 COMMAND_MODULES = [
     "console.commands.migrate",
     "console.commands.stats",
+    "console.commands.recover",
     "console.commands.simulate",
 ]
 

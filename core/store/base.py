@@ -100,3 +100,13 @@ class Store(Protocol):
     async def rate_limits(self) -> list[RateLimitRecord]: ...
 
     async def workers(self) -> list[WorkerRecord]: ...
+
+    # Stuck-chunk recovery (migrations/20250110000000_recovery.sql); core.recovery parses
+    # the function's JSON report.
+    async def recover_stuck_chunks(
+        self, *, stuck_minutes: int, cleanup_days: int, dry_run: bool, cleanup_batch: int = 5000
+    ) -> dict[str, Any]: ...
+
+    async def prune_completed_chunks(
+        self, *, cleanup_days: int, batch: int = 5000
+    ) -> dict[str, Any]: ...

@@ -332,3 +332,25 @@ class PostgresStore:
 
     async def workers(self) -> list[WorkerRecord]:
         return [WorkerRecord(**row) for row in await self._rows("workers", {})]
+
+    # Recovery -------------------------------------------------------------------------------
+
+    async def recover_stuck_chunks(
+        self, *, stuck_minutes: int, cleanup_days: int, dry_run: bool, cleanup_batch: int = 5000
+    ) -> dict[str, Any]:
+        return await self._scalar(
+            "recover_stuck_chunks",
+            {
+                "stuck_minutes": stuck_minutes,
+                "cleanup_days": cleanup_days,
+                "dry_run": dry_run,
+                "cleanup_batch": cleanup_batch,
+            },
+        )
+
+    async def prune_completed_chunks(
+        self, *, cleanup_days: int, batch: int = 5000
+    ) -> dict[str, Any]:
+        return await self._scalar(
+            "prune_completed_chunks", {"cleanup_days": cleanup_days, "batch": batch}
+        )

@@ -62,3 +62,10 @@ SELECT w.id, w.host, w.pid, w.status, w.backfill_state_id,
   LEFT JOIN progressive_backfill_state s ON s.id = w.backfill_state_id
   LEFT JOIN repositories r ON r.id = s.repository_id
  ORDER BY alive DESC, w.heartbeat_at DESC;
+
+-- name: recover_stuck_chunks
+SELECT recover_stuck_chunks(%(stuck_minutes)s, %(cleanup_days)s, %(dry_run)s,
+                            %(cleanup_batch)s);
+
+-- name: prune_completed_chunks
+SELECT prune_completed_chunks(%(cleanup_days)s, %(batch)s, false);

@@ -1,0 +1,169 @@
+"""`backfill-console recover`: stuck-chunk recovery by hand (the workflow runs it every 2 h).
+
+Exit 0 when recovery ran; 1 when some chunk could not be processed (its row was held by
+another transaction: the next run retries it); 2 for bad flags, before anything is done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from core.config import load_settings
+from core.recovery import DEFAULT_CLEANUP_DAYS, RecoveryReport, recover
+from core.store import open_store
+
+
+def _at_least_one(text: str) -> int:
+    """A whole number >= 1, parsed exactly (the original's parseInt(value, 30) read '30' as 90)."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "recover",
+        help="recover stuck chunks and prune old completed ones",
+        description=(
+            "Find chunks 'processing' for longer than the threshold; mark each completed when "
+            "at least 80% of its pull requests were stored (flagged recovered), otherwise "
+            "failed ('partial x/y', 'no PR data'); release expired leases so backfills resume "
+            "from their committed cursor; delete completed chunks older than the cleanup age. "
+            "Safe to run from several places at once. --dry-run shows exactly what would be "
+            "done and writes nothing."
+        ),
+    )
+    parser.add_argument(
+        "--stuck-threshold",
+        type=_at_least_one,
+        default=None,
+        metavar="MINUTES",
+        help="a chunk processing longer than this is stuck (default: CHUNK_RECOVERY_MINUTES, 30)",
+    )
+    parser.add_argument(
+        "--cleanup-days",
+        type=_at_least_one,
+        default=DEFAULT_CLEANUP_DAYS,
+        metavar="DAYS",
+        help=f"delete completed chunks older than this (default: {DEFAULT_CLEANUP_DAYS})",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="show the plan, write nothing")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    stuck_minutes = args.stuck_threshold or settings.chunk_recovery_minutes
+
+    async def go() -> RecoveryReport:
+        async with open_store(settings, max_size=2) as store:
+            return await recover(
+                store,
+                stuck_minutes=stuck_minutes,
+                cleanup_days=args.cleanup_days,
+                dry_run=args.dry_run,
+            )
+
+    report = asyncio.run(go())
+    if args.json:
+        print(json.dumps(to_json(report), indent=2))
+    else:
+        render(report, Console())
+    return 0 if report.ok else 1
+
+
+def totals(report: RecoveryReport) -> dict[str, int]:
+    return {
+        "stuck": len(report.chunks),
+        "completed": report.to_complete,
+        "failed": report.to_fail,
+        "applied": report.count("applied"),
+        "skipped": report.count("skipped"),
+        "busy": report.count("busy"),
+        "leases_expired": len(report.leases),
+        "leases_released": sum(1 for lease in report.leases if lease.outcome == "applied"),
+        "cleanup_eligible": report.cleanup.eligible,
+        "cleanup_deleted": report.cleanup.deleted,
+    }
+
+
+def to_json(report: RecoveryReport) -> dict[str, Any]:
+    return {**report.model_dump(mode="json"), "totals": totals(report), "ok": report.ok}
+
+
+def _age(seconds: int) -> str:
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
+
+
+def render(report: RecoveryReport, console: Console) -> None:
+    if report.dry_run:
+        console.print(
+            "[bold black on yellow] DRY RUN [/] nothing was written; a live run would do this:"
+        )
+    console.print(
+        f"Stuck: processing for more than {report.stuck_minutes} min "
+        f"(started before {report.stuck_before:%Y-%m-%d %H:%M:%S %Z})"
+    )
+    table = Table(title="Stuck chunks", expand=False)
+    for col in ("repository", "chunk", "worker", "age", "stored", "decision", "reason", "outcome"):
+        table.add_column(col, justify="right" if col in ("chunk", "age", "stored") else "left")
+    for c in report.chunks:
+        colour = "green" if c.decision == "completed" else "red"
+        table.add_row(
+            c.repository,
+            str(c.chunk_number),
+            c.worker_id or "-",
+            _age(c.age_seconds),
+            f"{c.stored}/{c.expected}",
+            f"[{colour}]{c.decision}[/]",
+            c.reason,
+            c.outcome,
+        )
+    console.print(table)
+    t = totals(report)
+    verb = "would" if report.dry_run else "did"
+    console.print(
+        f"[bold]Totals[/]  stuck {t['stuck']}: {t['completed']} completed, {t['failed']} failed"
+        + (
+            ""
+            if report.dry_run
+            else f"  (applied {t['applied']}, skipped {t['skipped']}, busy {t['busy']})"
+        )
+    )
+    for lease in report.leases:
+        console.print(
+            f"lease of {lease.repository} held by {lease.leased_by or '-'} expired "
+            f"{lease.lease_expires_at:%Y-%m-%d %H:%M:%S}: {lease.outcome}"
+        )
+    console.print(
+        f"[bold]Leases[/]  {t['leases_expired']} expired, {t['leases_released']} released"
+    )
+    cleanup = report.cleanup
+    per = ", ".join(f"{b.repository} {b.chunks}" for b in cleanup.per_backfill)
+    console.print(
+        f"[bold]Cleanup[/]  completed chunks older than {report.cleanup_days} days "
+        f"(before {cleanup.cutoff:%Y-%m-%d %H:%M}): {cleanup.eligible} eligible"
+        + (f" ({per})" if per else "")
+        + (
+            f"; {verb} delete {cleanup.eligible}"
+            if report.dry_run
+            else f"; deleted {cleanup.deleted} in {cleanup.batches} batch(es)"
+        )
+    )
+    if report.unprocessed:
+        console.print(
+            f"[bold red]{len(report.unprocessed)} chunk(s) could not be processed[/] (held by "
+            "another transaction); the next run retries them"
+        )

@@ -1,0 +1,162 @@
+"""Stuck-chunk recovery as a library call (the CLI's `recover` and the console both use it).
+
+Every decision and write happens in the SQL function `recover_stuck_chunks`, so the psycopg
+and Supabase transports behave identically and a dry run is the live run minus its writes.
+This module only validates the inputs, drains the cleanup in bounded batches (one short
+transaction each) and types the report.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from core.store.base import Store
+
+# The spec's defaults: stuck after 30 minutes, completed chunks kept 30 days.
+DEFAULT_STUCK_MINUTES = 30
+DEFAULT_CLEANUP_DAYS = 30
+DEFAULT_CLEANUP_BATCH = 5000
+
+Outcome = Literal["planned", "applied", "skipped", "busy"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ChunkDecision(_Frozen):
+    """One stuck chunk: what was found, what recovery decided, and what became of it.
+
+    outcome: `planned` (dry run), `applied`, `skipped` (its worker finished it meanwhile) or
+    `busy` (another transaction held the row; the next run retries it).
+    """
+
+    chunk_id: UUID
+    backfill_state_id: UUID
+    repository: str
+    chunk_number: int
+    worker_id: str | None
+    started_at: datetime
+    age_seconds: int
+    stored: int
+    expected: int
+    decision: Literal["completed", "failed"]
+    reason: str
+    outcome: Outcome
+
+
+class LeaseRelease(_Frozen):
+    """An expired lease: released so the backfill resumes from its committed cursor."""
+
+    backfill_state_id: UUID
+    repository: str
+    leased_by: str | None
+    lease_expires_at: datetime
+    cursor: str | None
+    outcome: Outcome
+
+
+class CleanupBackfill(_Frozen):
+    backfill_state_id: UUID
+    repository: str
+    chunks: int
+
+
+class Cleanup(_Frozen):
+    """Completed chunks older than the cutoff: `eligible` when recovery started, `deleted`
+    over all batches (0 in a dry run)."""
+
+    cutoff: datetime
+    batch: int
+    eligible: int
+    deleted: int
+    remaining: int
+    batches: int = 1
+    per_backfill: list[CleanupBackfill]
+
+
+class RecoveryReport(_Frozen):
+    dry_run: bool
+    stuck_minutes: int
+    cleanup_days: int
+    observed_at: datetime
+    stuck_before: datetime
+    chunks: list[ChunkDecision]
+    leases: list[LeaseRelease]
+    cleanup: Cleanup
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for c in self.chunks if c.outcome == outcome)
+
+    @property
+    def to_complete(self) -> int:
+        return sum(1 for c in self.chunks if c.decision == "completed")
+
+    @property
+    def to_fail(self) -> int:
+        return sum(1 for c in self.chunks if c.decision == "failed")
+
+    @property
+    def unprocessed(self) -> list[ChunkDecision]:
+        """Chunks this run could not process (rows held by another transaction)."""
+        return [c for c in self.chunks if c.outcome == "busy"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.unprocessed
+
+
+def _at_least_one(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+
+
+async def recover(
+    store: Store,
+    *,
+    stuck_minutes: int = DEFAULT_STUCK_MINUTES,
+    cleanup_days: int = DEFAULT_CLEANUP_DAYS,
+    dry_run: bool,
+    cleanup_batch: int = DEFAULT_CLEANUP_BATCH,
+    max_cleanup_batches: int = 1000,
+) -> RecoveryReport:
+    """Recover stuck chunks, release expired leases and prune old completed chunks.
+
+    Safe to run from several places at once (the SQL serialises live runs and guards every
+    write). With `dry_run` nothing is written and the report is what a live run would do.
+    """
+    _at_least_one("stuck_minutes", stuck_minutes)
+    _at_least_one("cleanup_days", cleanup_days)
+    _at_least_one("cleanup_batch", cleanup_batch)
+    raw = await store.recover_stuck_chunks(
+        stuck_minutes=stuck_minutes,
+        cleanup_days=cleanup_days,
+        dry_run=dry_run,
+        cleanup_batch=cleanup_batch,
+    )
+    report = RecoveryReport.model_validate(raw)
+    if dry_run:
+        return report
+
+    # Drain the rest of the cleanup, one short transaction per batch. Stop when a batch
+    # deletes nothing (the rest belongs to backfills locked right now: next run).
+    cleanup = report.cleanup
+    deleted, remaining, batches = cleanup.deleted, cleanup.remaining, 1
+    last = cleanup.deleted
+    while remaining > 0 and last > 0 and batches < max_cleanup_batches:
+        more = await store.prune_completed_chunks(cleanup_days=cleanup_days, batch=cleanup_batch)
+        last = int(more["deleted"])
+        deleted += last
+        remaining = int(more["remaining"])
+        batches += 1
+    return report.model_copy(
+        update={
+            "cleanup": cleanup.model_copy(
+                update={"deleted": deleted, "remaining": remaining, "batches": batches}
+            )
+        }
+    )
