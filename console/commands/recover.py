@@ -147,9 +147,12 @@ def render(report: RecoveryReport, console: Console) -> None:
             f"lease of {lease.repository} held by {lease.leased_by or '-'} expired "
             f"{lease.lease_expires_at:%Y-%m-%d %H:%M:%S}: {lease.outcome}"
         )
-    console.print(
-        f"[bold]Leases[/]  {t['leases_expired']} expired, {t['leases_released']} released"
+    released = (
+        f"would release {t['leases_expired']}"
+        if report.dry_run
+        else f"released {t['leases_released']}"
     )
+    console.print(f"[bold]Leases[/]  {t['leases_expired']} expired; {released}")
     cleanup = report.cleanup
     per = ", ".join(f"{b.repository} {b.chunks}" for b in cleanup.per_backfill)
     console.print(
