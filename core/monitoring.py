@@ -58,4 +58,15 @@ async def collect_stats(
         store.workers(),
         store.rate_limits(),
     )
+    if backfill_state_id is not None:  # per backfill: its own progress row only
+        progress = [p for p in progress if p.backfill_state_id == backfill_state_id]
     return StatsReport(chunks, progress, workers, [budget_metrics(b) for b in budgets])
+
+
+async def find_backfill(store: Store, repository: str) -> BackfillProgress | None:
+    """The backfill of OWNER/NAME, matched case-insensitively as GitHub matches names."""
+    wanted = repository.strip().lower()
+    for progress in await store.backfill_progress():
+        if progress.repository.lower() == wanted:
+            return progress
+    return None

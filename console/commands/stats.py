@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from core.config import load_settings
-from core.monitoring import StatsReport, collect_stats
+from core.errors import BackfillError
+from core.monitoring import StatsReport, collect_stats, find_backfill
 from core.store import open_store
+
+_OWNER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +30,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "--repo",
+        type=_repository,
+        metavar="OWNER/NAME",
+        help="chunk statistics and progress of this repository's backfill only",
+    )
     parser.set_defaults(func=run)
+
+
+def _repository(text: str) -> str:
+    if not _OWNER_NAME.match(text.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a repository: expected OWNER/NAME")
+    return text.strip()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +50,17 @@ def run(args: argparse.Namespace) -> int:
 
     async def gather() -> StatsReport:
         async with open_store(settings) as store:
-            return await collect_stats(store, stuck_minutes=settings.chunk_recovery_minutes)
+            backfill_state_id = None
+            if args.repo:
+                found = await find_backfill(store, args.repo)
+                if found is None:
+                    raise BackfillError(f"{args.repo} has no backfill (add it first)")
+                backfill_state_id = found.backfill_state_id
+            return await collect_stats(
+                store,
+                stuck_minutes=settings.chunk_recovery_minutes,
+                backfill_state_id=backfill_state_id,
+            )
 
     report = asyncio.run(gather())
     if args.json:
