@@ -18,6 +18,9 @@ COMMAND_MODULES = [
     "console.commands.migrate",
     "console.commands.stats",
     "console.commands.recover",
+    "console.commands.add",
+    "console.commands.worker",
+    "console.commands.backfill",
     "console.commands.simulate",
 ]
 

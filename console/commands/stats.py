@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fmt_eta(seconds: float | None) -> str:
+def format_eta(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     minutes, sec = divmod(int(seconds), 60)
@@ -98,7 +98,7 @@ def render(report: StatsReport, console: Console) -> None:
             f"{p.processed_prs}/{p.total_prs if p.total_prs is not None else 0}",
             f"{p.percent:.2f}" if p.percent is not None else "-",
             f"{p.prs_per_minute:.1f}",
-            _fmt_eta(p.eta_seconds),
+            format_eta(p.eta_seconds),
             status,
         )
     console.print(table)

@@ -21,6 +21,7 @@ from core.store.models import (
     RateLimitRecord,
     Registration,
     WorkerRecord,
+    WorkSummary,
 )
 
 
@@ -61,6 +62,15 @@ class Store(Protocol):
     async def fail_chunk(self, chunk: Chunk, error: str, cooldown_seconds: int = 0) -> bool: ...
 
     async def fail_backfill(self, lease: Lease, reason: str) -> bool: ...
+
+    # Whole-backfill controls.
+    async def reopen_backfill(self, backfill_state_id: UUID, total_prs: int) -> bool: ...
+
+    async def pause_backfill(self, backfill_state_id: UUID) -> bool: ...
+
+    async def resume_backfill(self, backfill_state_id: UUID) -> bool: ...
+
+    async def work_summary(self, only: Sequence[UUID] | None = None) -> WorkSummary: ...
 
     # Presence and budget, for every console and process to see.
     async def worker_heartbeat(

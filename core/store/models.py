@@ -123,3 +123,18 @@ class WorkerRecord(Snapshot):
     heartbeat_at: datetime
     stopped_at: datetime | None
     alive: bool
+
+
+class WorkSummary(Snapshot):
+    """Outstanding work: whether a worker run with --until-idle has anything left to wait for."""
+
+    claimable: int
+    leased: int
+    cooling: int
+    paused: int
+    completed: int
+    failed: int
+
+    @property
+    def outstanding(self) -> int:
+        return self.claimable + self.leased + self.cooling

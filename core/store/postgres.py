@@ -24,6 +24,7 @@ from core.store.models import (
     RateLimitRecord,
     Registration,
     WorkerRecord,
+    WorkSummary,
 )
 from core.store.sql import query
 
@@ -253,6 +254,29 @@ class PostgresStore:
                 },
             )
         )
+
+    # Whole-backfill controls ------------------------------------------------------------
+
+    async def reopen_backfill(self, backfill_state_id: UUID, total_prs: int) -> bool:
+        return bool(
+            await self._scalar(
+                "reopen_backfill",
+                {"backfill_state_id": backfill_state_id, "total_prs": total_prs},
+            )
+        )
+
+    async def pause_backfill(self, backfill_state_id: UUID) -> bool:
+        return bool(await self._scalar("pause_backfill", {"backfill_state_id": backfill_state_id}))
+
+    async def resume_backfill(self, backfill_state_id: UUID) -> bool:
+        return bool(await self._scalar("resume_backfill", {"backfill_state_id": backfill_state_id}))
+
+    async def work_summary(self, only: Sequence[UUID] | None = None) -> WorkSummary:
+        row = await self._one(
+            "backfill_work_summary", {"only": list(only) if only is not None else None}
+        )
+        assert row is not None
+        return WorkSummary(**row)
 
     # Presence and budget ----------------------------------------------------------------
 

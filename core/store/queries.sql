@@ -63,6 +63,18 @@ SELECT w.id, w.host, w.pid, w.status, w.backfill_state_id,
   LEFT JOIN repositories r ON r.id = s.repository_id
  ORDER BY alive DESC, w.heartbeat_at DESC;
 
+-- name: reopen_backfill
+SELECT reopen_backfill(%(backfill_state_id)s, %(total_prs)s);
+
+-- name: pause_backfill
+SELECT pause_backfill(%(backfill_state_id)s);
+
+-- name: resume_backfill
+SELECT resume_backfill(%(backfill_state_id)s);
+
+-- name: backfill_work_summary
+SELECT * FROM backfill_work_summary(%(only)s::uuid[]);
+
 -- name: recover_stuck_chunks
 SELECT recover_stuck_chunks(%(stuck_minutes)s, %(cleanup_days)s, %(dry_run)s,
                             %(cleanup_batch)s);

@@ -1,0 +1,1 @@
+"""The progressive backfill: registering repositories and the workers that walk their PRs."""

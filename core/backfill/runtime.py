@@ -1,0 +1,62 @@
+"""Wiring one process: settings -> a store and a GitHub client whose budget and waits are
+written to the database for every other process and console to see."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from pydantic import SecretStr
+
+from core.backfill.presence import Presence
+from core.config import Settings
+from core.errors import ConfigError
+from core.github.client import GitHubClient
+from core.secrets import fingerprint
+from core.store import open_store
+from core.store.base import Store
+
+
+@dataclass(frozen=True)
+class Engine:
+    store: Store
+    client: GitHubClient
+    presence: Presence
+
+
+def require_token(settings: Settings) -> SecretStr:
+    if settings.github_token is None:
+        raise ConfigError(
+            "GITHUB_TOKEN is not set: create a token that can read the repositories "
+            "(classic: repo or public_repo scope; fine-grained: Pull requests read) and export it"
+        )
+    return settings.github_token
+
+
+@asynccontextmanager
+async def open_engine(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    max_in_flight: int = 2,
+    store_max_size: int = 10,
+) -> AsyncIterator[Engine]:
+    token = require_token(settings)
+    async with open_store(settings, max_size=store_max_size) as store:
+        presence = Presence(store, fingerprint(token))
+        client = GitHubClient(
+            token,
+            settings.github_graphql_url,
+            min_remaining=settings.min_graphql_points,
+            max_in_flight=max_in_flight,
+            transport=transport,
+            on_rate_limit=presence.on_rate_limit,
+            on_wait=presence.on_wait,
+        )
+        async with client:
+            try:
+                yield Engine(store, client, presence)
+            finally:
+                await presence.flush()

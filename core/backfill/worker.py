@@ -1,0 +1,332 @@
+"""A worker: claims backfills, walks their pages oldest first, commits each page exactly once.
+
+Every step that matters is a SQL function (claim, start_chunk, commit_chunk, ...), guarded by
+the lease's fencing token, so the worker itself holds no state another process depends on.
+Kill it at any moment: the page it was on is fetched again by whoever claims the backfill
+next, from the cursor that was last committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from core.backfill.page_size import PageSizes
+from core.backfill.presence import Presence
+from core.github.client import GitHubClient
+from core.github.errors import (
+    AuthenticationError,
+    GitHubError,
+    RateLimitedError,
+    RepositoryNotFound,
+    ResourceLimitsExceeded,
+    TransientError,
+)
+from core.store.base import Store
+from core.store.models import Chunk, Lease
+
+log = logging.getLogger(__name__)
+
+PAGE_COST_ESTIMATE = 2  # a full page with nested reviews/comments: 1-2 points
+MAX_COOLDOWN = 600
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    worker_id: str = field(default_factory=default_worker_id)
+    concurrency: int = 1
+    until_idle: bool = False
+    max_runtime: float | None = None
+    only: tuple[UUID, ...] | None = None
+    lease_seconds: int = 60
+    heartbeat_interval: float = 10.0
+    idle_interval: float = 2.0
+    slice_seconds: float = 60.0  # then release, so every backfill gets its turn
+
+
+@dataclass
+class WorkerStats:
+    claims: int = 0
+    pages: int = 0
+    prs_inserted: int = 0
+    failures: int = 0
+    lost_leases: int = 0
+
+
+@dataclass
+class _Held:
+    lease: Lease
+    lost: bool = False
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        client: GitHubClient,
+        presence: Presence,
+        options: WorkerOptions | None = None,
+        *,
+        page_sizes: PageSizes | None = None,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.presence = presence
+        self.options = options or WorkerOptions()
+        self.page_sizes = page_sizes or PageSizes()
+        self.stats = WorkerStats()
+        self._on_event = on_event
+        self._stop = asyncio.Event()
+        self._failures: dict[UUID, int] = {}
+        self._deadline = (
+            time.monotonic() + self.options.max_runtime if self.options.max_runtime else None
+        )
+        self._slots: list[asyncio.Task[None]] = []
+
+    # -- control -------------------------------------------------------------------------
+
+    def stop(self, *, abandon: bool = False) -> None:
+        """First call: finish the page in hand, then exit. `abandon`: stop at once."""
+        self._stop.set()
+        if abandon:
+            for task in self._slots:
+                task.cancel()
+
+    def _stopping(self) -> bool:
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            self._stop.set()
+        return self._stop.is_set()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake up for a stop request."""
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), seconds)
+
+    def _event(self, message: str) -> None:
+        log.info(message)
+        if self._on_event is not None:
+            self._on_event(message)
+
+    # -- main loop -----------------------------------------------------------------------
+
+    async def run(self) -> WorkerStats:
+        """Work until stopped, out of runtime, or (with `until_idle`) out of work."""
+        opts = self.options
+        self._slots = [asyncio.create_task(self._slot()) for _ in range(max(1, opts.concurrency))]
+        beat = asyncio.create_task(self._announce())
+        try:
+            results = await asyncio.gather(*self._slots, return_exceptions=True)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            await self._announce_once("stopped")
+            with contextlib.suppress(Exception):
+                await self.presence.flush()
+        errors = [r for r in results if isinstance(r, BaseException)]
+        fatal = [e for e in errors if not isinstance(e, asyncio.CancelledError)]
+        if fatal:
+            raise fatal[0]
+        return self.stats
+
+    async def _slot(self) -> None:
+        errors = 0
+        while not self._stopping():
+            try:
+                if not await self._claim_and_work():
+                    return
+                errors = 0
+            except AuthenticationError:
+                self.stop(abandon=True)  # a bad token stops every slot at once
+                raise
+            except Exception as exc:  # the database or GitHub blinked: back off, go on
+                errors += 1
+                self.stats.failures += 1
+                log.warning("worker slot error (%s): %s", type(exc).__name__, exc, exc_info=True)
+                await self._pause(min(30.0, self.options.idle_interval * 2**errors))
+
+    async def _claim_and_work(self) -> bool:
+        """One claim and its work. False when run with `until_idle` and nothing is left."""
+        opts = self.options
+        only = list(opts.only) if opts.only else None
+        lease = await self.store.claim_backfill(opts.worker_id, opts.lease_seconds, only)
+        if lease is None:
+            if opts.until_idle and (await self.store.work_summary(only)).outstanding == 0:
+                return False
+            await self._pause(opts.idle_interval)
+            return True
+        self.stats.claims += 1
+        await self._work(lease)
+        return True
+
+    async def _work(self, lease: Lease) -> None:
+        held = _Held(lease)
+        self.presence.hold(lease)
+        keeper = asyncio.create_task(self._keep_alive(held))
+        try:
+            until = time.monotonic() + self.options.slice_seconds
+            while not self._stopping() and not held.lost:
+                if not await self._wait_for_budget(lease):
+                    break
+                if await self._one_page(held):
+                    break
+                if time.monotonic() >= until and await self._others_waiting():
+                    break  # let another backfill have this slot for a while
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            self.presence.drop(lease)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.store.release(lease))
+
+    async def _others_waiting(self) -> bool:
+        only = list(self.options.only) if self.options.only else None
+        return (await self.store.work_summary(only)).claimable > 0
+
+    async def _keep_alive(self, held: _Held) -> None:
+        """Extend the lease well before it expires; notice when it is gone."""
+        opts = self.options
+        while True:
+            await asyncio.sleep(opts.heartbeat_interval)
+            try:
+                expires = await self.store.heartbeat(held.lease, opts.lease_seconds)
+            except Exception as exc:  # a database blip: the next beat may succeed
+                log.warning("heartbeat failed for %s: %s", held.lease.repository, exc)
+                continue
+            if expires is None:
+                held.lost = True
+                self.stats.lost_leases += 1
+                self._event(f"{held.lease.repository}: lease lost; stopping work on it")
+                return
+
+    async def _wait_for_budget(self, lease: Lease) -> bool:
+        """Before reserving a chunk, wait out a low budget (until reset + 1 s); never pause
+        forever. Returns False if asked to stop meanwhile."""
+        while True:
+            try:
+                await self.client.check_rate_limit_before_query(PAGE_COST_ESTIMATE)
+            except RateLimitedError as exc:
+                until = exc.reset_at + timedelta(seconds=1)
+                await self.presence.on_wait(until, "GraphQL budget below MIN_GRAPHQL_POINTS")
+                self._event(
+                    f"{lease.repository}: waiting for the GraphQL budget until {until:%H:%M:%S}"
+                )
+                await self._pause((until - datetime.now(UTC)).total_seconds())
+                if self._stopping():
+                    return False
+                continue
+            if self.presence.waiting_until is not None:
+                self.presence.done_waiting()
+                await self.store.set_waiting(lease, None)
+            return True
+
+    # -- one page ------------------------------------------------------------------------
+
+    async def _one_page(self, held: _Held) -> bool:
+        """Fetch and commit one page. True when this lease should be let go."""
+        lease, key = held.lease, held.lease.backfill_state_id
+        chunk = await self.store.start_chunk(lease, self.options.worker_id)
+        if chunk is None:
+            return True  # lease lost, paused, or finished
+        size = self.page_sizes.get(key)
+        try:
+            page = await self.client.fetch_pull_requests_page(
+                lease.owner, lease.name, after=chunk.cursor_before, page_size=size
+            )
+        except asyncio.CancelledError:
+            await self._fail(chunk, "worker stopped before the page was stored")
+            raise
+        except AuthenticationError as exc:
+            await self._fail(chunk, str(exc))
+            raise
+        except RepositoryNotFound as exc:
+            await self._fail(chunk, str(exc))
+            await self.store.fail_backfill(lease, str(exc))
+            self._event(f"{lease.repository}: failed: {exc}")
+            return True
+        except (TransientError, ResourceLimitsExceeded) as exc:
+            smaller = self.page_sizes.shrink(key)
+            cooldown = 0 if smaller < size else self._cooldown(key)
+            await self._fail(chunk, str(exc), cooldown)
+            self._event(f"{lease.repository}: {exc}; page size now {smaller}")
+            return cooldown > 0
+        except GitHubError as exc:
+            await self._fail(chunk, str(exc), self._cooldown(key))
+            self._event(f"{lease.repository}: chunk {chunk.chunk_number} failed: {exc}")
+            return True
+
+        numbers = [pr.number for pr in page.pull_requests]
+        await self.store.record_chunk_prs(chunk, numbers)
+        result = await self.store.commit_chunk(
+            chunk,
+            [pr.model_dump(mode="json") for pr in page.pull_requests],
+            cursor_after=page.end_cursor,
+            has_next_page=page.has_next_page,
+            total_prs=page.total_count,
+        )
+        if not result.committed:
+            self._event(
+                f"{lease.repository}: chunk {chunk.chunk_number} not stored ({result.reason})"
+            )
+            return True
+        self._failures.pop(key, None)
+        self.page_sizes.succeeded(key)
+        self.stats.pages += 1
+        self.stats.prs_inserted += result.inserted_prs
+        self._event(
+            f"{lease.repository}: chunk {chunk.chunk_number} stored {len(numbers)} PRs "
+            f"({result.processed_prs}/{result.total_prs or 0})"
+        )
+        if result.status == "completed":
+            self._event(f"{lease.repository}: completed")
+        return result.status != "active"
+
+    async def _fail(self, chunk: Chunk, error: str, cooldown: int = 0) -> None:
+        self.stats.failures += 1
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self.store.fail_chunk(chunk, error, cooldown))
+
+    def _cooldown(self, key: UUID) -> int:
+        """Seconds to leave a failing backfill alone: 5, 10, 20, ... up to 10 minutes."""
+        n = self._failures[key] = self._failures.get(key, 0) + 1
+        return min(MAX_COOLDOWN, 5 * 2 ** (n - 1))
+
+    # -- presence ------------------------------------------------------------------------
+
+    async def _announce(self) -> None:
+        while True:
+            await self._announce_once("waiting" if self.presence.waiting_until else "running")
+            await asyncio.sleep(self.options.heartbeat_interval)
+
+    async def _announce_once(self, status: str) -> None:
+        held = list(self.presence.held.values())
+        detail = ", ".join(lease.repository for lease in held) or "idle"
+        if status == "waiting" and self.presence.waiting_until:
+            detail = f"waiting for the GraphQL budget until {self.presence.waiting_until:%H:%M:%S}"
+        try:
+            await self.store.worker_heartbeat(
+                self.options.worker_id,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                status=status,
+                backfill_state_id=held[0].backfill_state_id if held else None,
+                detail=detail,
+            )
+        except Exception as exc:
+            log.warning("worker heartbeat failed: %s", exc)

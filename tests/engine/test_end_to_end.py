@@ -1,0 +1,227 @@
+"""Real worker processes, a real simulator over HTTP, the embedded Postgres: DESIGN.md §3 holds.
+
+Time is never slept away: leases of killed workers are expired in the database.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from .harness import (
+    check_invariants,
+    cli,
+    engine_env,
+    environ_without_secrets,
+    pages_fetched_twice,
+    pr_position,
+    simulator,
+    start_worker,
+    terminate_all,
+)
+
+pytestmark = pytest.mark.slow
+
+TWENTY_REPOS = [
+    f"acme/repo{i:02d}:{size}"
+    for i, size in enumerate(
+        [
+            10,
+            25,
+            40,
+            60,
+            80,
+            100,
+            150,
+            200,
+            250,
+            300,
+            400,
+            500,
+            600,
+            750,
+            900,
+            1000,
+            1200,
+            1500,
+            2000,
+            5000,
+        ]
+    )
+]
+
+
+@pytest.fixture
+def env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    base = environ_without_secrets()
+    base.update(DATABASE_URL=database_url, BACKFILL_DATA_DIR=str(tmp_path / "data"))
+    return base
+
+
+def wait_all(procs, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        p.wait(timeout=max(1, deadline - time.monotonic()))
+        assert p.returncode == 0, f"worker exited {p.returncode}"
+
+
+def test_six_workers_twenty_repositories(
+    env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    with simulator(TWENTY_REPOS) as sim:
+        env = engine_env(env, sim)
+        added = cli(env, "add", *(r.split(":")[0] for r in TWENTY_REPOS))
+        assert added.returncode == 0, added.stderr
+        workers = [
+            start_worker(
+                env,
+                "--until-idle",
+                "--concurrency",
+                "2",
+                "--id",
+                f"w{i}",
+                log=tmp_path / f"w{i}.log",
+            )
+            for i in range(6)
+        ]
+        try:
+            wait_all(workers, timeout=400)
+        finally:
+            terminate_all(workers)
+        stats = sim.stats()
+    check_invariants(database_url, stats)
+    assert pages_fetched_twice(stats) == {}
+    with psycopg.connect(database_url) as db:
+        (holders,) = db.execute("SELECT count(DISTINCT worker_id) FROM backfill_chunks").fetchone()
+        (left,) = db.execute(
+            "SELECT count(*) FROM backfill_chunks WHERE status <> 'completed'"
+        ).fetchone()
+    assert holders == 6  # every process took part
+    assert left == 0
+
+
+@pytest.mark.reliability
+def test_sigkill_chaos(env: dict[str, str], database_url: str, tmp_path: Path) -> None:
+    """Kill random workers at random moments (20+ times); restarted workers finish the job."""
+    repos = [f"chaos/r{i}:{size}" for i, size in enumerate([30, 300, 800, 1500, 2500, 3500])]
+    rng = random.Random(20251128)
+    with simulator(repos, seed=3) as sim:
+        env = engine_env(env, sim)
+        assert cli(env, "add", *(r.split(":")[0] for r in repos)).returncode == 0
+        args = ("--concurrency", "2", "--lease-seconds", "30")
+        workers = {f"w{i}": start_worker(env, *args, "--id", f"w{i}") for i in range(4)}
+        kills = 0
+        with psycopg.connect(database_url, autocommit=True) as db:
+            while kills < 20:
+                time.sleep(rng.uniform(0.2, 1.2))
+                victim = rng.choice(sorted(workers))
+                workers[victim].kill()
+                workers[victim].wait()
+                kills += 1
+                # The dead worker's leases end now, on the database clock (no sleeping).
+                db.execute(
+                    "UPDATE progressive_backfill_state SET lease_expires_at = now() "
+                    "WHERE leased_by = %s",
+                    (victim,),
+                )
+                replacement = f"w{kills + 3}"
+                workers[replacement] = start_worker(env, *args, "--id", replacement)
+                del workers[victim]
+        finishers = [start_worker(env, "--until-idle", "--id", f"final{i}") for i in range(2)]
+        try:
+            wait_all(finishers, timeout=300)
+        finally:
+            terminate_all([*workers.values(), *finishers])
+        stats = sim.stats()
+    check_invariants(database_url, stats)
+    # Pages fetched twice: only from where a killed worker's chunk had started (its commit
+    # never happened) up to what it had fetched ahead of it.
+    with psycopg.connect(database_url) as db:
+        killed = db.execute(
+            "SELECT r.owner || '/' || r.name, c.cursor_before FROM backfill_chunks c "
+            "JOIN progressive_backfill_state s ON s.id = c.backfill_state_id "
+            "JOIN repositories r ON r.id = s.repository_id WHERE c.status <> 'completed'"
+        ).fetchall()
+    starts: dict[str, list[int]] = {}
+    for repo, cursor in killed:
+        starts.setdefault(repo, []).append(pr_position(cursor))
+    for repo, cursors in pages_fetched_twice(stats).items():
+        for cursor in cursors:
+            position = pr_position(cursor)
+            assert any(s <= position < s + 400 for s in starts.get(repo, [])), (repo, position)
+
+
+def test_budget_smaller_than_the_work(env: dict[str, str], database_url: str) -> None:
+    """Workers wait for the window to reset and finish unattended, never over the budget."""
+    repos = ["tight/a:1500", "tight/b:1500"]
+    with simulator(repos, extra=("--limit", "40", "--window-seconds", "4")) as sim:
+        env = engine_env(env, sim, MIN_GRAPHQL_POINTS="5")
+        assert cli(env, "add", "tight/a", "tight/b").returncode == 0
+        workers = [start_worker(env, "--until-idle", "--concurrency", "2") for _ in range(2)]
+        try:
+            wait_all(workers, timeout=240)
+        finally:
+            terminate_all(workers)
+        stats = sim.stats()
+    check_invariants(database_url, stats)
+    (token,) = stats["tokens"].values()
+    assert token["points_used"] > 40  # needed more than one window
+    assert stats.get("rate_limited", 0) == 0, stats  # waited before the limit, never hit it
+
+
+def test_faults_at_ten_percent(env: dict[str, str], database_url: str) -> None:
+    repos = ["faulty/a:800", "faulty/b:1200", "faulty/c:300"]
+    faults = "502:0.04,timeout:0.03,malformed:0.03"
+    with simulator(repos, seed=11, extra=("--faults", faults)) as sim:
+        env = engine_env(env, sim)
+        assert cli(env, "add", "faulty/a", "faulty/b", "faulty/c").returncode == 0
+        workers = [start_worker(env, "--until-idle", "--concurrency", "2") for _ in range(3)]
+        try:
+            wait_all(workers, timeout=300)
+        finally:
+            terminate_all(workers)
+        stats = sim.stats()
+    assert sum(stats["faults"].values()) > 0
+    check_invariants(database_url, stats)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["add", "foo"], 2, "expected OWNER/NAME"),
+        (["add", "a/b/c"], 2, "expected OWNER/NAME"),
+        (["add", "good/one", "bad name/x"], 2, "not a valid GitHub owner"),
+        (["add", "ghost/missing"], 1, "not found on GitHub"),
+        (["add", "good/one", "ghost/missing"], 1, "ghost/missing"),
+    ],
+)
+def test_bad_input_writes_nothing(env, database_url, args, code, needle) -> None:
+    with simulator(["good/one:5"]) as sim:
+        result = cli(engine_env(env, sim), *args)
+    assert result.returncode == code, result.stderr
+    assert needle in result.stderr and "Traceback" not in result.stderr
+    with psycopg.connect(database_url) as db:
+        assert db.execute("SELECT count(*) FROM repositories").fetchone() == (0,)
+
+
+def test_empty_token_is_refused(env, database_url) -> None:
+    with simulator(["good/one:5"]) as sim:
+        result = cli(engine_env(env, sim, GITHUB_TOKEN="  "), "add", "good/one")
+    assert result.returncode == 2 and "GITHUB_TOKEN is not set" in result.stderr
+    with psycopg.connect(database_url) as db:
+        assert db.execute("SELECT count(*) FROM repositories").fetchone() == (0,)
+
+
+def test_revoked_token_stops_every_worker(env, database_url, tmp_path) -> None:
+    with simulator(["good/one:300"], extra=("--revoked-token", "ghp_revoked")) as sim:
+        env = engine_env(env, sim)
+        assert cli(env, "add", "good/one").returncode == 0
+        env["GITHUB_TOKEN"] = "ghp_revoked"
+        result = cli(env, "worker", "--concurrency", "3", timeout=60)
+    assert result.returncode == 1
+    assert "GITHUB_TOKEN" in result.stderr and "ghp_revoked" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("backfill-console: error:")

@@ -1,0 +1,162 @@
+"""The worker in-process against the in-process simulator: controls and edge cases."""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID
+
+import pytest
+
+from core.backfill.page_size import PageSizes
+from core.backfill.registry import add_repositories
+from core.backfill.runtime import Engine, open_engine
+from core.backfill.worker import Worker, WorkerOptions
+from core.config import load_settings
+from core.simulator import RepoSpec, SimConfig, Simulator
+
+
+def settings(database_url: str):
+    return load_settings(
+        database_url=database_url, github_token="ghp_test", github_graphql_url="http://sim/graphql"
+    )
+
+
+async def backfill(engine: Engine, **options) -> Worker:
+    worker = Worker(
+        engine.store,
+        engine.client,
+        engine.presence,
+        WorkerOptions(until_idle=True, idle_interval=0.05, **options),
+    )
+    await worker.run()
+    return worker
+
+
+async def progress(engine: Engine) -> dict[str, tuple[str, int, int | None]]:
+    return {
+        p.repository: (p.status, p.processed_prs, p.total_prs)
+        for p in await engine.store.backfill_progress()
+    }
+
+
+async def test_pause_keeps_a_backfill_out_of_work_until_resumed(database_url: str) -> None:
+    sim = Simulator(SimConfig(repos=[RepoSpec("o", "a", 120), RepoSpec("o", "b", 80)], seed=1))
+    async with open_engine(settings(database_url), transport=sim.transport()) as engine:
+        added = await add_repositories(engine.store, engine.client, ["o/a", "o/b"])
+        a = UUID(added[0].backfill_state_id)
+        assert await engine.store.pause_backfill(a)
+        await backfill(engine)
+        assert await progress(engine) == {"o/a": ("paused", 0, 120), "o/b": ("completed", 80, 80)}
+        assert await engine.store.resume_backfill(a)
+        assert not await engine.store.resume_backfill(a)  # only a paused backfill resumes
+        await backfill(engine)
+        assert (await progress(engine))["o/a"] == ("completed", 120, 120)
+
+
+async def test_top_up_fetches_only_new_pull_requests(database_url: str) -> None:
+    sim = Simulator(SimConfig(repos=[RepoSpec("o", "grow", 150)], seed=2))
+    async with open_engine(settings(database_url), transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, ["o/grow"])
+        await backfill(engine)
+        first_pages = sum(sim.stats()["pages"]["o/grow"].values())
+        sim.add_pull_requests("o/grow", 30)
+        (again,) = await add_repositories(engine.store, engine.client, ["o/grow"])
+        assert (again.outcome, again.total_prs) == ("topped up", 180)
+        await backfill(engine)
+        assert (await progress(engine))["o/grow"] == ("completed", 180, 180)
+        pages = sim.stats()["pages"]["o/grow"]
+        assert max(pages.values()) == 1  # no history re-read
+        assert sum(pages.values()) - first_pages <= 2
+        (same,) = await add_repositories(engine.store, engine.client, ["o/grow"])
+        assert same.outcome == "topped up"  # completed again: a later top-up is allowed
+
+
+async def test_registered_twice_is_refused_politely(database_url: str) -> None:
+    sim = Simulator(SimConfig(repos=[RepoSpec("o", "x", 10)], seed=2))
+    async with open_engine(settings(database_url), transport=sim.transport()) as engine:
+        (first,) = await add_repositories(engine.store, engine.client, ["o/x"])
+        (second,) = await add_repositories(engine.store, engine.client, ["O/X"])
+        assert (first.outcome, second.outcome) == ("added", "already registered")
+        assert first.backfill_state_id == second.backfill_state_id
+
+
+async def test_a_vanished_repository_ends_failed_with_the_reason(database_url: str) -> None:
+    before = Simulator(SimConfig(repos=[RepoSpec("o", "gone", 50)], seed=3))
+    after = Simulator(SimConfig(repos=[RepoSpec("o", "other", 5)], seed=3))
+    async with open_engine(settings(database_url), transport=before.transport()) as engine:
+        await add_repositories(engine.store, engine.client, ["o/gone"])
+    async with open_engine(settings(database_url), transport=after.transport()) as engine:
+        await backfill(engine)
+        (row,) = await engine.store.backfill_progress()
+    assert row.status == "failed"
+    assert row.last_error is not None and "o/gone" in row.last_error
+
+
+async def test_stop_finishes_the_page_in_hand_and_releases(database_url: str, db) -> None:
+    sim = Simulator(SimConfig(repos=[RepoSpec("o", "big", 3000)], seed=4, latency_ms=20))
+    async with open_engine(settings(database_url), transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, ["o/big"])
+        worker: Worker | None = None
+
+        def on_event(message: str) -> None:
+            if "stored" in message and worker is not None:
+                worker.stop()
+
+        worker = Worker(
+            engine.store,
+            engine.client,
+            engine.presence,
+            WorkerOptions(concurrency=1),
+            on_event=on_event,
+        )
+        await asyncio.wait_for(worker.run(), 30)
+    assert worker.stats.pages == 1
+    row = db.execute(
+        "SELECT status, leased_by, processed_prs FROM progressive_backfill_state"
+    ).fetchone()
+    assert row["status"] == "active" and row["leased_by"] is None and row["processed_prs"] > 0
+    assert (
+        db.execute(
+            "SELECT count(*) AS n FROM backfill_chunks WHERE status = 'processing'"
+        ).fetchone()["n"]
+        == 0
+    )
+    worker_row = db.execute("SELECT status FROM workers").fetchone()
+    assert worker_row["status"] == "stopped"
+
+
+async def test_many_backfills_share_few_slots_without_starving(database_url: str, db) -> None:
+    """Five backfills, one slot, short slices: every backfill advances before any finishes."""
+    repos = [RepoSpec("o", f"r{i}", 400) for i in range(5)]
+    sim = Simulator(SimConfig(repos=repos, seed=5))
+    async with open_engine(settings(database_url), transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, [f"o/r{i}" for i in range(5)])
+        await backfill(engine, concurrency=1, slice_seconds=0.0)
+    first_completion = db.execute(
+        "SELECT min(completed_at) AS t FROM progressive_backfill_state"
+    ).fetchone()["t"]
+    started = db.execute(
+        "SELECT count(DISTINCT backfill_state_id) AS n FROM backfill_chunks "
+        "WHERE status = 'completed' AND completed_at < %s",
+        (first_completion,),
+    ).fetchone()["n"]
+    assert started == 5
+
+
+@pytest.mark.parametrize(("failures", "size"), [(0, 74), (1, 37), (2, 18), (7, 1)])
+def test_page_size_halves_on_failure(failures: int, size: int) -> None:
+    sizes = PageSizes(ceiling=74)
+    key = UUID(int=1)
+    for _ in range(failures):
+        sizes.shrink(key)
+    assert sizes.get(key) == size
+
+
+def test_page_size_grows_back_but_never_past_the_ceiling() -> None:
+    sizes = PageSizes(ceiling=74)
+    key = UUID(int=1)
+    sizes.shrink(key)
+    sizes.shrink(key)
+    for _ in range(30):
+        sizes.succeeded(key)
+    assert sizes.get(key) == 74
