@@ -1,0 +1,65 @@
+"""What every benchmark needs: a migrated scratch database and one way to report figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.store import migrations
+
+
+@contextmanager
+def admin_url() -> Iterator[str]:
+    """BENCH_DATABASE_URL (a server where databases may be created), else an embedded one."""
+    external = os.environ.get("BENCH_DATABASE_URL")
+    if external:
+        yield external
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+
+        server = pgserver.get_server(Path(tempfile.mkdtemp()) / "pg", cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@contextmanager
+def scratch_database(prefix: str) -> Iterator[str]:
+    """A freshly migrated database, dropped afterwards."""
+    with admin_url() as admin:
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        url = make_conninfo(admin, dbname=name)
+        try:
+            with psycopg.connect(url) as conn:
+                migrations.apply(conn)
+            yield url
+        finally:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+
+
+def report(name: str, figures: dict[str, Any], human: str) -> None:
+    """One JSON line (for bench/run.py) and one line for people."""
+    print(json.dumps({"benchmark": name, **figures}))
+    print(human)
