@@ -60,7 +60,7 @@ def simulator(
 
 def engine_env(base: dict[str, str], sim: SimServer, **extra: str) -> dict[str, str]:
     env = dict(base)
-    env.update(GITHUB_TOKEN=TOKEN, GITHUB_GRAPHQL_URL=sim.graphql_url, **extra)
+    env.update({"GITHUB_TOKEN": TOKEN, "GITHUB_GRAPHQL_URL": sim.graphql_url, **extra})
     return env
 
 
@@ -91,7 +91,7 @@ def pr_position(cursor: str | None) -> int:
     """Where a pagination cursor points in its repository's PR order (-1: the start)."""
     if cursor in (None, "None", "start"):
         return -1
-    decoded = decode_cursor(cursor, "pr")
+    decoded = decode_cursor(cursor, "pr.CREATED_AT")
     assert decoded is not None, cursor
     return decoded[1]
 

@@ -175,7 +175,7 @@ def test_budget_smaller_than_the_work(env: dict[str, str], database_url: str) ->
 
 def test_faults_at_ten_percent(env: dict[str, str], database_url: str) -> None:
     repos = ["faulty/a:800", "faulty/b:1200", "faulty/c:300"]
-    faults = "502:0.04,timeout:0.03,malformed:0.03"
+    faults = "502:0.04,504:0.02,reset:0.02,malformed:0.02"  # 10% of requests
     with simulator(repos, seed=11, extra=("--faults", faults)) as sim:
         env = engine_env(env, sim)
         assert cli(env, "add", "faulty/a", "faulty/b", "faulty/c").returncode == 0
@@ -216,12 +216,25 @@ def test_empty_token_is_refused(env, database_url) -> None:
         assert db.execute("SELECT count(*) FROM repositories").fetchone() == (0,)
 
 
-def test_revoked_token_stops_every_worker(env, database_url, tmp_path) -> None:
-    with simulator(["good/one:300"], extra=("--revoked-token", "ghp_revoked")) as sim:
-        env = engine_env(env, sim)
+def test_revoked_token_stops_every_worker(env, database_url) -> None:
+    from core.simulator import RepoSpec, SimConfig, Simulator, serve
+
+    sim = Simulator(
+        SimConfig(repos=[RepoSpec("good", "one", 300)], revoked_tokens=frozenset({"ghp_revoked"}))
+    )
+    with serve(sim) as url:
+        env.update(GITHUB_GRAPHQL_URL=f"{url}/graphql", GITHUB_TOKEN="ghp_fine")
         assert cli(env, "add", "good/one").returncode == 0
         env["GITHUB_TOKEN"] = "ghp_revoked"
         result = cli(env, "worker", "--concurrency", "3", timeout=60)
-    assert result.returncode == 1
+        requests = sim.stats()["requests"]
+    from core.github.errors import AuthenticationError
+
+    assert result.returncode == AuthenticationError.exit_code != 0
     assert "GITHUB_TOKEN" in result.stderr and "ghp_revoked" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("backfill-console: error:")
+    assert requests <= 2 + 3  # `add`, then one try per slot at most: no retry storm
+    with psycopg.connect(database_url) as db:
+        assert db.execute(
+            "SELECT count(*) FROM backfill_chunks WHERE status = 'processing'"
+        ).fetchone() == (0,)
