@@ -49,6 +49,13 @@ class SimHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hangs up (a killed worker, a timeout) is normal here, not an error."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 def make_server(sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> SimHTTPServer:
     handler = type("SimHandler", (_Handler,), {"sim": sim})
