@@ -79,17 +79,21 @@ class ProgressView:
         rows = [p for p in everything if p.backfill_state_id in self.ids]
         self.last = rows
         for p in rows:
-            fields = {
-                "rate": f"{p.prs_per_minute:,.0f} PRs/min",
-                "eta": format_eta(p.eta_seconds),
-                "status": _status(p),
-            }
             # GitHub reported no PRs yet: an empty repository is complete at 0 of 0.
             total = p.total_prs or (p.processed_prs if p.status == "completed" else None)
             task = self.tasks.get(p.backfill_state_id)
             if task is None:
-                task = self.tasks[p.backfill_state_id] = self.progress.add_task(p.repository)
-            self.progress.update(task, total=total, completed=p.processed_prs, **fields)
+                task = self.tasks[p.backfill_state_id] = self.progress.add_task(
+                    p.repository, total=None, rate="", eta="-", status=""
+                )
+            self.progress.update(
+                task,
+                total=total,
+                completed=p.processed_prs,
+                rate=f"{p.prs_per_minute:,.0f} PRs/min",
+                eta=format_eta(p.eta_seconds),
+                status=_status(p),
+            )
         metrics = self.engine.client.metrics
         if metrics is not None:
             self.progress.update(

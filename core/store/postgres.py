@@ -109,7 +109,7 @@ class PostgresStore:
 
     async def _rows(self, name: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         async with self._pool.connection() as conn:
-            cur = await conn.execute(query(name), params)
+            cur = await conn.cursor(row_factory=dict_row).execute(query(name), params)
             return await cur.fetchall()
 
     async def _one(self, name: str, params: Mapping[str, Any]) -> dict[str, Any] | None:

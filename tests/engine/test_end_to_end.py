@@ -238,3 +238,13 @@ def test_revoked_token_stops_every_worker(env, database_url) -> None:
         assert db.execute(
             "SELECT count(*) FROM backfill_chunks WHERE status = 'processing'"
         ).fetchone() == (0,)
+
+
+def test_backfill_command_works_until_done(env: dict[str, str], database_url: str) -> None:
+    repos = ["cmd/a:120", "cmd/b:40"]
+    with simulator(repos) as sim:
+        result = cli(engine_env(env, sim), "backfill", "cmd/a", "cmd/b", "--workers", "2")
+        stats = sim.stats()
+    assert result.returncode == 0, result.stderr
+    assert "cmd/a" in result.stdout and "GraphQL budget" in result.stdout
+    check_invariants(database_url, stats)
