@@ -29,8 +29,10 @@ def postgres_url(settings: Settings) -> tuple[str, str]:
     if settings.backend is Backend.EMBEDDED:
         return embedded_database_url(settings.data_dir), "the embedded database"
     raise ConfigError(
-        "this command needs a direct Postgres connection: set DATABASE_URL (Supabase: "
-        "Project Settings > Database > Connection string). PostgREST cannot run DDL."
+        "migrations need a direct Postgres connection, and SUPABASE_URL with "
+        "SUPABASE_SERVICE_KEY only reach the REST API, which cannot run DDL: set DATABASE_URL "
+        "to the project's connection string (Project Settings > Database) and run this again, "
+        "or push migrations/ with `supabase db push`"
     )
 
 
@@ -56,14 +58,23 @@ async def connect_postgres(settings: Settings, *, max_size: int = 10) -> Postgre
 
 @asynccontextmanager
 async def open_store(settings: Settings, *, max_size: int = 10) -> AsyncIterator[Store]:
+    store: Store
     if settings.backend is Backend.SUPABASE:
+        assert settings.supabase_url is not None
         if settings.supabase_service_key is None:
-            raise ConfigError("SUPABASE_URL is set but SUPABASE_SERVICE_KEY is not")
-        raise ConfigError(
-            "the Supabase REST transport is not available in this version; set DATABASE_URL "
-            "to the project's Postgres connection string instead"
+            raise ConfigError(
+                "SUPABASE_URL is set but SUPABASE_SERVICE_KEY is not: set it to the project's "
+                "service_role key (Project Settings > API)"
+            )
+        from core.store.supabase import SupabaseStore  # supabase-py takes 0.3 s to import
+
+        store = await SupabaseStore.connect(
+            settings.supabase_url,
+            settings.supabase_service_key.get_secret_value(),
+            max_connections=max_size,
         )
-    store = await connect_postgres(settings, max_size=max_size)
+    else:
+        store = await connect_postgres(settings, max_size=max_size)
     try:
         yield store
     finally:

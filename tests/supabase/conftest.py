@@ -1,0 +1,104 @@
+"""Fixtures for the Supabase transport: a local Supabase-like stack per test (see stack.py).
+
+A template database is prepared once per session the way a Supabase project starts (API roles,
+Supabase's default privileges) and migrated; each test gets its own copy of it with its own
+PostgREST (it starts in ~0.2 s) and `/rest/v1` proxy. The root conftest's `database_url`,
+`db`, `store` and `cli_env` are overridden here, so tests written for the psycopg store run
+unchanged against `SupabaseStore`, with `db` looking at the very database PostgREST serves.
+
+Without npm (and no POSTGREST_BIN) these tests skip and say how to enable them; with `CI` set
+they fail instead, so CI cannot pass without them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from core.store.supabase import SupabaseStore
+
+from .stack import HOW_TO_ENABLE, SupabaseStack, Unavailable, postgrest_binary, prepare_database
+
+TEMPLATE = "backfill_supabase_template"
+
+
+@pytest.fixture(scope="session")
+def postgrest_bin() -> Path:
+    try:
+        return postgrest_binary()
+    except Unavailable as exc:
+        message = f"PostgREST is unavailable ({exc}): the Supabase transport tests {HOW_TO_ENABLE}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def authenticator_password(pg_admin_url: str, postgrest_bin: Path) -> str:
+    _, password = prepare_database(pg_admin_url, TEMPLATE)
+    return password
+
+
+@pytest.fixture
+def database_url(pg_admin_url: str, authenticator_password: str) -> Iterator[str]:
+    """A fresh copy of the Supabase-like template for this test."""
+    name = f"s_{os.urandom(6).hex()}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(TEMPLATE)
+            )
+        )
+    try:
+        yield make_conninfo(pg_admin_url, dbname=name)
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture
+def supabase(
+    database_url: str, authenticator_password: str, tmp_path: Path
+) -> Iterator[SupabaseStack]:
+    stack = SupabaseStack(database_url, authenticator_password, tmp_path).start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+async def store(supabase: SupabaseStack) -> AsyncIterator[SupabaseStore]:
+    s = await SupabaseStore.connect(supabase.url, supabase.service_key, max_connections=20)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+def cli_env(supabase: SupabaseStack, tmp_path: Path) -> dict[str, str]:
+    """`backfill-console` configured as the spec's users configure it: REST credentials only."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SUPABASE", "VITE_", "GITHUB", "DATABASE_URL"))
+    }
+    env.update(
+        VITE_SUPABASE_URL=supabase.url,
+        SUPABASE_SERVICE_KEY=supabase.service_key,
+        BACKFILL_DATA_DIR=str(tmp_path / "data"),
+    )
+    return env
+
+
+def database_name(url: str) -> str:
+    return str(conninfo_to_dict(url)["dbname"])
