@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from core.config import Backend, Settings
 from core.errors import ConfigError, StoreUnavailable
@@ -56,6 +58,23 @@ async def connect_postgres(settings: Settings, *, max_size: int = 10) -> Postgre
     return store
 
 
+def supabase_url_setting() -> str:
+    """Which of SUPABASE_URL / VITE_SUPABASE_URL gave the URL (the first wins, as in Settings)."""
+    names = ("SUPABASE_URL", "VITE_SUPABASE_URL")
+    for name in names:
+        if os.environ.get(name, "").strip():
+            return name
+    dotenv = Path(".env")
+    if dotenv.is_file():
+        from dotenv import dotenv_values
+
+        values = dotenv_values(dotenv)
+        for name in names:
+            if (values.get(name) or "").strip():
+                return name
+    return names[0]
+
+
 @asynccontextmanager
 async def open_store(settings: Settings, *, max_size: int = 10) -> AsyncIterator[Store]:
     store: Store
@@ -72,6 +91,7 @@ async def open_store(settings: Settings, *, max_size: int = 10) -> AsyncIterator
             settings.supabase_url,
             settings.supabase_service_key.get_secret_value(),
             max_connections=max_size,
+            url_setting=supabase_url_setting(),
         )
     else:
         store = await connect_postgres(settings, max_size=max_size)

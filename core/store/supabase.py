@@ -36,7 +36,7 @@ from core.store.models import (
 )
 from core.store.supabase_errors import (
     KEY_SETTING,
-    URL_SETTING,
+    Endpoint,
     RestError,
     check_key,
     normalise_url,
@@ -56,18 +56,26 @@ _RETRYABLE_SQLSTATES = {"40P01", "40001"}
 class SupabaseStore:
     """`Store` over PostgREST, reached through supabase-py's `AsyncClient`."""
 
-    def __init__(self, client: AsyncClient, http: httpx.AsyncClient, key: str, url: str) -> None:
+    def __init__(self, client: AsyncClient, http: httpx.AsyncClient, endpoint: Endpoint) -> None:
         self._client = client
         self._http = http
-        self._key = key
-        self._url = url
+        self._endpoint = endpoint
 
     @classmethod
     async def connect(
-        cls, url: str, service_key: str, *, max_connections: int = 10, request_timeout: float = 120
+        cls,
+        url: str,
+        service_key: str,
+        *,
+        max_connections: int = 10,
+        request_timeout: float = 120,
+        url_setting: str = "SUPABASE_URL",
     ) -> SupabaseStore:
-        """A store on the project at `url`, checked with one cheap RPC before it is returned."""
-        base = normalise_url(url)
+        """A store on the project at `url`, checked with one cheap RPC before it is returned.
+
+        `url_setting` names the variable the URL came from, for error messages.
+        """
+        base = normalise_url(url, url_setting)
         check_key(service_key)
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(request_timeout, connect=10),
@@ -82,9 +90,9 @@ class SupabaseStore:
         except Exception as exc:  # supabase-py validates URL and key shapes
             await http.aclose()
             raise ConfigError(
-                f"{URL_SETTING} or {KEY_SETTING} is malformed ({exc.__class__.__name__})"
+                f"{url_setting} or {KEY_SETTING} is malformed ({exc.__class__.__name__})"
             ) from None
-        store = cls(client, http, service_key, base)
+        store = cls(client, http, Endpoint(base, service_key, url_setting))
         try:
             await store.work_summary(only=[])
         except BaseException:
@@ -101,7 +109,7 @@ class SupabaseStore:
         try:
             response = await self._client.rpc(function, dict(params)).execute()
         except (RestError, httpx.HTTPError) as exc:
-            raise translate(exc, function=function, key=self._key, url=self._url) from None
+            raise translate(exc, function=function, endpoint=self._endpoint) from None
         return response.data
 
     async def _rows(self, function: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -364,9 +372,7 @@ class SupabaseStore:
                 .execute()
             )
         except (RestError, httpx.HTTPError) as exc:
-            raise translate(
-                exc, function="github_rate_limits", key=self._key, url=self._url
-            ) from None
+            raise translate(exc, function="github_rate_limits", endpoint=self._endpoint) from None
         rows: list[dict[str, Any]] = list(response.data or [])  # type: ignore[arg-type]
         return [RateLimitRecord(**row) for row in rows]
 

@@ -17,6 +17,7 @@ import base64
 import binascii
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,7 +27,6 @@ import psycopg.errors
 
 from core.errors import BackfillError, ConfigError, StoreUnavailable
 
-URL_SETTING = "SUPABASE_URL (or VITE_SUPABASE_URL)"
 KEY_SETTING = "SUPABASE_SERVICE_KEY"
 _HOW_TO_MIGRATE = (
     "apply migrations/ with `supabase db push`, or set DATABASE_URL to the project's "
@@ -69,23 +69,36 @@ async def raise_for_response(response: httpx.Response) -> None:
     raise RestError(response.status_code, None, response.reason_phrase or "error")
 
 
-def normalise_url(url: str) -> str:
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the store talks to, and the names of the settings that said so."""
+
+    url: str
+    key: str
+    url_setting: str = "SUPABASE_URL"
+
+    @property
+    def origin(self) -> str:
+        parts = urlsplit(self.url)
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname}{port}"
+
+
+def normalise_url(url: str, setting: str = "SUPABASE_URL") -> str:
     """The project URL supabase-py expects, from what users paste (with or without /rest/v1)."""
     text = url.strip().rstrip("/")
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(text)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a malformed port
+        valid = False
+    if not valid:
         raise ConfigError(
-            f"{URL_SETTING} must be the project's URL, like https://<project>.supabase.co"
+            f"{setting} must be the project's URL, like https://<project>.supabase.co"
         )
     if text.endswith("/rest/v1"):
         text = text[: -len("/rest/v1")]
     return text
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}"
 
 
 def key_role(key: str) -> str | None:
@@ -124,23 +137,23 @@ def _describe(error: RestError) -> str:
     return error.message + (f" ({'; '.join(extra)})" if extra else "")
 
 
-def translate(exc: Exception, *, function: str, key: str, url: str) -> Exception:
+def translate(exc: Exception, *, function: str, endpoint: Endpoint) -> Exception:
     """The exception to raise instead of `exc`, with a message safe to print."""
-    result = _translate(exc, function=function, url=url)
-    if isinstance(result, BackfillError | psycopg.Error) and key in str(result):
-        return result.__class__(_mask(str(result), key))
+    result = _translate(exc, function=function, endpoint=endpoint)
+    if isinstance(result, BackfillError | psycopg.Error) and endpoint.key in str(result):
+        return result.__class__(_mask(str(result), endpoint.key))
     return result
 
 
-def _translate(exc: Exception, *, function: str, url: str) -> Exception:
-    origin = _origin(url)
+def _translate(exc: Exception, *, function: str, endpoint: Endpoint) -> Exception:
+    origin, setting = endpoint.origin, endpoint.url_setting
     if isinstance(exc, httpx.TimeoutException):
         return StoreUnavailable(
-            f"Supabase at {origin} ({URL_SETTING}) did not answer in time ({function})"
+            f"Supabase at {origin} (from {setting}) did not answer {function} in time"
         )
     if isinstance(exc, httpx.HTTPError):
         reason = str(exc).strip() or exc.__class__.__name__
-        return StoreUnavailable(f"cannot reach Supabase at {origin} ({URL_SETTING}): {reason}")
+        return StoreUnavailable(f"cannot reach Supabase at {origin} (from {setting}): {reason}")
     if not isinstance(exc, RestError):
         return exc
     code = exc.code or ""
@@ -156,21 +169,22 @@ def _translate(exc: Exception, *, function: str, url: str) -> Exception:
         )
     if code in ("PGRST202", "PGRST205", "42883", "42P01"):
         return StoreUnavailable(
-            f"the database behind {URL_SETTING} has no {function}: its schema is behind; "
+            f"the database behind {setting} has no {function}: its schema is behind; "
             + _HOW_TO_MIGRATE
         )
     if code.startswith("PGRST0"):
         return StoreUnavailable(
-            f"Supabase's REST API at {origin} cannot reach its database ({code}: {exc.message})"
+            f"Supabase's REST API at {origin} (from {setting}) cannot reach its database "
+            f"({code}: {exc.message})"
         )
     if not code:
         if exc.status == 404:
             return ConfigError(
-                f"{URL_SETTING} does not point at a Supabase project: {origin} has no REST API "
-                "at /rest/v1 (HTTP 404)"
+                f"{setting} does not point at a Supabase project: {origin} has no REST API at "
+                "/rest/v1 (HTTP 404)"
             )
         return StoreUnavailable(
-            f"Supabase's REST API at {origin} is not answering properly "
+            f"Supabase's REST API at {origin} (from {setting}) is not answering properly "
             f"(HTTP {exc.status}: {exc.message})"
         )
     if _SQLSTATE.match(code):
@@ -180,6 +194,7 @@ def _translate(exc: Exception, *, function: str, url: str) -> Exception:
             cls = psycopg.DatabaseError
         return cls(_describe(exc))
     return StoreUnavailable(
-        f"Supabase's REST API at {origin} refused {function} (HTTP {exc.status}, {code}): "
+        f"Supabase's REST API at {origin} (from {setting}) refused {function} "
+        f"(HTTP {exc.status}, {code}): "
         f"{_describe(exc)}"
     )
