@@ -26,7 +26,7 @@ from core.store.base import Store
 from core.store.postgres import PostgresStore
 from core.store.supabase import SupabaseStore
 from tests.store.helpers import pull_request
-from tests.supabase.stack import SupabaseStack, prepare_database
+from tests.supabase.stack import SupabaseStack, ensure_roles, prepare_database
 
 PAGE = 100
 
@@ -102,8 +102,9 @@ def main() -> None:
     args = parser.parse_args()
     with admin_url() as admin, tempfile.TemporaryDirectory() as tmp:
         # Twin databases: one for each transport, so neither sees the other's rows.
-        pg_url, _ = prepare_database(admin, "bench_supabase_pg")
-        rest_url, password = prepare_database(admin, "bench_supabase_rest")
+        password = ensure_roles(admin)
+        pg_url = prepare_database(admin, "bench_supabase_pg")
+        rest_url = prepare_database(admin, "bench_supabase_rest")
         stack = SupabaseStack(rest_url, password, Path(tmp)).start()
         try:
             figures = asyncio.run(run(stack, pg_url, args))

@@ -2,57 +2,47 @@
 
 A template database is prepared once per session the way a Supabase project starts (API roles,
 Supabase's default privileges) and migrated; each test gets its own copy of it with its own
-PostgREST (it starts in ~0.2 s) and `/rest/v1` proxy. The root conftest's `database_url`,
+PostgREST (it starts in ~0.1 s) and `/rest/v1` proxy. The root conftest's `database_url`,
 `db`, `store` and `cli_env` are overridden here, so tests written for the psycopg store run
 unchanged against `SupabaseStore`, with `db` looking at the very database PostgREST serves.
-
-Without npm (and no POSTGREST_BIN) these tests skip and say how to enable them; with `CI` set
-they fail instead, so CI cannot pass without them.
+The stack's own fixtures live in plugin.py, so other folders can load them too.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 from core.store.supabase import SupabaseStore
 
-from .stack import HOW_TO_ENABLE, SupabaseStack, Unavailable, postgrest_binary, prepare_database
+from .plugin import authenticator_password, postgrest_bin, supabase_for
+from .stack import SupabaseStack, prepare_database
+
+__all__ = ["authenticator_password", "postgrest_bin", "supabase_for"]
 
 TEMPLATE = "backfill_supabase_template"
 
 
 @pytest.fixture(scope="session")
-def postgrest_bin() -> Path:
-    try:
-        return postgrest_binary()
-    except Unavailable as exc:
-        message = f"PostgREST is unavailable ({exc}): the Supabase transport tests {HOW_TO_ENABLE}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-@pytest.fixture(scope="session")
-def authenticator_password(pg_admin_url: str, postgrest_bin: Path) -> str:
-    _, password = prepare_database(pg_admin_url, TEMPLATE)
-    return password
+def supabase_template(pg_admin_url: str, authenticator_password: str) -> str:
+    prepare_database(pg_admin_url, TEMPLATE)
+    return TEMPLATE
 
 
 @pytest.fixture
-def database_url(pg_admin_url: str, authenticator_password: str) -> Iterator[str]:
+def database_url(pg_admin_url: str, supabase_template: str) -> Iterator[str]:
     """A fresh copy of the Supabase-like template for this test."""
     name = f"s_{os.urandom(6).hex()}"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(TEMPLATE)
+                sql.Identifier(name), sql.Identifier(supabase_template)
             )
         )
     try:
@@ -65,14 +55,8 @@ def database_url(pg_admin_url: str, authenticator_password: str) -> Iterator[str
 
 
 @pytest.fixture
-def supabase(
-    database_url: str, authenticator_password: str, tmp_path: Path
-) -> Iterator[SupabaseStack]:
-    stack = SupabaseStack(database_url, authenticator_password, tmp_path).start()
-    try:
-        yield stack
-    finally:
-        stack.stop()
+def supabase(database_url: str, supabase_for: Callable[[str], SupabaseStack]) -> SupabaseStack:
+    return supabase_for(database_url)
 
 
 @pytest.fixture
@@ -98,7 +82,3 @@ def cli_env(supabase: SupabaseStack, tmp_path: Path) -> dict[str, str]:
         BACKFILL_DATA_DIR=str(tmp_path / "data"),
     )
     return env
-
-
-def database_name(url: str) -> str:
-    return str(conninfo_to_dict(url)["dbname"])

@@ -113,11 +113,12 @@ def sign(secret: str, role: str, *, lifetime: int = 3600 * 24 * 365) -> str:
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def prepare_database(admin_url: str, dbname: str) -> tuple[str, str]:
-    """Create `dbname` the way a Supabase project starts, then migrate it.
+def ensure_roles(admin_url: str) -> str:
+    """The API roles and `authenticator`, created where missing (roles are cluster-wide).
 
-    Returns (superuser URL of the database, the authenticator's password). Roles are
-    cluster-wide, so each is created only where missing.
+    Returns the authenticator's password, set afresh: PostgREST logs in with it, which works
+    on servers that ask for passwords too (TEST_DATABASE_URL). Any database of the cluster
+    migrated by `backfill-console migrate` can then be served by a `SupabaseStack`.
     """
     password = secrets.token_urlsafe(16)
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -134,6 +135,15 @@ def prepare_database(admin_url: str, dbname: str) -> tuple[str, str]:
             conn.execute("CREATE ROLE authenticator LOGIN NOINHERIT")
         conn.execute(sql.SQL("ALTER ROLE authenticator PASSWORD {}").format(password))
         conn.execute("GRANT anon, authenticated, service_role TO authenticator")
+    return password
+
+
+def prepare_database(admin_url: str, dbname: str) -> str:
+    """Create `dbname` the way a Supabase project starts (after `ensure_roles`), migrate it.
+
+    Returns the superuser URL of the database.
+    """
+    with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
         )
@@ -149,7 +159,7 @@ def prepare_database(admin_url: str, dbname: str) -> tuple[str, str]:
                 "TO anon, authenticated, service_role"
             )
         migrations.apply(conn)
-    return url, password
+    return url
 
 
 def _free_port() -> int:
