@@ -3,7 +3,8 @@
 Every atomic step is one RPC of the function the psycopg transport calls (PostgREST runs each
 call in one transaction), so nothing is read and then written from here, and `commit_chunk`
 sends a whole page - pull requests, authors, reviews, comments - in one call. Reads for the
-console are RPCs too, except the budget table, which is selected as it is.
+console are RPCs too (sets as one jsonb value, past PostgREST's row cap), except the budget
+table - one row per token - which is selected as it is.
 
 Errors come back as PostgREST's JSON (`code`, `message`, `details`, `hint`). `errors.py`
 turns them into what the psycopg transport raises: the `psycopg.errors` class of a SQLSTATE,
@@ -358,13 +359,14 @@ class SupabaseStore:
         return ChunkStatistics(**row)
 
     async def backfill_progress(self, rate_window_minutes: int = 15) -> list[BackfillProgress]:
-        rows = await self._rows(
-            "backfill_progress", {"p_rate_window": f"{int(rate_window_minutes)} minutes"}
+        # One jsonb value, not rows: Supabase cuts row sets at "Max rows" (1,000) silently.
+        rows = await self._rpc(
+            "backfill_progress_snapshot", {"p_rate_window": f"{int(rate_window_minutes)} minutes"}
         )
         return [BackfillProgress(**row) for row in rows]
 
     async def rate_limits(self) -> list[RateLimitRecord]:
-        try:
+        try:  # one row per token: far below any row cap
             response = await (
                 self._client.table("github_rate_limits")
                 .select("*")
@@ -377,7 +379,8 @@ class SupabaseStore:
         return [RateLimitRecord(**row) for row in rows]
 
     async def workers(self) -> list[WorkerRecord]:
-        return [WorkerRecord(**row) for row in await self._rows("backfill_workers", {})]
+        rows = await self._rpc("backfill_workers_snapshot", {})
+        return [WorkerRecord(**row) for row in rows]
 
     # Recovery -------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import base64
 import binascii
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -74,7 +74,7 @@ class Endpoint:
     """Where the store talks to, and the names of the settings that said so."""
 
     url: str
-    key: str
+    key: str = field(repr=False)  # a secret: never in a repr
     url_setting: str = "SUPABASE_URL"
 
     @property

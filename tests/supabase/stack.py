@@ -212,6 +212,7 @@ class SupabaseStack:
             "db-schemas": "public",
             "db-anon-role": "anon",
             "db-pool": "10",
+            "db-max-rows": "1000",  # Supabase's default "Max rows"
             "db-channel-enabled": "true",
             "jwt-secret": self.jwt_secret,
             "server-host": "127.0.0.1",

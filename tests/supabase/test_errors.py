@@ -91,13 +91,13 @@ async def test_postgrest_down_mid_run_is_store_unavailable(
 async def test_a_missing_function_says_to_apply_the_migrations(
     store: SupabaseStore, supabase: SupabaseStack, db
 ) -> None:
-    db.execute("DROP FUNCTION backfill_workers(); NOTIFY pgrst, 'reload schema'")
+    db.execute("DROP FUNCTION backfill_workers_snapshot(); NOTIFY pgrst, 'reload schema'")
     deadline = time.monotonic() + 10
     while True:  # PostgREST reloads its schema cache asynchronously
         try:
             await store.workers()
         except StoreUnavailable as exc:
-            assert "has no backfill_workers" in str(exc) and "supabase db push" in str(exc)
+            assert "has no backfill_workers_snapshot" in str(exc) and "supabase db push" in str(exc)
             assert "DATABASE_URL" in str(exc)
             return
         assert time.monotonic() < deadline, "PostgREST never reloaded its schema cache"

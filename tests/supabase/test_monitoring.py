@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from core.store.postgres import PostgresStore
@@ -141,3 +142,27 @@ async def test_recovery_reports_match_the_psycopg_store(
     )
     pruned = await store.prune_completed_chunks(cleanup_days=30, batch=10)
     assert pruned["deleted"] == 2
+
+
+async def test_more_backfills_than_supabases_row_cap_are_all_shown(
+    store: SupabaseStore, pg: PostgresStore, supabase, db
+) -> None:
+    """PostgREST here caps row sets at 1,000 as Supabase does; progress must not stop there."""
+    db.execute(
+        "INSERT INTO repositories (owner, name) "
+        "SELECT 'many', 'r' || lpad(g::text, 4, '0') FROM generate_series(1, 1200) g"
+    )
+    db.execute("INSERT INTO progressive_backfill_state (repository_id) SELECT id FROM repositories")
+    async with httpx.AsyncClient() as client:  # the cap is real: the row-set RPC stops at 1,000
+        capped = await client.post(
+            f"{supabase.url}/rest/v1/rpc/backfill_progress",
+            json={},
+            headers={
+                "apikey": supabase.service_key,
+                "Authorization": f"Bearer {supabase.service_key}",
+            },
+        )
+    assert len(capped.json()) == 1000
+    progress = await store.backfill_progress()
+    assert len(progress) == 1200
+    assert steady(progress) == steady(await pg.backfill_progress())
