@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 
 from core.simulator import RepoSpec, SimConfig, Simulator  # noqa: E402
 
-TOKEN = "ghp_SuperSecretTestToken0123456789abcdef"
+TOKEN = "test-token-SuperSecret-0123456789abcdef"  # distinctive, but not token-shaped
 SIM_URL = "http://github.sim/graphql"
 
 
