@@ -54,14 +54,7 @@ SELECT * FROM backfill_progress(make_interval(mins => %(rate_window_minutes)s));
 SELECT * FROM github_rate_limits ORDER BY observed_at DESC;
 
 -- name: workers
-SELECT w.id, w.host, w.pid, w.status, w.backfill_state_id,
-       r.owner || '/' || r.name AS repository, w.detail, w.started_at, w.heartbeat_at,
-       w.stopped_at,
-       (w.status <> 'stopped' AND w.heartbeat_at > now() - interval '30 seconds') AS alive
-  FROM workers w
-  LEFT JOIN progressive_backfill_state s ON s.id = w.backfill_state_id
-  LEFT JOIN repositories r ON r.id = s.repository_id
- ORDER BY alive DESC, w.heartbeat_at DESC;
+SELECT * FROM backfill_workers();
 
 -- name: reopen_backfill
 SELECT reopen_backfill(%(backfill_state_id)s, %(total_prs)s);
