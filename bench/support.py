@@ -63,3 +63,37 @@ def report(name: str, figures: dict[str, Any], human: str) -> None:
     """One JSON line (for bench/run.py) and one line for people."""
     print(json.dumps({"benchmark": name, **figures}))
     print(human)
+
+
+def figure(
+    benchmark: str,
+    name: str,
+    value: float,
+    unit: str,
+    reference: str,
+    reference_value: float,
+    aim: str,
+    met: bool | None,
+    note: str = "",
+) -> dict[str, Any]:
+    """One row of bench/results.md: a figure, its reference measured in the same run, and the
+    ratio between them (value / reference_value)."""
+    ratio = value / reference_value if reference_value else None
+    return {
+        "benchmark": benchmark,
+        "figure": name,
+        "value": round(value, 3),
+        "unit": unit,
+        "reference": reference,
+        "reference_value": round(reference_value, 3),
+        "ratio": round(ratio, 3) if ratio is not None else None,
+        "aim": aim,
+        "met": met,
+        "note": note,
+    }
+
+
+def print_figures(rows: list[dict[str, Any]]) -> None:
+    """What a benchmark prints when run on its own: one JSON line per figure."""
+    for row in rows:
+        print(json.dumps(row))
