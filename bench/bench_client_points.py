@@ -31,6 +31,9 @@ from core.github import GitHubClient, PullRequest
 from core.github.queries import REQUESTS_PER_POINT, best_page_size
 from core.simulator import RepoSpec, SimConfig, Simulator
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from support import figure, print_figures
+
 TOKEN = "bench-token"
 
 
@@ -81,6 +84,26 @@ async def backfill(n_prs: int, seed: int) -> dict:
         "overhead_pct": round((spent / min_points - 1) * 100, 2),
         "seconds": round(elapsed, 2),
     }
+
+
+def run(quick: bool) -> list[dict]:
+    r = asyncio.run(backfill(2000 if quick else 5000, 1))
+    rows = [
+        figure(
+            "GitHub client (issue 4)",
+            f"points per 1,000 PRs backfilled ({r['prs']:,} PRs, {r['reviews']:,} reviews, "
+            f"{r['comments']:,} comments)",
+            r["points_per_1000_prs"],
+            "points/1k PRs",
+            "minimum GitHub's cost rule allows for the same data",
+            r["min_points_per_1000_prs"],
+            "within 5% of the minimum (ratio <= 1.05)",
+            r["points_spent"] <= 1.05 * r["min_points"],
+            f"{r['queries']} queries, {r['points_spent']} points vs minimum {r['min_points']}",
+        )
+    ]
+    print_figures(rows)
+    return rows
 
 
 def main() -> None:

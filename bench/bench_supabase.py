@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from support import admin_url, report
+from support import admin_url, figure, print_figures, report
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -26,7 +26,7 @@ from core.store.base import Store
 from core.store.postgres import PostgresStore
 from core.store.supabase import SupabaseStore
 from tests.store.helpers import pull_request
-from tests.supabase.stack import SupabaseStack, ensure_roles, prepare_database
+from tests.supabase.stack import SupabaseStack, Unavailable, ensure_roles, prepare_database
 
 PAGE = 100
 
@@ -72,7 +72,7 @@ async def store_prs(store: Store, workers: int, data: list[list[list[dict[str, A
     return sum(len(d) for d in data[:workers]) * PAGE / elapsed
 
 
-async def run(stack: SupabaseStack, pg_url: str, args: argparse.Namespace) -> dict[str, float]:
+async def run_both(stack: SupabaseStack, pg_url: str, args: argparse.Namespace) -> dict[str, float]:
     figures: dict[str, float] = {}
     postgres = await PostgresStore.connect(pg_url, max_size=8)
     supabase = await SupabaseStore.connect(stack.url, stack.service_key)
@@ -94,12 +94,8 @@ async def run(stack: SupabaseStack, pg_url: str, args: argparse.Namespace) -> di
     return figures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, default=20, help="pages per worker (100 PRs each)")
-    parser.add_argument("--reviews", type=int, default=3, help="reviews per PR")
-    parser.add_argument("--comments", type=int, default=2, help="comments per PR")
-    args = parser.parse_args()
+def measure(pages_per_worker: int, reviews: int, comments: int) -> dict[str, float]:
+    args = argparse.Namespace(pages=pages_per_worker, reviews=reviews, comments=comments)
     with admin_url() as admin, tempfile.TemporaryDirectory() as tmp:
         # Twin databases: one for each transport, so neither sees the other's rows.
         password = ensure_roles(admin)
@@ -107,7 +103,7 @@ def main() -> None:
         rest_url = prepare_database(admin, "bench_supabase_rest")
         stack = SupabaseStack(rest_url, password, Path(tmp)).start()
         try:
-            figures = asyncio.run(run(stack, pg_url, args))
+            figures = asyncio.run(run_both(stack, pg_url, args))
         finally:
             stack.stop()
     out: dict[str, float] = {k: round(v, 1) for k, v in figures.items()}
@@ -115,7 +111,55 @@ def main() -> None:
         out[f"ratio_{workers}"] = round(
             figures[f"supabase_prs_per_s_{workers}"] / figures[f"postgres_prs_per_s_{workers}"], 3
         )
-    out.update(page_size=PAGE, reviews_per_pr=args.reviews, comments_per_pr=args.comments)
+    out.update(page_size=PAGE, reviews_per_pr=reviews, comments_per_pr=comments)
+    return out
+
+
+def run(quick: bool) -> list[dict]:
+    pages_per_worker = 8 if quick else 20
+    try:
+        out = measure(pages_per_worker, 3, 2)
+    except Unavailable as exc:
+        rows = [
+            figure(
+                "Supabase transport (issue 8)",
+                "PRs stored/s through PostgREST",
+                0,
+                "PRs/s",
+                "psycopg, same pages",
+                0,
+                "a ratio (no aim set)",
+                None,
+                f"skipped: PostgREST unavailable ({exc})",
+            )
+        ]
+        print_figures(rows)
+        return rows
+    rows = [
+        figure(
+            "Supabase transport (issue 8)",
+            f"PRs stored/s through PostgREST, {w} worker(s)",
+            out[f"supabase_prs_per_s_{w}"],
+            "PRs/s",
+            "psycopg (PostgresStore), same pages, same SQL function",
+            out[f"postgres_prs_per_s_{w}"],
+            "a ratio; no aim in issue 8",
+            None,
+            f"{pages_per_worker} pages of 100 PRs per worker, 3 reviews + 2 comments per PR",
+        )
+        for w in (1, 4)
+    ]
+    print_figures(rows)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=20, help="pages per worker (100 PRs each)")
+    parser.add_argument("--reviews", type=int, default=3, help="reviews per PR")
+    parser.add_argument("--comments", type=int, default=2, help="comments per PR")
+    args = parser.parse_args()
+    out = measure(args.pages, args.reviews, args.comments)
     report(
         "supabase",
         out,
