@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
+from console.commands.args import positive_float
 from core.errors import BackfillError
 
 # Each module exposes `register(subparsers)`, which adds its parser and sets `func`.
@@ -35,19 +37,74 @@ def build_parser() -> argparse.ArgumentParser:
             "database configured an embedded Postgres is used."
         ),
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_console_arguments(parser)
+    subparsers = parser.add_subparsers(
+        dest="command",
+        metavar="COMMAND",
+        description="With no COMMAND, the console opens (press ? in it for its keys).",
+    )
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
 
 
+def add_console_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--readonly",
+        action="store_true",
+        help="console only watches: every key that changes something is hidden",
+    )
+    parser.add_argument(
+        "--refresh",
+        type=positive_float,
+        default=2.0,
+        metavar="SECONDS",
+        help="console refresh interval (default 2; + and - change it live)",
+    )
+    parser.add_argument(
+        "--keys",
+        default=os.environ.get("BACKFILL_CONSOLE_KEYS", ""),
+        metavar="MAP",
+        help="remap console keys, e.g. recover_live=R,quit=ctrl+q (or BACKFILL_CONSOLE_KEYS)",
+    )
+    parser.add_argument(
+        "--truecolor",
+        action="store_true",
+        help="force 24-bit colour (ssh does not forward COLORTERM; TEXTUAL_COLOR_SYSTEM works too)",
+    )
+
+
+def run_console(args: argparse.Namespace) -> int:
+    """Open the console against the configured database (textual is imported only here)."""
+    if args.truecolor:
+        os.environ["TEXTUAL_COLOR_SYSTEM"] = "truecolor"
+    from console.app import BackfillConsole
+    from console.backend import Backend
+    from console.keys import parse_keymap
+    from console.local_workers import LocalWorkers
+    from core.config import load_settings
+    from core.errors import ConfigError
+
+    try:
+        keymap = parse_keymap(args.keys)
+    except ValueError as exc:
+        raise ConfigError(f"--keys: {exc}") from None
+    settings = load_settings()
+    app = BackfillConsole(
+        Backend(settings),
+        local_workers=None if args.readonly else LocalWorkers(settings.data_dir / "logs"),
+        readonly=args.readonly,
+        refresh=args.refresh,
+        keymap=keymap,
+    )
+    app.run()
+    return app.return_code or 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    func = getattr(args, "func", None)
-    if func is None:
-        parser.print_help()
-        return 0
+    func = getattr(args, "func", run_console)
     try:
         return int(func(args) or 0)
     except BackfillError as exc:

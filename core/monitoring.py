@@ -11,7 +11,13 @@ from typing import Any
 from uuid import UUID
 
 from core.store.base import Store
-from core.store.models import BackfillProgress, ChunkStatistics, RateLimitRecord, WorkerRecord
+from core.store.models import (
+    BackfillProgress,
+    ChunkStatistics,
+    RateLimitRecord,
+    StuckChunk,
+    WorkerRecord,
+)
 
 
 def budget_metrics(record: RateLimitRecord) -> dict[str, Any]:
@@ -37,6 +43,7 @@ class StatsReport:
     progress: list[BackfillProgress]
     workers: list[WorkerRecord]
     budgets: list[dict[str, Any]]
+    stuck: list[StuckChunk]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,23 +51,26 @@ class StatsReport:
             "progress": [p.model_dump(mode="json") for p in self.progress],
             "workers": [w.model_dump(mode="json") for w in self.workers],
             "graphql": self.budgets,
+            "stuckChunks": [c.model_dump(mode="json") for c in self.stuck],
         }
 
 
 async def collect_stats(
     store: Store, *, stuck_minutes: int = 30, backfill_state_id: UUID | None = None
 ) -> StatsReport:
-    chunks, progress, workers, budgets = await asyncio.gather(
+    chunks, progress, workers, budgets, stuck = await asyncio.gather(
         store.chunk_statistics(
             since_hours=24, backfill_state_id=backfill_state_id, stuck_minutes=stuck_minutes
         ),
         store.backfill_progress(),
         store.workers(),
         store.rate_limits(),
+        store.stuck_chunks(stuck_minutes),
     )
     if backfill_state_id is not None:  # per backfill: its own progress row only
         progress = [p for p in progress if p.backfill_state_id == backfill_state_id]
-    return StatsReport(chunks, progress, workers, [budget_metrics(b) for b in budgets])
+        stuck = [c for c in stuck if c.backfill_state_id == backfill_state_id]
+    return StatsReport(chunks, progress, workers, [budget_metrics(b) for b in budgets], stuck)
 
 
 async def find_backfill(store: Store, repository: str) -> BackfillProgress | None:

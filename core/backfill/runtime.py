@@ -36,6 +36,33 @@ def require_token(settings: Settings) -> SecretStr:
 
 
 @asynccontextmanager
+async def open_client(
+    settings: Settings,
+    store: Store,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    max_in_flight: int = 2,
+) -> AsyncIterator[tuple[GitHubClient, Presence]]:
+    """A GitHub client whose budget and waits are written to `store` for everyone to see."""
+    token = require_token(settings)
+    presence = Presence(store, fingerprint(token))
+    client = GitHubClient(
+        token,
+        settings.github_graphql_url,
+        min_remaining=settings.min_graphql_points,
+        max_in_flight=max_in_flight,
+        transport=transport,
+        on_rate_limit=presence.on_rate_limit,
+        on_wait=presence.on_wait,
+    )
+    async with client:
+        try:
+            yield client, presence
+        finally:
+            await presence.flush()
+
+
+@asynccontextmanager
 async def open_engine(
     settings: Settings,
     *,
@@ -43,20 +70,12 @@ async def open_engine(
     max_in_flight: int = 2,
     store_max_size: int = 10,
 ) -> AsyncIterator[Engine]:
-    token = require_token(settings)
-    async with open_store(settings, max_size=store_max_size) as store:
-        presence = Presence(store, fingerprint(token))
-        client = GitHubClient(
-            token,
-            settings.github_graphql_url,
-            min_remaining=settings.min_graphql_points,
-            max_in_flight=max_in_flight,
-            transport=transport,
-            on_rate_limit=presence.on_rate_limit,
-            on_wait=presence.on_wait,
-        )
-        async with client:
-            try:
-                yield Engine(store, client, presence)
-            finally:
-                await presence.flush()
+    require_token(settings)  # before opening a database for nothing
+    async with (
+        open_store(settings, max_size=store_max_size) as store,
+        open_client(settings, store, transport=transport, max_in_flight=max_in_flight) as (
+            client,
+            presence,
+        ),
+    ):
+        yield Engine(store, client, presence)

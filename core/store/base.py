@@ -20,6 +20,7 @@ from core.store.models import (
     Lease,
     RateLimitRecord,
     Registration,
+    StuckChunk,
     WorkerRecord,
     WorkSummary,
 )
@@ -110,6 +111,10 @@ class Store(Protocol):
     async def rate_limits(self) -> list[RateLimitRecord]: ...
 
     async def workers(self) -> list[WorkerRecord]: ...
+
+    async def stuck_chunks(self, stuck_minutes: int = 30, limit: int = 100) -> list[StuckChunk]:
+        """The oldest stuck chunks, as recovery_plan() sees them (what the console highlights)."""
+        ...
 
     # Stuck-chunk recovery (migrations/20250110000000_recovery.sql); core.recovery parses
     # the function's JSON report.

@@ -73,6 +73,22 @@ class ChunkStatistics(Snapshot):
     total: int
 
 
+class StuckChunk(Snapshot):
+    """A chunk 'processing' past the threshold, with what recovery would decide for it."""
+
+    chunk_id: UUID
+    backfill_state_id: UUID
+    repository: str
+    chunk_number: int
+    worker_id: str | None
+    started_at: datetime
+    age_seconds: int
+    stored: int
+    expected: int
+    decision: str
+    reason: str
+
+
 class BackfillProgress(Snapshot):
     backfill_state_id: UUID
     repository_id: UUID

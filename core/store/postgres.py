@@ -23,6 +23,7 @@ from core.store.models import (
     Lease,
     RateLimitRecord,
     Registration,
+    StuckChunk,
     WorkerRecord,
     WorkSummary,
 )
@@ -356,6 +357,10 @@ class PostgresStore:
 
     async def workers(self) -> list[WorkerRecord]:
         return [WorkerRecord(**row) for row in await self._rows("workers", {})]
+
+    async def stuck_chunks(self, stuck_minutes: int = 30, limit: int = 100) -> list[StuckChunk]:
+        rows = await self._rows("stuck_chunks", {"stuck_minutes": stuck_minutes, "limit": limit})
+        return [StuckChunk(**row) for row in rows]
 
     # Recovery -------------------------------------------------------------------------------
 

@@ -56,6 +56,9 @@ SELECT * FROM github_rate_limits ORDER BY observed_at DESC;
 -- name: workers
 SELECT * FROM backfill_workers();
 
+-- name: stuck_chunks
+SELECT * FROM recovery_plan(%(stuck_minutes)s) LIMIT %(limit)s;
+
 -- name: reopen_backfill
 SELECT reopen_backfill(%(backfill_state_id)s, %(total_prs)s);
 

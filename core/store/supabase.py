@@ -32,6 +32,7 @@ from core.store.models import (
     Lease,
     RateLimitRecord,
     Registration,
+    StuckChunk,
     WorkerRecord,
     WorkSummary,
 )
@@ -381,6 +382,18 @@ class SupabaseStore:
     async def workers(self) -> list[WorkerRecord]:
         rows = await self._rpc("backfill_workers_snapshot", {})
         return [WorkerRecord(**row) for row in rows]
+
+    async def stuck_chunks(self, stuck_minutes: int = 30, limit: int = 100) -> list[StuckChunk]:
+        # recovery_plan is ordered oldest first; PostgREST applies the limit to the call.
+        try:
+            response = await (
+                self._client.rpc("recovery_plan", {"p_stuck_minutes": stuck_minutes})
+                .limit(limit)
+                .execute()
+            )
+        except (RestError, httpx.HTTPError) as exc:
+            raise translate(exc, function="recovery_plan", endpoint=self._endpoint) from None
+        return [StuckChunk(**row) for row in response.data or []]
 
     # Recovery -------------------------------------------------------------------------------
 

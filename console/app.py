@@ -1,0 +1,449 @@
+"""The Textual console: live panels from the database, keys that drive the engine.
+
+A thin client of `core`: every number comes from one `StatsReport` per poll, every action
+is an engine call made on the backend's thread (`console.backend`). Polls run as exclusive
+workers, so a slow database never freezes the screen and a newer poll replaces an older one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Input, ProgressBar, RichLog, Sparkline, Static
+
+from console.backend import Backend
+from console.keys import BY_ID, COMMANDS
+from console.local_workers import LocalWorkers
+from console.screens import (
+    AddRepositoriesScreen,
+    ConfirmLiveRecovery,
+    HelpScreen,
+    RecoveryPlanScreen,
+)
+from console.view import REPOSITORY_COLUMNS, WORKER_COLUMNS, View, build_view, clock
+from console.widgets import KeyedTable
+from core.errors import BackfillError
+from core.monitoring import StatsReport
+from core.recovery import RecoveryReport
+
+REFRESH_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+BUDGET_HISTORY = 120  # sparkline points
+
+
+def stylesheet() -> Path:
+    """styles.tcss: inside the installed package, or at the top of a source checkout."""
+    packaged = Path(__file__).with_name("styles.tcss")
+    return packaged if packaged.exists() else Path(__file__).parents[1] / "styles.tcss"
+
+
+class Companion(Protocol):
+    """Something that runs beside the console (the demo's script) and reports events."""
+
+    def start(self, report: Callable[[str], None]) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class SnapshotReady(Message):
+    def __init__(self, report: StatsReport, view: View) -> None:
+        super().__init__()
+        self.report = report
+        self.view = view
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SnapshotReady)  # only the newest snapshot matters
+
+
+class PollFailed(Message):
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, BackfillError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class BackfillConsole(App[None]):
+    CSS_PATH = stylesheet()
+    TITLE = "backfill-console"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+    BINDINGS = [command.binding() for command in COMMANDS]
+
+    refresh_seconds: reactive[float] = reactive(2.0)
+    frozen: reactive[bool] = reactive(False, bindings=True)
+    filter_text: reactive[str] = reactive("")
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        local_workers: LocalWorkers | None = None,
+        readonly: bool = False,
+        refresh: float = 2.0,
+        keymap: dict[str, str] | None = None,
+        companion: Companion | None = None,
+        autopoll: bool = True,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        super().__init__()
+        self.backend = backend
+        self.local_workers = local_workers
+        self.readonly = readonly
+        self.keymap = keymap or {}
+        self.companion = companion
+        self.autopoll = autopoll
+        self.now = now
+        self.report: StatsReport | None = None
+        self.budget_history: deque[float] = deque(maxlen=BUDGET_HISTORY)
+        self.event_lines: list[str] = []  # plain text of the event log, for tests and scripts
+        self._poll_timer: Timer | None = None
+        self.set_reactive(BackfillConsole.refresh_seconds, refresh)
+
+    # Layout ---------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("connecting to the database…", id="summary")
+        yield Static("", id="error")
+        with Horizontal(id="top"):
+            with Vertical(id="budget", classes="panel"):
+                yield Static("no budget seen yet: no worker has queried GitHub", id="budget-text")
+                yield ProgressBar(id="budget-gauge", show_eta=False)
+                yield Sparkline([], id="budget-spark")
+            yield Static("", id="chunks", classes="panel")
+            yield KeyedTable(WORKER_COLUMNS, id="workers", classes="panel")
+        yield KeyedTable(REPOSITORY_COLUMNS, id="repositories", classes="panel")
+        yield RichLog(id="events", classes="panel", max_lines=1000, markup=False, wrap=False)
+        yield Input(placeholder="filter repositories (Enter keeps it, Escape clears)", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        titles = {
+            "#budget": "GraphQL budget",
+            "#chunks": "Chunks (24 h)",
+            "#workers": "Workers",
+            "#repositories": "Repositories",
+            "#events": "Events",
+        }
+        for selector, title in titles.items():
+            self.query_one(selector).border_title = title
+        self.query_one("#filter", Input).display = False
+        self.query_one("#repositories", KeyedTable).focus()
+        if self.keymap:
+            self.set_keymap(self.keymap)
+        self._update_subtitle()
+        self.backend.start()
+        if self.companion is not None:
+            self.companion.start(lambda message: self.call_from_thread(self.log_event, message))
+        if self.autopoll:
+            self._poll_timer = self.set_interval(self.refresh_seconds, self.poll)
+            self.poll()
+        if not self.is_headless:
+            self._watch_terminal()
+
+    def on_unmount(self) -> None:
+        if self.companion is not None:
+            self.companion.stop()
+        self.backend.close()
+
+    # Polling --------------------------------------------------------------------------------
+
+    def poll(self) -> None:
+        if not self.frozen:
+            self._poll()
+
+    @work(exclusive=True, group="poll", exit_on_error=False)
+    async def _poll(self) -> None:
+        try:
+            report = await self.backend.snapshot()
+        except Exception as exc:  # shown in the error line; the next poll retries
+            self.post_message(PollFailed(describe(exc)))
+            return
+        view = await asyncio.to_thread(
+            build_view, report, self.report, self.now(), filter_text=self.filter_text
+        )
+        self.post_message(SnapshotReady(report, view))
+
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        if self.frozen:
+            return
+        self.report = message.report
+        self.apply_view(message.view)
+
+    def on_poll_failed(self, message: PollFailed) -> None:
+        error = self.query_one("#error", Static)
+        error.update(
+            Text(f"{message.error} — retrying every {self.refresh_seconds:g}s", style="bold")
+        )
+        error.add_class("shown")
+
+    def apply_view(self, view: View) -> None:
+        with self.batch_update():
+            self.query_one("#error", Static).remove_class("shown")
+            self.query_one("#summary", Static).update(view.summary)
+            self.query_one("#repositories", KeyedTable).apply(view.repositories)
+            self.query_one("#workers", KeyedTable).apply(view.workers)
+            self.query_one("#chunks", Static).update(view.chunks)
+            budget = view.budget
+            if budget is not None:
+                self.query_one("#budget-text", Static).update(budget.describe())
+                self.query_one("#budget-gauge", ProgressBar).update(
+                    total=budget.limit, progress=budget.remaining
+                )
+                self.budget_history.append(budget.remaining)
+                self.query_one("#budget-spark", Sparkline).data = list(self.budget_history)
+            for event in view.events:
+                self._write_event(event)
+
+    def log_event(self, message: str, style: str = "") -> None:
+        line = Text(f"{clock(self.now())} ", style="dim")
+        line.append(message, style=style)
+        self._write_event(line)
+
+    def _write_event(self, line: Text) -> None:
+        self.event_lines.append(line.plain)
+        self.query_one("#events", RichLog).write(line)
+
+    # Refresh, freeze, filter -------------------------------------------------------------
+
+    def watch_refresh_seconds(self, seconds: float) -> None:
+        if self._poll_timer is not None:
+            self._poll_timer.stop()
+            self._poll_timer = self.set_interval(seconds, self.poll)
+        self._update_subtitle()
+
+    def watch_frozen(self, frozen: bool) -> None:
+        self._update_subtitle()
+        if not frozen:
+            self.poll()
+
+    def _update_subtitle(self) -> None:
+        parts = [f"refresh {self.refresh_seconds:g}s"]
+        if self.frozen:
+            parts.append("FROZEN")
+        if self.readonly:
+            parts.append("read-only")
+        if self.filter_text:
+            parts.append(f"filter “{self.filter_text}”")
+        self.sub_title = " · ".join(parts)
+
+    def action_faster(self) -> None:
+        faster = [s for s in REFRESH_STEPS if s < self.refresh_seconds]
+        self.refresh_seconds = faster[-1] if faster else REFRESH_STEPS[0]
+
+    def action_slower(self) -> None:
+        slower = [s for s in REFRESH_STEPS if s > self.refresh_seconds]
+        self.refresh_seconds = slower[0] if slower else REFRESH_STEPS[-1]
+
+    def action_freeze(self) -> None:
+        self.frozen = not self.frozen
+
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.display = True
+        field.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.filter_text = event.value
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            self.query_one("#repositories", KeyedTable).focus()
+
+    def on_key(self, event: Any) -> None:
+        field = self.query_one("#filter", Input)
+        if event.key == "escape" and field.has_focus:
+            field.value = ""
+            field.display = False
+            self.query_one("#repositories", KeyedTable).focus()
+            event.stop()
+
+    def watch_filter_text(self, _: str) -> None:
+        self._update_subtitle()
+        if self.report is None:
+            return
+        table = self.query_one("#repositories", KeyedTable)
+        table.reset()
+        view = build_view(self.report, None, self.now(), filter_text=self.filter_text)
+        table.apply(view.repositories)
+
+    # Controls ---------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        command = BY_ID.get(action)
+        if command is None:
+            return True
+        if command.control and self.readonly:
+            return False
+        return self.local_workers is not None or action not in ("start_worker", "stop_worker")
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for command in COMMANDS:
+            if command.id != "quit" and self.check_action(command.id, ()):
+                yield SystemCommand(
+                    command.label, command.help, lambda c=command.id: self.run_action(c)
+                )
+
+    def action_help(self) -> None:
+        keys = {c.id: self.get_key_display(c.binding()) for c in COMMANDS}
+        keys.update(self.keymap)
+        self.push_screen(HelpScreen(keys, readonly=self.readonly))
+
+    def action_add(self) -> None:
+        self.push_screen(AddRepositoriesScreen(), self._add)
+
+    @work(group="actions", exit_on_error=False)
+    async def _add(self, names: list[str] | None) -> None:
+        if not names:
+            return
+        self.log_event(f"adding {', '.join(names)}: asking GitHub for their sizes…")
+        try:
+            results = await self.backend.add(names)
+        except Exception as exc:
+            self._fail(f"add failed: {describe(exc)}")
+            return
+        for result in results:
+            self.log_event(f"{result.repository}: {result.outcome} ({result.total_prs:,} PRs)")
+        if self.local_workers is not None and not self._local_worker_alive():
+            self.action_start_worker()
+        self.poll()
+
+    def _local_worker_alive(self) -> bool:
+        assert self.local_workers is not None
+        return any(process.poll() is None for _, process in self.local_workers.started)
+
+    def action_start_worker(self) -> None:
+        assert self.local_workers is not None
+        worker_id = self.local_workers.start()
+        self.log_event(f"started worker {worker_id} (its own process; log in the data dir)")
+
+    def action_stop_worker(self) -> None:
+        assert self.local_workers is not None
+        known = self.report.workers if self.report else []
+        stopped = self.local_workers.stop_one(known)
+        if stopped is None:
+            self._fail("no local worker to stop")
+        else:
+            self.log_event(f"asked worker {stopped} to stop after its current page")
+
+    @work(group="actions", exclusive=True, exit_on_error=False)
+    async def action_recover_plan(self) -> None:
+        plan = await self._plan()
+        if plan is None:
+            return
+        self.log_event(
+            f"recovery dry run: {len(plan.chunks)} stuck chunk(s), "
+            f"{len(plan.leases)} expired lease(s)"
+        )
+        go_live = await self.push_screen_wait(
+            RecoveryPlanScreen(plan, allow_live=self.check_action("recover_live", ()) is True)
+        )
+        if go_live:
+            await self._confirm_and_recover(plan)
+
+    @work(group="actions", exclusive=True, exit_on_error=False)
+    async def action_recover_live(self) -> None:
+        plan = await self._plan()
+        if plan is not None:
+            await self._confirm_and_recover(plan)
+
+    async def _plan(self) -> RecoveryReport | None:
+        try:
+            return await self.backend.recover(dry_run=True)
+        except Exception as exc:
+            self._fail(f"recovery dry run failed: {describe(exc)}")
+            return None
+
+    async def _confirm_and_recover(self, plan: RecoveryReport) -> None:
+        if not await self.push_screen_wait(ConfirmLiveRecovery(plan)):
+            self.log_event("live recovery cancelled: nothing changed")
+            return
+        try:
+            report = await self.backend.recover(dry_run=False)
+        except Exception as exc:
+            self._fail(f"recovery failed: {describe(exc)}")
+            return
+        for chunk in report.chunks:
+            self.log_event(
+                f"recovery: {chunk.repository} #{chunk.chunk_number} {chunk.outcome}: "
+                f"{chunk.decision} ({chunk.reason})",
+                "green" if chunk.outcome == "applied" else "yellow",
+            )
+        self.log_event(
+            f"recovery done: {report.count('applied')} chunk(s) fixed, "
+            f"{sum(1 for lease in report.leases if lease.outcome == 'applied')} lease(s) released, "
+            f"{report.cleanup.deleted:,} old chunk(s) deleted",
+            "green" if report.ok else "yellow",
+        )
+        self.poll()
+
+    @work(group="actions", exit_on_error=False)
+    async def action_toggle_pause(self) -> None:
+        key = self.query_one("#repositories", KeyedTable).selected_key
+        progress = {
+            str(p.backfill_state_id): p for p in (self.report.progress if self.report else [])
+        }
+        selected = progress.get(key or "")
+        if selected is None:
+            self._fail("select a repository first")
+            return
+        resume = selected.status == "paused"
+        try:
+            if resume:
+                changed = await self.backend.resume(str(selected.backfill_state_id))
+            else:
+                changed = await self.backend.pause(str(selected.backfill_state_id))
+        except Exception as exc:
+            self._fail(f"pause/resume failed: {describe(exc)}")
+            return
+        verb = "resumed" if resume else "paused"
+        if changed:
+            self.log_event(f"{selected.repository}: {verb}", "yellow")
+        else:
+            self._fail(f"{selected.repository} cannot be {verb} (it is {selected.status})")
+        self.poll()
+
+    def _fail(self, message: str) -> None:
+        self.log_event(message, "red")
+        self.notify(message, severity="error")
+
+    # The terminal going away -------------------------------------------------------------
+
+    def _watch_terminal(self) -> None:
+        """Exit on SIGHUP, or when stdin stops being a terminal (an SSH drop can leave the
+        process without a hangup signal, and Textual installs no SIGHUP handler)."""
+        with suppress(NotImplementedError, RuntimeError):  # not the main thread / platform
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)
+
+        def check() -> None:
+            try:
+                gone = not os.isatty(sys.__stdin__.fileno()) if sys.__stdin__ else True
+            except (OSError, ValueError):
+                gone = True
+            if gone:
+                self.exit(return_code=1)
+
+        self.set_interval(5, check)

@@ -1,0 +1,77 @@
+"""Every console command once: the footer, the bindings, the command palette and the help
+screen are all built from this table, so they cannot disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class Command:
+    id: str  # the action name and the binding id users remap (`--keys recover_live=R`)
+    key: str
+    label: str  # short, for the footer
+    help: str  # one sentence, for the palette and the help screen
+    control: bool = False  # changes something: hidden under --readonly
+    footer: bool = True
+
+    def binding(self) -> Binding:
+        return Binding(self.key, self.id, self.label, show=self.footer, id=self.id)
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("add", "a", "Add", "Add repositories and start backfilling them", control=True),
+    Command(
+        "start_worker",
+        "w",
+        "Worker+",
+        "Start a local worker process (it keeps running after the console quits)",
+        control=True,
+    ),
+    Command(
+        "stop_worker",
+        "s",
+        "Worker-",
+        "Stop the newest local worker (it finishes the page in hand first)",
+        control=True,
+    ),
+    Command("recover_plan", "d", "Dry run", "Recovery dry run: show what recovery would do"),
+    Command(
+        "recover_live",
+        "r",
+        "Recover",
+        "Recover stuck chunks LIVE, after a confirmation listing them",
+        control=True,
+    ),
+    Command(
+        "toggle_pause",
+        "p",
+        "Pause",
+        "Pause or resume the selected backfill",
+        control=True,
+    ),
+    Command("freeze", "f", "Freeze", "Freeze or unfreeze the view (polling stops)"),
+    Command("faster", "plus", "Faster", "Refresh more often", footer=False),
+    Command("slower", "minus", "Slower", "Refresh less often", footer=False),
+    Command("filter", "slash", "Filter", "Show only repositories whose name contains a text"),
+    Command("help", "question_mark", "Help", "Show every key and what it does"),
+    Command("quit", "q", "Quit", "Quit the console (workers keep running)"),
+)
+
+BY_ID = {command.id: command for command in COMMANDS}
+
+
+def parse_keymap(text: str) -> dict[str, str]:
+    """`recover_live=R,quit=ctrl+q` -> {'recover_live': 'R', 'quit': 'ctrl+q'}, checked."""
+    keymap: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        command, sep, key = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{item!r}: expected COMMAND=KEY, e.g. recover_live=R")
+        if command.strip() not in BY_ID:
+            known = ", ".join(BY_ID)
+            raise ValueError(f"unknown command {command.strip()!r}; commands: {known}")
+        keymap[command.strip()] = key.strip()
+    return keymap

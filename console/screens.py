@@ -1,0 +1,222 @@
+"""Modal screens: add repositories, the recovery plan, the LIVE confirmation, help.
+
+Destructive steps name their mode (DRY RUN / LIVE) and their targets, and start with the
+focus on Cancel, so Enter alone never changes the database.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.validation import ValidationResult, Validator
+from textual.widgets import Button, Input, Label, Static
+
+from console.keys import COMMANDS
+from console.view import format_duration
+from core.backfill.names import parse_repositories
+from core.errors import BackfillError
+from core.recovery import RecoveryReport
+
+MAX_LISTED = 50
+
+
+class RepositoryNames(Validator):
+    """The engine's own parser, so the modal accepts exactly what `add` accepts."""
+
+    def validate(self, value: str) -> ValidationResult:
+        names = value.replace(",", " ").split()
+        if not names:
+            return self.failure("type one or more OWNER/NAME")
+        try:
+            parse_repositories(names)
+        except (BackfillError, ValueError) as exc:
+            return self.failure(str(exc))
+        return self.success()
+
+
+class AddRepositoriesScreen(ModalScreen[list[str] | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("Add repositories", classes="title")
+            yield Label("OWNER/NAME, separated by spaces or commas. Their backfill starts at once.")
+            yield Input(
+                placeholder="octocat/hello-world, torvalds/linux",
+                validators=[RepositoryNames()],
+                validate_on=["changed", "submitted"],
+                id="names",
+            )
+            yield Static("", id="problem")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Add", id="add", variant="primary")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._show(event.validation_result)
+
+    def _show(self, result: ValidationResult | None) -> None:
+        problem = "" if result is None or result.is_valid else result.failure_descriptions[0]
+        self.query_one("#problem", Static).update(Text(problem, style="red"))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "add":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def _submit(self) -> None:
+        field = self.query_one("#names", Input)
+        result = field.validate(field.value)
+        self._show(result)
+        if result is not None and result.is_valid:
+            self.dismiss(field.value.replace(",", " ").split())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def plan_table(report: RecoveryReport) -> Table:
+    table = Table(expand=True, box=None, header_style="bold")
+    for column in ("Repository", "Chunk", "Worker", "Age", "Stored", "Decision"):
+        table.add_column(column, no_wrap=column != "Decision")
+    for chunk in report.chunks[:MAX_LISTED]:
+        decision = Text(
+            f"{chunk.decision} ({chunk.reason})",
+            style="green" if chunk.decision == "completed" else "red",
+        )
+        table.add_row(
+            chunk.repository,
+            f"#{chunk.chunk_number}",
+            chunk.worker_id or "—",
+            format_duration(chunk.age_seconds),
+            f"{chunk.stored}/{chunk.expected}",
+            decision,
+        )
+    return table
+
+
+def plan_summary(report: RecoveryReport) -> Text:
+    text = Text()
+    text.append(f"{len(report.chunks)} stuck chunk(s)", style="bold")
+    text.append(
+        f" (processing for over {report.stuck_minutes} min): "
+        f"{report.to_complete} to mark completed, {report.to_fail} to mark failed\n"
+    )
+    text.append(f"{len(report.leases)} expired lease(s) to release")
+    if report.leases:
+        text.append(": " + ", ".join(lease.repository for lease in report.leases[:10]))
+    text.append(
+        f"\n{report.cleanup.eligible:,} completed chunk(s) older than "
+        f"{report.cleanup_days} days to delete"
+    )
+    if len(report.chunks) > MAX_LISTED:
+        text.append(f"\n… and {len(report.chunks) - MAX_LISTED} more chunks", style="dim")
+    return text
+
+
+class RecoveryPlanScreen(ModalScreen[bool]):
+    """The dry run's report. Returns True when the user asks to go on to the LIVE run."""
+
+    BINDINGS = [Binding("escape", "close", "Close")]
+
+    def __init__(self, report: RecoveryReport, *, allow_live: bool) -> None:
+        super().__init__()
+        self.report = report
+        self.allow_live = allow_live
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="wide"):
+            yield Label("Recovery plan — DRY RUN: nothing was changed", classes="title")
+            yield Static(plan_summary(self.report))
+            with VerticalScroll(classes="plan"):
+                yield Static(plan_table(self.report) if self.report.chunks else "No stuck chunks.")
+            with Horizontal(classes="buttons"):
+                yield Button("Close", id="close")
+                if self.allow_live and (self.report.chunks or self.report.leases):
+                    yield Button("Run LIVE…", id="live", variant="warning")
+
+    def on_mount(self) -> None:
+        self.query_one("#close", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "live")
+
+    def action_close(self) -> None:
+        self.dismiss(False)
+
+
+class ConfirmLiveRecovery(ModalScreen[bool]):
+    """Names LIVE and every chunk the run will touch; the focus starts on Cancel."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, plan: RecoveryReport) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="wide live"):
+            yield Label("LIVE recovery: this writes to the database", classes="title danger")
+            yield Static(plan_summary(self.plan))
+            with VerticalScroll(classes="plan"):
+                yield Static(plan_table(self.plan) if self.plan.chunks else "No stuck chunks.")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Run LIVE", id="confirm", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("question_mark", "close", "Close"),
+        Binding("q", "close", "Close"),
+    ]
+
+    def __init__(self, keys: dict[str, str], *, readonly: bool) -> None:
+        super().__init__()
+        self.keys = keys
+        self.readonly = readonly
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, show_header=False, expand=True)
+        table.add_column("key", style="bold cyan", no_wrap=True)
+        table.add_column("what")
+        for command in COMMANDS:
+            if self.readonly and command.control:
+                continue
+            table.add_row(self.keys.get(command.id, command.key), command.help)
+        table.add_row("ctrl+p", "Command palette: every command by name")
+        with Vertical(id="dialog", classes="wide"):
+            yield Label("Keys", classes="title")
+            yield Static(table, id="keys")
+            yield Static(
+                "Workers are separate processes: quitting the console or losing the SSH "
+                "connection does not stop a backfill. Remap keys with --keys, e.g. "
+                "--keys recover_live=R,quit=ctrl+q.",
+                classes="note",
+            )
+            with Horizontal(classes="buttons"):
+                yield Button("Close", id="close")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
