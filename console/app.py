@@ -134,7 +134,7 @@ class BackfillConsole(App[None]):
             yield Static("", id="chunks", classes="panel")
             yield KeyedTable(WORKER_COLUMNS, id="workers", classes="panel")
         yield KeyedTable(REPOSITORY_COLUMNS, id="repositories", classes="panel")
-        yield RichLog(id="events", classes="panel", max_lines=1000, markup=False, wrap=False)
+        yield RichLog(id="events", classes="panel", max_lines=1000, markup=False, wrap=True)
         yield Input(placeholder="filter repositories (Enter keeps it, Escape clears)", id="filter")
         yield Footer()
 

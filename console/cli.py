@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "console.commands.worker",
     "console.commands.backfill",
     "console.commands.simulate",
+    "console.commands.demo",
 ]
 
 

@@ -76,16 +76,18 @@ class LocalWorkers:
                 return record.id
         return None
 
-    def stop_all(self, timeout: float = 5.0) -> None:
-        """Stop every worker this console started (the demo cleans up after itself)."""
+    def stop_all(self, *, kill: bool = False, timeout: float = 5.0) -> None:
+        """Stop every worker this console started: SIGTERM (each finishes its page), or
+        SIGKILL when the data is thrown away anyway (the demo)."""
         for _, process in self.started:
             if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+                process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
         for _, process in self.started:
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
         self.started.clear()
 
 

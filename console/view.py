@@ -19,7 +19,7 @@ from core.monitoring import StatsReport
 from core.store.models import BackfillProgress, StuckChunk, WorkerRecord
 
 REPOSITORY_COLUMNS = ("Repository", "Processed", "Progress", "PRs/min", "ETA", "Status", "Chunks")
-WORKER_COLUMNS = ("Worker", "Host", "Doing", "Heartbeat")
+WORKER_COLUMNS = ("Worker", "Doing", "Seen")
 BAR_WIDTH = 12
 
 
@@ -64,7 +64,7 @@ def repository_status(p: BackfillProgress) -> Text:
     if p.status == "paused":
         return Text("paused", style="yellow")
     if p.waiting_until is not None and p.waiting_until > now:
-        return Text(f"waiting until {p.waiting_until.astimezone():%H:%M} (budget)", style="yellow")
+        return Text(f"budget wait until {clock(p.waiting_until)}", style="yellow")
     if p.cooldown_until is not None and p.cooldown_until > now:
         reason = f": {p.last_error}" if p.last_error else ""
         return Text(f"retry at {p.cooldown_until.astimezone():%H:%M:%S}{reason}", style="yellow")
@@ -100,15 +100,15 @@ def repository_cells(p: BackfillProgress) -> tuple[Text | str, ...]:
 
 def worker_cells(w: WorkerRecord, now: datetime) -> tuple[Text | str, ...]:
     name = Text("● " if w.alive else "○ ", style="green" if w.alive else "dim")
-    name.append(w.id, style="" if w.alive else "dim")
+    name.append(w.id if w.host in w.id else f"{w.id}@{w.host}", style="" if w.alive else "dim")
     if not w.alive:
         doing = Text(w.status if w.status == "stopped" else "gone (no heartbeat)", style="dim")
     elif w.status == "waiting":
-        doing = Text(w.detail or "waiting", style="yellow")
+        doing = Text("budget wait", style="yellow")
     else:
         doing = Text(w.repository or w.detail or w.status)
     age = format_duration((now - w.heartbeat_at).total_seconds())
-    return name, w.host, doing, f"{age} ago"
+    return name, doing, f"{age} ago"
 
 
 @dataclass(frozen=True)
@@ -129,9 +129,9 @@ class BudgetView:
         m = self.metrics
         style = "red" if self.fraction < 0.1 else "yellow" if self.fraction < 0.3 else "green"
         text = Text(f"{self.remaining:,}", style=f"bold {style}")
-        text.append(f" / {self.limit:,} points  ")
+        text.append(f" / {self.limit:,} points · ")
         text.append(f"reset in {format_duration(self.resets_in)}\n", style="bold")
-        text.append(f"percentageUsed {m['percentageUsed']}%  ")
+        text.append(f"percentageUsed {m['percentageUsed']}%\n")
         text.append(f"averageCostPerQuery {m['averageCostPerQuery']}\n")
         text.append(f"estimatedQueriesRemaining {m['estimatedQueriesRemaining']:,}")
         if self.tokens > 1:
@@ -222,7 +222,8 @@ def events_between(previous: StatsReport | None, current: StatsReport, now: date
                 )
             )
         if p.chunks_failed > old.chunks_failed:
-            events.append(_event(now, f"{p.repository}: chunk failed: {p.last_error}", "red"))
+            reason = f": {p.last_error}" if p.last_error else ""
+            events.append(_event(now, f"{p.repository}: a chunk failed{reason}", "red"))
         if p.status != old.status and p.status in ("completed", "failed", "paused"):
             style = {"completed": "green", "failed": "bold red", "paused": "yellow"}[p.status]
             reason = f": {p.last_error}" if p.status == "failed" else ""

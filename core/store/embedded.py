@@ -34,3 +34,20 @@ def embedded_database_url(data_dir: Path) -> str:
             "Set BACKFILL_DATA_DIR to a writable directory or DATABASE_URL to use your own "
             "database."
         ) from None
+
+
+def stop_embedded(data_dir: Path) -> None:
+    """Stop the embedded server now, whoever else holds it (for throwaway data: the demo).
+
+    pgserver stops it when its last handle closes, but a SIGKILLed process never closes its
+    handle, so a server whose users were killed would otherwise run on.
+    """
+    pgdata = data_dir / "pgdata"
+    if not (pgdata / "postmaster.pid").exists():
+        return
+    import pgserver
+
+    try:
+        pgserver.pg_ctl(["-w", "stop", "-m", "immediate"], pgdata=pgdata)
+    except Exception:  # already stopped, or stopping: nothing left to do
+        log.debug("stopping embedded postgres failed", exc_info=True)

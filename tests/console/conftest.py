@@ -52,7 +52,7 @@ def settings(worker_env: dict[str, str]) -> Settings:
 def local_workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[LocalWorkers]:
     workers = LocalWorkers(tmp_path / "logs", env=worker_env)
     yield workers
-    workers.stop_all()
+    workers.stop_all(kill=True)
 
 
 @pytest.fixture

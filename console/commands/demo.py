@@ -1,0 +1,72 @@
+"""`backfill-console demo`: the console over a real, local, self-contained backfill."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
+
+from .args import positive_int
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="watch a real backfill of simulated repositories (nothing to configure)",
+        description=(
+            "Start an embedded Postgres in a fresh directory, a simulated GitHub with four "
+            "repositories and a small GraphQL budget, and worker processes, then open the "
+            "console on them. Within a minute or two you see progress, a wait for the budget "
+            "and the recovery of a chunk whose worker was killed. Your DATABASE_URL, Supabase "
+            "and GITHUB_TOKEN settings are ignored: nothing leaves this machine. Quitting stops "
+            "the demo's workers and deletes its data."
+        ),
+    )
+    parser.add_argument(
+        "--workers", type=positive_int, default=2, metavar="N", help="worker processes (2)"
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the demo's data directory (its path is printed at exit)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from console.app import BackfillConsole
+    from console.backend import Backend
+    from console.demo import DemoConfig, DemoScript, environment, register, settings_for, simulator
+    from console.local_workers import LocalWorkers
+    from core.store.embedded import stop_embedded
+
+    data_dir = Path(tempfile.mkdtemp(prefix="backfill-console-demo-"))
+    if args.keep:
+        atexit.register(print, f"demo data kept in {data_dir}")
+    else:
+        # Registered before the embedded server starts, so it runs after pgserver's own
+        # exit handler has stopped it (atexit runs last-in, first-out).
+        atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
+    config = DemoConfig(data_dir=data_dir, workers=args.workers)
+    print("starting the simulator and an embedded Postgres…", flush=True)
+    with simulator(config) as url:
+        env = environment(config, url)
+        settings = settings_for(env)
+        for line in asyncio.run(register(settings)):
+            print(line, flush=True)
+        workers = LocalWorkers(data_dir / "logs", env=env, extra_args=["--lease-seconds", "15"])
+        app = BackfillConsole(
+            Backend(settings),
+            local_workers=workers,
+            refresh=args.refresh,
+            keymap=None,
+            companion=DemoScript(config, settings, workers),
+        )
+        try:
+            app.run()
+        finally:
+            stop_embedded(data_dir)  # its workers were killed: nobody else will stop it
+    return app.return_code or 0

@@ -1,0 +1,186 @@
+"""`backfill-console demo`: everything real, on this machine, in a minute or two.
+
+An embedded Postgres in its own directory, the GitHub simulator (as its own process) with
+repositories of different sizes and a budget small enough to run out, real worker processes,
+and one worker SIGKILLed mid-chunk so recovery has something to do. No textual here: the
+console shows what this script does through the `report` callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from console.local_workers import LocalWorkers
+from core.backfill.registry import add_repositories
+from core.backfill.runtime import open_engine
+from core.config import Settings, load_settings
+from core.recovery import recover
+from core.store import open_store
+from core.store.base import Store
+
+REPOSITORIES = ("demo/tiny:40", "demo/docs:350", "demo/api:2500", "demo/web:8000")
+TOKEN = "demo-token-for-the-local-simulator"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    data_dir: Path
+    workers: int = 2
+    budget: int = 100  # points per window: small enough that the backfill has to wait
+    window_seconds: int = 40
+    stuck_minutes: int = 1  # the smallest threshold recovery takes
+
+
+@contextmanager
+def simulator(config: DemoConfig) -> Iterator[str]:
+    """The simulator as a separate process (its CPU never slows the console); yields its URL."""
+    args = [sys.executable, "-m", "console.cli", "simulate", "--port", "0", "--seed", "1"]
+    args += ["--limit", str(config.budget), "--window-seconds", str(config.window_seconds)]
+    args += ["--latency-ms", "15"]
+    for repo in REPOSITORIES:
+        args += ["--repo", repo]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            raise RuntimeError(f"the simulator did not start: {line or process.wait()}")
+        yield line.removeprefix("listening on ")
+    finally:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def environment(config: DemoConfig, simulator_url: str) -> dict[str, str]:
+    """The worker processes' environment: the embedded database and the simulator only."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_URL", "SUPABASE", "VITE_SUPABASE", "GITHUB_"))
+    }
+    env.update(
+        BACKFILL_DATA_DIR=str(config.data_dir),
+        GITHUB_TOKEN=TOKEN,
+        GITHUB_GRAPHQL_URL=f"{simulator_url}/graphql",
+        MIN_GRAPHQL_POINTS="10",
+        CHUNK_RECOVERY_MINUTES=str(config.stuck_minutes),
+    )
+    return env
+
+
+def settings_for(env: dict[str, str]) -> Settings:
+    # Explicit Nones: a DATABASE_URL or Supabase project in the user's environment must
+    # never receive demo data.
+    return load_settings(
+        _env_file=None,
+        database_url=None,
+        supabase_url=None,
+        supabase_service_key=None,
+        github_token=env["GITHUB_TOKEN"],
+        github_graphql_url=env["GITHUB_GRAPHQL_URL"],
+        min_graphql_points=int(env["MIN_GRAPHQL_POINTS"]),
+        chunk_recovery_minutes=int(env["CHUNK_RECOVERY_MINUTES"]),
+        data_dir=env["BACKFILL_DATA_DIR"],
+    )
+
+
+async def register(settings: Settings) -> list[str]:
+    """Start the embedded database, migrate it and add the simulated repositories."""
+    names = [repo.split(":")[0] for repo in REPOSITORIES]
+    async with open_engine(settings) as engine:
+        results = await add_repositories(engine.store, engine.client, names)
+    return [f"{r.repository}: {r.outcome} ({r.total_prs:,} PRs)" for r in results]
+
+
+class DemoScript:
+    """Runs beside the console: starts the workers, kills one mid-chunk, then recovers its
+    chunk once it counts as stuck. Its own thread and event loop; reports as it goes."""
+
+    def __init__(self, config: DemoConfig, settings: Settings, workers: LocalWorkers) -> None:
+        self.config = config
+        self.settings = settings
+        self.workers = workers
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, report: Callable[[str], None]) -> None:
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._run(report)), name="demo", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.workers.stop_all(kill=True)  # the demo's data is deleted on exit anyway
+        if self._thread is not None:
+            self._thread.join(1)
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep unless the demo is stopping; False when it is."""
+        return not await asyncio.to_thread(self._stop.wait, seconds)
+
+    async def _run(self, report: Callable[[str], None]) -> None:
+        c = self.config
+        report(
+            f"demo: simulated GitHub with {len(REPOSITORIES)} repositories and a budget of "
+            f"{c.budget} points per {c.window_seconds}s, so the workers will have to wait"
+        )
+        for _ in range(c.workers):
+            self.workers.start()
+        doomed = self.workers.start()
+        report(f"demo: started {c.workers + 1} worker processes; {doomed} will be SIGKILLed")
+        async with open_store(self.settings) as store:
+            if not await self._kill_mid_chunk(store, doomed, report):
+                return
+            while await self._sleep(2):
+                stuck = await store.stuck_chunks(c.stuck_minutes)
+                if stuck:
+                    break
+            else:
+                return
+            report(
+                f"demo: {stuck[0].repository} chunk #{stuck[0].chunk_number} is stuck; "
+                "recovering it in 10 s (press d to see the plan first)"
+            )
+            if not await self._sleep(10):
+                return
+            result = await recover(store, stuck_minutes=c.stuck_minutes, dry_run=False)
+            for chunk in result.chunks:
+                report(
+                    f"demo: recovery {chunk.outcome} to {chunk.repository} #{chunk.chunk_number}:"
+                    f" {chunk.decision} ({chunk.reason})"
+                )
+
+    async def _kill_mid_chunk(
+        self, store: Store, doomed: str, report: Callable[[str], None]
+    ) -> bool:
+        # Every chunk in flight (threshold 0) until one is the doomed worker's.
+        while await self._sleep(0.05):
+            chunks = [c for c in await store.stuck_chunks(0) if c.worker_id == doomed]
+            if chunks:
+                break
+        else:
+            return False
+        for worker_id, process in self.workers.started:
+            if worker_id == doomed:
+                process.send_signal(signal.SIGKILL)
+                self.workers.started.remove((worker_id, process))
+                break
+        report(
+            f"demo: SIGKILLed {doomed} in the middle of {chunks[0].repository} chunk "
+            f"#{chunks[0].chunk_number}; the chunk stays 'processing' until it counts as stuck "
+            f"({self.config.stuck_minutes} min) and recovery settles it"
+        )
+        return True

@@ -1,0 +1,133 @@
+"""The console in a real terminal: a pty, read back through a terminal emulator (pyte)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import signal
+import struct
+import sys
+import termios
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pyte
+import pytest
+
+COLUMNS, LINES = 100, 30
+
+
+@dataclass
+class Terminal:
+    pid: int
+    fd: int
+    screen: pyte.Screen = field(default_factory=lambda: pyte.Screen(COLUMNS, LINES))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.stream = pyte.ByteStream(self.screen)
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with self.lock:
+                self.stream.feed(data)
+
+    def text(self) -> str:
+        with self.lock:
+            return "\n".join(self.screen.display)
+
+    def wait_for(self, *needles: str, timeout: float = 90.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.text()
+            if all(n in text for n in needles):
+                return text
+            if self.exit_status() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"never saw {needles} on screen:\n{self.text()}")
+
+    def hang_up(self) -> None:
+        """Close the terminal's master side, as a dropped SSH connection does: the kernel
+        sends SIGHUP to the session and the line reads EOF/EIO from then on."""
+        os.close(self.fd)
+        self.fd = -1
+
+    def press(self, keys: str) -> None:
+        os.write(self.fd, keys.encode())
+
+    def exit_status(self) -> int | None:
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:
+            return None
+        self.pid = -1
+        return os.waitstatus_to_exitcode(status)
+
+    def wait_exit(self, timeout: float) -> tuple[int | None, float]:
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if self.pid == -1:
+                return 0, time.monotonic() - start
+            status = self.exit_status()
+            if status is not None:
+                return status, time.monotonic() - start
+            time.sleep(0.02)
+        return None, time.monotonic() - start
+
+
+@contextmanager
+def terminal(*args: str, env: dict[str, str]) -> Iterator[Terminal]:
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: exec at once
+        os.execvpe(sys.executable, [sys.executable, "-m", "console.cli", *args], env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
+    term = Terminal(pid, fd)
+    try:
+        yield term
+    finally:
+        if term.pid > 0 and term.exit_status() is None:
+            os.killpg(term.pid, signal.SIGKILL)
+            os.waitpid(term.pid, 0)
+        if term.fd >= 0:
+            os.close(term.fd)
+
+
+def terminal_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SUPABASE", "VITE_", "GITHUB"))}
+    env.pop("DATABASE_URL", None)
+    env.update(TERM="xterm-256color", COLUMNS=str(COLUMNS), LINES=str(LINES), **extra)
+    return env
+
+
+@pytest.mark.slow
+def test_demo_shows_panels_runs_a_dry_run_and_quits_within_two_seconds() -> None:
+    with terminal("demo", env=terminal_env()) as term:
+        term.wait_for("GraphQL budget", "Chunks", "Repositories", "demo/web", "points")
+        term.press("d")
+        term.wait_for("DRY RUN")
+        term.press("\x1b")  # close the plan
+        time.sleep(0.5)
+        term.press("q")
+        status, seconds = term.wait_exit(timeout=10)
+        assert status == 0, term.text()
+        assert seconds < 2.0, f"quitting took {seconds:.2f}s"
+
+
+def test_console_exits_when_its_terminal_goes_away(database_url: str, tmp_path) -> None:
+    env = terminal_env(DATABASE_URL=database_url, BACKFILL_DATA_DIR=str(tmp_path))
+    with terminal("--readonly", env=env) as term:
+        term.wait_for("Repositories", "0 repositories")
+        term.hang_up()
+        status, _ = term.wait_exit(timeout=15)
+        assert status is not None, "the console kept running without its terminal"
