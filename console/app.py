@@ -91,7 +91,7 @@ class BackfillConsole(App[None]):
     BINDINGS = [command.binding() for command in COMMANDS]
 
     refresh_seconds: reactive[float] = reactive(2.0)
-    frozen: reactive[bool] = reactive(False, bindings=True)
+    frozen: reactive[bool] = reactive(False, bindings=True, init=False)
     filter_text: reactive[str] = reactive("")
 
     def __init__(
@@ -212,7 +212,8 @@ class BackfillConsole(App[None]):
                     total=budget.limit, progress=budget.remaining
                 )
                 self.budget_history.append(budget.remaining)
-                self.query_one("#budget-spark", Sparkline).data = list(self.budget_history)
+                if len(self.budget_history) > 1:  # one point is not a trend
+                    self.query_one("#budget-spark", Sparkline).data = list(self.budget_history)
             for event in view.events:
                 self._write_event(event)
 

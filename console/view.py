@@ -128,7 +128,8 @@ class BudgetView:
     def describe(self) -> Text:
         m = self.metrics
         style = "red" if self.fraction < 0.1 else "yellow" if self.fraction < 0.3 else "green"
-        text = Text(f"{self.remaining:,}", style=f"bold {style}")
+        text = Text()
+        text.append(f"{self.remaining:,}", style=f"bold {style}")
         text.append(f" / {self.limit:,} points · ")
         text.append(f"reset in {format_duration(self.resets_in)}\n", style="bold")
         text.append(f"percentageUsed {m['percentageUsed']}%\n")

@@ -1,0 +1,226 @@
+"""Fixed data for pictures of the console: one StatsReport and one recovery plan that never
+change, so snapshots and the render benchmark compare like with like."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from console.backend import Backend
+from core.config import load_settings
+from core.errors import StoreUnavailable
+from core.monitoring import StatsReport, budget_metrics
+from core.recovery import RecoveryReport
+from core.store.models import (
+    BackfillProgress,
+    ChunkStatistics,
+    RateLimitRecord,
+    StuckChunk,
+    WorkerRecord,
+)
+
+NOW = datetime(2026, 11, 29, 14, 30, 0, tzinfo=UTC)
+
+
+def _id(name: str) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, name)
+
+
+def progress(
+    repository: str,
+    *,
+    processed: int,
+    total: int | None,
+    status: str = "active",
+    rate: float = 0.0,
+    chunk: int = 0,
+    leased: bool = False,
+    waiting: bool = False,
+    error: str | None = None,
+    failed_chunks: int = 0,
+) -> BackfillProgress:
+    percent = None if not total else round(processed / total * 100, 1)
+    eta = (total - processed) / rate * 60 if rate and total else None
+    return BackfillProgress(
+        backfill_state_id=_id(repository),
+        repository_id=_id("repo:" + repository),
+        repository=repository,
+        status=status,
+        processed_prs=processed,
+        total_prs=total,
+        percent=percent,
+        prs_per_minute=rate,
+        eta_seconds=eta,
+        last_chunk_number=chunk,
+        chunks_processing=1 if leased else 0,
+        chunks_failed=failed_chunks,
+        leased_by="worker-a" if leased else None,
+        lease_expires_at=NOW + timedelta(seconds=40) if leased else None,
+        waiting_until=NOW + timedelta(minutes=12) if waiting else None,
+        cooldown_until=None,
+        last_error=error,
+        error_count=1 if error else 0,
+        created_at=NOW - timedelta(hours=2),
+        updated_at=NOW - timedelta(seconds=5),
+        started_at=NOW - timedelta(hours=2),
+        completed_at=NOW - timedelta(minutes=30) if status == "completed" else None,
+        observed_at=NOW,
+    )
+
+
+def report(repositories: int = 0) -> StatsReport:
+    """The picture's report; `repositories` > 0 adds that many generated rows (benchmarks)."""
+    rows = [
+        progress("octo/linux", processed=41_230, total=96_400, rate=1_850, chunk=1_116, leased=True),
+        progress("octo/react", processed=15_800, total=15_800, status="completed", chunk=428),
+        progress("acme/api", processed=2_960, total=8_000, rate=640, chunk=81, waiting=True),
+        progress("acme/web", processed=120, total=5_400, status="paused", chunk=4),
+        progress(
+            "acme/legacy",
+            processed=700,
+            total=2_000,
+            status="failed",
+            chunk=19,
+            error="repository was deleted on GitHub",
+            failed_chunks=1,
+        ),
+        progress("acme/empty", processed=0, total=None, status="completed"),
+        progress("acme/new", processed=0, total=3_200, status="pending"),
+    ]
+    rows += [
+        progress(f"bulk/repo-{n:04d}", processed=n * 7, total=5_000, rate=n % 90, chunk=n % 50)
+        for n in range(repositories)
+    ]
+    workers = [
+        WorkerRecord(
+            id="worker-a",
+            host="ci-runner-1",
+            pid=4242,
+            status="running",
+            backfill_state_id=_id("octo/linux"),
+            repository="octo/linux",
+            detail=None,
+            started_at=NOW - timedelta(hours=1),
+            heartbeat_at=NOW - timedelta(seconds=3),
+            stopped_at=None,
+            alive=True,
+        ),
+        WorkerRecord(
+            id="worker-b",
+            host="laptop",
+            pid=777,
+            status="waiting",
+            backfill_state_id=_id("acme/api"),
+            repository="acme/api",
+            detail="waiting for the GraphQL budget until 14:42:00",
+            started_at=NOW - timedelta(hours=1),
+            heartbeat_at=NOW - timedelta(seconds=8),
+            stopped_at=None,
+            alive=True,
+        ),
+        WorkerRecord(
+            id="cron-nightly",
+            host="ci-runner-2",
+            pid=31,
+            status="running",
+            backfill_state_id=None,
+            repository=None,
+            detail=None,
+            started_at=NOW - timedelta(hours=9),
+            heartbeat_at=NOW - timedelta(hours=7),
+            stopped_at=None,
+            alive=False,
+        ),
+    ]
+    budget = RateLimitRecord(
+        token_fingerprint="sha256:1a2b3c4d",
+        remaining=1_180,
+        limit=5_000,
+        used=3_820,
+        reset_at=NOW + timedelta(minutes=12, seconds=30),
+        last_cost=1,
+        average_cost_per_query=1.04,
+        queries=3_673,
+        observed_at=NOW - timedelta(seconds=2),
+    )
+    stuck = [
+        StuckChunk(
+            chunk_id=_id("stuck-1"),
+            backfill_state_id=_id("acme/legacy"),
+            repository="acme/legacy",
+            chunk_number=18,
+            worker_id="cron-nightly",
+            started_at=NOW - timedelta(minutes=47),
+            age_seconds=47 * 60,
+            stored=37,
+            expected=37,
+            decision="completed",
+            reason="recovered 37/37",
+        )
+    ]
+    return StatsReport(
+        chunks=ChunkStatistics(processing=2, completed=1_648, failed=3, stuck=1, total=1_653),
+        progress=rows,
+        workers=workers,
+        budgets=[budget_metrics(budget)],
+        stuck=stuck,
+    )
+
+
+def recovery_plan() -> RecoveryReport:
+    chunk: dict[str, Any] = report().stuck[0].model_dump() | {"outcome": "planned"}
+    return RecoveryReport.model_validate(
+        {
+            "dry_run": True,
+            "stuck_minutes": 30,
+            "cleanup_days": 30,
+            "observed_at": NOW,
+            "stuck_before": NOW - timedelta(minutes=30),
+            "chunks": [chunk],
+            "leases": [
+                {
+                    "backfill_state_id": _id("acme/legacy"),
+                    "repository": "acme/legacy",
+                    "leased_by": "cron-nightly",
+                    "lease_expires_at": NOW - timedelta(hours=7),
+                    "cursor": None,
+                    "outcome": "planned",
+                }
+            ],
+            "cleanup": {
+                "cutoff": NOW - timedelta(days=30),
+                "batch": 5000,
+                "eligible": 12_408,
+                "deleted": 0,
+                "remaining": 12_408,
+                "per_backfill": [],
+            },
+        }
+    )
+
+
+class FixedBackend(Backend):
+    """A backend whose database answers with the fixed report (or fails, for the error view)."""
+
+    def __init__(self, *, fail: bool = False, repositories: int = 0) -> None:
+        super().__init__(load_settings(_env_file=None, database_url="postgresql://fixed/none"))
+        self.fail = fail
+        self.fixed = report(repositories)
+
+    def start(self) -> None:
+        pass
+
+    def close(self, timeout: float = 2.0) -> None:
+        pass
+
+    async def snapshot(self) -> StatsReport:
+        if self.fail:
+            raise StoreUnavailable(
+                "could not connect to the database at DATABASE_URL (connection refused): "
+                "is it running, and is the URL right?"
+            )
+        return self.fixed
+
+    async def recover(self, *, dry_run: bool) -> RecoveryReport:
+        return recovery_plan()

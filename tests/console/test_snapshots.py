@@ -1,0 +1,80 @@
+"""Pictures of the console (pytest-textual-snapshot), from fixed data with time frozen.
+
+Accept intended changes with `pytest tests/console/test_snapshots.py --snapshot-update`
+and review the SVGs in tests/console/__snapshots__/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import time_machine
+
+from console.app import BackfillConsole
+from tests.console.fixed import NOW, FixedBackend
+
+SIZES = {"small": (80, 24), "large": (120, 40)}
+
+
+@pytest.fixture(autouse=True)
+def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    with time_machine.travel(NOW, tick=False):
+        yield
+    monkeypatch.delenv("TZ")
+    time.tzset()
+
+
+def console(*, fail: bool = False, readonly: bool = False) -> BackfillConsole:
+    app = BackfillConsole(
+        FixedBackend(fail=fail),
+        readonly=readonly,
+        autopoll=False,
+        now=lambda: NOW,
+    )
+    app.animation_level = "none"
+    return app
+
+
+async def polled(pilot: Any) -> None:
+    app: BackfillConsole = pilot.app
+    app.log_event("octo/linux: chunk #1116 done, +37 PRs")
+    app.log_event("acme/api: waiting for the GraphQL budget until 14:42:00", "yellow")
+    app.poll()
+    await asyncio.gather(*(w.wait() for w in app.workers), return_exceptions=True)
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_main_screen(snap_compare, size: str) -> None:
+    assert snap_compare(console(), terminal_size=SIZES[size], run_before=polled)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_recovery_plan(snap_compare, size: str) -> None:
+    assert snap_compare(console(), terminal_size=SIZES[size], run_before=polled, press=["d"])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_live_confirmation(snap_compare, size: str) -> None:
+    assert snap_compare(console(), terminal_size=SIZES[size], run_before=polled, press=["r"])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_add_repository_modal(snap_compare, size: str) -> None:
+    keys = ["a", *"octo/linux bad name!"]
+    assert snap_compare(console(), terminal_size=SIZES[size], run_before=polled, press=keys)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_database_error(snap_compare, size: str) -> None:
+    assert snap_compare(console(fail=True), terminal_size=SIZES[size], run_before=polled)
+
+
+def test_readonly_footer(snap_compare) -> None:
+    assert snap_compare(console(readonly=True), terminal_size=SIZES["large"], run_before=polled)
