@@ -44,7 +44,9 @@ class AddRepositoriesScreen(ModalScreen[list[str] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label("Add repositories", classes="title")
-            yield Static("OWNER/NAME, separated by spaces or commas. Their backfill starts at once.")
+            yield Static(
+                "OWNER/NAME, separated by spaces or commas. Their backfill starts at once."
+            )
             yield Input(
                 placeholder="octocat/hello-world, torvalds/linux",
                 validators=[RepositoryNames()],

@@ -72,7 +72,9 @@ def progress(
 def report(repositories: int = 0) -> StatsReport:
     """The picture's report; `repositories` > 0 adds that many generated rows (benchmarks)."""
     rows = [
-        progress("octo/linux", processed=41_230, total=96_400, rate=1_850, chunk=1_116, leased=True),
+        progress(
+            "octo/linux", processed=41_230, total=96_400, rate=1_850, chunk=1_116, leased=True
+        ),
         progress("octo/react", processed=15_800, total=15_800, status="completed", chunk=428),
         progress("acme/api", processed=2_960, total=8_000, rate=640, chunk=81, waiting=True),
         progress("acme/web", processed=120, total=5_400, status="paused", chunk=4),
