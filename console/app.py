@@ -149,6 +149,8 @@ class BackfillConsole(App[None]):
         for selector, title in titles.items():
             self.query_one(selector).border_title = title
         self.query_one("#filter", Input).display = False
+        # No budget yet: an indeterminate bar would animate (and cost CPU) for nothing.
+        self.query_one("#budget-gauge", ProgressBar).display = False
         self.query_one("#repositories", KeyedTable).focus()
         if self.keymap:
             self.set_keymap(self.keymap)
@@ -208,9 +210,9 @@ class BackfillConsole(App[None]):
             budget = view.budget
             if budget is not None:
                 self.query_one("#budget-text", Static).update(budget.describe())
-                self.query_one("#budget-gauge", ProgressBar).update(
-                    total=budget.limit, progress=budget.remaining
-                )
+                gauge = self.query_one("#budget-gauge", ProgressBar)
+                gauge.update(total=budget.limit, progress=budget.remaining)
+                gauge.display = True
                 self.budget_history.append(budget.remaining)
                 if len(self.budget_history) > 1:  # one point is not a trend
                     self.query_one("#budget-spark", Sparkline).data = list(self.budget_history)

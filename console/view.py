@@ -21,6 +21,7 @@ from core.store.models import BackfillProgress, StuckChunk, WorkerRecord
 REPOSITORY_COLUMNS = ("Repository", "Processed", "Progress", "PRs/min", "ETA", "Status", "Chunks")
 WORKER_COLUMNS = ("Worker", "Doing", "Seen")
 BAR_WIDTH = 12
+MAX_CHUNK_EVENTS = 8
 
 
 def format_duration(seconds: float | None) -> str:
@@ -208,6 +209,8 @@ def events_between(previous: StatsReport | None, current: StatsReport, now: date
     if previous is None:
         return []
     events: list[Text] = []
+    done: list[Text] = []
+    done_prs = 0
     before = {p.backfill_state_id: p for p in previous.progress}
     for p in current.progress:
         old = before.get(p.backfill_state_id)
@@ -215,7 +218,8 @@ def events_between(previous: StatsReport | None, current: StatsReport, now: date
             events.append(_event(now, f"{p.repository}: added ({p.total_prs or 0:,} PRs)"))
             continue
         if p.last_chunk_number > old.last_chunk_number and p.processed_prs > old.processed_prs:
-            events.append(
+            done_prs += p.processed_prs - old.processed_prs
+            done.append(
                 _event(
                     now,
                     f"{p.repository}: chunk #{p.last_chunk_number} done, "
@@ -240,6 +244,9 @@ def events_between(previous: StatsReport | None, current: StatsReport, now: date
                     "yellow",
                 )
             )
+    if len(done) > MAX_CHUNK_EVENTS:  # one line, not a screenful, when many move at once
+        done = [_event(now, f"{len(done):,} repositories moved on, +{done_prs:,} PRs")]
+    events = done + events
     events += _worker_events(previous.workers, current.workers, now)
     events += _stuck_events(previous.stuck, current.stuck, now)
     return events

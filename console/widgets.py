@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 
@@ -21,6 +22,7 @@ class KeyedTable(DataTable[Text | str]):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
         self._column_names = tuple(columns)
         self._shown: dict[str, Cells] = {}
+        self._widest = dict.fromkeys(self._column_names, 0)
 
     def on_mount(self) -> None:
         for name in self._column_names:
@@ -34,16 +36,28 @@ class KeyedTable(DataTable[Text | str]):
             shown = self._shown.get(key)
             if shown is None:
                 self.add_row(*cells, key=key)
+                for column, cell in zip(self._column_names, cells, strict=True):
+                    self._widest[column] = max(self._widest[column], cell_len(str(cell)))
             else:
                 for column, old, new in zip(self._column_names, shown, cells, strict=True):
                     if old != new:
-                        self.update_cell(key, column, new, update_width=True)
+                        self.update_cell(key, column, new, update_width=self._widens(column, new))
             self._shown[key] = cells
+
+    def _widens(self, column: str, cell: Text | str) -> bool:
+        """Whether a column must grow for this cell. Re-measuring a column reads every row,
+        so it happens only when a cell is wider than any seen (a handful of times)."""
+        width = cell_len(str(cell))
+        if width <= self._widest[column]:
+            return False
+        self._widest[column] = width
+        return True
 
     def reset(self) -> None:
         """Forget every row (a new filter): the next `apply` rebuilds the table once."""
         self.clear()
         self._shown.clear()
+        self._widest = dict.fromkeys(self._column_names, 0)
 
     @property
     def selected_key(self) -> str | None:
