@@ -73,6 +73,19 @@ def steady(rows: list) -> list[dict]:
     return [{k: v for k, v in r.model_dump().items() if k not in MOVING} for r in rows]
 
 
+async def test_stuck_chunks_match_the_psycopg_store(
+    store: SupabaseStore, pg: PostgresStore, db
+) -> None:
+    await seed(store, db)
+    stuck = await store.stuck_chunks(60)
+    assert [c.chunk_number for c in stuck] == [4]
+    assert [c.model_dump(exclude={"age_seconds"}) for c in stuck] == [
+        c.model_dump(exclude={"age_seconds"}) for c in await pg.stuck_chunks(60)
+    ]
+    in_flight = await store.stuck_chunks(0, limit=1)  # threshold 0: every chunk in flight
+    assert len(in_flight) == 1 and len(await pg.stuck_chunks(0)) == 2
+
+
 async def test_reads_match_the_psycopg_store(store: SupabaseStore, pg: PostgresStore, db) -> None:
     await seed(store, db)
     alpha = (await pg.backfill_progress())[0].backfill_state_id

@@ -1,0 +1,107 @@
+"""What the panels and the event log say, from snapshots alone (no screen)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from console.view import (
+    MAX_CHUNK_EVENTS,
+    build_view,
+    events_between,
+    format_duration,
+    repository_status,
+)
+from core.monitoring import StatsReport
+from tests.console.fixed import NOW, progress, report
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.delenv("TZ")
+    time.tzset()
+
+
+def with_progress(base: StatsReport, rows: list) -> StatsReport:
+    return StatsReport(base.chunks, rows, base.workers, base.budgets, base.stuck)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, "—"), (-5, "0s"), (59, "59s"), (60, "1m"), (3_900, "1h 05m"), (90_000, "1d 1h")],
+)
+def test_format_duration(seconds, text) -> None:
+    assert format_duration(seconds) == text
+
+
+def test_status_names_the_budget_wait_and_the_failure() -> None:
+    waiting = progress("a/b", processed=1, total=10, waiting=True)
+    assert repository_status(waiting).plain == "budget wait until 14:42:00"
+    failed = progress("a/b", processed=1, total=10, status="failed", error="gone")
+    assert repository_status(failed).plain == "failed: gone"
+    assert repository_status(progress("a/b", processed=0, total=1, leased=True)).plain == "active"
+
+
+def test_events_for_chunks_failures_waits_and_completion() -> None:
+    base = report()
+    before = [progress("a/b", processed=10, total=100, chunk=1)]
+    after = [
+        progress(
+            "a/b", processed=47, total=100, chunk=2, waiting=True, failed_chunks=1, error="502"
+        )
+    ]
+    events = [
+        e.plain[9:]
+        for e in events_between(with_progress(base, before), with_progress(base, after), NOW)
+    ]
+    assert events == [
+        "a/b: chunk #2 done, +37 PRs",
+        "a/b: a chunk failed: 502",
+        "a/b: waiting for the GraphQL budget until 14:42:00",
+    ]
+    done = [progress("a/b", processed=100, total=100, chunk=3, status="completed")]
+    events = [
+        e.plain[9:]
+        for e in events_between(with_progress(base, after), with_progress(base, done), NOW)
+    ]
+    assert events == ["a/b: chunk #3 done, +53 PRs", "a/b: completed"]
+
+
+def test_many_repositories_moving_at_once_make_one_line() -> None:
+    base = report()
+    n = MAX_CHUNK_EVENTS + 1
+    before = [progress(f"o/r{i}", processed=0, total=9, chunk=0) for i in range(n)]
+    after = [progress(f"o/r{i}", processed=2, total=9, chunk=1) for i in range(n)]
+    events = events_between(with_progress(base, before), with_progress(base, after), NOW)
+    assert [e.plain[9:] for e in events] == [f"{n} repositories moved on, +{2 * n} PRs"]
+
+
+def test_workers_and_stuck_chunks_coming_and_going() -> None:
+    base = report()
+    gone = base.workers[0].model_copy(update={"alive": False})
+    later = StatsReport(base.chunks, base.progress, [gone, *base.workers[1:]], base.budgets, [])
+    events = [e.plain[9:] for e in events_between(base, later, NOW + timedelta(seconds=2))]
+    assert events == ["worker worker-a gone", "acme/legacy: chunk #18 no longer stuck"]
+    back = [e.plain[9:] for e in events_between(later, base, NOW)]
+    assert back == [
+        "worker worker-a started",
+        "acme/legacy: chunk #18 stuck for 47m (worker cron-nightly)",
+    ]
+
+
+def test_filter_keeps_matching_rows_only() -> None:
+    view = build_view(report(), None, NOW, filter_text="ACME/")
+    assert {cells[0] for cells in view.repositories.values()} == {
+        "acme/api",
+        "acme/web",
+        "acme/legacy",
+        "acme/empty",
+        "acme/new",
+    }
+    assert view.events == []
