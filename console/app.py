@@ -315,11 +315,9 @@ class BackfillConsole(App[None]):
         keys.update(self.keymap)
         self.push_screen(HelpScreen(keys, readonly=self.readonly))
 
-    def action_add(self) -> None:
-        self.push_screen(AddRepositoriesScreen(), self._add)
-
     @work(group="actions", exit_on_error=False)
-    async def _add(self, names: list[str] | None) -> None:
+    async def action_add(self) -> None:
+        names = await self.push_screen_wait(AddRepositoriesScreen())
         if not names:
             return
         self.log_event(f"adding {', '.join(names)}: asking GitHub for their sizes…")
@@ -330,13 +328,20 @@ class BackfillConsole(App[None]):
             return
         for result in results:
             self.log_event(f"{result.repository}: {result.outcome} ({result.total_prs:,} PRs)")
-        if self.local_workers is not None and not self._local_worker_alive():
+        if self._workers_alive():
+            self.log_event("a running worker will pick them up")
+        elif self.local_workers is not None:
             self.action_start_worker()
+        else:
+            self.log_event("no worker is running: start one (w) or run `backfill-console worker`")
         self.poll()
 
-    def _local_worker_alive(self) -> bool:
-        assert self.local_workers is not None
-        return any(process.poll() is None for _, process in self.local_workers.started)
+    def _workers_alive(self) -> bool:
+        """Any worker, on this machine or another, that will claim new backfills."""
+        ours = self.local_workers.started if self.local_workers else []
+        if any(process.poll() is None for _, process in ours):
+            return True
+        return any(w.alive for w in self.report.workers) if self.report else False
 
     def action_start_worker(self) -> None:
         assert self.local_workers is not None

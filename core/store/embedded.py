@@ -48,6 +48,6 @@ def stop_embedded(data_dir: Path) -> None:
     import pgserver
 
     try:
-        pgserver.pg_ctl(["-w", "stop", "-m", "immediate"], pgdata=pgdata)
+        pgserver.pg_ctl(["-w", "stop", "-m", "immediate"], pgdata=pgdata)  # type: ignore[attr-defined]
     except Exception:  # already stopped, or stopping: nothing left to do
         log.debug("stopping embedded postgres failed", exc_info=True)
