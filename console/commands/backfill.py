@@ -11,6 +11,7 @@ from uuid import UUID
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
+from console.view import format_duration
 from core.backfill.names import parse_repositories
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import Engine, open_engine
@@ -19,7 +20,6 @@ from core.config import load_settings
 from core.store.models import BackfillProgress
 
 from .args import positive_int
-from .stats import format_eta
 from .worker import install_stop_handlers
 
 
@@ -91,7 +91,7 @@ class ProgressView:
                 total=total,
                 completed=p.processed_prs,
                 rate=f"{p.prs_per_minute:,.0f} PRs/min",
-                eta=format_eta(p.eta_seconds),
+                eta=format_duration(p.eta_seconds),
                 status=_status(p),
             )
         metrics = self.engine.client.metrics

@@ -6,11 +6,11 @@ import argparse
 import asyncio
 import json
 import re
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from console.view import format_duration, repository_status
 from core.config import load_settings
 from core.errors import BackfillError
 from core.monitoring import StatsReport, collect_stats, find_backfill
@@ -70,36 +70,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, sec = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s"
-
-
 def render(report: StatsReport, console: Console) -> None:
     c = report.chunks
     console.print(
         f"[bold]Chunks (24 h)[/]  processing {c.processing}  completed {c.completed}  "
         f"failed {c.failed}  stuck {c.stuck}"
     )
+    for chunk in report.stuck:
+        console.print(
+            f"  [red]stuck[/] {chunk.repository} #{chunk.chunk_number} "
+            f"{format_duration(chunk.age_seconds)} old (worker {chunk.worker_id})"
+        )
     table = Table(title="Backfills", expand=False)
     for col in ("repository", "progress", "%", "PRs/min", "ETA", "status"):
         table.add_column(col, justify="right" if col != "repository" else "left")
     for p in report.progress:
-        status: Any = p.status
-        if p.waiting_until:
-            status = f"waiting until {p.waiting_until:%H:%M}"
-        elif p.status == "failed" and p.last_error:
-            status = f"failed: {p.last_error}"
         table.add_row(
             p.repository,
             f"{p.processed_prs}/{p.total_prs if p.total_prs is not None else 0}",
             f"{p.percent:.2f}" if p.percent is not None else "-",
             f"{p.prs_per_minute:.1f}",
-            format_eta(p.eta_seconds),
-            status,
+            format_duration(p.eta_seconds),
+            repository_status(p),
         )
     console.print(table)
     alive = [w for w in report.workers if w.alive]
