@@ -45,6 +45,7 @@ from core.recovery import RecoveryReport
 
 REFRESH_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 BUDGET_HISTORY = 120  # sparkline points
+EVENT_LINES = 1000
 
 
 def stylesheet() -> Path:
@@ -116,7 +117,8 @@ class BackfillConsole(App[None]):
         self.now = now
         self.report: StatsReport | None = None
         self.budget_history: deque[float] = deque(maxlen=BUDGET_HISTORY)
-        self.event_lines: list[str] = []  # plain text of the event log, for tests and scripts
+        # The event log's plain text (for tests and scripts), as bounded as the log itself.
+        self.event_lines: deque[str] = deque(maxlen=EVENT_LINES)
         self._poll_timer: Timer | None = None
         self.set_reactive(BackfillConsole.refresh_seconds, refresh)
 
@@ -134,7 +136,7 @@ class BackfillConsole(App[None]):
             yield Static("", id="chunks", classes="panel")
             yield KeyedTable(WORKER_COLUMNS, id="workers", classes="panel")
         yield KeyedTable(REPOSITORY_COLUMNS, id="repositories", classes="panel")
-        yield RichLog(id="events", classes="panel", max_lines=1000, markup=False, wrap=True)
+        yield RichLog(id="events", classes="panel", max_lines=EVENT_LINES, markup=False, wrap=True)
         yield Input(placeholder="filter repositories (Enter keeps it, Escape clears)", id="filter")
         yield Footer()
 

@@ -63,7 +63,7 @@ class Backend:
         await asyncio.gather(*pending, return_exceptions=True)
         await self._stack.aclose()
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = 1.0) -> None:
         """Cancel what is running, close the store and stop the loop; never blocks quitting
         for longer than `timeout`."""
         if not self._thread.is_alive():

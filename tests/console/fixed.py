@@ -213,7 +213,7 @@ class FixedBackend(Backend):
     def start(self) -> None:
         pass
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = 1.0) -> None:
         pass
 
     async def snapshot(self) -> StatsReport:
