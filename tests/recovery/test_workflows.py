@@ -17,6 +17,7 @@ from .helpers import chunk_row, stuck_chunk
 WORKFLOWS = actionlint.ROOT / ".github" / "workflows"
 RECOVERY = WORKFLOWS / "chunk-recovery.yml"
 BACKFILL = WORKFLOWS / "progressive-backfill.yml"
+CI = WORKFLOWS / "ci.yml"
 
 
 def load(path: Path) -> dict[Any, Any]:
@@ -32,7 +33,14 @@ def linter() -> None:
 
 
 def test_workflows_pass_actionlint(linter: None) -> None:
-    assert actionlint.lint(RECOVERY, BACKFILL) == []
+    assert actionlint.lint(RECOVERY, BACKFILL, CI) == []
+
+
+def test_ci_runs_the_readme_command_and_the_reliability_suite() -> None:
+    steps = load(CI)["jobs"]["tests"]["steps"]
+    runs = "\n".join(s.get("run", "") for s in steps)
+    assert "bash .ci/run" in runs
+    assert "pytest -m reliability" in runs
 
 
 def test_actionlint_does_catch_mistakes(linter: None, tmp_path: Path) -> None:
