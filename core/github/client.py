@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 from pydantic import SecretStr
@@ -29,6 +29,7 @@ from core.github.errors import (
     AuthenticationError,
     GitHubError,
     GraphQLError,
+    MalformedResponse,
     RateLimitedError,
     RepositoryNotFound,
     ResourceLimitsExceeded,
@@ -59,6 +60,8 @@ PRIMARY_TYPES = frozenset({"RATE_LIMITED", "RATE_LIMIT"})
 SECONDARY_MIN_WAIT = 60.0
 TRANSIENT_BASE_WAIT = 1.0
 TRANSIENT_MAX_WAIT = 30.0
+# What reading an answer of the wrong shape raises (pydantic's ValidationError is a ValueError).
+SHAPE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError)
 
 
 class _PrimaryLimited(Exception):
@@ -176,8 +179,9 @@ class GitHubClient:
             if self._budget.known:
                 return
             payload = await self._send(DRY_RUN_QUERY, None)
-            data = payload.get("data") or {}
-            self._budget.observe_rate_limit(data.get("rateLimit"), dry_run=True)
+            data = payload.get("data")
+            if isinstance(data, dict):
+                self._budget.observe_rate_limit(data.get("rateLimit"), dry_run=True)
             await self._publish()
 
     async def _wait_until(self, until: datetime, reason: str) -> None:
@@ -353,6 +357,10 @@ class GitHubClient:
             raise GitHubError(f"GitHub answered HTTP {status}: {message or 'unexpected status'}")
         if not isinstance(payload, dict) or ("data" not in payload and "errors" not in payload):
             return "transient", {}, "malformed JSON body"
+        if not isinstance(payload.get("errors") or [], list) or not isinstance(
+            payload.get("data"), dict | None
+        ):
+            raise MalformedResponse("GitHub answered with `data` or `errors` of the wrong type")
         if any(_is_primary(e) for e in payload.get("errors") or []):
             raise _PrimaryLimited(self._reset_from(response), "rate limited")
         return "ok", payload, ""
@@ -381,7 +389,13 @@ class GitHubClient:
         repo = data.get("repository")
         if repo is None:
             raise RepositoryNotFound(owner, name)
-        return int(repo["pullRequests"]["totalCount"])
+        try:
+            count = repo["pullRequests"]["totalCount"]
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ValueError(f"totalCount is {count!r}")
+        except SHAPE_ERRORS as exc:
+            raise MalformedResponse(f"GitHub's PR count for {owner}/{name}: {exc}") from None
+        return count
 
     async def fetch_pull_requests_page(
         self, owner: str, name: str, *, after: str | None, page_size: int
@@ -408,6 +422,7 @@ class GitHubClient:
             if fresh == 0 and not follow_ups:
                 break  # buffer full of complete PRs beyond the page: hand them out
             page = PageRequest(owner, name, fresh, buffer.frontier) if fresh else None
+            before = buffer.progress()
             query, variables = batch_query(page, follow_ups)
             try:
                 data = await self.execute(query, variables)
@@ -415,25 +430,44 @@ class GitHubClient:
                 if exc.type == "NOT_FOUND" and exc.path and exc.path[0] == "repository":
                     raise RepositoryNotFound(owner, name) from None
                 raise
-            spent += int((data.get("rateLimit") or {}).get("cost") or 0)
-            if page is not None:
-                repo = data.get("repository")
-                if repo is None:
-                    raise RepositoryNotFound(owner, name)
-                buffer.add_page(repo["pullRequests"])
-            for i, follow in enumerate(follow_ups):
-                buffer.apply_follow_up(follow, data.get(f"f{i}"))
-        count = min(page_size, buffer.complete_prefix())
-        prs, end_cursor = buffer.take(count)
+            if page is not None and data.get("repository") is None:
+                raise RepositoryNotFound(owner, name)
+            try:
+                rate_limit = data.get("rateLimit")
+                if isinstance(rate_limit, dict) and isinstance(rate_limit.get("cost"), int):
+                    spent += rate_limit["cost"]
+                if page is not None:
+                    buffer.add_page(data["repository"]["pullRequests"])
+                for i, follow in enumerate(follow_ups):
+                    buffer.apply_follow_up(follow, data.get(f"f{i}"))
+            except SHAPE_ERRORS as exc:
+                self._malformed(key, owner, name, exc)
+            if buffer.progress() == before:  # the same question would get the same answer
+                self._malformed(key, owner, name, ValueError("an answer that makes no progress"))
+        try:
+            count = min(page_size, buffer.complete_prefix())
+            prs, end_cursor = buffer.take(count)
+            result = PullRequestPage(
+                pull_requests=prs,
+                end_cursor=end_cursor,
+                has_next_page=buffer.has_next_page,
+                total_count=buffer.total_count,
+                cost=spent,
+            )
+        except SHAPE_ERRORS as exc:
+            self._malformed(key, owner, name, exc)
         if not buffer.has_next_page:
             self._buffers.pop(key, None)
-        return PullRequestPage(
-            pull_requests=prs,
-            end_cursor=end_cursor,
-            has_next_page=buffer.has_next_page,
-            total_count=buffer.total_count,
-            cost=spent,
-        )
+        return result
+
+    def _malformed(self, key: tuple[str, str], owner: str, name: str, exc: Exception) -> NoReturn:
+        """A page that cannot be read: forget everything buffered for it (it may be half
+        folded in) and say so with a typed error; the caller fetches it again later."""
+        self._buffers.pop(key, None)
+        detail = f"{type(exc).__name__}: {str(exc)[:200]}"
+        raise MalformedResponse(
+            f"GitHub's answer for {owner}/{name} is not the shape asked for ({detail})"
+        ) from None
 
 
 def _is_primary(error: Any) -> bool:
@@ -458,8 +492,16 @@ def _raise_for_errors(payload: dict[str, Any]) -> None:
     message = str(first.get("message") or "GraphQL error")
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more)"
-    error_type = first.get("type") or (first.get("extensions") or {}).get("code")
-    raise GraphQLError(message, type=error_type, path=first.get("path"))
+    extensions = first.get("extensions")
+    error_type = first.get("type") or (
+        extensions.get("code") if isinstance(extensions, dict) else None
+    )
+    path = first.get("path")
+    raise GraphQLError(
+        message,
+        type=error_type if isinstance(error_type, str) else None,
+        path=path if isinstance(path, list) else None,
+    )
 
 
 def _retry_after(headers: httpx.Headers, now: datetime) -> float | None:

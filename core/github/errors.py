@@ -94,6 +94,16 @@ class TransientError(GitHubError):
         self.status = status
 
 
+class MalformedResponse(TransientError):
+    """GitHub answered 200 with JSON that is not the shape the query asked for (a proxy, a
+    partial body, a GitHub bug). Nothing of it is used; the page is fetched again later."""
+
+    type = "MALFORMED_RESPONSE"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, attempts=1)
+
+
 class ResourceLimitsExceeded(GitHubError):
     """GitHub refused the query as too heavy; a smaller page will pass."""
 

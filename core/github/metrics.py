@@ -41,7 +41,7 @@ def _parse_reset(value: Any) -> datetime | None:
     text = str(value).strip()
     try:
         return datetime.fromtimestamp(int(text), UTC)
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # not a number, or no representable date
         pass
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -51,9 +51,11 @@ def _parse_reset(value: Any) -> datetime | None:
 
 
 def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -115,8 +117,8 @@ class BudgetTracker:
 
     def observe_rate_limit(self, rate_limit: Mapping[str, Any] | None, *, dry_run: bool = False):
         """Fold a `rateLimit {...}` object; its cost is sampled unless it was a dry run."""
-        if not rate_limit:
-            return
+        if not rate_limit or not isinstance(rate_limit, Mapping):
+            return  # missing, or not an object (a malformed answer): nothing to learn
         self.observe(
             limit=rate_limit.get("limit"),
             remaining=rate_limit.get("remaining"),

@@ -49,6 +49,8 @@ class RepoBuffer:
             node = edge.get("node")
             if node is None:
                 continue
+            if node.get("id") in {e.raw.get("id") for e in self.entries}:
+                raise ValueError(f"pull request {node.get('id')!r} answered twice")
             entry = _Entry(cursor=edge["cursor"], raw=node)
             for name in NESTED:
                 self._absorb(entry, name, node.get(name))
@@ -96,6 +98,12 @@ class RepoBuffer:
                     return out
                 out.append(FollowUp(entry.raw["id"], name, after))
         return out
+
+    def progress(self) -> tuple[int, str | None, bool, int, int]:
+        """Changes whenever an answer moved the buffer on (PRs, frontier, nested nodes)."""
+        nodes = sum(len(v) for e in self.entries for v in e.nodes.values())
+        pending = sum(len(e.pending) for e in self.entries)
+        return (len(self.entries), self.frontier, self.has_more, nodes, pending)
 
     def complete_prefix(self) -> int:
         count = 0
