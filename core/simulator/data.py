@@ -300,6 +300,7 @@ class Repo:
         self._orderings: dict[tuple, Ordering] = {}
         self._lists: OrderedDict[tuple[str, int], Children] = OrderedDict()
         self._meta: dict[int, tuple] = {}
+        self.overrides: dict[int, dict[str, Any]] = {}  # PR index -> fields (hostile data)
 
     # --- numbers -----------------------------------------------------------------------------
 
@@ -395,7 +396,7 @@ class Repo:
             "permalink": url,
             "resourcePath": f"/{self.full_name}/pull/{number}",
             "totalCommentsCount": n_com,
-        }
+        } | self.overrides.get(i, {})
 
     def issue(self, i: int) -> dict[str, Any]:
         """The issue sharing PR i's pair of numbers."""

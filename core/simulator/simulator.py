@@ -93,6 +93,15 @@ class Simulator:
                 raise ValueError("count must be >= 0")
             found.count += count
 
+    def override_pull_request(self, repo: str, index: int, **fields: Any) -> None:
+        """Serve PR `index` (0 = oldest) of `repo` with these field values instead of the
+        generated ones (e.g. `title=..., body=...`): odd, huge or hostile data for tests."""
+        with self._lock:
+            found = self.world.by_name.get(repo.lower())
+            if found is None:
+                raise KeyError(f"unknown simulated repository {repo!r}")
+            found.overrides.setdefault(index, {}).update(fields)
+
     def stats(self) -> dict[str, Any]:
         """Ground truth of what was served; same JSON as GET /_sim/stats."""
         with self._lock:

@@ -1,0 +1,265 @@
+"""The engine under a database that keeps dropping its connections, a budget far smaller than
+the work, several recoveries at once, and PR data chosen to break things. Real worker
+processes, the simulator over HTTP, the test Postgres; every test ends on DESIGN.md §3's
+invariants (tests/engine/harness.py `check_invariants`), checked against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from core.simulator import RepoSpec, SimConfig, Simulator, serve
+from tests.engine.harness import (
+    SimServer,
+    check_invariants,
+    cli,
+    engine_env,
+    environ_without_secrets,
+    pages_fetched_twice,
+    simulator,
+    start_worker,
+    terminate_all,
+)
+
+pytestmark = pytest.mark.reliability
+
+
+@pytest.fixture
+def env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    base = environ_without_secrets()
+    base.update(DATABASE_URL=database_url, BACKFILL_DATA_DIR=str(tmp_path / "data"))
+    return base
+
+
+def wait_all(procs: list[subprocess.Popen[str]], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        p.wait(timeout=max(1, deadline - time.monotonic()))
+        assert p.returncode == 0, f"worker exited {p.returncode}"
+
+
+def test_database_connections_killed_mid_run(
+    env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    """Every backend of the workers' database is terminated again and again while they work
+    (what a Postgres restart does to them): they reconnect, resume from the committed cursor,
+    and the end state equals the simulator's."""
+    repos = ["dbkill/a:500", "dbkill/b:300", "dbkill/c:200"]
+    dbname = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
+    with simulator(repos, seed=13, extra=("--latency-ms", "20")) as sim:
+        env = engine_env(env, sim)
+        assert cli(env, "add", *(r.split(":")[0] for r in repos)).returncode == 0
+        logs = [tmp_path / f"w{i}.log" for i in range(2)]
+        workers = [
+            start_worker(env, "--until-idle", "--concurrency", "2", "--id", f"w{i}", log=logs[i])
+            for i in range(2)
+        ]
+        killed = 0
+        try:
+            with psycopg.connect(database_url, autocommit=True) as admin:
+                for _ in range(6):
+                    time.sleep(0.5)
+                    (n,) = admin.execute(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = %s AND pid <> pg_backend_pid()",
+                        (dbname,),
+                    ).fetchone()
+                    killed += n
+            wait_all(workers, timeout=180)
+        finally:
+            terminate_all(workers)
+        stats = sim.stats()
+    assert killed > 0
+    check_invariants(database_url, stats)
+    # A chunk whose commit or failure record died with its connection stays 'processing'
+    # (its page was fetched again by the next chunk); recovery, with time moved in the
+    # database, settles every one of them.
+    with psycopg.connect(database_url, autocommit=True) as db:
+        db.execute(
+            "UPDATE backfill_chunks SET started_at = now() - interval '40 minutes' "
+            "WHERE status = 'processing'"
+        )
+        recovered = cli(env, "recover", "--stuck-threshold=30")
+        assert recovered.returncode == 0, recovered.stderr
+        assert db.execute(
+            "SELECT count(*) FROM backfill_chunks WHERE status = 'processing'"
+        ).fetchone() == (0,)
+    check_invariants(database_url, stats)
+
+
+def test_budget_exhausted_workers_wait_for_the_reset(
+    env: dict[str, str], database_url: str
+) -> None:
+    """A budget of 12 points per 3 s window for work costing ~40 points: workers wait for each
+    reset (never fail, never get RATE_LIMITED from GitHub, never exceed a window)."""
+    repos = ["tight/a:700", "tight/b:500"]
+    extra = ("--limit", "12", "--window-seconds", "3")
+    with simulator(repos, seed=17, extra=extra) as sim:
+        env = engine_env(env, sim, MIN_GRAPHQL_POINTS="3")
+        assert cli(env, "add", "tight/a", "tight/b").returncode == 0
+        workers = [start_worker(env, "--until-idle", "--concurrency", "2") for _ in range(2)]
+        try:
+            wait_all(workers, timeout=180)
+        finally:
+            terminate_all(workers)
+        stats = sim.stats()
+    check_invariants(database_url, stats)
+    (token,) = stats["tokens"].values()
+    assert token["points_used"] > 2 * 12  # the work needed several windows
+    assert stats["outcomes"].get("rate_limited", 0) == 0, stats["outcomes"]
+    assert pages_fetched_twice(stats) == {}
+    with psycopg.connect(database_url) as db:
+        (failed,) = db.execute(
+            "SELECT count(*) FROM backfill_chunks WHERE status = 'failed'"
+        ).fetchone()
+    assert failed == 0  # waiting is not failing
+
+
+async def run_cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "console.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def test_concurrent_recoveries_after_sigkill(
+    env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    """Workers SIGKILLed mid-chunk leave chunks processing; with time moved in the database,
+    five `recover` processes at once apply each stuck chunk exactly once, leave none
+    processing, keep every cursor; restarted workers then complete every backfill."""
+    repos = ["rec/a:400", "rec/b:300", "rec/c:200", "rec/d:250"]
+    with simulator(repos, seed=19, extra=("--latency-ms", "150")) as sim:
+        env = engine_env(env, sim)
+        assert cli(env, "add", *(r.split(":")[0] for r in repos)).returncode == 0
+        workers = [start_worker(env, "--concurrency", "2", "--id", f"doomed{i}") for i in range(2)]
+        with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as db:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                (n,) = (
+                    db.execute(
+                        "SELECT count(*) AS n FROM backfill_chunks WHERE status = 'processing'"
+                    )
+                    .fetchone()
+                    .values()
+                )
+                done = db.execute(
+                    "SELECT count(*) AS n FROM backfill_chunks WHERE status = 'completed'"
+                ).fetchone()["n"]
+                if n >= 3 and done >= 4:
+                    break
+                time.sleep(0.05)
+            for w in workers:
+                w.kill()
+                w.wait()
+            cursors = {
+                r["id"]: r["cursor"]
+                for r in db.execute("SELECT id, cursor FROM progressive_backfill_state").fetchall()
+            }
+            stuck = {
+                r["id"]
+                for r in db.execute(
+                    "SELECT id FROM backfill_chunks WHERE status = 'processing'"
+                ).fetchall()
+            }
+            assert stuck, "no chunk was caught mid-flight"
+            # Time moves in the database: the chunks started 40 minutes ago, leases ended.
+            db.execute(
+                "UPDATE backfill_chunks SET started_at = now() - interval '40 minutes' "
+                "WHERE status = 'processing'"
+            )
+            db.execute("UPDATE progressive_backfill_state SET lease_expires_at = now()")
+
+            async def recoveries() -> list[tuple[int, str, str]]:
+                return await asyncio.gather(
+                    *(run_cli(env, "recover", "--stuck-threshold=30", "--json") for _ in range(5))
+                )
+
+            results = asyncio.run(recoveries())
+            assert all(code in (0, 1) for code, _, _ in results), results
+            reports = [json.loads(out) for _, out, _ in results]
+            applied = [
+                c["chunk_id"]
+                for report in reports
+                for c in report["chunks"]
+                if c["outcome"] == "applied"
+            ]
+            assert sorted(applied) == sorted(str(s) for s in stuck)  # each once, by one of them
+            assert db.execute(
+                "SELECT count(*) AS n FROM backfill_chunks WHERE status = 'processing'"
+            ).fetchone() == {"n": 0}
+            after = {
+                r["id"]: r["cursor"]
+                for r in db.execute("SELECT id, cursor FROM progressive_backfill_state").fetchall()
+            }
+            assert after == cursors  # recovery never moves a cursor
+        finishers = [start_worker(env, "--until-idle") for _ in range(2)]
+        try:
+            wait_all(finishers, timeout=180)
+        finally:
+            terminate_all(finishers)
+        stats = sim.stats()
+    check_invariants(database_url, stats)
+
+
+HOSTILE = {
+    0: {
+        "title": "'; DROP TABLE pull_requests; --",
+        "body": "Robert'); DELETE FROM repositories;--",
+    },
+    1: {
+        "title": "日本語のタイトル 🚀 émoji \u200b zero-width",
+        "body": "tab\tnewline\n\r\\ back\\slash",
+    },
+    2: {"title": "$$ dollar $$ quoting $tag$", "body": "x" * 1_000_000},  # a 1 MB body
+    3: {"title": "%s %(name)s {0} {{}}", "body": '{"json": "in a body", "n": [1, 2]}'},
+    4: {"title": "   ", "body": ""},
+    5: {"title": "\U0001f600" * 200, "body": "\u202eright-to-left override \ufeff BOM"},
+}
+
+
+def test_hostile_pull_request_data_round_trips(env: dict[str, str], database_url: str) -> None:
+    """SQL-looking strings, unicode, a 1 MB body, format strings, and repositories with odd
+    (valid) names: stored byte for byte, the invariants hold."""
+    odd = [RepoSpec("a-b_c", ".dotfile", 40), RepoSpec("X9", "name.with-dots_and-dashes", 30)]
+    sim = Simulator(SimConfig(repos=odd, seed=23))
+    for index, fields in HOSTILE.items():
+        sim.override_pull_request("a-b_c/.dotfile", index, **fields)
+    with serve(sim) as url:
+        server = SimServer(url, None)  # type: ignore[arg-type]
+        env = engine_env(env, server)
+        added = cli(env, "add", "a-b_c/.dotfile", "X9/name.with-dots_and-dashes")
+        assert added.returncode == 0, added.stderr
+        result = cli(env, "worker", "--until-idle", timeout=120)
+        assert result.returncode == 0, result.stderr
+        stats = sim.stats()
+    check_invariants(database_url, stats)
+    repo = sim.world.by_name["a-b_c/.dotfile"]
+    with psycopg.connect(database_url) as db:
+        for index, fields in HOSTILE.items():
+            number = repo.number(index)
+            row = db.execute(
+                "SELECT p.title, p.body FROM pull_requests p JOIN repositories r "
+                "ON r.id = p.repository_id WHERE r.owner = 'a-b_c' AND r.name = '.dotfile' "
+                "AND p.number = %s",
+                (number,),
+            ).fetchone()
+            assert row == (fields["title"], fields["body"]), (index, row and row[0][:80])
+        names = db.execute("SELECT owner, name FROM repositories ORDER BY owner").fetchall()
+    assert names == [("X9", "name.with-dots_and-dashes"), ("a-b_c", ".dotfile")]
