@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +22,7 @@ from core.backfill.registry import add_repositories
 from core.backfill.runtime import open_engine
 from core.config import Settings, load_settings
 from core.recovery import recover
+from core.simulator.process import simulator_process
 from core.store import open_store
 from core.store.base import Store
 
@@ -43,24 +42,10 @@ class DemoConfig:
 @contextmanager
 def simulator(config: DemoConfig) -> Iterator[str]:
     """The simulator as a separate process (its CPU never slows the console); yields its URL."""
-    args = [sys.executable, "-m", "console.cli", "simulate", "--port", "0", "--seed", "1"]
-    args += ["--limit", str(config.budget), "--window-seconds", str(config.window_seconds)]
-    args += ["--latency-ms", "15"]
-    for repo in REPOSITORIES:
-        args += ["--repo", repo]
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        if not line.startswith("listening on "):
-            raise RuntimeError(f"the simulator did not start: {line or process.wait()}")
-        yield line.removeprefix("listening on ")
-    finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    options = ["--seed", "1", "--limit", str(config.budget)]
+    options += ["--window-seconds", str(config.window_seconds), "--latency-ms", "15"]
+    with simulator_process(REPOSITORIES, *options) as (url, _):
+        yield url
 
 
 def environment(config: DemoConfig, simulator_url: str) -> dict[str, str]:

@@ -124,64 +124,72 @@ def plan_summary(report: RecoveryReport) -> Text:
     return text
 
 
-class RecoveryPlanScreen(ModalScreen[bool]):
-    """The dry run's report. Returns True when the user asks to go on to the LIVE run."""
+class PlanDialog(ModalScreen[bool]):
+    """A recovery plan and its buttons; subclasses say which button means go ahead."""
 
-    BINDINGS = [Binding("escape", "close", "Close")]
+    BINDINGS = [Binding("escape", "dismiss(False)", "Close")]
+    TITLE = ""
+    TITLE_CLASSES = "title"
+    CLASSES = "wide"
+    FOCUS = ""
 
-    def __init__(self, report: RecoveryReport, *, allow_live: bool) -> None:
+    def __init__(self, report: RecoveryReport) -> None:
         super().__init__()
         self.report = report
-        self.allow_live = allow_live
+
+    def buttons(self) -> list[Button]:
+        raise NotImplementedError
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog", classes="wide"):
-            yield Label("Recovery plan — DRY RUN: nothing was changed", classes="title")
+        with Vertical(id="dialog", classes=self.CLASSES):
+            yield Label(self.TITLE, classes=self.TITLE_CLASSES)
             yield Static(plan_summary(self.report))
             with VerticalScroll(classes="plan"):
                 yield Static(plan_table(self.report) if self.report.chunks else "No stuck chunks.")
             with Horizontal(classes="buttons"):
-                yield Button("Close", id="close")
-                if self.allow_live and (self.report.chunks or self.report.leases):
-                    yield Button("Run LIVE…", id="live", variant="warning")
+                yield from self.buttons()
 
     def on_mount(self) -> None:
-        self.query_one("#close", Button).focus()
+        self.query_one(f"#{self.FOCUS}", Button).focus()  # never the destructive one
+
+
+class RecoveryPlanScreen(PlanDialog):
+    """The dry run's report; the go-ahead leads to the LIVE confirmation."""
+
+    TITLE = "Recovery plan — DRY RUN: nothing was changed"
+    FOCUS = "close"
+
+    def __init__(self, report: RecoveryReport, *, allow_live: bool) -> None:
+        super().__init__(report)
+        self.allow_live = allow_live
+
+    def buttons(self) -> list[Button]:
+        buttons = [Button("Close", id="close")]
+        if self.allow_live and (self.report.chunks or self.report.leases):
+            buttons.append(Button("Run LIVE…", id="live", variant="warning"))
+        return buttons
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "live")
 
-    def action_close(self) -> None:
-        self.dismiss(False)
 
-
-class ConfirmLiveRecovery(ModalScreen[bool]):
+class ConfirmLiveRecovery(PlanDialog):
     """Names LIVE and every chunk the run will touch; the focus starts on Cancel."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    TITLE = "LIVE recovery: this writes to the database"
+    TITLE_CLASSES = "title danger"
+    CLASSES = "wide live"
+    FOCUS = "cancel"
 
-    def __init__(self, plan: RecoveryReport) -> None:
-        super().__init__()
-        self.plan = plan
+    @property
+    def plan(self) -> RecoveryReport:
+        return self.report
 
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog", classes="wide live"):
-            yield Label("LIVE recovery: this writes to the database", classes="title danger")
-            yield Static(plan_summary(self.plan))
-            with VerticalScroll(classes="plan"):
-                yield Static(plan_table(self.plan) if self.plan.chunks else "No stuck chunks.")
-            with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Run LIVE", id="confirm", variant="error")
-
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
+    def buttons(self) -> list[Button]:
+        return [Button("Cancel", id="cancel"), Button("Run LIVE", id="confirm", variant="error")]
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "confirm")
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
 
 
 class HelpScreen(ModalScreen[None]):

@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 
 from core.store.base import Store
+from core.store.models import StuckChunk
 
 # The spec's defaults: stuck after 30 minutes, completed chunks kept 30 days.
 DEFAULT_STUCK_MINUTES = 30
@@ -28,24 +29,15 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-class ChunkDecision(_Frozen):
-    """One stuck chunk: what was found, what recovery decided, and what became of it.
+class ChunkDecision(StuckChunk):
+    """One stuck chunk (as `recovery_plan()` finds it), what recovery decided, and what
+    became of it.
 
     outcome: `planned` (dry run), `applied`, `skipped` (its worker finished it meanwhile) or
     `busy` (another transaction held the row; the next run retries it).
     """
 
-    chunk_id: UUID
-    backfill_state_id: UUID
-    repository: str
-    chunk_number: int
-    worker_id: str | None
-    started_at: datetime
-    age_seconds: int
-    stored: int
-    expected: int
     decision: Literal["completed", "failed"]
-    reason: str
     outcome: Outcome
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -19,6 +18,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from core.simulator.ids import decode_cursor
+from core.simulator.process import simulator_process
 
 TOKEN = "ghp_test_token_for_the_simulator_only"  # the simulator accepts any non-empty token
 
@@ -41,21 +41,8 @@ class SimServer:
 def simulator(
     repos: Sequence[str], *, seed: int = 7, extra: Sequence[str] = ()
 ) -> Iterator[SimServer]:
-    args = [sys.executable, "-m", "console.cli", "simulate", "--port", "0", "--seed", str(seed)]
-    for repo in repos:
-        args += ["--repo", repo]
-    proc = subprocess.Popen([*args, *extra], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        assert line.startswith("listening on "), line
-        yield SimServer(line.removeprefix("listening on "), proc)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with simulator_process(repos, "--seed", str(seed), *extra) as (url, process):
+        yield SimServer(url, process)
 
 
 def engine_env(base: dict[str, str], sim: SimServer, **extra: str) -> dict[str, str]:
