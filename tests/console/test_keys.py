@@ -406,3 +406,15 @@ async def test_command_palette_holds_the_same_commands(make_app) -> None:
             assert {"Dry run", "Freeze", "Filter", "Help"} <= titles
             assert ("Recover" in titles) is expected
             assert ("Add" in titles) is expected
+
+
+async def test_palette_runs_a_command_by_name(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"Freeze")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert app.frozen
