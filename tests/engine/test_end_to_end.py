@@ -175,6 +175,7 @@ def test_budget_smaller_than_the_work(env: dict[str, str], database_url: str) ->
     assert stats["outcomes"]["ok"] > 0
 
 
+@pytest.mark.reliability
 def test_faults_at_ten_percent(env: dict[str, str], database_url: str) -> None:
     repos = ["faulty/a:800", "faulty/b:1200", "faulty/c:300"]
     faults = "502:0.04,504:0.02,reset:0.02,malformed:0.02"  # 10% of requests
