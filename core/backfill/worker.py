@@ -70,6 +70,7 @@ class WorkerStats:
 class _Held:
     lease: Lease
     lost: bool = False
+    handing_over: bool = False  # asked to let go: only hand out what was fetched ahead
 
 
 class Worker:
@@ -185,13 +186,19 @@ class Worker:
                     break
                 if await self._one_page(held):
                     break
+                held.handing_over = False
                 if time.monotonic() >= until and await self._others_waiting():
-                    break  # let another backfill have this slot for a while
+                    # Let another backfill have this slot for a while, once the PRs fetched
+                    # ahead for this one are stored (the next holder would fetch them again).
+                    if not self.client.fetched_ahead(lease.owner, lease.name):
+                        break
+                    held.handing_over = True
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
             self.presence.drop(lease)
+            self.client.forget(lease.owner, lease.name)
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.store.release(lease))
 
@@ -245,9 +252,15 @@ class Worker:
         if chunk is None:
             return True  # lease lost, paused, or finished
         size = self.page_sizes.get(key)
+        if held.handing_over:  # what was fetched ahead, completed by follow-ups only
+            size = min(size, max(1, self.client.fetched_ahead(lease.owner, lease.name)))
         try:
             page = await self.client.fetch_pull_requests_page(
-                lease.owner, lease.name, after=chunk.cursor_before, page_size=size
+                lease.owner,
+                lease.name,
+                after=chunk.cursor_before,
+                page_size=size,
+                ahead=not held.handing_over,
             )
         except asyncio.CancelledError:
             await self._fail(chunk, "worker stopped before the page was stored")

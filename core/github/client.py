@@ -398,13 +398,14 @@ class GitHubClient:
         return count
 
     async def fetch_pull_requests_page(
-        self, owner: str, name: str, *, after: str | None, page_size: int
+        self, owner: str, name: str, *, after: str | None, page_size: int, ahead: bool = True
     ) -> PullRequestPage:
         """Up to `page_size` complete PRs after cursor `after`, oldest first.
 
         Nested reviews/comments/labels come 100 at a time (free under the cost rule); longer
         ones are completed by aliased `node(id:)` follow-ups that share 1-point queries with
-        PRs fetched ahead for the next page. Nothing is truncated.
+        PRs fetched ahead for the next page. Nothing is truncated. With `ahead=False` no PR
+        beyond this page is fetched (a holder about to let the backfill go).
         """
         page_size = max(1, min(MAX_PAGE, page_size))
         key = (owner.lower(), name.lower())
@@ -417,7 +418,7 @@ class GitHubClient:
         while not (buffer.complete_prefix() >= page_size or buffer.exhausted):
             follow_ups = buffer.follow_ups(min(REQUESTS_PER_POINT, 2 * page_size))
             fresh = 0
-            if buffer.has_more and len(buffer.entries) < capacity:
+            if buffer.has_more and len(buffer.entries) < (capacity if ahead else page_size):
                 fresh = fill_size(len(follow_ups), page_size)
             if fresh == 0 and not follow_ups:
                 break  # buffer full of complete PRs beyond the page: hand them out
@@ -459,6 +460,17 @@ class GitHubClient:
         if not buffer.has_next_page:
             self._buffers.pop(key, None)
         return result
+
+    def fetched_ahead(self, owner: str, name: str) -> int:
+        """PRs already fetched for the repository's next pages (complete or awaiting
+        follow-ups). Another worker taking the backfill over would fetch (and pay for) them
+        again, so a holder hands them out before it lets go."""
+        buffer = self._buffers.get((owner.lower(), name.lower()))
+        return len(buffer.entries) if buffer is not None else 0
+
+    def forget(self, owner: str, name: str) -> None:
+        """Drop what was fetched ahead for a repository this client no longer works on."""
+        self._buffers.pop((owner.lower(), name.lower()), None)
 
     def _malformed(self, key: tuple[str, str], owner: str, name: str, exc: Exception) -> NoReturn:
         """A page that cannot be read: forget everything buffered for it (it may be half

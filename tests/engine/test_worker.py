@@ -13,6 +13,7 @@ from core.backfill.runtime import Engine, open_engine
 from core.backfill.worker import Worker, WorkerOptions
 from core.config import load_settings
 from core.simulator import RepoSpec, SimConfig, Simulator
+from tests.conftest import create_database, drop_database
 
 
 def settings(database_url: str):
@@ -160,3 +161,48 @@ def test_page_size_grows_back_but_never_past_the_ceiling() -> None:
     for _ in range(30):
         sizes.succeeded(key)
     assert sizes.get(key) == 74
+
+
+def points_used(sim: Simulator) -> int:
+    return sum(token["points_used"] for token in sim.stats()["tokens"].values())
+
+
+def page_fetches(sim: Simulator) -> int:
+    return sum(sum(pages.values()) for pages in sim.stats()["pages"].values())
+
+
+async def test_handing_a_backfill_over_wastes_no_fetched_pull_requests(
+    database_url: str, pg_admin_url: str, template_db: str
+) -> None:
+    """Two workers, one slot each, slices of zero: every page is a chance to hand a backfill
+    to the other worker. PRs the holder already fetched ahead are handed out before it lets
+    go, so together they spend the points one worker alone spends."""
+    repos = [RepoSpec("o", f"h{i}", 400) for i in range(3)]
+    names = [f"o/h{i}" for i in range(3)]
+
+    alone = Simulator(SimConfig(repos=repos, seed=9))
+    async with open_engine(settings(database_url), transport=alone.transport()) as engine:
+        await add_repositories(engine.store, engine.client, names)
+        await backfill(engine, worker_id="alone")
+
+    other_db = create_database(pg_admin_url, template_db)
+    try:
+        shared = Simulator(SimConfig(repos=repos, seed=9))
+        async with (
+            open_engine(settings(other_db), transport=shared.transport()) as a,
+            open_engine(settings(other_db), transport=shared.transport()) as b,
+        ):
+            await add_repositories(a.store, a.client, names)
+            workers = await asyncio.gather(
+                backfill(a, worker_id="a", concurrency=1, slice_seconds=0.0),
+                backfill(b, worker_id="b", concurrency=1, slice_seconds=0.0),
+            )
+            assert {p.status for p in await a.store.backfill_progress()} == {"completed"}
+    finally:
+        drop_database(pg_admin_url, other_db)
+    assert all(w.stats.claims > 1 for w in workers), "both workers took turns"
+    # Before a holder handed out what it had fetched ahead, this run cost 2.5x the points of
+    # one worker alone (120 vs 48): the next holder fetched those PRs again. What remains is
+    # follow-up queries that no longer share a query with fresh PRs at every (zero) slice.
+    assert page_fetches(shared) <= page_fetches(alone) + 2
+    assert points_used(shared) <= 1.5 * points_used(alone)
