@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 from core.simulator.ids import decode_cursor
 from core.simulator.process import simulator_process
 
-TOKEN = "ghp_test_token_for_the_simulator_only"  # the simulator accepts any non-empty token
+TOKEN = "simulator-only-token"  # the simulator accepts any non-empty token
 
 
 @dataclass

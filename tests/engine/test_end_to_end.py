@@ -223,18 +223,21 @@ def test_revoked_token_stops_every_worker(env, database_url) -> None:
     from core.simulator import RepoSpec, SimConfig, Simulator, serve
 
     sim = Simulator(
-        SimConfig(repos=[RepoSpec("good", "one", 300)], revoked_tokens=frozenset({"ghp_revoked"}))
+        SimConfig(
+            repos=[RepoSpec("good", "one", 300)],
+            revoked_tokens=frozenset({"revoked-simulator-token"}),
+        )
     )
     with serve(sim) as url:
-        env.update(GITHUB_GRAPHQL_URL=f"{url}/graphql", GITHUB_TOKEN="ghp_fine")
+        env.update(GITHUB_GRAPHQL_URL=f"{url}/graphql", GITHUB_TOKEN="fine-simulator-token")
         assert cli(env, "add", "good/one").returncode == 0
-        env["GITHUB_TOKEN"] = "ghp_revoked"
+        env["GITHUB_TOKEN"] = "revoked-simulator-token"
         result = cli(env, "worker", "--concurrency", "3", timeout=60)
         requests = sim.stats()["requests"]
     from core.github.errors import AuthenticationError
 
     assert result.returncode == AuthenticationError.exit_code != 0
-    assert "GITHUB_TOKEN" in result.stderr and "ghp_revoked" not in result.stderr
+    assert "GITHUB_TOKEN" in result.stderr and "revoked-simulator-token" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("backfill-console: error:")
     assert requests <= 2 + 3  # `add`, then one try per slot at most: no retry storm
     with psycopg.connect(database_url) as db:

@@ -18,7 +18,9 @@ from tests.conftest import create_database, drop_database
 
 def settings(database_url: str):
     return load_settings(
-        database_url=database_url, github_token="ghp_test", github_graphql_url="http://sim/graphql"
+        database_url=database_url,
+        github_token="simulator-token",
+        github_graphql_url="http://sim/graphql",
     )
 
 

@@ -24,7 +24,7 @@ from psycopg.rows import dict_row
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
 REPOS = {"chaos/a": 300, "chaos/b": 450, "chaos/c": 600, "chaos/d": 150}
-TOKEN = "ghp_simulator_only"
+TOKEN = "simulator-only"
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from core.secrets import fingerprint
 from core.simulator import FaultSpec, RepoSpec, SimConfig, Simulator, serve
 
-TOKEN = "ghp_test_token_1"
+TOKEN = "simulator-token-1"
 AUTH = {"authorization": f"bearer {TOKEN}"}
 RATE_HEADERS = (
     "x-ratelimit-limit",
