@@ -38,6 +38,7 @@ BENCHMARKS = [
     "bench_client_points",
     "bench_supabase",
     "bench_engine",
+    "bench_budget",
     "bench_console",  # only if present
 ]
 
