@@ -60,6 +60,27 @@ def test_backfill_command_through_postgrest(cli_env: dict[str, str], database_ur
     assert cli_env["SUPABASE_SERVICE_KEY"] not in result.stdout + result.stderr
 
 
+def mid_chunk(db, workers: dict[str, object], timeout: float = 60.0) -> list[str]:
+    """Workers holding a chunk right now (waited for: a loaded machine starts them slowly)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = {
+            row["worker_id"]
+            for row in db.execute(
+                "SELECT worker_id FROM backfill_chunks WHERE status = 'processing'"
+            ).fetchall()
+        }
+        if busy & set(workers):
+            return sorted(busy & set(workers))
+        left = db.execute(
+            "SELECT count(*) AS n FROM progressive_backfill_state WHERE status <> 'completed'"
+        ).fetchone()["n"]
+        if not left:
+            return []  # all done: nothing left to interrupt
+        time.sleep(0.05)
+    raise AssertionError("no worker ever held a chunk")
+
+
 @pytest.mark.reliability
 def test_sigkilled_workers_then_recovery_through_postgrest(
     cli_env: dict[str, str], database_url: str, db
@@ -75,7 +96,10 @@ def test_sigkilled_workers_then_recovery_through_postgrest(
         try:
             for kill in range(6):
                 time.sleep(rng.uniform(0.3, 1.0))
-                victim = rng.choice(sorted(workers))
+                busy = mid_chunk(db, workers)
+                if not busy:
+                    break
+                victim = rng.choice(busy)
                 workers.pop(victim).kill()
                 # What the dead worker held now looks abandoned for an hour (DB clock).
                 db.execute(
