@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -57,13 +58,20 @@ def points_for(requests: int) -> int:
     return max(1, (requests + 50) // 100)
 
 
+@lru_cache(maxsize=512)
+def _parsed(document: str) -> DocumentNode:
+    """Queries repeat by shape (a page, N follow-ups): parse each text once, not per request.
+    The walkers only read the tree."""
+    return parse(document)
+
+
 def estimate_cost(
     document: str | DocumentNode,
     variables: Mapping[str, Any] | None = None,
     operation_name: str | None = None,
 ) -> QueryCost:
     """Price `document` as GitHub would; raises `ValueError` if no single operation is chosen."""
-    doc = parse(document) if isinstance(document, str) else document
+    doc = _parsed(document) if isinstance(document, str) else document
     operation = _pick_operation(doc, operation_name)
     fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
     values = _variable_values(operation, variables or {})
@@ -80,7 +88,7 @@ def node_limit_connection(
     operation_name: str | None = None,
 ) -> str | None:
     """The connection at which the query passes 500,000 nodes (GitHub names it), or None."""
-    doc = parse(document) if isinstance(document, str) else document
+    doc = _parsed(document) if isinstance(document, str) else document
     operation = _pick_operation(doc, operation_name)
     fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
     walker = _Walker(fragments, _variable_values(operation, variables or {}))
