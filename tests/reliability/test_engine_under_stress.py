@@ -58,10 +58,10 @@ def test_database_connections_killed_mid_run(
         env = engine_env(env, sim)
         assert cli(env, "add", *(r.split(":")[0] for r in repos)).returncode == 0
         logs = [tmp_path / f"w{i}.log" for i in range(2)]
-        workers = [
-            start_worker(env, "--until-idle", "--concurrency", "2", "--id", f"w{i}", log=logs[i])
-            for i in range(2)
-        ]
+        # Short leases: a release that died with its connection frees the backfill in 10 s,
+        # not the default minute (the test is about reconnecting, not waiting).
+        args = ("--until-idle", "--concurrency", "2", "--lease-seconds", "10")
+        workers = [start_worker(env, *args, "--id", f"w{i}", log=logs[i]) for i in range(2)]
         killed = 0
         try:
             with psycopg.connect(database_url, autocommit=True) as admin:
