@@ -115,6 +115,7 @@ def test_sigkill_chaos(env: dict[str, str], database_url: str, tmp_path: Path) -
         args = ("--concurrency", "2", "--lease-seconds", "30")
         workers = {f"w{i}": start_worker(env, *args, "--id", f"w{i}") for i in range(4)}
         kills = 0
+        held_at: list[tuple[str, str | None]] = []
         with psycopg.connect(database_url, autocommit=True) as db:
             while kills < 20:
                 time.sleep(rng.uniform(0.2, 1.2))
@@ -122,6 +123,13 @@ def test_sigkill_chaos(env: dict[str, str], database_url: str, tmp_path: Path) -
                 workers[victim].kill()
                 workers[victim].wait()
                 kills += 1
+                # Where its backfills stood: what it had fetched ahead of these cursors is
+                # fetched again by the next holder, even if it died between two chunks.
+                held_at += db.execute(
+                    "SELECT r.owner || '/' || r.name, s.cursor FROM progressive_backfill_state s "
+                    "JOIN repositories r ON r.id = s.repository_id WHERE s.leased_by = %s",
+                    (victim,),
+                ).fetchall()
                 # The dead worker's leases end now, on the database clock (no sleeping).
                 db.execute(
                     "UPDATE progressive_backfill_state SET lease_expires_at = now() "
@@ -139,7 +147,8 @@ def test_sigkill_chaos(env: dict[str, str], database_url: str, tmp_path: Path) -
         stats = sim.stats()
     check_invariants(database_url, stats)
     # Pages fetched twice: only from where a killed worker's chunk had started (its commit
-    # never happened) up to what it had fetched ahead of it.
+    # never happened), or where its backfill stood when it died, up to what it had fetched
+    # ahead of that.
     with psycopg.connect(database_url) as db:
         killed = db.execute(
             "SELECT r.owner || '/' || r.name, c.cursor_before FROM backfill_chunks c "
@@ -147,7 +156,7 @@ def test_sigkill_chaos(env: dict[str, str], database_url: str, tmp_path: Path) -
             "JOIN repositories r ON r.id = s.repository_id WHERE c.status <> 'completed'"
         ).fetchall()
     starts: dict[str, list[int]] = {}
-    for repo, cursor in killed:
+    for repo, cursor in [*killed, *held_at]:
         starts.setdefault(repo, []).append(pr_position(cursor))
     for repo, cursors in pages_fetched_twice(stats).items():
         for cursor in cursors:
