@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -55,6 +54,7 @@ from core.backfill.worker import Worker, WorkerOptions  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.secrets import fingerprint  # noqa: E402
 from core.simulator import RepoSpec, SimConfig, Simulator  # noqa: E402
+from core.simulator.process import simulator_process  # noqa: E402
 
 SEED = 5
 OURS_TOKEN = "bench-engine-token"
@@ -68,23 +68,9 @@ PAUSE_SCALE = 0.01  # the reference's 2 s pause is slept as 20 ms, then projecte
 
 @contextmanager
 def simulator(repos: dict[str, int]) -> Iterator[str]:
-    args = [sys.executable, "-m", "console.cli", "simulate", "--port", "0", "--seed", str(SEED)]
-    for repo, prs in repos.items():
-        args += ["--repo", f"{repo}:{prs}"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if not line.startswith("listening on "):
-            raise RuntimeError(f"simulator did not start: {line!r}")
-        yield line.removeprefix("listening on ")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    specs = [f"{repo}:{prs}" for repo, prs in repos.items()]
+    with simulator_process(specs, "--seed", str(SEED)) as (url, _):
+        yield url
 
 
 def sim_stats(base: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from core.simulator.process import simulator_process
+
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
 REPOS = {"chaos/a": 300, "chaos/b": 450, "chaos/c": 600, "chaos/d": 150}
@@ -31,23 +32,10 @@ TOKEN = "simulator-only"
 def sim() -> Iterator[str]:
     if importlib.util.find_spec("console.commands.worker") is None:
         pytest.skip("needs `backfill-console worker` (console/commands/worker.py)")
-    args = [sys.executable, "-m", "console.cli", "simulate", "--port", "0", "--seed", "11"]
-    args += ["--latency-ms", "150"]  # pages take a while: workers are killed mid-chunk
-    for repo, size in REPOS.items():
-        args += ["--repo", f"{repo}:{size}"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        assert line.startswith("listening on "), line
-        yield line.removeprefix("listening on ")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    specs = [f"{repo}:{size}" for repo, size in REPOS.items()]
+    # Pages take a while (150 ms): workers are killed mid-chunk.
+    with simulator_process(specs, "--seed", "11", "--latency-ms", "150") as (url, _):
+        yield url
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,6 +27,8 @@ from tests.engine.harness import (
     start_worker,
     terminate_all,
 )
+from tests.recovery.cli import Run
+from tests.recovery.cli import cli as cli_async
 
 pytestmark = pytest.mark.reliability
 
@@ -123,21 +124,6 @@ def test_budget_exhausted_workers_wait_for_the_reset(
     assert failed == 0  # waiting is not failing
 
 
-async def run_cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "console.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
 def test_concurrent_recoveries_after_sigkill(
     env: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
@@ -186,14 +172,14 @@ def test_concurrent_recoveries_after_sigkill(
             )
             db.execute("UPDATE progressive_backfill_state SET lease_expires_at = now()")
 
-            async def recoveries() -> list[tuple[int, str, str]]:
+            async def recoveries() -> list[Run]:
                 return await asyncio.gather(
-                    *(run_cli(env, "recover", "--stuck-threshold=30", "--json") for _ in range(5))
+                    *(cli_async(env, "recover", "--stuck-threshold=30", "--json") for _ in range(5))
                 )
 
             results = asyncio.run(recoveries())
-            assert all(code in (0, 1) for code, _, _ in results), results
-            reports = [json.loads(out) for _, out, _ in results]
+            assert all(run.code in (0, 1) for run in results), results
+            reports = [json.loads(run.out) for run in results]
             applied = [
                 c["chunk_id"]
                 for report in reports
