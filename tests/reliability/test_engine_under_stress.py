@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from core.simulator import RepoSpec, SimConfig, Simulator, serve
 from tests.engine.harness import (
@@ -45,6 +45,18 @@ def wait_all(procs: list[subprocess.Popen[str]], timeout: float) -> None:
     for p in procs:
         p.wait(timeout=max(1, deadline - time.monotonic()))
         assert p.returncode == 0, f"worker exited {p.returncode}"
+
+
+def wait_for_no_other_backends(db: psycopg.Connection, timeout: float = 30) -> None:
+    """Until this database has no client backend but `db`'s own."""
+    deadline = time.monotonic() + timeout
+    others = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+    )
+    while db.cursor(row_factory=tuple_row).execute(others).fetchone() != (0,):
+        assert time.monotonic() < deadline, "the killed workers' backends never went away"
+        time.sleep(0.05)
 
 
 def test_database_connections_killed_mid_run(
@@ -154,6 +166,9 @@ def test_concurrent_recoveries_after_sigkill(
             for w in workers:
                 w.kill()
                 w.wait()
+            # A killed worker's backend lives on until it finishes its statement (a commit
+            # sent just before the kill still lands); read the stuck chunks once it is gone.
+            wait_for_no_other_backends(db)
             cursors = {
                 r["id"]: r["cursor"]
                 for r in db.execute("SELECT id, cursor FROM progressive_backfill_state").fetchall()
