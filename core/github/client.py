@@ -58,6 +58,9 @@ WaitCallback = Callable[[datetime, str], Awaitable[None] | None]
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 PRIMARY_TYPES = frozenset({"RATE_LIMITED", "RATE_LIMIT"})
 SECONDARY_MIN_WAIT = 60.0
+# GitHub's budget window is one hour. A reset further away (beyond a minute's slack) means the
+# clocks disagree or the answer is wrong: wait no longer, then ask GitHub again.
+MAX_WAIT = timedelta(hours=1, minutes=1)
 TRANSIENT_BASE_WAIT = 1.0
 TRANSIENT_MAX_WAIT = 30.0
 # What reading an answer of the wrong shape raises (pydantic's ValidationError is a ValueError).
@@ -185,10 +188,22 @@ class GitHubClient:
             await self._publish()
 
     async def _wait_until(self, until: datetime, reason: str) -> None:
+        latest = self._now() + MAX_WAIT
+        capped = until > latest
+        if capped:
+            log.warning(
+                "github %s: %s resets at %s, over an hour away: waiting an hour, then asking again",
+                self._fingerprint,
+                reason,
+                until.isoformat(),
+            )
+            until = latest
         log.info("github %s: waiting until %s (%s)", self._fingerprint, until.isoformat(), reason)
         if self._on_wait is not None:
             await _maybe_await(self._on_wait(until, reason))
         await self._sleep(max(0.0, (until - self._now()).total_seconds()))
+        if capped:
+            self._budget.forget()  # what it said is not to be trusted: the next query re-learns
 
     async def _publish(self) -> None:
         snapshot = self._budget.snapshot()
@@ -314,13 +329,14 @@ class GitHubClient:
             await self._sleep(delay)
 
     def _secondary_wait(self, retry_after: float | None, attempt: int) -> float:
+        cap = MAX_WAIT.total_seconds()
         if retry_after is not None:
-            return retry_after
+            return min(retry_after, cap)
         remaining, reset_at = self._budget.remaining, self._budget.reset_at
         if remaining == 0 and reset_at is not None and reset_at > self._now():
-            return (reset_at - self._now()).total_seconds() + 1
+            return min((reset_at - self._now()).total_seconds() + 1, cap)
         base = SECONDARY_MIN_WAIT * 2 ** (attempt - 1)
-        return base + self._rng.uniform(0, base / 4)
+        return min(base + self._rng.uniform(0, base / 4), cap)
 
     def _classify(self, response: httpx.Response) -> tuple[str, dict[str, Any], str]:
         """('ok'|'secondary'|'transient', payload, problem) or raise for fatal answers."""

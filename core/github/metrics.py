@@ -78,6 +78,10 @@ class BudgetTracker:
     def known(self) -> bool:
         return self.remaining is not None and self.reset_at is not None
 
+    def forget(self) -> None:
+        """Drop the budget last seen (not the cost samples): the next answer is believed whole."""
+        self.remaining = self.used = self.reset_at = None
+
     def observe(
         self,
         *,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from core.github import GitHubClient, RateLimitedError
 from core.github.queries import COUNT_QUERY
-from core.simulator import serve
+from core.simulator import RepoSpec, SimConfig, Simulator, serve
 from tests.github.conftest import SIM_URL, TOKEN, backfill, make_sim
 
 # 1 + 100 * 3 requests = 3 points: a query pricier than a page, so costs vary.
@@ -120,6 +120,40 @@ async def test_budget_600_reserve_500_waits_for_the_reset_and_carries_on(clock):
     window_end = sim.budgets.tokens[TOKEN].window_start  # the new window opened after the wait
     assert window_end >= until.timestamp() - 1 - 1e-6
     assert until - timedelta(seconds=1) <= client.metrics.reset_at
+
+
+async def test_a_reset_hours_away_is_waited_for_at_most_a_window_then_asked_again(clock):
+    """GitHub's clock three hours ahead of ours makes every `resetAt` look 3 h + the window
+    away. The client waits a window and a minute (the longest a real reset can take), forgets
+    what it was told, and carries on in GitHub's new window."""
+    ahead = 3 * 3600.0
+    sim = Simulator(
+        SimConfig(
+            repos=[RepoSpec("octo", "big", prs=300)],
+            seed=5,
+            limit=60,
+            window_seconds=3600,
+            clock=lambda: clock() + ahead,
+        )
+    )
+    waits: list[datetime] = []
+    async with GitHubClient(
+        TOKEN,
+        SIM_URL,
+        transport=sim.transport(),
+        clock=clock,
+        sleep=clock.sleep,
+        min_remaining=0,
+        on_wait=lambda until, reason: waits.append(until),
+    ) as client:
+        for _ in range(3):  # 57 of 60 points
+            await client.execute(NINETEEN_POINTS)
+        assert client.metrics.reset_at.timestamp() - clock.now > ahead  # looks hours away
+        await client.execute(NINETEEN_POINTS)  # needs the next window
+        assert client.metrics.remaining == 60 - 19  # GitHub's new window, learnt afresh
+    assert clock.sleeps == [3660.0]
+    assert [until.timestamp() for until in waits] == [clock.now]
+    assert sim.stats()["outcomes"].get("rate_limited", 0) == 0
 
 
 async def test_server_side_rate_limit_both_spellings_then_wait(clock):
