@@ -288,7 +288,7 @@ class Worker:
         await self.store.record_chunk_prs(chunk, numbers)
         result = await self.store.commit_chunk(
             chunk,
-            [pr.model_dump(mode="json") for pr in page.pull_requests],
+            page.pull_requests,
             cursor_after=page.end_cursor,
             has_next_page=page.has_next_page,
             total_prs=page.total_count,

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,20 +21,6 @@ class Actor(BaseModel):
     database_id: int | None = None
     avatar_url: str | None = None
 
-    @classmethod
-    def from_graphql(cls, raw: dict[str, Any] | None) -> Actor | None:
-        """None for deleted accounts (GitHub returns `author: null`, or a node without an id)."""
-        if not raw or not raw.get("login"):
-            return None
-        typename = raw.get("__typename") or "User"
-        return cls(
-            github_id=raw.get("id") or f"{typename}:{raw['login']}",
-            login=raw["login"],
-            type=typename,
-            database_id=raw.get("databaseId"),
-            avatar_url=raw.get("avatarUrl"),
-        )
-
 
 class Review(BaseModel):
     github_id: str
@@ -45,19 +32,6 @@ class Review(BaseModel):
     created_at: datetime
     url: str | None
 
-    @classmethod
-    def from_graphql(cls, raw: dict[str, Any]) -> Review:
-        return cls(
-            github_id=raw["id"],
-            database_id=raw.get("databaseId"),
-            author=Actor.from_graphql(raw.get("author")),
-            state=raw["state"],
-            body=raw.get("body") or "",
-            submitted_at=raw.get("submittedAt"),
-            created_at=raw["createdAt"],
-            url=raw.get("url"),
-        )
-
 
 class Comment(BaseModel):
     github_id: str
@@ -67,18 +41,6 @@ class Comment(BaseModel):
     created_at: datetime
     updated_at: datetime | None
     url: str | None
-
-    @classmethod
-    def from_graphql(cls, raw: dict[str, Any]) -> Comment:
-        return cls(
-            github_id=raw["id"],
-            database_id=raw.get("databaseId"),
-            author=Actor.from_graphql(raw.get("author")),
-            body=raw.get("body") or "",
-            created_at=raw["createdAt"],
-            updated_at=raw.get("updatedAt"),
-            url=raw.get("url"),
-        )
 
 
 class PullRequest(BaseModel):
@@ -106,6 +68,66 @@ class PullRequest(BaseModel):
     reviews: list[Review]
     comments: list[Comment]
 
+    @classmethod
+    def from_graphql(
+        cls, raw: dict[str, Any], nodes: Mapping[str, list[dict[str, Any]]]
+    ) -> PullRequest:
+        """One PR node and its complete nested connections (`reviews`, `comments`, `labels`).
+
+        The GraphQL names are mapped to plain dicts and the whole tree is validated in one
+        call: a model per review and comment costs ~10x more, and a PR has dozens.
+        """
+        return cls.model_validate(
+            {
+                "github_id": raw["id"],
+                "database_id": raw.get("databaseId"),
+                "number": raw["number"],
+                "title": raw.get("title") or "",
+                "body": raw.get("body") or "",
+                "state": raw["state"],
+                "is_draft": bool(raw.get("isDraft")),
+                "merged": bool(raw.get("merged")),
+                "created_at": raw["createdAt"],
+                "updated_at": raw["updatedAt"],
+                "closed_at": raw.get("closedAt"),
+                "merged_at": raw.get("mergedAt"),
+                "additions": raw.get("additions") or 0,
+                "deletions": raw.get("deletions") or 0,
+                "changed_files": raw.get("changedFiles") or 0,
+                "base_ref_name": raw.get("baseRefName") or "",
+                "head_ref_name": raw.get("headRefName") or "",
+                "url": raw.get("url") or "",
+                "author": _actor(raw.get("author")),
+                "commits_count": int((raw.get("commits") or {}).get("totalCount") or 0),
+                "labels": [label["name"] for label in nodes.get("labels", [])],
+                "reviews": [
+                    {
+                        "github_id": r["id"],
+                        "database_id": r.get("databaseId"),
+                        "author": _actor(r.get("author")),
+                        "state": r["state"],
+                        "body": r.get("body") or "",
+                        "submitted_at": r.get("submittedAt"),
+                        "created_at": r["createdAt"],
+                        "url": r.get("url"),
+                    }
+                    for r in nodes.get("reviews", [])
+                ],
+                "comments": [
+                    {
+                        "github_id": c["id"],
+                        "database_id": c.get("databaseId"),
+                        "author": _actor(c.get("author")),
+                        "body": c.get("body") or "",
+                        "created_at": c["createdAt"],
+                        "updated_at": c.get("updatedAt"),
+                        "url": c.get("url"),
+                    }
+                    for c in nodes.get("comments", [])
+                ],
+            }
+        )
+
     @property
     def authors(self) -> list[Actor]:
         """Every distinct account this PR mentions (PR, review and comment authors)."""
@@ -116,6 +138,20 @@ class PullRequest(BaseModel):
             if actor is not None:
                 seen.setdefault(actor.github_id, actor)
         return list(seen.values())
+
+
+def _actor(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    """None for deleted accounts (GitHub returns `author: null`, or a node without a login)."""
+    if not raw or not raw.get("login"):
+        return None
+    typename = raw.get("__typename") or "User"
+    return {
+        "github_id": raw.get("id") or f"{typename}:{raw['login']}",
+        "login": raw["login"],
+        "type": typename,
+        "database_id": raw.get("databaseId"),
+        "avatar_url": raw.get("avatarUrl"),
+    }
 
 
 class PullRequestPage(BaseModel):

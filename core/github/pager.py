@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.github.models import Actor, Comment, PullRequest, Review
+from core.github.models import PullRequest
 from core.github.queries import NESTED, FollowUp
 
 
@@ -127,37 +127,8 @@ class RepoBuffer:
         taken, self.entries = self.entries[:count], self.entries[count:]
         if taken:
             self.start_after = taken[-1].cursor
-        return [to_pull_request(e) for e in taken], self.start_after
+        return [PullRequest.from_graphql(e.raw, e.nodes) for e in taken], self.start_after
 
     @property
     def has_next_page(self) -> bool:
         return bool(self.entries) or self.has_more
-
-
-def to_pull_request(entry: _Entry) -> PullRequest:
-    raw = entry.raw
-    return PullRequest(
-        github_id=raw["id"],
-        database_id=raw.get("databaseId"),
-        number=raw["number"],
-        title=raw.get("title") or "",
-        body=raw.get("body") or "",
-        state=raw["state"],
-        is_draft=bool(raw.get("isDraft")),
-        merged=bool(raw.get("merged")),
-        created_at=raw["createdAt"],
-        updated_at=raw["updatedAt"],
-        closed_at=raw.get("closedAt"),
-        merged_at=raw.get("mergedAt"),
-        additions=raw.get("additions") or 0,
-        deletions=raw.get("deletions") or 0,
-        changed_files=raw.get("changedFiles") or 0,
-        base_ref_name=raw.get("baseRefName") or "",
-        head_ref_name=raw.get("headRefName") or "",
-        url=raw.get("url") or "",
-        author=Actor.from_graphql(raw.get("author")),
-        commits_count=int((raw.get("commits") or {}).get("totalCount") or 0),
-        labels=[label["name"] for label in entry.nodes.get("labels", [])],
-        reviews=[Review.from_graphql(r) for r in entry.nodes.get("reviews", [])],
-        comments=[Comment.from_graphql(c) for c in entry.nodes.get("comments", [])],
-    )

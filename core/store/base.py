@@ -7,7 +7,7 @@ of every atomic step; the Python side never re-checks what the database enforces
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -18,6 +18,7 @@ from core.store.models import (
     ChunkStatistics,
     CommitResult,
     Lease,
+    PullRequestRecord,
     RateLimitRecord,
     Registration,
     StuckChunk,
@@ -53,7 +54,7 @@ class Store(Protocol):
     async def commit_chunk(
         self,
         chunk: Chunk,
-        pull_requests: Sequence[Mapping[str, Any]],
+        pull_requests: Sequence[PullRequestRecord],
         *,
         cursor_after: str | None,
         has_next_page: bool,

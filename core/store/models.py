@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
+
+# What the store takes, too: a pull request as the `commit_chunk` SQL function reads it, either
+# core.github's `PullRequest` model or the mapping its JSON dump gives. Stores serialise both.
+PullRequestRecord = Mapping[str, Any] | BaseModel
 
 
 class Snapshot(BaseModel):

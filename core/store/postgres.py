@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -12,6 +11,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
+from pydantic_core import to_json
 
 from core.errors import StoreUnavailable
 from core.store import migrations
@@ -21,6 +21,7 @@ from core.store.models import (
     ChunkStatistics,
     CommitResult,
     Lease,
+    PullRequestRecord,
     RateLimitRecord,
     Registration,
     StuckChunk,
@@ -207,7 +208,7 @@ class PostgresStore:
     async def commit_chunk(
         self,
         chunk: Chunk,
-        pull_requests: Sequence[Mapping[str, Any]],
+        pull_requests: Sequence[PullRequestRecord],
         *,
         cursor_after: str | None,
         has_next_page: bool,
@@ -216,7 +217,9 @@ class PostgresStore:
         params = {
             "chunk_id": chunk.id,
             "claim_token": chunk.claim_token,
-            "pull_requests": json.dumps(list(pull_requests), default=str),
+            # Serialised in Rust, models included: json.dumps of model dumps was a quarter of
+            # a worker's CPU.
+            "pull_requests": to_json(list(pull_requests), fallback=str).decode(),
             "cursor_after": cursor_after,
             "has_next_page": has_next_page,
             "total_prs": total_prs,

@@ -21,6 +21,7 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+from pydantic_core import to_jsonable_python
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
 from core.errors import ConfigError
@@ -30,6 +31,7 @@ from core.store.models import (
     ChunkStatistics,
     CommitResult,
     Lease,
+    PullRequestRecord,
     RateLimitRecord,
     Registration,
     StuckChunk,
@@ -214,7 +216,7 @@ class SupabaseStore:
     async def commit_chunk(
         self,
         chunk: Chunk,
-        pull_requests: Sequence[Mapping[str, Any]],
+        pull_requests: Sequence[PullRequestRecord],
         *,
         cursor_after: str | None,
         has_next_page: bool,
@@ -223,7 +225,8 @@ class SupabaseStore:
         params = {
             "p_chunk_id": str(chunk.id),
             "p_claim_token": chunk.claim_token,
-            "p_pull_requests": list(pull_requests),  # a JSON array in the body: jsonb
+            # a JSON array in the body: jsonb
+            "p_pull_requests": to_jsonable_python(list(pull_requests), fallback=str),
             "p_cursor_after": cursor_after,
             "p_has_next_page": has_next_page,
             "p_total_prs": total_prs,
