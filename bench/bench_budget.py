@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from support import figure, print_figures, scratch_database
+from support import figure, print_figures, scratch_database, worker_gc
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -138,7 +138,8 @@ async def backfill(url: str, graphql_url: str, scale: Scale, data_dir: Path) -> 
         started = time.perf_counter()
         await add_repositories(engine.store, engine.client, list(scale.repos))
         worker = Worker(engine.store, engine.client, engine.presence, options, on_event=on_event)
-        stats = await worker.run()
+        with worker_gc():
+            stats = await worker.run()
         exited = time.perf_counter() - started
     if stats.failures:
         raise RuntimeError(f"the worker had {stats.failures} failures")

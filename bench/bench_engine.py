@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 import psycopg
 from reference import PAUSE_SECONDS, run_reference
-from support import figure, print_figures, scratch_database
+from support import figure, print_figures, scratch_database, worker_gc
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -187,7 +187,8 @@ async def backfill_in_process(
         worker = Worker(engine.store, engine.client, engine.presence, options, on_event=on_event)
         cpu = time.process_time()
         started = time.perf_counter()
-        stats = await worker.run()
+        with worker_gc():
+            stats = await worker.run()
         exited = time.perf_counter() - started
         cpu = time.process_time() - cpu
     if stats.failures:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -19,6 +20,7 @@ from psycopg.conninfo import make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.backfill.runtime import tune_garbage_collector
 from core.store import migrations
 
 
@@ -38,6 +40,17 @@ def admin_url() -> Iterator[str]:
         yield server.get_uri()
     finally:
         server.cleanup()
+
+
+@contextmanager
+def worker_gc() -> Iterator[None]:
+    """The garbage collector as a CLI worker process sets it, for a worker run in-process."""
+    previous = gc.get_threshold()
+    tune_garbage_collector()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
 
 
 @contextmanager

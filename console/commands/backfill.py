@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from console.view import format_duration
 from core.backfill.names import parse_repositories
 from core.backfill.registry import add_repositories
-from core.backfill.runtime import Engine, open_engine
+from core.backfill.runtime import Engine, open_engine, tune_garbage_collector
 from core.backfill.worker import Worker, WorkerOptions
 from core.config import load_settings
 from core.store.models import BackfillProgress
@@ -116,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     parse_repositories(args.repositories)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     settings = load_settings()
+    tune_garbage_collector()
     console = Console(stderr=False)
 
     async def work() -> list[BackfillProgress]:

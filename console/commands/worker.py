@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 
-from core.backfill.runtime import open_engine
+from core.backfill.runtime import open_engine, tune_garbage_collector
 from core.backfill.worker import Worker, WorkerOptions, WorkerStats, default_worker_id
 from core.config import load_settings
 
@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     for noisy in ("httpx", "httpcore", "psycopg.pool"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = load_settings()
+    tune_garbage_collector()
     options = WorkerOptions(
         worker_id=args.worker_id or default_worker_id(),
         concurrency=args.concurrency,

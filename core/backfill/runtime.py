@@ -3,6 +3,7 @@ written to the database for every other process and console to see."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +18,16 @@ from core.github.client import GitHubClient
 from core.secrets import fingerprint
 from core.store import open_store
 from core.store.base import Store
+
+# Python's default (700, 10, 10) makes the cyclic collector re-scan the page being parsed
+# every 700 allocations: a third to a half of a worker's CPU (bench: pipeline, 8.9 -> 4.5 s
+# for 10,000 PRs). GitHub's answers hold no cycles; reference counting frees them.
+WORKER_GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_garbage_collector() -> None:
+    """For a process that runs workers (CLI `worker`, `backfill`): collect cycles rarely."""
+    gc.set_threshold(*WORKER_GC_THRESHOLDS)
 
 
 @dataclass(frozen=True)
