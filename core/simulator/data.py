@@ -17,6 +17,7 @@ import hashlib
 import struct
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -467,7 +468,7 @@ class Repo:
         if field == "CREATED_AT" and states is None and not any(extra):
             found = CreationOrder(self.count, self)
         else:
-            keep = range(self.count)
+            keep: Sequence[int] = range(self.count)
             if states is not None:
                 keep = [i for i in keep if self.meta(i)[4] in states]
             labels, base, head = extra

@@ -78,6 +78,7 @@ class Execution:
         self.errors: list[dict[str, Any]] = []
         self.objects = 0
         self._fields: dict[tuple, dict[str, list[FieldNode]]] = {}
+        self._plans: dict[tuple, _Plan] = {}
         self._args: dict[int, dict[str, Any]] = {}
         self._memo: dict[tuple[int, int], dict[str, Any]] = {}
 
@@ -128,7 +129,9 @@ class Execution:
 
     # --- execution --------------------------------------------------------------------------
 
-    def _sub_fields(self, runtime: GraphQLObjectType, nodes: list[FieldNode]):
+    def _sub_fields(
+        self, runtime: GraphQLObjectType, nodes: list[FieldNode]
+    ) -> dict[str, list[FieldNode]]:
         key = (runtime.name, *map(id, nodes))
         found = self._fields.get(key)
         if found is None:
@@ -137,11 +140,11 @@ class Execution:
         return found
 
     def _plan(self, runtime: GraphQLObjectType, nodes: list[FieldNode]) -> _Plan:
-        key = ("plan", runtime.name, *map(id, nodes))
-        found = self._fields.get(key)
+        key = (runtime.name, *map(id, nodes))
+        found = self._plans.get(key)
         if found is None:
             found = _Plan(runtime, self._sub_fields(runtime, nodes), self.resolvers)
-            self._fields[key] = found
+            self._plans[key] = found
         return found
 
     def _object(self, plan: _Plan, source: Any, path: tuple | None) -> dict[str, Any]:
@@ -206,7 +209,7 @@ class Execution:
             base = inner.of_type if inner_non_null else inner
             if isinstance(base, GraphQLObjectType):  # hot path: one plan for the whole list
                 plan = self._plan(base, nodes)
-                out = []
+                out: list[Any] = []
                 append = out.append
                 for index, item in enumerate(value):
                     if item is None:
@@ -237,6 +240,7 @@ class Execution:
             runtime = self.schema.type_map[type_name]
         else:
             runtime = type_
+        assert isinstance(runtime, GraphQLObjectType)
         return self._object(self._plan(runtime, nodes), value, path)
 
 

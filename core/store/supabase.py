@@ -379,8 +379,7 @@ class SupabaseStore:
             )
         except (RestError, httpx.HTTPError) as exc:
             raise translate(exc, function="github_rate_limits", endpoint=self._endpoint) from None
-        rows: list[dict[str, Any]] = list(response.data or [])  # type: ignore[arg-type]
-        return [RateLimitRecord(**row) for row in rows]
+        return [RateLimitRecord(**row) for row in _rows(response.data)]
 
     async def workers(self) -> list[WorkerRecord]:
         rows = await self._rpc("backfill_workers_snapshot", {})
@@ -396,7 +395,7 @@ class SupabaseStore:
             )
         except (RestError, httpx.HTTPError) as exc:
             raise translate(exc, function="recovery_plan", endpoint=self._endpoint) from None
-        return [StuckChunk(**row) for row in response.data or []]
+        return [StuckChunk(**row) for row in _rows(response.data)]
 
     # Recovery -------------------------------------------------------------------------------
 
@@ -424,3 +423,8 @@ class SupabaseStore:
                 {"p_cleanup_days": cleanup_days, "p_batch": batch, "p_dry_run": False},
             )
         )
+
+
+def _rows(data: Any) -> list[dict[str, Any]]:
+    """PostgREST answers a table read or a set-returning function with an array of objects."""
+    return list(data or [])
