@@ -329,14 +329,13 @@ class GitHubClient:
             await self._sleep(delay)
 
     def _secondary_wait(self, retry_after: float | None, attempt: int) -> float:
-        cap = MAX_WAIT.total_seconds()
         if retry_after is not None:
-            return min(retry_after, cap)
+            return retry_after
         remaining, reset_at = self._budget.remaining, self._budget.reset_at
         if remaining == 0 and reset_at is not None and reset_at > self._now():
-            return min((reset_at - self._now()).total_seconds() + 1, cap)
+            return (reset_at - self._now()).total_seconds() + 1
         base = SECONDARY_MIN_WAIT * 2 ** (attempt - 1)
-        return min(base + self._rng.uniform(0, base / 4), cap)
+        return base + self._rng.uniform(0, base / 4)
 
     def _classify(self, response: httpx.Response) -> tuple[str, dict[str, Any], str]:
         """('ok'|'secondary'|'transient', payload, problem) or raise for fatal answers."""

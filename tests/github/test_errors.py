@@ -43,6 +43,15 @@ async def test_secondary_limit_honours_retry_after_over_http(clock):
     assert sim.stats()["outcomes"]["secondary:points_per_minute"] == 2
 
 
+async def test_an_absurd_retry_after_is_waited_for_an_hour_at_most(clock):
+    sim = make_sim(clock, points_per_minute=3, secondary_retry_after=1_000_000)
+    async with sim_client(sim, clock) as client:
+        for _ in range(4):  # the 4th is limited once, then the minute has long passed
+            await client.execute(COUNT_QUERY, VARS)
+    assert clock.sleeps == [3660]
+    assert sim.stats()["outcomes"]["secondary:points_per_minute"] == 1
+
+
 async def test_secondary_limit_without_retry_after_waits_a_minute_with_jitter(clock):
     sim = make_sim(clock, points_per_minute=3, secondary_retry_after=None)
     async with sim_client(sim, clock) as client:
