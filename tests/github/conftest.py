@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 # `pytest` (unlike `python -m pytest`) does not put the repository root on sys.path.
 _ROOT = str(Path(__file__).resolve().parents[2])
@@ -13,6 +14,7 @@ if _ROOT not in sys.path:
 
 import pytest  # noqa: E402
 
+from core.github import GitHubClient  # noqa: E402
 from core.simulator import RepoSpec, SimConfig, Simulator  # noqa: E402
 
 TOKEN = "test-token-SuperSecret-0123456789abcdef"  # distinctive, but not token-shaped
@@ -44,6 +46,13 @@ def make_sim(clock: FakeClock, prs: int = 120, seed: int = 1, **overrides) -> Si
         repos=[RepoSpec("octo", "big", prs=prs)], seed=seed, clock=clock, **overrides
     )
     return Simulator(config)
+
+
+def sim_client(sim: Simulator, clock: FakeClock, **kw: Any) -> GitHubClient:
+    """A client talking to `sim` in-process, on the shared fake clock."""
+    return GitHubClient(
+        TOKEN, SIM_URL, transport=sim.transport(), clock=clock, sleep=clock.sleep, **kw
+    )
 
 
 async def backfill(client, owner: str = "octo", name: str = "big", page_size: int = 37):

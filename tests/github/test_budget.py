@@ -11,7 +11,7 @@ import pytest
 from core.github import GitHubClient, RateLimitedError
 from core.github.queries import COUNT_QUERY
 from core.simulator import RepoSpec, SimConfig, Simulator, serve
-from tests.github.conftest import SIM_URL, TOKEN, backfill, make_sim
+from tests.github.conftest import SIM_URL, TOKEN, backfill, make_sim, sim_client
 
 # 1 + 100 * 3 requests = 3 points: a query pricier than a page, so costs vary.
 THREE_POINTS = (
@@ -137,14 +137,8 @@ async def test_a_reset_hours_away_is_waited_for_at_most_a_window_then_asked_agai
         )
     )
     waits: list[datetime] = []
-    async with GitHubClient(
-        TOKEN,
-        SIM_URL,
-        transport=sim.transport(),
-        clock=clock,
-        sleep=clock.sleep,
-        min_remaining=0,
-        on_wait=lambda until, reason: waits.append(until),
+    async with sim_client(
+        sim, clock, min_remaining=0, on_wait=lambda until, reason: waits.append(until)
     ) as client:
         for _ in range(3):  # 57 of 60 points
             await client.execute(NINETEEN_POINTS)
@@ -162,15 +156,7 @@ async def test_server_side_rate_limit_both_spellings_then_wait(clock):
         sim = make_sim(clock, limit=50, rate_limit_style=style)
 
         def client(sim=sim, **kw):
-            return GitHubClient(
-                TOKEN,
-                SIM_URL,
-                transport=sim.transport(),
-                clock=clock,
-                sleep=clock.sleep,
-                min_remaining=0,
-                **kw,
-            )
+            return sim_client(sim, clock, min_remaining=0, **kw)
 
         async with (
             client(wait_on_rate_limit=False) as raising,

@@ -20,15 +20,9 @@ from core.github import (
 )
 from core.github.queries import COUNT_QUERY
 from core.simulator import FaultSpec, serve
-from tests.github.conftest import SIM_URL, TOKEN, backfill, make_sim
+from tests.github.conftest import TOKEN, backfill, make_sim, sim_client
 
 VARS = {"owner": "octo", "name": "big"}
-
-
-def sim_client(sim, clock, **kw) -> GitHubClient:
-    return GitHubClient(
-        TOKEN, SIM_URL, transport=sim.transport(), clock=clock, sleep=clock.sleep, **kw
-    )
 
 
 async def test_secondary_limit_honours_retry_after_over_http(clock):
