@@ -20,8 +20,9 @@ from core.store import open_store
 from core.store.base import Store
 
 # Python's default (700, 10, 10) makes the cyclic collector re-scan the page being parsed
-# every 700 allocations: a third to a half of a worker's CPU (bench: pipeline, 8.9 -> 4.5 s
-# for 10,000 PRs). GitHub's answers hold no cycles; reference counting frees them.
+# every 700 allocations: a third to a half of a worker's CPU (bench pipeline, 10,000 PRs:
+# 9-12 s of CPU with the default, ~6 s with this). GitHub's answers hold no cycles; reference
+# counting frees them.
 WORKER_GC_THRESHOLDS = (50_000, 20, 100)
 
 
