@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic_core import to_json
+
 GRAPHQL_DOCS = "https://docs.github.com/graphql"
 SECONDARY_DOCS = (
     "https://docs.github.com/graphql/overview/rate-limits-and-query-limits-for-the-graphql-api"
@@ -74,7 +76,8 @@ def headers(request_id: str, rate: RateSnapshot, extra: dict[str, str] | None = 
 
 
 def dump(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON, as GitHub sends it; encoded in Rust (json.dumps was ~15% of a page)."""
+    return to_json(body)
 
 
 def bad_credentials() -> dict[str, Any]:
