@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -128,6 +129,17 @@ def pages_fetched_twice(stats: dict[str, Any]) -> dict[str, list[str]]:
         if again:
             twice[repo] = again
     return twice
+
+
+def wait_for_workers(procs: Sequence[subprocess.Popen[str]], timeout: float) -> None:
+    """Every process exits 0 within `timeout` in all; none is left running, whatever happens."""
+    deadline = time.monotonic() + timeout
+    try:
+        for p in procs:
+            p.wait(timeout=max(1, deadline - time.monotonic()))
+            assert p.returncode == 0, f"worker exited {p.returncode}"
+    finally:
+        terminate_all(procs)
 
 
 def terminate_all(procs: Sequence[subprocess.Popen[str]]) -> None:

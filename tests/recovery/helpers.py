@@ -8,13 +8,13 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import tuple_row
 
+from core.store.base import Store
 from core.store.models import Chunk, Lease
-from core.store.postgres import PostgresStore
 from tests.store.helpers import pull_request
 
 
 async def stuck_chunk(
-    store: PostgresStore,
+    store: Store,
     db: psycopg.Connection,
     repo: str,
     *,

@@ -1,13 +1,13 @@
-"""The engine under a database that keeps dropping its connections, a budget far smaller than
-the work, several recoveries at once, and PR data chosen to break things. Real worker
-processes, the simulator over HTTP, the test Postgres; every test ends on DESIGN.md §3's
-invariants (tests/engine/harness.py `check_invariants`), checked against the simulator."""
+"""The engine under a database that keeps dropping its connections, several recoveries at
+once, and PR data chosen to break things (the SIGKILL chaos, faults and budget tests live in
+tests/engine and carry the `reliability` marker too). Real worker processes, the simulator over
+HTTP, the test Postgres; every test ends on DESIGN.md §3's invariants
+(tests/engine/harness.py `check_invariants`), checked against the simulator."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -22,10 +22,10 @@ from tests.engine.harness import (
     cli,
     engine_env,
     environ_without_secrets,
-    pages_fetched_twice,
     simulator,
     start_worker,
     terminate_all,
+    wait_for_workers,
 )
 from tests.recovery.cli import Run
 from tests.recovery.cli import cli as cli_async
@@ -38,13 +38,6 @@ def env(database_url: str, tmp_path: Path) -> dict[str, str]:
     base = environ_without_secrets()
     base.update(DATABASE_URL=database_url, BACKFILL_DATA_DIR=str(tmp_path / "data"))
     return base
-
-
-def wait_all(procs: list[subprocess.Popen[str]], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    for p in procs:
-        p.wait(timeout=max(1, deadline - time.monotonic()))
-        assert p.returncode == 0, f"worker exited {p.returncode}"
 
 
 def wait_for_no_other_backends(db: psycopg.Connection, timeout: float = 30) -> None:
@@ -86,7 +79,7 @@ def test_database_connections_killed_mid_run(
                         (dbname,),
                     ).fetchone()
                     killed += n
-            wait_all(workers, timeout=180)
+            wait_for_workers(workers, timeout=180)
         finally:
             terminate_all(workers)
         stats = sim.stats()
@@ -106,34 +99,6 @@ def test_database_connections_killed_mid_run(
             "SELECT count(*) FROM backfill_chunks WHERE status = 'processing'"
         ).fetchone() == (0,)
     check_invariants(database_url, stats)
-
-
-def test_budget_exhausted_workers_wait_for_the_reset(
-    env: dict[str, str], database_url: str
-) -> None:
-    """A budget of 12 points per 3 s window for work costing ~40 points: workers wait for each
-    reset (never fail, never get RATE_LIMITED from GitHub, never exceed a window)."""
-    repos = ["tight/a:700", "tight/b:500"]
-    extra = ("--limit", "12", "--window-seconds", "3")
-    with simulator(repos, seed=17, extra=extra) as sim:
-        env = engine_env(env, sim, MIN_GRAPHQL_POINTS="3")
-        assert cli(env, "add", "tight/a", "tight/b").returncode == 0
-        workers = [start_worker(env, "--until-idle", "--concurrency", "2") for _ in range(2)]
-        try:
-            wait_all(workers, timeout=180)
-        finally:
-            terminate_all(workers)
-        stats = sim.stats()
-    check_invariants(database_url, stats)
-    (token,) = stats["tokens"].values()
-    assert token["points_used"] > 2 * 12  # the work needed several windows
-    assert stats["outcomes"].get("rate_limited", 0) == 0, stats["outcomes"]
-    assert pages_fetched_twice(stats) == {}
-    with psycopg.connect(database_url) as db:
-        (failed,) = db.execute(
-            "SELECT count(*) FROM backfill_chunks WHERE status = 'failed'"
-        ).fetchone()
-    assert failed == 0  # waiting is not failing
 
 
 def test_concurrent_recoveries_after_sigkill(
@@ -211,10 +176,7 @@ def test_concurrent_recoveries_after_sigkill(
             }
             assert after == cursors  # recovery never moves a cursor
         finishers = [start_worker(env, "--until-idle") for _ in range(2)]
-        try:
-            wait_all(finishers, timeout=180)
-        finally:
-            terminate_all(finishers)
+        wait_for_workers(finishers, timeout=180)
         stats = sim.stats()
     check_invariants(database_url, stats)
 

@@ -10,22 +10,15 @@ from console.screens import RecoveryPlanScreen
 from console.widgets import KeyedTable
 from core.config import load_settings
 from core.store.supabase import SupabaseStore
+from tests.recovery.helpers import stuck_chunk
 from tests.supabase.stack import SupabaseStack
 
 
 async def test_console_reads_and_plans_recovery_through_rest(
     supabase: SupabaseStack, store: SupabaseStore, db
 ) -> None:
-    alpha = await store.register_backfill("octo", "alpha", 10)
+    await stuck_chunk(store, db, "alpha", minutes=120, expected=None)
     await store.register_backfill("octo", "beta", 5)
-    lease = await store.claim_backfill("w1", only=[alpha.backfill_state_id])
-    assert lease is not None
-    chunk = await store.start_chunk(lease, "w1")
-    assert chunk is not None
-    db.execute(
-        "UPDATE backfill_chunks SET started_at = now() - interval '2 hours' WHERE id = %s",
-        (chunk.id,),
-    )
     settings = load_settings(
         _env_file=None,
         database_url=None,

@@ -10,6 +10,7 @@ import pytest
 
 from core.store.postgres import PostgresStore
 from core.store.supabase import SupabaseStore
+from tests.recovery.helpers import age
 from tests.store.helpers import pull_request
 
 # Computed from now() at the instant of each call, so they differ between two calls.
@@ -38,10 +39,7 @@ async def seed(store: SupabaseStore, db) -> None:
         done, [pull_request(1, reviews=2)], cursor_after="c1", has_next_page=True, total_prs=10
     )
     assert await store.fail_chunk(failed, "502 from GitHub")
-    db.execute(
-        "UPDATE backfill_chunks SET started_at = now() - interval '2 hours' WHERE id = %s",
-        (stuck.id,),
-    )
+    age(db, stuck.id, minutes=120)
     assert await store.set_waiting(lease, datetime.now(UTC) + timedelta(minutes=5))
     assert await store.pause_backfill(beta.backfill_state_id)
     last = await store.claim_backfill("w2", only=[gamma.backfill_state_id])
