@@ -36,7 +36,7 @@ from core.github.errors import (
     SecondaryRateLimitError,
     TransientError,
 )
-from core.github.metrics import BudgetTracker, RateLimitMetrics
+from core.github.metrics import MAX_RESET_AHEAD, BudgetTracker, RateLimitMetrics
 from core.github.models import PullRequestPage
 from core.github.pager import RepoBuffer
 from core.github.queries import (
@@ -58,9 +58,6 @@ WaitCallback = Callable[[datetime, str], Awaitable[None] | None]
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 PRIMARY_TYPES = frozenset({"RATE_LIMITED", "RATE_LIMIT"})
 SECONDARY_MIN_WAIT = 60.0
-# GitHub's budget window is one hour. A reset further away (beyond a minute's slack) means the
-# clocks disagree or the answer is wrong: wait no longer, then ask GitHub again.
-MAX_WAIT = timedelta(hours=1, minutes=1)
 TRANSIENT_BASE_WAIT = 1.0
 TRANSIENT_MAX_WAIT = 30.0
 # What reading an answer of the wrong shape raises (pydantic's ValidationError is a ValueError).
@@ -113,7 +110,7 @@ class GitHubClient:
         self._fingerprint = fingerprint(self._token)
         self._http = httpx.AsyncClient(transport=transport, timeout=timeout)
         self._in_flight = asyncio.Semaphore(max_in_flight)
-        self._budget = BudgetTracker()
+        self._budget = BudgetTracker(now=self._now)
         self._reserved = 0  # estimated points of requests in flight, not yet reported
         self._dry_run_lock = asyncio.Lock()
         self._buffers: dict[tuple[str, str], RepoBuffer] = {}
@@ -188,22 +185,10 @@ class GitHubClient:
             await self._publish()
 
     async def _wait_until(self, until: datetime, reason: str) -> None:
-        latest = self._now() + MAX_WAIT
-        capped = until > latest
-        if capped:
-            log.warning(
-                "github %s: %s resets at %s, over an hour away: waiting an hour, then asking again",
-                self._fingerprint,
-                reason,
-                until.isoformat(),
-            )
-            until = latest
         log.info("github %s: waiting until %s (%s)", self._fingerprint, until.isoformat(), reason)
         if self._on_wait is not None:
             await _maybe_await(self._on_wait(until, reason))
         await self._sleep(max(0.0, (until - self._now()).total_seconds()))
-        if capped:
-            self._budget.forget()  # what it said is not to be trusted: the next query re-learns
 
     async def _publish(self) -> None:
         snapshot = self._budget.snapshot()
@@ -389,7 +374,7 @@ class GitHubClient:
         else:
             reset = self._now() + timedelta(seconds=SECONDARY_MIN_WAIT)
         self._budget.observe(remaining=0, reset_at=reset, limit=self._budget.limit)
-        return reset
+        return self._budget.reset_at or reset  # as far as the tracker believes it
 
     # -- repositories -----------------------------------------------------------------------
 
@@ -537,9 +522,10 @@ def _retry_after(headers: httpx.Headers, now: datetime) -> float | None:
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - now).total_seconds())
+        seconds = float(value)
+    else:
+        try:
+            seconds = (parsedate_to_datetime(value) - now).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    return min(max(0.0, seconds), MAX_RESET_AHEAD.total_seconds())  # days: a wrong header

@@ -7,14 +7,18 @@ so nothing ever needs a separate rateLimit query per page.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 DEFAULT_COST_WINDOW = 100
+# GitHub's budget window is one hour. A reset further ahead (beyond a minute's slack) means the
+# clocks disagree or the answer is wrong: it is believed no further away than this, so nothing
+# waits longer, and the first answer after it tells the truth again.
+MAX_RESET_AHEAD = timedelta(hours=1, minutes=1)
 
 
 class RateLimitMetrics(BaseModel):
@@ -66,7 +70,12 @@ class BudgetTracker:
     `remaining` wins; a later `reset_at` starts a new window.
     """
 
-    def __init__(self, window: int = DEFAULT_COST_WINDOW) -> None:
+    def __init__(
+        self,
+        window: int = DEFAULT_COST_WINDOW,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._now = now
         self._costs: deque[int] = deque(maxlen=window)
         self.limit: int | None = None
         self.remaining: int | None = None
@@ -77,10 +86,6 @@ class BudgetTracker:
     @property
     def known(self) -> bool:
         return self.remaining is not None and self.reset_at is not None
-
-    def forget(self) -> None:
-        """Drop the budget last seen (not the cost samples): the next answer is believed whole."""
-        self.remaining = self.used = self.reset_at = None
 
     def observe(
         self,
@@ -94,6 +99,8 @@ class BudgetTracker:
         reset = _parse_reset(reset_at)
         if remaining_i is None:
             return
+        if reset is not None:
+            reset = min(reset, self._now() + MAX_RESET_AHEAD)
         if self.reset_at is not None and reset is not None:
             # Same window (GitHub's header is whole seconds, resetAt may not be): keep the min.
             same_window = abs((reset - self.reset_at).total_seconds()) < 1.5

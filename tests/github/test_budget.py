@@ -124,8 +124,9 @@ async def test_budget_600_reserve_500_waits_for_the_reset_and_carries_on(clock):
 
 async def test_a_reset_hours_away_is_waited_for_at_most_a_window_then_asked_again(clock):
     """GitHub's clock three hours ahead of ours makes every `resetAt` look 3 h + the window
-    away. The client waits a window and a minute (the longest a real reset can take), forgets
-    what it was told, and carries on in GitHub's new window."""
+    away. The client believes it a window and a minute away at most (the longest a real reset
+    can take): the worker's pre-flight check and the client's own wait both end then, and the
+    next answer is GitHub's new window."""
     ahead = 3 * 3600.0
     sim = Simulator(
         SimConfig(
@@ -142,10 +143,15 @@ async def test_a_reset_hours_away_is_waited_for_at_most_a_window_then_asked_agai
     ) as client:
         for _ in range(3):  # 57 of 60 points
             await client.execute(NINETEEN_POINTS)
-        assert client.metrics.reset_at.timestamp() - clock.now > ahead  # looks hours away
+        sent_at = clock.now
+        # What a worker waits on before reserving a chunk (core.backfill.worker).
+        with pytest.raises(RateLimitedError) as caught:
+            await client.check_rate_limit_before_query(19)
+        assert caught.value.reset_at.timestamp() == sent_at + 3660  # not 3 h + the window
+        assert client.metrics.reset_at == caught.value.reset_at
         await client.execute(NINETEEN_POINTS)  # needs the next window
         assert client.metrics.remaining == 60 - 19  # GitHub's new window, learnt afresh
-    assert clock.sleeps == [3660.0]
+    assert clock.sleeps == [3661.0]  # until the believed reset + the usual 1 s margin
     assert [until.timestamp() for until in waits] == [clock.now]
     assert sim.stats()["outcomes"].get("rate_limited", 0) == 0
 

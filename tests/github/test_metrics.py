@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from core.github.metrics import BudgetTracker
 
@@ -66,3 +66,13 @@ def test_stale_answer_from_a_concurrent_request_is_ignored():
 
 def test_nothing_known_means_no_snapshot():
     assert BudgetTracker().snapshot() is None
+
+
+def test_a_reset_further_than_a_window_ahead_is_believed_a_window_and_a_minute_ahead():
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    tracker = BudgetTracker(now=lambda: now)
+    tracker.observe(limit=5000, remaining=0, reset_at=now + timedelta(hours=5))
+    assert tracker.reset_at == now + timedelta(hours=1, minutes=1)
+    real = BudgetTracker(now=lambda: now)
+    real.observe(limit=5000, remaining=0, reset_at=now + timedelta(minutes=59))
+    assert real.reset_at == now + timedelta(minutes=59)  # a real reset is kept as it is
