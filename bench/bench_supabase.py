@@ -1,4 +1,4 @@
-"""PRs stored per second through PostgREST (SupabaseStore) against psycopg (PostgresStore).
+"""PRs stored per second through the PostgREST transport against the psycopg one.
 
 Both transports commit the same pages - 100 PRs each, with reviews, comments and authors - by
 the same SQL function `commit_chunk`, into twin databases on one Postgres. PostgREST is the
@@ -22,9 +22,7 @@ from support import admin_url, figure, print_figures, report
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.store.base import Store
-from core.store.postgres import PostgresStore
-from core.store.supabase import SupabaseStore
+from core.store import Store, postgres_store, supabase_store
 from tests.store.helpers import pull_request
 from tests.supabase.stack import SupabaseStack, Unavailable, ensure_roles, prepare_database
 
@@ -74,8 +72,8 @@ async def store_prs(store: Store, workers: int, data: list[list[list[dict[str, A
 
 async def run_both(stack: SupabaseStack, pg_url: str, args: argparse.Namespace) -> dict[str, float]:
     figures: dict[str, float] = {}
-    postgres = await PostgresStore.connect(pg_url, max_size=8)
-    supabase = await SupabaseStore.connect(stack.url, stack.service_key)
+    postgres = await postgres_store(pg_url, max_size=8)
+    supabase = await supabase_store(stack.url, stack.service_key)
     try:
         warm = [pages(99, 2, args.reviews, args.comments)]  # connections, plans, caches
         await store_prs(postgres, 1, warm)
@@ -141,7 +139,7 @@ def run(quick: bool) -> list[dict]:
             f"PRs stored/s through PostgREST, {w} worker(s)",
             out[f"supabase_prs_per_s_{w}"],
             "PRs/s",
-            "psycopg (PostgresStore), same pages, same SQL function",
+            "psycopg transport, same pages, same SQL function",
             out[f"postgres_prs_per_s_{w}"],
             "a ratio; no aim in issue 8",
             None,

@@ -20,7 +20,7 @@ from core.config import Settings
 from core.monitoring import StatsReport, collect_stats
 from core.recovery import RecoveryReport, recover
 from core.store import open_store
-from core.store.base import Store
+from core.store.store import Store
 
 T = TypeVar("T")
 

@@ -24,7 +24,7 @@ from core.config import Settings, load_settings
 from core.recovery import recover
 from core.simulator.process import simulator_process
 from core.store import open_store
-from core.store.base import Store
+from core.store.store import Store
 
 REPOSITORIES = ("demo/tiny:40", "demo/docs:350", "demo/api:2500", "demo/web:8000")
 TOKEN = "demo-token-for-the-local-simulator"

@@ -6,6 +6,7 @@ Secrets are `SecretStr`: their repr is masked, so they cannot leak through logs 
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -93,3 +94,20 @@ def load_settings(**overrides: Any) -> Settings:
             name = _ENV_NAMES.get(field, field)
             problems.append(f"{name}: {err['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def supabase_url_setting() -> str:
+    """Which of SUPABASE_URL / VITE_SUPABASE_URL gave the URL (the first wins, as in Settings)."""
+    names = ("SUPABASE_URL", "VITE_SUPABASE_URL")
+    for name in names:
+        if os.environ.get(name, "").strip():
+            return name
+    dotenv = Path(".env")
+    if dotenv.is_file():
+        from dotenv import dotenv_values
+
+        values = dotenv_values(dotenv)
+        for name in names:
+            if (values.get(name) or "").strip():
+                return name
+    return names[0]

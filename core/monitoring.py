@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from core.store.base import Store
 from core.store.models import (
     BackfillProgress,
     ChunkStatistics,
@@ -18,6 +17,7 @@ from core.store.models import (
     StuckChunk,
     WorkerRecord,
 )
+from core.store.store import Store
 
 
 def budget_metrics(record: RateLimitRecord) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from core.store.base import Store
 from core.store.models import StuckChunk
+from core.store.store import Store
 
 # The spec's defaults: stuck after 30 minutes, completed chunks kept 30 days.
 DEFAULT_STUCK_MINUTES = 30

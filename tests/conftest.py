@@ -18,8 +18,10 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from core.store import migrations
-from core.store.postgres import PostgresStore
+from core.store import Store, migrations, postgres_store
+
+# The Supabase-like stack's fixtures (PostgREST on a test database), for every folder.
+pytest_plugins = ["tests.supabase.plugin"]
 
 TEMPLATE = "backfill_test_template"
 
@@ -106,8 +108,8 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[PostgresStore]:
-    s = await PostgresStore.connect(database_url, max_size=20)
+async def store(database_url: str) -> AsyncIterator[Store]:
+    s = await postgres_store(database_url, max_size=20)
     try:
         yield s
     finally:

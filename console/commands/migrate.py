@@ -9,7 +9,7 @@ from rich.console import Console
 
 from core.config import load_settings
 from core.store import postgres_url
-from core.store.postgres import PostgresStore
+from core.store.postgres import PostgresTransport
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,11 +33,11 @@ def run(args: argparse.Namespace) -> int:
 
     async def apply() -> list[str]:
         url, setting = postgres_url(settings)
-        store = await PostgresStore.connect(url, setting=setting, max_size=1)
+        transport = await PostgresTransport.connect(url, setting=setting, max_size=1)
         try:
-            return [m.path.name for m in await asyncio.to_thread(store.migrate)]
+            return [m.path.name for m in await asyncio.to_thread(transport.migrate)]
         finally:
-            await store.close()
+            await transport.close()
 
     applied = asyncio.run(apply())
     if applied:

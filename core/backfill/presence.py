@@ -13,8 +13,8 @@ from datetime import datetime
 from uuid import UUID
 
 from core.github.metrics import RateLimitMetrics
-from core.store.base import Store
 from core.store.models import Lease
+from core.store.store import Store
 
 log = logging.getLogger(__name__)
 

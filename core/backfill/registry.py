@@ -8,7 +8,7 @@ from typing import Literal
 from core.backfill.names import parse_repositories
 from core.github.client import GitHubClient
 from core.github.errors import GitHubError, RepositoryNotFound
-from core.store.base import Store
+from core.store.store import Store
 
 Outcome = Literal["added", "topped up", "already registered"]
 

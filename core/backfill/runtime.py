@@ -17,7 +17,7 @@ from core.errors import ConfigError
 from core.github.client import GitHubClient
 from core.secrets import fingerprint
 from core.store import open_store
-from core.store.base import Store
+from core.store.store import Store
 
 # Python's default (700, 10, 10) makes the cyclic collector re-scan the page being parsed
 # every 700 allocations: a third to a half of a worker's CPU (bench pipeline, 10,000 PRs:

@@ -31,8 +31,8 @@ from core.github.errors import (
     ResourceLimitsExceeded,
     TransientError,
 )
-from core.store.base import Store
 from core.store.models import Chunk, Lease
+from core.store.store import Store
 
 log = logging.getLogger(__name__)
 

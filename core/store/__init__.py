@@ -10,18 +10,23 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
-from core.config import Backend, Settings
+from core.config import Backend, Settings, supabase_url_setting
 from core.errors import ConfigError, StoreUnavailable
-from core.store.base import Store
 from core.store.embedded import embedded_database_url
-from core.store.postgres import PostgresStore
+from core.store.postgres import PostgresTransport
+from core.store.store import Store
 
-__all__ = ["Store", "connect_postgres", "open_store", "postgres_url"]
+__all__ = [
+    "Store",
+    "connect_postgres",
+    "open_store",
+    "postgres_store",
+    "postgres_url",
+    "supabase_store",
+]
 
 
 def postgres_url(settings: Settings) -> tuple[str, str]:
@@ -38,15 +43,45 @@ def postgres_url(settings: Settings) -> tuple[str, str]:
     )
 
 
-async def connect_postgres(settings: Settings, *, max_size: int = 10) -> PostgresStore:
+async def postgres_store(
+    conninfo: str, *, setting: str = "DATABASE_URL", max_size: int = 10
+) -> Store:
+    """A store over psycopg on `conninfo` (`setting` names where it came from, for messages)."""
+    return Store(await PostgresTransport.connect(conninfo, setting=setting, max_size=max_size))
+
+
+async def supabase_store(
+    url: str, service_key: str, *, max_connections: int = 10, url_setting: str = "SUPABASE_URL"
+) -> Store:
+    """A store over Supabase's REST API, checked with one cheap call before it is returned.
+
+    Raises `ConfigError` (wrong URL or key) or `StoreUnavailable` (unreachable, schema behind).
+    """
+    from core.store.supabase import SupabaseTransport  # supabase-py takes 0.3 s to import
+
+    store = Store(
+        await SupabaseTransport.connect(
+            url, service_key, max_connections=max_connections, url_setting=url_setting
+        )
+    )
+    try:
+        await store.work_summary(only=[])
+    except BaseException:
+        await store.close()
+        raise
+    return store
+
+
+async def connect_postgres(settings: Settings, *, max_size: int = 10) -> Store:
     """A psycopg store; the embedded database is migrated on the way, others are checked."""
     url, setting = postgres_url(settings)
-    store = await PostgresStore.connect(url, setting=setting, max_size=max_size)
+    transport = await PostgresTransport.connect(url, setting=setting, max_size=max_size)
+    store = Store(transport)
     try:
         if settings.database_url is None:
-            await asyncio.to_thread(store.migrate)
+            await asyncio.to_thread(transport.migrate)
         else:
-            todo = await asyncio.to_thread(store.pending_migrations)
+            todo = await asyncio.to_thread(transport.pending_migrations)
             if todo:
                 raise StoreUnavailable(
                     f"the database schema is behind by {len(todo)} migration(s): "
@@ -56,23 +91,6 @@ async def connect_postgres(settings: Settings, *, max_size: int = 10) -> Postgre
         await store.close()
         raise
     return store
-
-
-def supabase_url_setting() -> str:
-    """Which of SUPABASE_URL / VITE_SUPABASE_URL gave the URL (the first wins, as in Settings)."""
-    names = ("SUPABASE_URL", "VITE_SUPABASE_URL")
-    for name in names:
-        if os.environ.get(name, "").strip():
-            return name
-    dotenv = Path(".env")
-    if dotenv.is_file():
-        from dotenv import dotenv_values
-
-        values = dotenv_values(dotenv)
-        for name in names:
-            if (values.get(name) or "").strip():
-                return name
-    return names[0]
 
 
 @asynccontextmanager
@@ -85,9 +103,7 @@ async def open_store(settings: Settings, *, max_size: int = 10) -> AsyncIterator
                 "SUPABASE_URL is set but SUPABASE_SERVICE_KEY is not: set it to the project's "
                 "service_role key (Project Settings > API)"
             )
-        from core.store.supabase import SupabaseStore  # supabase-py takes 0.3 s to import
-
-        store = await SupabaseStore.connect(
+        store = await supabase_store(
             settings.supabase_url,
             settings.supabase_service_key.get_secret_value(),
             max_connections=max_size,

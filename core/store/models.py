@@ -67,6 +67,11 @@ class CommitResult(Snapshot):
     processed_prs: int | None = None
     total_prs: int | None = None
     status: str | None = None
+    # PRs the database refused ({number, github_id, error}); the rest of the page is stored.
+    refused: list[dict[str, Any]] = []
+    # Why the backfill is not simply active or completed (a short end, refused PRs).
+    note: str | None = None
+    replaced_nuls: int = 0  # NULs stored as U+FFFD
 
 
 class ChunkStatistics(Snapshot):

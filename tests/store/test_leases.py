@@ -10,12 +10,12 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from core.store.postgres import PostgresStore
+from core.store import Store
 
 from .helpers import pull_request
 
 
-async def register(store: PostgresStore, n: int, prefix: str = "repo") -> list[UUID]:
+async def register(store: Store, n: int, prefix: str = "repo") -> list[UUID]:
     regs = [await store.register_backfill("octo", f"{prefix}{i}", 100) for i in range(n)]
     return [r.backfill_state_id for r in regs]
 
@@ -29,20 +29,16 @@ def expire(db: psycopg.Connection, state_id: UUID) -> None:
     )
 
 
-async def test_eight_sessions_race_over_200_backfills(store: PostgresStore, database_url) -> None:
+async def test_eight_sessions_race_over_200_backfills(store: Store, connect_store) -> None:
     await register(store, 200)
-    sessions = [await PostgresStore.connect(database_url, max_size=1) for _ in range(8)]
+    sessions = [await connect_store(max_size=1) for _ in range(8)]
     claimed: list[tuple[int, UUID, int]] = []
 
-    async def claimer(i: int, s: PostgresStore) -> None:
+    async def claimer(i: int, s: Store) -> None:
         while (lease := await s.claim_backfill(f"w{i}", lease_seconds=300)) is not None:
             claimed.append((i, lease.backfill_state_id, lease.claim_token))
 
-    try:
-        await asyncio.gather(*(claimer(i, s) for i, s in enumerate(sessions)))
-    finally:
-        for s in sessions:
-            await s.close()
+    await asyncio.gather(*(claimer(i, s) for i, s in enumerate(sessions)))
 
     by_state = Counter(state for _, state, _ in claimed)
     assert len(by_state) == 200
@@ -52,7 +48,7 @@ async def test_eight_sessions_race_over_200_backfills(store: PostgresStore, data
     assert len({i for i, _, _ in claimed}) > 1  # the sessions really raced
 
 
-async def test_locked_row_is_skipped_not_waited_on(store: PostgresStore, db, database_url) -> None:
+async def test_locked_row_is_skipped_not_waited_on(store: Store, db, database_url) -> None:
     first, second = await register(store, 2)
     with psycopg.connect(database_url) as holder:
         holder.execute(
@@ -66,7 +62,7 @@ async def test_locked_row_is_skipped_not_waited_on(store: PostgresStore, db, dat
     assert waited < 2  # skipped at once (holder keeps its lock for the whole block)
 
 
-async def test_new_backfills_go_first_then_least_recently_claimed(store: PostgresStore) -> None:
+async def test_new_backfills_go_first_then_least_recently_claimed(store: Store) -> None:
     a, b = await register(store, 2)
     lease = await store.claim_backfill("w")
     assert lease is not None and lease.backfill_state_id == a
@@ -78,7 +74,7 @@ async def test_new_backfills_go_first_then_least_recently_claimed(store: Postgre
     assert lease is not None and lease.backfill_state_id == a
 
 
-async def test_expired_holder_can_neither_heartbeat_nor_commit(store: PostgresStore, db) -> None:
+async def test_expired_holder_can_neither_heartbeat_nor_commit(store: Store, db) -> None:
     (state_id,) = await register(store, 1)
     lease = await store.claim_backfill("old", lease_seconds=60)
     assert lease is not None
@@ -109,7 +105,7 @@ async def test_expired_holder_can_neither_heartbeat_nor_commit(store: PostgresSt
     assert await store.release(new)
 
 
-async def test_release_makes_the_backfill_claimable_again(store: PostgresStore) -> None:
+async def test_release_makes_the_backfill_claimable_again(store: Store) -> None:
     await register(store, 1)
     lease = await store.claim_backfill("w")
     assert lease is not None
@@ -119,6 +115,6 @@ async def test_release_makes_the_backfill_claimable_again(store: PostgresStore) 
     assert again is not None and again.backfill_state_id == lease.backfill_state_id
 
 
-async def test_lease_must_be_positive(store: PostgresStore) -> None:
+async def test_lease_must_be_positive(store: Store) -> None:
     with pytest.raises(psycopg.errors.InvalidParameterValue):
         await store.claim_backfill("w", lease_seconds=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from core.store.postgres import PostgresStore
+from core.store import Store
 
 from .helpers import pull_request
 
@@ -30,7 +30,7 @@ ORDER BY pbs.updated_at DESC;
 """
 
 
-async def seed(store: PostgresStore, db: psycopg.Connection) -> None:
+async def seed(store: Store, db: psycopg.Connection) -> None:
     """octo/alpha: 2 of 8 stored, one chunk each completed/failed/processing; octo/empty: 0 PRs;
     octo/old: a chunk from two days ago and a backfill untouched for two hours."""
     await store.register_backfill("octo", "alpha", 8)
@@ -64,7 +64,7 @@ async def seed(store: PostgresStore, db: psycopg.Connection) -> None:
     )
 
 
-async def test_the_specs_get_next_chunk_number_call(store: PostgresStore, db) -> None:
+async def test_the_specs_get_next_chunk_number_call(store: Store, db) -> None:
     reg = await store.register_backfill("octo", "alpha", 8)
     spec_call = f"SELECT get_next_chunk_number('{reg.backfill_state_id}');"
     assert [db.execute(spec_call).fetchone()["get_next_chunk_number"] for _ in range(3)] == [
@@ -74,7 +74,7 @@ async def test_the_specs_get_next_chunk_number_call(store: PostgresStore, db) ->
     ]
 
 
-async def test_the_specs_statistics_query(store: PostgresStore, db) -> None:
+async def test_the_specs_statistics_query(store: Store, db) -> None:
     await seed(store, db)
     row = db.execute(SPEC_STATISTICS).fetchone()
     assert row == {"stuck": 1, "completed": 1, "failed": 1}
@@ -82,7 +82,7 @@ async def test_the_specs_statistics_query(store: PostgresStore, db) -> None:
     assert (ours.processing, ours.completed, ours.failed) == (1, 1, 1)
 
 
-async def test_the_specs_progress_query(store: PostgresStore, db) -> None:
+async def test_the_specs_progress_query(store: Store, db) -> None:
     await seed(store, db)
     rows = db.execute(SPEC_PROGRESS).fetchall()
     by_repo = {r["repo"]: r for r in rows}

@@ -4,7 +4,7 @@ A template database is prepared once per session the way a Supabase project star
 Supabase's default privileges) and migrated; each test gets its own copy of it with its own
 PostgREST (it starts in ~0.1 s) and `/rest/v1` proxy. The root conftest's `database_url`,
 `db`, `store` and `cli_env` are overridden here, so tests written for the psycopg store run
-unchanged against `SupabaseStore`, with `db` looking at the very database PostgREST serves.
+unchanged against `Store`, with `db` looking at the very database PostgREST serves.
 The stack's own fixtures live in plugin.py, so other folders can load them too.
 """
 
@@ -19,20 +19,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from core.store.supabase import SupabaseStore
+from core.store import Store, supabase_store
 
-from .plugin import authenticator_password, postgrest_bin, supabase_for
-from .stack import SupabaseStack, prepare_database
-
-__all__ = ["authenticator_password", "postgrest_bin", "supabase_for"]
-
-TEMPLATE = "backfill_supabase_template"
-
-
-@pytest.fixture(scope="session")
-def supabase_template(pg_admin_url: str, authenticator_password: str) -> str:
-    prepare_database(pg_admin_url, TEMPLATE)
-    return TEMPLATE
+from .stack import SupabaseStack
 
 
 @pytest.fixture
@@ -60,8 +49,8 @@ def supabase(database_url: str, supabase_for: Callable[[str], SupabaseStack]) ->
 
 
 @pytest.fixture
-async def store(supabase: SupabaseStack) -> AsyncIterator[SupabaseStore]:
-    s = await SupabaseStore.connect(supabase.url, supabase.service_key, max_connections=20)
+async def store(supabase: SupabaseStack) -> AsyncIterator[Store]:
+    s = await supabase_store(supabase.url, supabase.service_key, max_connections=20)
     try:
         yield s
     finally:

@@ -8,7 +8,7 @@ Supabase transport too, load this module from the root conftest
     async def store(request, database_url, supabase_for):
         if request.param == "supabase":
             stack = supabase_for(database_url)  # PostgREST on this test's database
-            s = await SupabaseStore.connect(stack.url, stack.service_key)
+            s = await supabase_store(stack.url, stack.service_key)
         ...
 
 Subprocesses get `VITE_SUPABASE_URL=stack.url` and `SUPABASE_SERVICE_KEY=stack.service_key`.
@@ -24,7 +24,16 @@ from pathlib import Path
 
 import pytest
 
-from .stack import HOW_TO_ENABLE, SupabaseStack, Unavailable, ensure_roles, postgrest_binary
+from .stack import (
+    HOW_TO_ENABLE,
+    SupabaseStack,
+    Unavailable,
+    ensure_roles,
+    postgrest_binary,
+    prepare_database,
+)
+
+TEMPLATE = "backfill_supabase_template"
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +51,13 @@ def postgrest_bin() -> Path:
 def authenticator_password(pg_admin_url: str, postgrest_bin: Path) -> str:
     """The API roles and PostgREST's login role on the session's server (once per session)."""
     return ensure_roles(pg_admin_url)
+
+
+@pytest.fixture(scope="session")
+def supabase_template(pg_admin_url: str, authenticator_password: str) -> str:
+    """A database prepared the way a Supabase project starts, then migrated (copied per test)."""
+    prepare_database(pg_admin_url, TEMPLATE)
+    return TEMPLATE
 
 
 @pytest.fixture

@@ -9,13 +9,13 @@ from console.backend import Backend
 from console.screens import RecoveryPlanScreen
 from console.widgets import KeyedTable
 from core.config import load_settings
-from core.store.supabase import SupabaseStore
+from core.store import Store
 from tests.recovery.helpers import stuck_chunk
 from tests.supabase.stack import SupabaseStack
 
 
 async def test_console_reads_and_plans_recovery_through_rest(
-    supabase: SupabaseStack, store: SupabaseStore, db
+    supabase: SupabaseStack, store: Store, db
 ) -> None:
     await stuck_chunk(store, db, "alpha", minutes=120, expected=None)
     await store.register_backfill("octo", "beta", 5)

@@ -1,0 +1,314 @@
+"""The store the engine, the CLI and the console use: each atomic step's Python side, once.
+
+Each method names the SQL function (migrations/) that does the step, its arguments, and the
+model that comes back; the transport under it (psycopg or PostgREST, see transport.py) only
+carries the call. The Python side never re-checks what the database enforces: guards, fencing
+and counting live in the functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID
+
+import psycopg.errors
+from pydantic import BaseModel, TypeAdapter
+
+from core.store.models import (
+    BackfillProgress,
+    Chunk,
+    ChunkStatistics,
+    CommitResult,
+    Lease,
+    PullRequestRecord,
+    RateLimitRecord,
+    Registration,
+    StuckChunk,
+    WorkerRecord,
+    WorkSummary,
+)
+from core.store.transport import Json, Transport
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+# A commit that deadlocks with another (shared contributors) is retried; its fencing guard
+# makes the retry safe. PostgREST's errors arrive as the same psycopg classes.
+_RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+_COMMIT_ATTEMPTS = 5
+# The spec's `get_next_chunk_number(backfill_state_id uuid)` names its parameter without the
+# `p_` prefix every other function uses.
+_UNPREFIXED = frozenset({"get_next_chunk_number"})
+_TIMESTAMP: TypeAdapter[datetime | None] = TypeAdapter(datetime | None)
+
+
+def _lease(lease: Lease) -> dict[str, Any]:
+    """The arguments that fence a write to a backfill: whose lease, which claim."""
+    return {"backfill_state_id": lease.backfill_state_id, "claim_token": lease.claim_token}
+
+
+def _chunk(chunk: Chunk) -> dict[str, Any]:
+    """The arguments that fence a write to a chunk."""
+    return {"chunk_id": chunk.id, "claim_token": chunk.claim_token}
+
+
+def sql_args(function: str, **args: Any) -> dict[str, Any]:
+    """The SQL parameter names for `function`'s keyword arguments (`chunk_id` -> `p_chunk_id`)."""
+    if function in _UNPREFIXED:
+        return args
+    return {f"p_{name}": value for name, value in args.items()}
+
+
+class Store:
+    """Registration, the chunk lifecycle, recovery, statistics, presence and budget."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    # Calls ----------------------------------------------------------------------------------
+
+    async def _rows(self, function: str, model: type[M], **args: Any) -> list[M]:
+        rows = await self.transport.rows(function, sql_args(function, **args))
+        return [model.model_validate(row) for row in rows]
+
+    async def _one(self, function: str, model: type[M], **args: Any) -> M | None:
+        return next(iter(await self._rows(function, model, **args)), None)
+
+    async def _value(self, function: str, **args: Any) -> Any:
+        return await self.transport.value(function, sql_args(function, **args))
+
+    async def _flag(self, function: str, **args: Any) -> bool:
+        return bool(await self._value(function, **args))
+
+    # Registration and the chunk lifecycle (DESIGN.md §3) -------------------------------------
+
+    async def register_backfill(
+        self, owner: str, name: str, total_prs: int, github_id: str | None = None
+    ) -> Registration:
+        row = await self._one(
+            "register_backfill",
+            Registration,
+            owner=owner,
+            name=name,
+            total_prs=total_prs,
+            github_id=github_id,
+        )
+        assert row is not None, "register_backfill returns one row"
+        return row
+
+    async def next_chunk_number(self, backfill_state_id: UUID) -> int:
+        return int(await self._value("get_next_chunk_number", backfill_state_id=backfill_state_id))
+
+    async def claim_backfill(
+        self, worker_id: str, lease_seconds: int = 60, only: Sequence[UUID] | None = None
+    ) -> Lease | None:
+        return await self._one(
+            "claim_backfill",
+            Lease,
+            worker_id=worker_id,
+            lease_seconds=lease_seconds,
+            only=list(only) if only is not None else None,
+        )
+
+    async def heartbeat(self, lease: Lease, lease_seconds: int = 60) -> datetime | None:
+        """The lease's new expiry, or None when the lease is no longer ours."""
+        expiry = await self._value(
+            "heartbeat_backfill", **_lease(lease), lease_seconds=lease_seconds
+        )
+        return _TIMESTAMP.validate_python(expiry)
+
+    async def release(self, lease: Lease) -> bool:
+        return await self._flag("release_backfill", **_lease(lease))
+
+    async def set_waiting(self, lease: Lease, until: datetime | None) -> bool:
+        return await self._flag("set_backfill_waiting", **_lease(lease), until=until)
+
+    async def start_chunk(self, lease: Lease, worker_id: str) -> Chunk | None:
+        return await self._one("start_chunk", Chunk, **_lease(lease), worker_id=worker_id)
+
+    async def record_chunk_prs(self, chunk: Chunk, pr_numbers: Sequence[int]) -> bool:
+        return await self._flag("record_chunk_prs", **_chunk(chunk), pr_numbers=list(pr_numbers))
+
+    async def commit_chunk(
+        self,
+        chunk: Chunk,
+        pull_requests: Sequence[PullRequestRecord],
+        *,
+        cursor_after: str | None,
+        has_next_page: bool,
+        total_prs: int,
+    ) -> CommitResult:
+        """Store a page and advance the cursor in one transaction, fenced by the chunk's claim.
+
+        NULs in text are stored as U+FFFD and counted in `replaced_nuls`; PRs the database
+        refuses are left out, listed in `refused` and recorded in pull_request_failures.
+        Retried on a deadlock or serialization failure (at most 5 attempts), then raised.
+        """
+        page = Json.encode(list(pull_requests))
+        if page.replaced_nuls:
+            log.warning(
+                "chunk %s: %s NUL character(s) stored as U+FFFD (Postgres text cannot hold NUL)",
+                chunk.chunk_number,
+                page.replaced_nuls,
+            )
+        args = sql_args(
+            "commit_chunk",
+            **_chunk(chunk),
+            pull_requests=page,
+            cursor_after=cursor_after,
+            has_next_page=has_next_page,
+            total_prs=total_prs,
+        )
+        for attempt in range(1, _COMMIT_ATTEMPTS + 1):
+            try:
+                result = await self.transport.value("commit_chunk", args)
+                return CommitResult.model_validate({**result, "replaced_nuls": page.replaced_nuls})
+            except _RETRYABLE:
+                if attempt == _COMMIT_ATTEMPTS:
+                    raise
+                log.info("commit of chunk %s hit a lock conflict; retrying", chunk.chunk_number)
+        raise AssertionError("unreachable")
+
+    async def fail_chunk(self, chunk: Chunk, error: str, cooldown_seconds: int = 0) -> bool:
+        return await self._flag(
+            "fail_chunk", **_chunk(chunk), error=error, cooldown_seconds=cooldown_seconds
+        )
+
+    async def fail_backfill(self, lease: Lease, reason: str) -> bool:
+        return await self._flag("fail_backfill", **_lease(lease), reason=reason)
+
+    # Whole-backfill controls ----------------------------------------------------------------
+
+    async def reopen_backfill(self, backfill_state_id: UUID, total_prs: int) -> bool:
+        return await self._flag(
+            "reopen_backfill", backfill_state_id=backfill_state_id, total_prs=total_prs
+        )
+
+    async def pause_backfill(self, backfill_state_id: UUID) -> bool:
+        return await self._flag("pause_backfill", backfill_state_id=backfill_state_id)
+
+    async def resume_backfill(self, backfill_state_id: UUID) -> bool:
+        return await self._flag("resume_backfill", backfill_state_id=backfill_state_id)
+
+    async def work_summary(self, only: Sequence[UUID] | None = None) -> WorkSummary:
+        row = await self._one(
+            "backfill_work_summary", WorkSummary, only=list(only) if only is not None else None
+        )
+        assert row is not None, "backfill_work_summary returns one row"
+        return row
+
+    # Presence and budget, for every console and process to see ------------------------------
+
+    async def worker_heartbeat(
+        self,
+        worker_id: str,
+        *,
+        host: str,
+        pid: int,
+        status: str,
+        backfill_state_id: UUID | None = None,
+        detail: str | None = None,
+    ) -> None:
+        await self._value(
+            "worker_heartbeat",
+            worker_id=worker_id,
+            host=host,
+            pid=pid,
+            status=status,
+            backfill_state_id=backfill_state_id,
+            detail=detail,
+        )
+
+    async def record_rate_limit(
+        self,
+        token_fingerprint: str,
+        *,
+        remaining: int,
+        limit: int,
+        used: int,
+        reset_at: datetime,
+        last_cost: int | None = None,
+        average_cost_per_query: float | None = None,
+        queries: int = 0,
+    ) -> None:
+        await self._value(
+            "record_rate_limit",
+            token_fingerprint=token_fingerprint,
+            remaining=remaining,
+            limit=limit,
+            used=used,
+            reset_at=reset_at,
+            last_cost=last_cost,
+            average_cost_per_query=average_cost_per_query,
+            queries=queries,
+        )
+
+    # Monitoring -------------------------------------------------------------------------------
+
+    async def chunk_statistics(
+        self,
+        since_hours: int = 24,
+        backfill_state_id: UUID | None = None,
+        stuck_minutes: int = 30,
+    ) -> ChunkStatistics:
+        row = await self._one(
+            "chunk_statistics",
+            ChunkStatistics,
+            since=timedelta(hours=since_hours),
+            backfill_state_id=backfill_state_id,
+            stuck_minutes=stuck_minutes,
+        )
+        assert row is not None, "chunk_statistics returns one row"
+        return row
+
+    async def backfill_progress(self, rate_window_minutes: int = 15) -> list[BackfillProgress]:
+        # One jsonb value, not rows: PostgREST cuts row sets at its "Max rows" silently.
+        rows = await self._value(
+            "backfill_progress_snapshot", rate_window=timedelta(minutes=rate_window_minutes)
+        )
+        return [BackfillProgress.model_validate(row) for row in rows]
+
+    async def rate_limits(self) -> list[RateLimitRecord]:
+        """The budget each token last reported, newest first (one row per token)."""
+        return await self._rows("github_rate_limit_rows", RateLimitRecord)
+
+    async def workers(self) -> list[WorkerRecord]:
+        rows = await self._value("backfill_workers_snapshot")
+        return [WorkerRecord.model_validate(row) for row in rows]
+
+    async def stuck_chunks(self, stuck_minutes: int = 30, limit: int = 100) -> list[StuckChunk]:
+        """The oldest stuck chunks, as recovery_plan() sees them (what the console highlights)."""
+        rows = await self.transport.rows(
+            "recovery_plan", sql_args("recovery_plan", stuck_minutes=stuck_minutes), limit=limit
+        )
+        return [StuckChunk.model_validate(row) for row in rows]
+
+    # Stuck-chunk recovery (migrations/20250110000000_recovery.sql); core.recovery parses the
+    # function's JSON report.
+
+    async def recover_stuck_chunks(
+        self, *, stuck_minutes: int, cleanup_days: int, dry_run: bool, cleanup_batch: int = 5000
+    ) -> dict[str, Any]:
+        report: Mapping[str, Any] = await self._value(
+            "recover_stuck_chunks",
+            stuck_minutes=stuck_minutes,
+            cleanup_days=cleanup_days,
+            dry_run=dry_run,
+            cleanup_batch=cleanup_batch,
+        )
+        return dict(report)
+
+    async def prune_completed_chunks(
+        self, *, cleanup_days: int, batch: int = 5000
+    ) -> dict[str, Any]:
+        report: Mapping[str, Any] = await self._value(
+            "prune_completed_chunks", cleanup_days=cleanup_days, batch=batch, dry_run=False
+        )
+        return dict(report)
