@@ -167,7 +167,14 @@ def _translate(exc: Exception, *, function: str, endpoint: Endpoint) -> Exceptio
             f"{KEY_SETTING} may not call {function} (permission denied): it must be the "
             "project's service_role key, not the anon key"
         )
-    if code in ("PGRST202", "PGRST205", "42883", "42P01"):
+    if code in ("PGRST202", "PGRST205"):  # PostgREST's schema cache lacks it
+        return StoreUnavailable(
+            f"Supabase's REST API at {origin} (from {setting}) does not know {function}: "
+            f"either the schema is behind ({_HOW_TO_MIGRATE}), or the migrations are applied "
+            "and PostgREST missed the reload notice: run NOTIFY pgrst, 'reload schema'; in "
+            "the SQL editor (or restart the API)"
+        )
+    if code in ("42883", "42P01"):
         return StoreUnavailable(
             f"the database behind {setting} has no {function}: its schema is behind; "
             + _HOW_TO_MIGRATE

@@ -8,8 +8,8 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import tuple_row
 
-from core.store.base import Store
 from core.store.models import Chunk, Lease
+from core.store.store import Store
 from tests.store.helpers import pull_request
 
 
@@ -21,10 +21,12 @@ async def stuck_chunk(
     minutes: int,
     expected: int | None,
     stored: int = 0,
+    alive: bool = False,
 ) -> tuple[Lease, Chunk]:
     """A chunk of `octo/<repo>` left 'processing' `minutes` ago by a worker that died after
     recording `expected` PR numbers (None: it never recorded any), of which `stored` were
-    committed by a later chunk of the same backfill."""
+    committed by a later chunk of the same backfill. The dead worker's lease has run out;
+    `alive`: the worker is alive and still renews it (so the chunk is not stuck)."""
     reg = await store.register_backfill("octo", repo, max(expected or 0, 1) + 10)
     lease = await store.claim_backfill(f"w-{repo}", lease_seconds=300, only=[reg.backfill_state_id])
     assert lease is not None
@@ -44,6 +46,8 @@ async def stuck_chunk(
         )
         assert result.committed, result
     age(db, chunk.id, minutes=minutes)
+    if not alive:
+        expire_lease(db, lease)  # the worker died: nobody renews it
     return lease, chunk
 
 
@@ -52,6 +56,15 @@ def age(db: psycopg.Connection, chunk_id: UUID, *, minutes: int) -> None:
     db.execute(
         "UPDATE backfill_chunks SET started_at = now() - make_interval(mins => %s) WHERE id = %s",
         (minutes, chunk_id),
+    )
+
+
+def expire_lease(db: psycopg.Connection, lease: Lease) -> None:
+    """Let a lease run out on the database clock, as when its worker stopped renewing it."""
+    db.execute(
+        "UPDATE progressive_backfill_state SET lease_expires_at = now() - interval '1 second' "
+        "WHERE id = %s AND claim_token = %s",
+        (lease.backfill_state_id, lease.claim_token),
     )
 
 

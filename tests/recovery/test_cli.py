@@ -8,7 +8,7 @@ import json
 import psycopg
 import pytest
 
-from core.store.postgres import PostgresStore
+from core.store import Store
 from tests.store.helpers import pull_request
 
 from .cli import cli
@@ -16,9 +16,7 @@ from .helpers import chunk_row, dump, stuck_chunk
 
 
 @pytest.mark.parametrize("form", ["equals", "separate"])
-async def test_stuck_threshold_60_means_60_minutes(
-    store: PostgresStore, db, cli_env, form: str
-) -> None:
+async def test_stuck_threshold_60_means_60_minutes(store: Store, db, cli_env, form: str) -> None:
     _, young = await stuck_chunk(store, db, "young", minutes=59, expected=2, stored=2)
     _, old = await stuck_chunk(store, db, "old", minutes=61, expected=2, stored=2)
     flag = ["--stuck-threshold=60"] if form == "equals" else ["--stuck-threshold", "60"]
@@ -35,7 +33,7 @@ async def test_stuck_threshold_60_means_60_minutes(
     assert chunk_row(db, young.id)["status"] == "processing"
 
 
-async def test_cleanup_days_7_means_7_days(store: PostgresStore, db, cli_env) -> None:
+async def test_cleanup_days_7_means_7_days(store: Store, db, cli_env) -> None:
     await store.register_backfill("octo", "repo", 10)
     lease = await store.claim_backfill("w", lease_seconds=300)
     assert lease is not None
@@ -67,7 +65,7 @@ async def test_cleanup_days_7_means_7_days(store: PostgresStore, db, cli_env) ->
 
 
 async def test_default_threshold_comes_from_chunk_recovery_minutes(
-    store: PostgresStore, db, cli_env
+    store: Store, db, cli_env
 ) -> None:
     await stuck_chunk(store, db, "a44", minutes=44, expected=1)
     _, over = await stuck_chunk(store, db, "a46", minutes=46, expected=1)
@@ -91,7 +89,7 @@ async def test_default_threshold_comes_from_chunk_recovery_minutes(
     ],
 )
 async def test_invalid_values_are_usage_errors_and_change_nothing(
-    store: PostgresStore, db, cli_env, args: list[str]
+    store: Store, db, cli_env, args: list[str]
 ) -> None:
     await stuck_chunk(store, db, "repo", minutes=120, expected=1)
     before = dump(db)
@@ -104,7 +102,7 @@ async def test_invalid_values_are_usage_errors_and_change_nothing(
 
 
 async def test_human_output_has_a_dry_run_banner_table_and_totals(
-    store: PostgresStore, db, cli_env
+    store: Store, db, cli_env
 ) -> None:
     await stuck_chunk(store, db, "mostly", minutes=31, expected=5, stored=4)
     await stuck_chunk(store, db, "barely", minutes=31, expected=5, stored=1)
@@ -124,7 +122,7 @@ async def test_human_output_has_a_dry_run_banner_table_and_totals(
 
 
 async def test_exit_1_when_a_chunk_could_not_be_processed(
-    store: PostgresStore, db, cli_env, database_url
+    store: Store, db, cli_env, database_url
 ) -> None:
     _, chunk = await stuck_chunk(store, db, "held", minutes=31, expected=1)
     with psycopg.connect(database_url) as holder:

@@ -11,7 +11,7 @@ import time
 import psycopg
 
 from core.recovery import recover
-from core.store.postgres import PostgresStore
+from core.store import Store, postgres_store
 from tests.store.helpers import pull_request
 
 from .helpers import chunk_row, stuck_chunk
@@ -20,13 +20,21 @@ RECOVERY_LOCK = 8243104023350440569  # the advisory lock live recoveries take
 
 
 async def test_chunk_its_worker_is_completing_is_left_to_the_worker(
-    store: PostgresStore, db, database_url
+    store: Store, db, database_url
 ) -> None:
-    """The worker's commit holds the chunk row while recovery plans and applies: recovery
-    neither waits nor writes; the worker's commit stands."""
-    lease, chunk = await stuck_chunk(store, db, "slow", minutes=31, expected=2)
+    """The worker's commit holds the chunk row while its lease runs out and recovery plans and
+    applies: recovery neither waits nor writes; the worker's commit stands."""
+    lease, chunk = await stuck_chunk(store, db, "slow", minutes=31, expected=2, alive=True)
     page = json.dumps([pull_request(1), pull_request(2)])
     with psycopg.connect(database_url) as worker:  # one open transaction
+        # Time moved in the database: the lease ends a millisecond after the worker's
+        # transaction began, so its commit sees it live and recovery sees it expired.
+        began = worker.execute("SELECT now()").fetchone()[0]
+        db.execute(
+            "UPDATE progressive_backfill_state SET lease_expires_at = %s + interval '1 ms' "
+            "WHERE id = %s",
+            (began, lease.backfill_state_id),
+        )
         result = worker.execute(
             "SELECT commit_chunk(%s, %s, %s::jsonb, 'after', true, 12)",
             (chunk.id, lease.claim_token, page),
@@ -53,10 +61,11 @@ async def test_chunk_its_worker_is_completing_is_left_to_the_worker(
     assert report.chunks == [] and report.ok
 
 
-async def test_chunk_completed_while_recovery_waits_its_turn_is_not_touched(
-    store: PostgresStore, db, database_url
+async def test_a_chunk_planned_as_stuck_can_no_longer_be_completed_by_its_worker(
+    store: Store, db, database_url
 ) -> None:
-    """A dry run lists the chunk; its worker completes it before the live run gets going."""
+    """A dry run lists the chunk (its lease ran out); its late worker's commit is refused, so
+    the live run, waiting its turn meanwhile, applies exactly what the dry run showed."""
     _, chunk = await stuck_chunk(store, db, "late", minutes=31, expected=1)
     dry = await recover(store, stuck_minutes=30, cleanup_days=30, dry_run=True)
     assert [c.chunk_id for c in dry.chunks] == [chunk.id]
@@ -69,13 +78,15 @@ async def test_chunk_completed_while_recovery_waits_its_turn_is_not_touched(
         result = await store.commit_chunk(
             chunk, [pull_request(1)], cursor_after="x", has_next_page=True, total_prs=11
         )
-        assert result.committed
+        assert (result.committed, result.reason) == (False, "lease lost")
         other.execute("SELECT pg_advisory_unlock(%s)", (RECOVERY_LOCK,))
         report = await live
 
-    assert report.chunks == []
+    assert [(c.chunk_id, c.decision, c.outcome) for c in report.chunks] == [
+        (chunk.id, "failed", "applied")
+    ]
     row = chunk_row(db, chunk.id)
-    assert (row["status"], row["recovered"]) == ("completed", False)
+    assert (row["status"], row["recovered"], row["error"]) == ("failed", False, "partial 0/1")
 
 
 async def wait_for_lock_waiters(db, n: int, within: float = 30) -> None:
@@ -91,7 +102,7 @@ async def wait_for_lock_waiters(db, n: int, within: float = 30) -> None:
 
 
 async def test_two_recovery_processes_at_once_change_each_chunk_exactly_once(
-    store: PostgresStore, db, database_url, cli_env
+    store: Store, db, database_url, cli_env
 ) -> None:
     ids = set()
     for i in range(40):
@@ -136,13 +147,11 @@ async def test_two_recovery_processes_at_once_change_each_chunk_exactly_once(
     assert {r["status"]: r["n"] for r in rows} == {"completed": 20, "failed": 20}
 
 
-async def test_concurrent_recoveries_in_one_process_agree(
-    store: PostgresStore, db, database_url
-) -> None:
+async def test_concurrent_recoveries_in_one_process_agree(store: Store, db, database_url) -> None:
     """Ten recoveries over separate connections, unsynchronised: every chunk applied once."""
     for i in range(30):
         await stuck_chunk(store, db, f"c{i}", minutes=40, expected=4, stored=i % 5)
-    sessions = [await PostgresStore.connect(database_url, max_size=1) for _ in range(10)]
+    sessions = [await postgres_store(database_url, max_size=1) for _ in range(10)]
     try:
         reports = await asyncio.gather(
             *(recover(s, stuck_minutes=30, cleanup_days=30, dry_run=False) for s in sessions)

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import pytest
 
 from core.recovery import recover
-from core.store.postgres import PostgresStore
+from core.store import Store
+from tests.store.helpers import pull_request
 
-from .helpers import chunk_row, stuck_chunk
+from .helpers import age, chunk_row, stuck_chunk
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ CASES = [
 ]
 
 
-async def test_each_case_gets_the_specs_decision(store: PostgresStore, db) -> None:
+async def test_each_case_gets_the_specs_decision(store: Store, db) -> None:
     chunks = {
         c.repo: (
             await stuck_chunk(
@@ -73,7 +74,7 @@ async def test_each_case_gets_the_specs_decision(store: PostgresStore, db) -> No
 
 @pytest.mark.parametrize(("minutes", "stuck"), [(29, False), (31, True)])
 async def test_the_threshold_is_minutes_on_the_database_clock(
-    store: PostgresStore, db, minutes: int, stuck: bool
+    store: Store, db, minutes: int, stuck: bool
 ) -> None:
     _, chunk = await stuck_chunk(store, db, "repo", minutes=minutes, expected=3, stored=3)
     report = await recover(store, stuck_minutes=30, cleanup_days=30, dry_run=False)
@@ -81,7 +82,47 @@ async def test_the_threshold_is_minutes_on_the_database_clock(
     assert chunk_row(db, chunk.id)["status"] == ("completed" if stuck else "processing")
 
 
-async def test_recovery_does_not_move_the_cursor_or_the_counters(store: PostgresStore, db) -> None:
+@pytest.mark.parametrize(
+    ("minutes", "lease_live", "stuck"),
+    [(29, False, False), (31, False, True), (29, True, False), (31, True, False)],
+)
+async def test_a_chunk_whose_lease_is_live_is_never_stuck(
+    store: Store, db, minutes: int, lease_live: bool, stuck: bool
+) -> None:
+    """Issue 14 case 17: a worker waiting out a long secondary-limit backoff keeps renewing its
+    lease; its chunk is left alone however old it is, and the page it buys after the wait
+    still commits. Once the lease has run out, the threshold decides."""
+    reg = await store.register_backfill("octo", "waiting", 20)
+    lease = await store.claim_backfill("w1", lease_seconds=60, only=[reg.backfill_state_id])
+    assert lease is not None
+    chunk = await store.start_chunk(lease, "w1")
+    assert chunk is not None and await store.record_chunk_prs(chunk, [1, 2])
+    age(db, chunk.id, minutes=minutes)
+    if not lease_live:
+        db.execute(
+            "UPDATE progressive_backfill_state SET lease_expires_at = now() - interval '1 s'"
+        )
+
+    assert (await store.chunk_statistics(stuck_minutes=30)).stuck == int(stuck)
+    assert [c.chunk_id for c in await store.stuck_chunks(stuck_minutes=30)] == (
+        [chunk.id] if stuck else []
+    )
+    report = await recover(store, stuck_minutes=30, cleanup_days=30, dry_run=False)
+    assert [d.chunk_id for d in report.chunks] == ([chunk.id] if stuck else [])
+    assert chunk_row(db, chunk.id)["status"] == ("failed" if stuck else "processing")
+    if lease_live:  # the wait is over: the page is stored under the same chunk
+        result = await store.commit_chunk(
+            chunk,
+            [pull_request(1), pull_request(2)],
+            cursor_after="c1",
+            has_next_page=True,
+            total_prs=20,
+        )
+        assert result.committed and result.inserted_prs == 2
+        assert chunk_row(db, chunk.id)["status"] == "completed"
+
+
+async def test_recovery_does_not_move_the_cursor_or_the_counters(store: Store, db) -> None:
     lease, _ = await stuck_chunk(store, db, "repo", minutes=31, expected=10, stored=9)
     before = db.execute(
         "SELECT cursor, processed_prs, last_chunk_number, error_count "
@@ -97,7 +138,7 @@ async def test_recovery_does_not_move_the_cursor_or_the_counters(store: Postgres
     assert after == before == {**before, "processed_prs": 9}
 
 
-async def test_nonsense_arguments_are_refused_by_the_library(store: PostgresStore) -> None:
+async def test_nonsense_arguments_are_refused_by_the_library(store: Store) -> None:
     for bad in ({"stuck_minutes": 0}, {"cleanup_days": -5}, {"stuck_minutes": True}):
         with pytest.raises(ValueError):
             await recover(store, **{"stuck_minutes": 30, "cleanup_days": 30, **bad}, dry_run=True)

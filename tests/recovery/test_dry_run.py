@@ -4,18 +4,19 @@ exactly what it listed."""
 from __future__ import annotations
 
 from core.recovery import RecoveryReport, recover
-from core.store.postgres import PostgresStore
+from core.store import Store
 
 from .helpers import dump, stuck_chunk
 
 
-async def arrange(store: PostgresStore, db) -> None:
-    """Stuck chunks of every kind, a live one, an expired lease and old completed chunks."""
+async def arrange(store: Store, db) -> None:
+    """Stuck chunks of every kind (their workers died, their leases ran out), a live one,
+    and old completed chunks."""
     await stuck_chunk(store, db, "mostly", minutes=45, expected=10, stored=9)
     await stuck_chunk(store, db, "partly", minutes=90, expected=10, stored=5)
     await stuck_chunk(store, db, "nothing", minutes=31, expected=None)
-    await stuck_chunk(store, db, "fresh", minutes=5, expected=10, stored=10)
-    # octo/mostly's worker died: its lease ran out.
+    await stuck_chunk(store, db, "fresh", minutes=5, expected=10, stored=10, alive=True)
+    # octo/mostly's worker died first.
     db.execute(
         "UPDATE progressive_backfill_state s SET lease_expires_at = now() - interval '1 minute' "
         "FROM repositories r WHERE r.id = s.repository_id AND r.name = 'mostly'"
@@ -36,9 +37,7 @@ def plan_of(report: RecoveryReport) -> list[tuple[object, ...]]:
     ]
 
 
-async def test_dry_run_writes_nothing_and_lists_what_the_live_run_does(
-    store: PostgresStore, db
-) -> None:
+async def test_dry_run_writes_nothing_and_lists_what_the_live_run_does(store: Store, db) -> None:
     await arrange(store, db)
     before = dump(db)
 
@@ -52,7 +51,9 @@ async def test_dry_run_writes_nothing_and_lists_what_the_live_run_does(
         ("octo/nothing", "failed", "no PR data"),
     }
     assert [(lease.repository, lease.outcome) for lease in dry.leases] == [
-        ("octo/mostly", "planned")
+        ("octo/mostly", "planned"),
+        ("octo/partly", "planned"),
+        ("octo/nothing", "planned"),
     ]
     assert (dry.cleanup.eligible, dry.cleanup.deleted) == (1, 0)
     assert [(b.repository, b.chunks) for b in dry.cleanup.per_backfill] == [("octo/partly", 1)]

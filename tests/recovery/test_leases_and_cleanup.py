@@ -4,17 +4,17 @@ chunks past the cleanup age are pruned in bounded batches and counted on the bac
 from __future__ import annotations
 
 from core.recovery import recover
-from core.store.postgres import PostgresStore
+from core.store import Store
 from tests.store.helpers import pull_request
 
 from .helpers import stuck_chunk
 
 
 async def test_expired_lease_is_released_and_the_backfill_resumes_from_its_cursor(
-    store: PostgresStore, db
+    store: Store, db
 ) -> None:
     dead, _ = await stuck_chunk(store, db, "dead", minutes=40, expected=10, stored=3)
-    live, _ = await stuck_chunk(store, db, "live", minutes=40, expected=10, stored=3)
+    live, _ = await stuck_chunk(store, db, "live", minutes=40, expected=10, stored=3, alive=True)
     db.execute(
         "UPDATE progressive_backfill_state SET lease_expires_at = now() - interval '1 second' "
         "WHERE id = %s",
@@ -45,7 +45,7 @@ async def test_expired_lease_is_released_and_the_backfill_resumes_from_its_curso
     assert late is None
 
 
-async def test_cleanup_prunes_old_completed_chunks_in_batches(store: PostgresStore, db) -> None:
+async def test_cleanup_prunes_old_completed_chunks_in_batches(store: Store, db) -> None:
     reg = await store.register_backfill("octo", "big", 100)
     lease = await store.claim_backfill("w", lease_seconds=300)
     assert lease is not None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from core.recovery import recover
-from core.store.postgres import PostgresStore
+from core.store import Store
 from tests.store.test_spec_sql import SPEC_STATISTICS, seed
 
 from .cli import cli
@@ -18,7 +18,7 @@ PER_BACKFILL = SPEC_STATISTICS.replace(
 )
 
 
-async def arrange(store: PostgresStore, db) -> None:
+async def arrange(store: Store, db) -> None:
     await seed(store, db)  # octo/alpha: completed, failed, processing; octo/old: 2 days old
     await stuck_chunk(store, db, "stuck", minutes=31, expected=4, stored=1)
     await stuck_chunk(store, db, "fine", minutes=45, expected=4, stored=4)
@@ -29,7 +29,7 @@ def chunk_numbers(report: dict) -> dict[str, int]:
     return {"stuck": c["processing"], "completed": c["completed"], "failed": c["failed"]}
 
 
-async def test_stats_json_agrees_with_the_specs_sql(store: PostgresStore, db, cli_env) -> None:
+async def test_stats_json_agrees_with_the_specs_sql(store: Store, db, cli_env) -> None:
     await arrange(store, db)
     for _ in range(2):  # before recovery and after it
         run = await cli(cli_env, "stats", "--json")
@@ -42,7 +42,7 @@ async def test_stats_json_agrees_with_the_specs_sql(store: PostgresStore, db, cl
     assert spec == {"stuck": 1, "completed": 4, "failed": 2}
 
 
-async def test_stats_repo_filters_to_that_backfill(store: PostgresStore, db, cli_env) -> None:
+async def test_stats_repo_filters_to_that_backfill(store: Store, db, cli_env) -> None:
     await arrange(store, db)
     states = {
         r["repo"]: r["id"]
@@ -63,9 +63,7 @@ async def test_stats_repo_filters_to_that_backfill(store: PostgresStore, db, cli
     assert alpha["chunks"]["total"] == 3 < everything["chunks"]["total"]
 
 
-async def test_stats_repo_rejects_unknown_and_malformed_names(
-    store: PostgresStore, db, cli_env
-) -> None:
+async def test_stats_repo_rejects_unknown_and_malformed_names(store: Store, db, cli_env) -> None:
     await arrange(store, db)
     unknown = await cli(cli_env, "stats", "--repo", "octo/nope")
     assert unknown.code == 1

@@ -9,12 +9,12 @@ import time
 import psycopg
 import pytest
 
-from core.store.postgres import PostgresStore
+from core.store import Store
 
 from .helpers import pull_request
 
 
-async def claimed_chunk(store: PostgresStore, name: str = "repo"):
+async def claimed_chunk(store: Store, name: str = "repo"):
     await store.register_backfill("octo", name, 5)
     lease = await store.claim_backfill("w1", lease_seconds=120)
     assert lease is not None
@@ -30,7 +30,7 @@ def counts(db: psycopg.Connection) -> dict[str, int]:
     }
 
 
-async def test_commit_stores_everything_and_advances_the_cursor(store: PostgresStore, db) -> None:
+async def test_commit_stores_everything_and_advances_the_cursor(store: Store, db) -> None:
     _, chunk = await claimed_chunk(store)
     page = [pull_request(1, reviews=3, comments=2), pull_request(2, author=None)]
     result = await store.commit_chunk(
@@ -59,7 +59,7 @@ async def test_commit_stores_everything_and_advances_the_cursor(store: PostgresS
     assert state == {"cursor": "cursor-2", "processed_prs": 2, "total_prs": 5, "status": "active"}
 
 
-async def test_a_chunk_commits_once(store: PostgresStore, db) -> None:
+async def test_a_chunk_commits_once(store: Store, db) -> None:
     _, chunk = await claimed_chunk(store)
     first = await store.commit_chunk(
         chunk, [pull_request(1)], cursor_after="c1", has_next_page=True, total_prs=5
@@ -71,7 +71,7 @@ async def test_a_chunk_commits_once(store: PostgresStore, db) -> None:
     assert counts(db)["pull_requests"] == 1
 
 
-async def test_processed_prs_counts_only_new_rows(store: PostgresStore, db) -> None:
+async def test_processed_prs_counts_only_new_rows(store: Store, db) -> None:
     lease, chunk = await claimed_chunk(store)
     await store.commit_chunk(
         chunk,
@@ -105,14 +105,19 @@ async def test_processed_prs_counts_only_new_rows(store: PostgresStore, db) -> N
     assert counts(db)["pull_requests"] == 3
 
 
-async def test_an_error_inside_the_commit_leaves_nothing(store: PostgresStore, db) -> None:
+async def test_an_error_inside_the_commit_leaves_nothing(store: Store, db) -> None:
+    """An error that is not about one PR's data (here a trigger failing after PRs and reviews
+    went in) rolls the whole commit back: no row, no cursor, the chunk still processing."""
     _, chunk = await claimed_chunk(store)
-    bad = pull_request(2, reviews=2, comments=1)
-    bad["comments"][0]["created_at"] = None  # violates NOT NULL after PRs and reviews went in
-    with pytest.raises(psycopg.errors.NotNullViolation):
+    db.execute(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$;"
+        "CREATE TRIGGER refuse BEFORE INSERT ON comments FOR EACH ROW EXECUTE FUNCTION refuse()"
+    )
+    with pytest.raises(psycopg.errors.RaiseException, match="disk on fire"):
         await store.commit_chunk(
             chunk,
-            [pull_request(1, reviews=1), bad],
+            [pull_request(1, reviews=1), pull_request(2, reviews=2, comments=1)],
             cursor_after="c2",
             has_next_page=True,
             total_prs=5,
@@ -124,8 +129,28 @@ async def test_an_error_inside_the_commit_leaves_nothing(store: PostgresStore, d
     assert state == {"cursor": None, "processed_prs": 0}
 
 
+async def test_a_pr_refused_for_its_data_is_left_out_whole(store: Store, db) -> None:
+    """A data error in one PR's comment refuses that PR with its reviews and comments (never
+    half a PR); the other PR of the page is stored whole."""
+    _, chunk = await claimed_chunk(store)
+    bad = pull_request(2, reviews=2, comments=1)
+    bad["comments"][0]["created_at"] = None  # violates NOT NULL after its PR and reviews
+    result = await store.commit_chunk(
+        chunk,
+        [pull_request(1, reviews=1), bad],
+        cursor_after="c2",
+        has_next_page=True,
+        total_prs=5,
+    )
+    assert result.committed and [r["number"] for r in result.refused] == [2]
+    assert counts(db) == {"pull_requests": 1, "reviews": 1, "comments": 0, "contributors": 2}
+    state = db.execute("SELECT cursor, processed_prs FROM progressive_backfill_state").fetchone()
+    assert state == {"cursor": "c2", "processed_prs": 1}
+
+
+@pytest.mark.psycopg_only
 async def test_a_connection_killed_mid_commit_leaves_nothing(
-    store: PostgresStore, db, database_url
+    store: Store, db, database_url
 ) -> None:
     """Kill the committing backend while it is inside commit_chunk (held there by a trigger)."""
     _, chunk = await claimed_chunk(store)
@@ -142,7 +167,7 @@ async def test_a_connection_killed_mid_commit_leaves_nothing(
             while time.monotonic() < deadline:
                 killed = conn.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE query LIKE 'SELECT commit_chunk%%' AND state = 'active' "
+                    "WHERE query LIKE '%%\"commit_chunk\"(%%' AND state = 'active' "
                     "AND wait_event = 'PgSleep'"
                 ).fetchall()
                 if killed:
@@ -165,7 +190,7 @@ async def test_a_connection_killed_mid_commit_leaves_nothing(
     assert result.committed and result.inserted_prs == 1
 
 
-async def test_fail_chunk_keeps_the_cursor_and_cools_down(store: PostgresStore, db) -> None:
+async def test_fail_chunk_keeps_the_cursor_and_cools_down(store: Store, db) -> None:
     lease, chunk = await claimed_chunk(store)
     assert await store.fail_chunk(chunk, "502 from GitHub", cooldown_seconds=30)
     assert not await store.fail_chunk(chunk, "again")  # no longer processing
@@ -190,7 +215,7 @@ async def test_fail_chunk_keeps_the_cursor_and_cools_down(store: PostgresStore, 
     assert again is not None and again.cursor is None
 
 
-async def test_fail_backfill_ends_it_with_the_reason(store: PostgresStore, db) -> None:
+async def test_fail_backfill_ends_it_with_the_reason(store: Store, db) -> None:
     lease, _ = await claimed_chunk(store)
     assert await store.fail_backfill(lease, "repository octo/repo no longer exists")
     state = db.execute(
@@ -204,7 +229,7 @@ async def test_fail_backfill_ends_it_with_the_reason(store: PostgresStore, db) -
     assert await store.claim_backfill("w2") is None
 
 
-async def test_concurrent_commits_sharing_authors_do_not_deadlock(store: PostgresStore, db) -> None:
+async def test_concurrent_commits_sharing_authors_do_not_deadlock(store: Store, db) -> None:
     """Two repositories' pages with the same contributors, committed at once, many times."""
     leases = []
     for name in ("a", "b", "c", "d"):

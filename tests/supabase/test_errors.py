@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from core.errors import ConfigError, StoreUnavailable
-from core.store.supabase import SupabaseStore
+from core.store import Store, supabase_store
 
 from .proxy import PrefixProxy
 from .stack import SupabaseStack, sign
@@ -34,13 +34,13 @@ def closed_port_url() -> str:
 async def test_a_key_signed_by_another_project_names_the_key(supabase: SupabaseStack) -> None:
     wrong = sign("another-projects-secret-" + "y" * 20, "service_role")
     with pytest.raises(ConfigError, match="SUPABASE_SERVICE_KEY was rejected") as caught:
-        await SupabaseStore.connect(supabase.url, wrong)
+        await supabase_store(supabase.url, wrong)
     assert wrong not in str(caught.value) and "service_role key" in str(caught.value)
 
 
 async def test_the_anon_key_is_refused_before_any_request(supabase: SupabaseStack) -> None:
     with pytest.raises(ConfigError, match="SUPABASE_SERVICE_KEY is the project's 'anon' key"):
-        await SupabaseStore.connect(supabase.url, supabase.anon_key)
+        await supabase_store(supabase.url, supabase.anon_key)
 
 
 async def test_a_valid_key_without_service_rights_is_told_so(supabase: SupabaseStack) -> None:
@@ -49,19 +49,19 @@ async def test_a_valid_key_without_service_rights_is_told_so(supabase: SupabaseS
 
     roleless = jwt.encode({"iss": "x", "exp": int(time.time()) + 60}, supabase.jwt_secret)
     with pytest.raises(ConfigError, match=r"SUPABASE_SERVICE_KEY may not call .*service_role"):
-        await SupabaseStore.connect(supabase.url, roleless)
+        await supabase_store(supabase.url, roleless)
 
 
 async def test_nothing_listening_at_the_url_names_the_url() -> None:
     with pytest.raises(StoreUnavailable, match=r"cannot reach Supabase at http://127\.0\.0\.1"):
-        await SupabaseStore.connect(closed_port_url(), sign("s" * 40, "service_role"))
+        await supabase_store(closed_port_url(), sign("s" * 40, "service_role"))
 
 
 async def test_a_server_that_is_not_supabase_names_the_url(supabase: SupabaseStack) -> None:
     elsewhere = PrefixProxy("/elsewhere", supabase.postgrest_url).start()
     try:
         with pytest.raises(ConfigError, match=r"SUPABASE_URL does not point at a Supabase"):
-            await SupabaseStore.connect(elsewhere.url, supabase.service_key)
+            await supabase_store(elsewhere.url, supabase.service_key)
     finally:
         elsewhere.stop()
 
@@ -69,16 +69,16 @@ async def test_a_server_that_is_not_supabase_names_the_url(supabase: SupabaseSta
 @pytest.mark.parametrize("url", ["not a url", "ftp://example.com", "https://"])
 async def test_a_malformed_url_is_a_config_error(url: str) -> None:
     with pytest.raises(ConfigError, match="must be the project's URL"):
-        await SupabaseStore.connect(url, sign("s" * 40, "service_role"))
+        await supabase_store(url, sign("s" * 40, "service_role"))
 
 
 async def test_the_rest_path_in_the_url_is_accepted(supabase: SupabaseStack) -> None:
-    store = await SupabaseStore.connect(supabase.url + "/rest/v1/", supabase.service_key)
+    store = await supabase_store(supabase.url + "/rest/v1/", supabase.service_key)
     await store.close()
 
 
 async def test_postgrest_down_mid_run_is_store_unavailable(
-    store: SupabaseStore, supabase: SupabaseStack
+    store: Store, supabase: SupabaseStack
 ) -> None:
     await store.register_backfill("octo", "repo", 5)
     supabase.stop_postgrest()
@@ -89,7 +89,7 @@ async def test_postgrest_down_mid_run_is_store_unavailable(
 
 
 async def test_a_missing_function_says_to_apply_the_migrations(
-    store: SupabaseStore, supabase: SupabaseStack, db
+    store: Store, supabase: SupabaseStack, db
 ) -> None:
     db.execute("DROP FUNCTION backfill_workers_snapshot(); NOTIFY pgrst, 'reload schema'")
     deadline = time.monotonic() + 10
@@ -97,14 +97,48 @@ async def test_a_missing_function_says_to_apply_the_migrations(
         try:
             await store.workers()
         except StoreUnavailable as exc:
-            assert "has no backfill_workers_snapshot" in str(exc) and "supabase db push" in str(exc)
-            assert "DATABASE_URL" in str(exc)
+            assert "backfill_workers_snapshot" in str(exc)
+            assert "supabase db push" in str(exc) and "DATABASE_URL" in str(exc)
             return
         assert time.monotonic() < deadline, "PostgREST never reloaded its schema cache"
         await asyncio.sleep(0.1)
 
 
-async def test_sql_errors_are_the_psycopg_paths_errors(store: SupabaseStore) -> None:
+async def test_a_function_postgrest_never_reloaded_says_how_to_reload(
+    store: Store, supabase: SupabaseStack, db
+) -> None:
+    """Issue 14 case 21: the migrations are applied but PostgREST missed the reload notice;
+    "apply the migrations" alone would change nothing."""
+    definition = db.execute(
+        "SELECT pg_get_functiondef('backfill_workers_snapshot()'::regprocedure) AS sql"
+    ).fetchone()["sql"]
+    db.execute("DROP FUNCTION backfill_workers_snapshot(); NOTIFY pgrst, 'reload schema'")
+    deadline = time.monotonic() + 10
+    while True:  # wait until PostgREST's cache has dropped it (PGRST202, not Postgres' 42883)
+        try:
+            await store.workers()
+        except StoreUnavailable as exc:
+            if "does not know" in str(exc):
+                break
+        assert time.monotonic() < deadline, "PostgREST never reloaded its schema cache"
+        await asyncio.sleep(0.1)
+    db.execute(definition)  # applied again, with no reload notice
+    db.execute("GRANT EXECUTE ON FUNCTION backfill_workers_snapshot() TO service_role")
+    with pytest.raises(StoreUnavailable) as caught:
+        await store.workers()
+    assert "NOTIFY pgrst, 'reload schema'" in str(caught.value)
+    db.execute("NOTIFY pgrst, 'reload schema'")  # and the advice works
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            assert await store.workers() == []
+            return
+        except StoreUnavailable:
+            assert time.monotonic() < deadline, "the reload the message names did not help"
+            await asyncio.sleep(0.1)
+
+
+async def test_sql_errors_are_the_psycopg_paths_errors(store: Store) -> None:
     with pytest.raises(psycopg.errors.NoDataFound, match="does not exist"):
         await store.next_chunk_number(uuid.uuid4())
     with pytest.raises(psycopg.errors.InvalidParameterValue):

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from core.store.supabase import SupabaseStore
+from core.store import Store
 from tests.store.helpers import pull_request
 
 from .stack import SupabaseStack, sign
@@ -62,14 +62,15 @@ def functions(db) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-async def seed(store: SupabaseStore) -> None:
+async def seed(store: Store) -> None:
     """A row in every table, so a leak would show."""
     await store.register_backfill("octo", "repo", 10)
     lease = await store.claim_backfill("w", lease_seconds=300)
     assert lease is not None
     chunk = await store.start_chunk(lease, "w")
     assert chunk is not None
-    page = [pull_request(1, reviews=1, comments=1)]
+    # PR 2's number is out of range: refused and recorded in pull_request_failures.
+    page = [pull_request(1, reviews=1, comments=1), {**pull_request(2), "number": 2**31}]
     assert (
         await store.commit_chunk(chunk, page, cursor_after="c", has_next_page=True, total_prs=10)
     ).committed
@@ -100,7 +101,7 @@ def assert_denied(response: httpx.Response, what: str) -> None:
 
 
 async def test_public_keys_can_neither_read_nor_write_any_table(
-    store: SupabaseStore, supabase: SupabaseStack, db, public_key: str
+    store: Store, supabase: SupabaseStack, db, public_key: str
 ) -> None:
     await seed(store)
     names = tables(db)
@@ -123,7 +124,7 @@ async def test_public_keys_can_neither_read_nor_write_any_table(
 
 
 async def test_public_keys_can_call_no_function(
-    store: SupabaseStore, supabase: SupabaseStack, db, public_key: str
+    store: Store, supabase: SupabaseStack, db, public_key: str
 ) -> None:
     await seed(store)
     names = tables(db)
@@ -161,7 +162,7 @@ def test_the_service_key_reaches_every_function_by_the_same_calls(
 
 
 async def test_rls_hides_every_row_even_if_a_grant_slips_through(
-    store: SupabaseStore, supabase: SupabaseStack, db
+    store: Store, supabase: SupabaseStack, db
 ) -> None:
     await seed(store)
     names = tables(db)

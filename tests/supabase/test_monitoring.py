@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from core.store.postgres import PostgresStore
-from core.store.supabase import SupabaseStore
-from tests.recovery.helpers import age
+from core.store import Store, postgres_store
+from tests.recovery.helpers import age, expire_lease
 from tests.store.helpers import pull_request
 
 # Computed from now() at the instant of each call, so they differ between two calls.
@@ -18,23 +17,29 @@ MOVING = {"observed_at", "prs_per_minute", "eta_seconds"}
 
 
 @pytest.fixture
-async def pg(database_url: str) -> AsyncIterator[PostgresStore]:
-    s = await PostgresStore.connect(database_url, max_size=2)
+async def pg(database_url: str) -> AsyncIterator[Store]:
+    s = await postgres_store(database_url, max_size=2)
     try:
         yield s
     finally:
         await s.close()
 
 
-async def seed(store: SupabaseStore, db) -> None:
+async def seed(store: Store, db) -> None:
     """alpha: chunks completed, failed, processing and stuck; beta: paused; gamma: completed."""
     alpha = await store.register_backfill("octo", "alpha", 10)
     beta = await store.register_backfill("octo", "beta", 5)
     gamma = await store.register_backfill("octo", "gamma", 1)
+    # A worker that died two hours ago left a chunk processing; its lease ran out.
+    dead = await store.claim_backfill("w0", lease_seconds=300, only=[alpha.backfill_state_id])
+    assert dead is not None
+    stuck, orphan = await store.start_chunk(dead, "w0"), await store.start_chunk(dead, "w0")
+    assert stuck is not None and orphan is not None
+    expire_lease(db, dead)
     lease = await store.claim_backfill("w1", lease_seconds=300, only=[alpha.backfill_state_id])
     assert lease is not None
-    done, failed, processing, stuck = [await store.start_chunk(lease, "w1") for _ in range(4)]
-    assert done and failed and processing and stuck
+    done, failed, processing = [await store.start_chunk(lease, "w1") for _ in range(3)]
+    assert done and failed and processing
     await store.commit_chunk(
         done, [pull_request(1, reviews=2)], cursor_after="c1", has_next_page=True, total_prs=10
     )
@@ -71,27 +76,31 @@ def steady(rows: list) -> list[dict]:
     return [{k: v for k, v in r.model_dump().items() if k not in MOVING} for r in rows]
 
 
-async def test_stuck_chunks_match_the_psycopg_store(
-    store: SupabaseStore, pg: PostgresStore, db
-) -> None:
+async def test_stuck_chunks_match_the_psycopg_store(store: Store, pg: Store, db) -> None:
     await seed(store, db)
     stuck = await store.stuck_chunks(60)
-    assert [c.chunk_number for c in stuck] == [4]
+    assert [c.chunk_number for c in stuck] == [1]
     assert [c.model_dump(exclude={"age_seconds"}) for c in stuck] == [
         c.model_dump(exclude={"age_seconds"}) for c in await pg.stuck_chunks(60)
     ]
-    in_flight = await store.stuck_chunks(0, limit=1)  # threshold 0: every chunk in flight
+    # Threshold 0: every chunk nobody holds (the dead worker's two; w1's is in flight).
+    in_flight = await store.stuck_chunks(0, limit=1)
     assert len(in_flight) == 1 and len(await pg.stuck_chunks(0)) == 2
 
 
-async def test_reads_match_the_psycopg_store(store: SupabaseStore, pg: PostgresStore, db) -> None:
+async def test_reads_match_the_psycopg_store(store: Store, pg: Store, db) -> None:
     await seed(store, db)
     alpha = (await pg.backfill_progress())[0].backfill_state_id
     assert await store.chunk_statistics() == await pg.chunk_statistics()
     for kwargs in ({"backfill_state_id": alpha, "stuck_minutes": 60}, {"since_hours": 1}):
         assert await store.chunk_statistics(**kwargs) == await pg.chunk_statistics(**kwargs)
     stats = await store.chunk_statistics(backfill_state_id=alpha, stuck_minutes=60)
-    assert (stats.completed, stats.failed, stats.processing, stats.stuck) == (1, 1, 2, 1)
+    assert (stats.completed, stats.failed, stats.processing, stats.stuck) == (
+        1,
+        1,
+        3,
+        1,
+    )  # the dead worker left two, w1 is on one
 
     progress = await store.backfill_progress()
     assert steady(progress) == steady(await pg.backfill_progress())
@@ -111,7 +120,7 @@ async def test_reads_match_the_psycopg_store(store: SupabaseStore, pg: PostgresS
     assert await store.work_summary(only=[alpha]) == await pg.work_summary(only=[alpha])
 
 
-async def test_controls_act_as_on_postgres(store: SupabaseStore, db) -> None:
+async def test_controls_act_as_on_postgres(store: Store, db) -> None:
     state = (await store.register_backfill("octo", "repo", 3)).backfill_state_id
     assert await store.pause_backfill(state) and not await store.pause_backfill(state)
     assert await store.claim_backfill("w") is None
@@ -133,9 +142,7 @@ async def test_controls_act_as_on_postgres(store: SupabaseStore, db) -> None:
     assert again is not None and again.cursor == "c3" and again.total_prs == 5
 
 
-async def test_recovery_reports_match_the_psycopg_store(
-    store: SupabaseStore, pg: PostgresStore, db
-) -> None:
+async def test_recovery_reports_match_the_psycopg_store(store: Store, pg: Store, db) -> None:
     await seed(store, db)
     dry = await store.recover_stuck_chunks(stuck_minutes=60, cleanup_days=30, dry_run=True)
     same = await pg.recover_stuck_chunks(stuck_minutes=60, cleanup_days=30, dry_run=True)
@@ -156,7 +163,7 @@ async def test_recovery_reports_match_the_psycopg_store(
 
 
 async def test_more_backfills_than_supabases_row_cap_are_all_shown(
-    store: SupabaseStore, pg: PostgresStore, supabase, db
+    store: Store, pg: Store, supabase, db
 ) -> None:
     """PostgREST here caps row sets at 1,000 as Supabase does; progress must not stop there."""
     db.execute(
