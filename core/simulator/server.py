@@ -33,7 +33,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()
             return
-        self.send_response(response.status)
+        # send_response would add a `Date` from the real clock; the simulator's own is sent.
+        self.log_request(response.status)
+        self.send_response_only(response.status)
+        if "server" not in response.headers:
+            self.send_header("server", self.version_string())
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.send_header("content-length", str(len(response.body)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+from email.utils import formatdate
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from typing import Any
@@ -137,7 +138,10 @@ class Simulator:
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> R.SimResponse:
         with self._lock:
-            return self._handle(method.upper(), path.split("?", 1)[0], headers, body)
+            response = self._handle(method.upper(), path.split("?", 1)[0], headers, body)
+            # GitHub's clock, as every GitHub answer carries it (clients estimate skew from it)
+            response.headers.setdefault("date", formatdate(self.config.clock(), usegmt=True))
+            return response
 
     # --- the pipeline ---------------------------------------------------------------------
 
