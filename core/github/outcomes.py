@@ -196,7 +196,7 @@ def _decide_errors(errors: list[dict[str, Any]], payload: dict[str, Any]) -> Out
                 error_type=error["type"],
             )
     for error in errors:
-        extensions = error.get("extensions") if isinstance(error.get("extensions"), dict) else {}
+        extensions = _dict(error.get("extensions"))
         saml = bool(extensions.get("saml_failure")) or "saml" in _lower(error.get("message"))
         if error.get("type") == "FORBIDDEN" or saml:
             reason = (
@@ -207,7 +207,8 @@ def _decide_errors(errors: list[dict[str, Any]], payload: dict[str, Any]) -> Out
             )
             return Outcome(Action.FAIL_BACKFILL, reason, error_type="FORBIDDEN")
     for error in errors:
-        path = error.get("path") if isinstance(error.get("path"), list) else []
+        path = error.get("path")
+        path = path if isinstance(path, list) else []
         if error.get("type") == "NOT_FOUND" and path[:1] == ["repository"]:
             return Outcome(
                 Action.FAIL_BACKFILL,
@@ -219,7 +220,7 @@ def _decide_errors(errors: list[dict[str, Any]], payload: dict[str, Any]) -> Out
     if len(vanished) == len(errors) and isinstance(data, dict):
         return None  # follow-up nodes deleted meanwhile: ok, the pager keeps what it has
     first = errors[0]
-    extensions = first.get("extensions") if isinstance(first.get("extensions"), dict) else {}
+    extensions = _dict(first.get("extensions"))
     error_type = first.get("type") or extensions.get("code")
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return Outcome(
@@ -228,6 +229,10 @@ def _decide_errors(errors: list[dict[str, Any]], payload: dict[str, Any]) -> Out
         error_type=error_type if isinstance(error_type, str) else None,
         extra={"path": first.get("path") if isinstance(first.get("path"), list) else None},
     )
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _is_alias(path: Any) -> bool:

@@ -156,7 +156,7 @@ class RepoBuffer:
     def take(self, count: int) -> tuple[list[PullRequest], str | None]:
         """Remove and convert the first `count` (complete) PRs; returns them and the new cursor."""
         taken, self.entries = self.entries[:count], self.entries[count:]
-        self.delivered.update(e.raw.get("id") for e in taken)
+        self.delivered.update(str(e.raw.get("id")) for e in taken)
         if taken:
             self.start_after = taken[-1].cursor
         return [PullRequest.from_graphql(e.raw, e.nodes) for e in taken], self.start_after

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import threading
-from email.utils import formatdate
 from collections import Counter, defaultdict
 from collections.abc import Mapping
+from email.utils import formatdate
 from typing import Any
 
 from graphql import FieldNode, FragmentDefinitionNode, OperationDefinitionNode
