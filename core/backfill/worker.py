@@ -58,6 +58,8 @@ class WorkerOptions:
     heartbeat_interval: float = 10.0
     idle_interval: float = 2.0
     slice_seconds: float = 60.0  # then release, so every backfill gets its turn
+    max_failures_in_a_row: int = MAX_FAILURES_IN_A_ROW  # then the backfill fails
+    cooldown_base: int = 5  # seconds after a first failed chunk; doubles up to MAX_COOLDOWN
 
 
 @dataclass
@@ -366,7 +368,7 @@ class Worker:
             self._event(f"{lease.repository}: chunk {chunk.chunk_number} waits: {exc}")
             return True
         failures = self._failures[key] = self._failures.get(key, 0) + 1
-        if failures >= MAX_FAILURES_IN_A_ROW:
+        if failures >= self.options.max_failures_in_a_row:
             await self._fail(chunk, reason)
             await self._fail_backfill(
                 lease, f"{failures} chunks failed in a row; last: {reason}"[:1000]
@@ -393,10 +395,9 @@ class Worker:
         with contextlib.suppress(Exception):
             await asyncio.shield(self.store.fail_chunk(chunk, error, cooldown))
 
-    @staticmethod
-    def _cooldown(failures: int) -> int:
+    def _cooldown(self, failures: int) -> int:
         """Seconds to leave a failing backfill alone: 5, 10, 20, ... up to 10 minutes."""
-        return min(MAX_COOLDOWN, 5 * 2 ** (failures - 1))
+        return min(MAX_COOLDOWN, self.options.cooldown_base * 2 ** (failures - 1))
 
     # -- presence ------------------------------------------------------------------------
 
