@@ -37,8 +37,8 @@ NESTED_PER_PR = len(NESTED) + 1
 REQUESTS_PER_POINT = 149
 
 PR_SCALARS = (
-    "id fullDatabaseId number title body state isDraft merged createdAt updatedAt closedAt mergedAt "
-    "additions deletions changedFiles baseRefName headRefName url"
+    "id fullDatabaseId number title body state isDraft merged createdAt updatedAt closedAt "
+    "mergedAt additions deletions changedFiles baseRefName headRefName url"
 )
 
 
