@@ -138,6 +138,9 @@ class Worker:
             stopper = asyncio.create_task(self._interrupt.wait())
             try:
                 await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            except BaseException:  # cancelled (abandon, quit): take the fetch down with it
+                task.cancel()
+                raise
             finally:
                 stopper.cancel()
             if task.done():
