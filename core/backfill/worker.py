@@ -15,29 +15,32 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from typing import TypeVar
 from uuid import UUID
 
 from core.backfill.page_size import PageSizes
 from core.backfill.presence import Presence
 from core.github.client import GitHubClient
-from core.github.errors import (
-    AuthenticationError,
-    GitHubError,
-    RateLimitedError,
-    RepositoryNotFound,
-    ResourceLimitsExceeded,
-    TransientError,
-)
+from core.github.errors import GitHubError, RateLimitedError
+from core.github.outcomes import Action
 from core.store.models import Chunk, Lease
 from core.store.store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PAGE_COST_ESTIMATE = 2  # a full page with nested reviews/comments: 1-2 points
 MAX_COOLDOWN = 600
+# Chunks of one backfill failing in a row (shrinks at size 1, malformed or repeated answers,
+# unknown errors) before the backfill itself fails with the last reason: no endless retry.
+MAX_FAILURES_IN_A_ROW = 8
+
+
+class _Interrupted(Exception):
+    """--max-runtime came (or an abandoning stop) while waiting on GitHub."""
 
 
 def default_worker_id() -> str:
@@ -55,6 +58,8 @@ class WorkerOptions:
     heartbeat_interval: float = 10.0
     idle_interval: float = 2.0
     slice_seconds: float = 60.0  # then release, so every backfill gets its turn
+    max_failures_in_a_row: int = MAX_FAILURES_IN_A_ROW  # then the backfill fails
+    cooldown_base: int = 5  # seconds after a first failed chunk; doubles up to MAX_COOLDOWN
 
 
 @dataclass
@@ -92,6 +97,7 @@ class Worker:
         self.stats = WorkerStats()
         self._on_event = on_event
         self._stop = asyncio.Event()
+        self._interrupt = asyncio.Event()  # the deadline: ends waits and backoffs too
         self._failures: dict[UUID, int] = {}
         self._deadline = (
             time.monotonic() + self.options.max_runtime if self.options.max_runtime else None
@@ -104,13 +110,45 @@ class Worker:
         """First call: finish the page in hand, then exit. `abandon`: stop at once."""
         self._stop.set()
         if abandon:
+            self._interrupt.set()
             for task in self._slots:
                 task.cancel()
 
     def _stopping(self) -> bool:
         if self._deadline is not None and time.monotonic() >= self._deadline:
             self._stop.set()
+            self._interrupt.set()
         return self._stop.is_set()
+
+    async def _watch_deadline(self) -> None:
+        """At --max-runtime: stop, and interrupt whatever is waiting on GitHub (a reset, a
+        secondary-limit backoff, a slow answer) so the process ends on time."""
+        if self._deadline is None:
+            return
+        await asyncio.sleep(max(0.0, self._deadline - time.monotonic()))
+        self._stop.set()
+        self._interrupt.set()
+
+    async def _interruptible(self, awaitable: Awaitable[T]) -> T:
+        """Await `awaitable` unless the deadline comes first (then `_Interrupted`)."""
+        task = asyncio.ensure_future(awaitable)
+        if self._interrupt.is_set():
+            task.cancel()
+        else:
+            stopper = asyncio.create_task(self._interrupt.wait())
+            try:
+                await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            except BaseException:  # cancelled (abandon, quit): take the fetch down with it
+                task.cancel()
+                raise
+            finally:
+                stopper.cancel()
+            if task.done():
+                return task.result()
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise _Interrupted
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake up for a stop request."""
@@ -130,12 +168,14 @@ class Worker:
         opts = self.options
         self._slots = [asyncio.create_task(self._slot()) for _ in range(max(1, opts.concurrency))]
         beat = asyncio.create_task(self._announce())
+        watch = asyncio.create_task(self._watch_deadline())
         try:
             results = await asyncio.gather(*self._slots, return_exceptions=True)
         finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            for task in (beat, watch):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self._announce_once("stopped")
             with contextlib.suppress(Exception):
                 await self.presence.flush()
@@ -152,9 +192,13 @@ class Worker:
                 if not await self._claim_and_work():
                     return
                 errors = 0
-            except AuthenticationError:
+            except GitHubError as exc:
+                if exc.action is not Action.STOP:
+                    raise
                 self.stop(abandon=True)  # a bad token stops every slot at once
                 raise
+            except _Interrupted:
+                return
             except Exception as exc:  # the database or GitHub blinked: back off, go on
                 errors += 1
                 self.stats.failures += 1
@@ -227,14 +271,18 @@ class Worker:
         forever. Returns False if asked to stop meanwhile."""
         while True:
             try:
-                await self.client.check_rate_limit_before_query(PAGE_COST_ESTIMATE)
+                await self._interruptible(
+                    self.client.check_rate_limit_before_query(PAGE_COST_ESTIMATE)
+                )
+            except _Interrupted:
+                return False
             except RateLimitedError as exc:
-                until = exc.reset_at + timedelta(seconds=1)
+                until = exc.reset_at + timedelta(seconds=1)  # GitHub's clock
                 await self.presence.on_wait(until, "GraphQL budget below MIN_GRAPHQL_POINTS")
                 self._event(
                     f"{lease.repository}: waiting for the GraphQL budget until {until:%H:%M:%S}"
                 )
-                await self._pause((until - datetime.now(UTC)).total_seconds())
+                await self._pause(self.client.seconds_until(until))
                 if self._stopping():
                     return False
                 continue
@@ -255,34 +303,27 @@ class Worker:
         if held.handing_over:  # what was fetched ahead, completed by follow-ups only
             size = min(size, max(1, self.client.fetched_ahead(lease.owner, lease.name)))
         try:
-            page = await self.client.fetch_pull_requests_page(
-                lease.owner,
-                lease.name,
-                after=chunk.cursor_before,
-                page_size=size,
-                ahead=not held.handing_over,
+            page = await self._interruptible(
+                self.client.fetch_pull_requests_page(
+                    lease.owner,
+                    lease.name,
+                    after=chunk.cursor_before,
+                    page_size=size,
+                    ahead=not held.handing_over,
+                )
             )
         except asyncio.CancelledError:
             await self._fail(chunk, "worker stopped before the page was stored")
             raise
-        except AuthenticationError as exc:
-            await self._fail(chunk, str(exc))
-            raise
-        except RepositoryNotFound as exc:
-            await self._fail(chunk, str(exc))
-            await self.store.fail_backfill(lease, str(exc))
-            self._event(f"{lease.repository}: failed: {exc}")
+        except _Interrupted:
+            await self._fail(chunk, "worker reached --max-runtime while waiting on GitHub")
             return True
-        except (TransientError, ResourceLimitsExceeded) as exc:
-            smaller = self.page_sizes.shrink(key)
-            cooldown = 0 if smaller < size else self._cooldown(key)
-            await self._fail(chunk, str(exc), cooldown)
-            self._event(f"{lease.repository}: {exc}; page size now {smaller}")
-            return cooldown > 0
         except GitHubError as exc:
-            await self._fail(chunk, str(exc), self._cooldown(key))
-            self._event(f"{lease.repository}: chunk {chunk.chunk_number} failed: {exc}")
-            return True
+            return await self._apply(held, chunk, exc, size)
+        except Exception as exc:  # a bug or an unforeseen answer: never leave it `processing`
+            log.warning("unexpected error fetching a page", exc_info=True)
+            unexpected = GitHubError(f"unexpected error ({type(exc).__name__}: {exc})"[:500])
+            return await self._apply(held, chunk, unexpected, size)
 
         numbers = [pr.number for pr in page.pull_requests]
         await self.store.record_chunk_prs(chunk, numbers)
@@ -310,15 +351,56 @@ class Worker:
             self._event(f"{lease.repository}: completed")
         return result.status != "active"
 
+    async def _apply(self, held: _Held, chunk: Chunk, exc: GitHubError, size: int) -> bool:
+        """Apply the outcome a GitHub error carries (`core.github.outcomes`) to the chunk and
+        the backfill. True when this lease should be let go."""
+        lease, key = held.lease, held.lease.backfill_state_id
+        reason = str(exc)
+        if exc.action is Action.STOP:
+            await self._fail(chunk, reason)
+            raise exc
+        if exc.action is Action.FAIL_BACKFILL:
+            await self._fail(chunk, reason)
+            await self._fail_backfill(lease, reason)
+            return True
+        if exc.action is Action.WAIT:  # the limit outlasted the client's bounded waits
+            cooldown = MAX_COOLDOWN
+            if isinstance(exc, RateLimitedError):
+                cooldown = int(min(MAX_COOLDOWN, self.client.seconds_until(exc.reset_at) + 1))
+            await self._fail(chunk, reason, max(1, cooldown))
+            self._event(f"{lease.repository}: chunk {chunk.chunk_number} waits: {exc}")
+            return True
+        failures = self._failures[key] = self._failures.get(key, 0) + 1
+        if failures >= self.options.max_failures_in_a_row:
+            await self._fail(chunk, reason)
+            await self._fail_backfill(
+                lease, f"{failures} chunks failed in a row; last: {reason}"[:1000]
+            )
+            return True
+        if exc.action is Action.SHRINK:
+            smaller = self.page_sizes.shrink(key)
+            cooldown = 0 if smaller < size else self._cooldown(failures)
+            await self._fail(chunk, reason, cooldown)
+            self._event(f"{lease.repository}: {exc}; page size now {smaller}")
+            return cooldown > 0
+        await self._fail(chunk, reason, self._cooldown(failures))
+        self._event(f"{lease.repository}: chunk {chunk.chunk_number} failed: {exc}")
+        return True
+
+    async def _fail_backfill(self, lease: Lease, reason: str) -> None:
+        self._failures.pop(lease.backfill_state_id, None)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self.store.fail_backfill(lease, reason))
+        self._event(f"{lease.repository}: failed: {reason}")
+
     async def _fail(self, chunk: Chunk, error: str, cooldown: int = 0) -> None:
         self.stats.failures += 1
         with contextlib.suppress(Exception):
             await asyncio.shield(self.store.fail_chunk(chunk, error, cooldown))
 
-    def _cooldown(self, key: UUID) -> int:
+    def _cooldown(self, failures: int) -> int:
         """Seconds to leave a failing backfill alone: 5, 10, 20, ... up to 10 minutes."""
-        n = self._failures[key] = self._failures.get(key, 0) + 1
-        return min(MAX_COOLDOWN, 5 * 2 ** (n - 1))
+        return min(MAX_COOLDOWN, self.options.cooldown_base * 2 ** (failures - 1))
 
     # -- presence ------------------------------------------------------------------------
 

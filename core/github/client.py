@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import random
 import time
@@ -27,7 +26,8 @@ from core.config import GITHUB_GRAPHQL_URL
 from core.github.cost import estimate_cost
 from core.github.errors import (
     AuthenticationError,
-    GitHubError,
+    BackfillRefused,
+    EndpointMissing,
     GraphQLError,
     MalformedResponse,
     RateLimitedError,
@@ -38,6 +38,7 @@ from core.github.errors import (
 )
 from core.github.metrics import MAX_RESET_AHEAD, BudgetTracker, RateLimitMetrics
 from core.github.models import PullRequestPage
+from core.github.outcomes import SHRINK_TYPES, Action, AnswerDeadline, AnswerTooLarge, decide
 from core.github.pager import RepoBuffer
 from core.github.queries import (
     COUNT_QUERY,
@@ -55,11 +56,12 @@ log = logging.getLogger("core.github")
 MetricsCallback = Callable[[RateLimitMetrics], Awaitable[None] | None]
 WaitCallback = Callable[[datetime, str], Awaitable[None] | None]
 
-TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
-PRIMARY_TYPES = frozenset({"RATE_LIMITED", "RATE_LIMIT"})
 SECONDARY_MIN_WAIT = 60.0
 TRANSIENT_BASE_WAIT = 1.0
 TRANSIENT_MAX_WAIT = 30.0
+REQUEST_DEADLINE = 60.0  # whole request, send to last byte (GitHub itself stops at 10 s)
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a full page with long bodies is a few MB
+CLOCK_SKEW_NOISE = 1.5  # seconds of apparent skew that `Date`'s whole seconds explain
 # What reading an answer of the wrong shape raises (pydantic's ValidationError is a ValueError).
 SHAPE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError)
 
@@ -96,6 +98,8 @@ class GitHubClient:
         on_wait: WaitCallback | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        request_deadline: float = REQUEST_DEADLINE,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         self._token = token if isinstance(token, SecretStr) else SecretStr(token)
         self.url = url
@@ -106,6 +110,9 @@ class GitHubClient:
         self._on_wait = on_wait
         self._sleep = sleep
         self._clock = clock
+        self._offset = 0.0  # GitHub's clock minus ours, from each answer's `Date`
+        self.request_deadline = request_deadline
+        self.max_answer_bytes = max_answer_bytes
         self._rng = rng or random.Random()
         self._fingerprint = fingerprint(self._token)
         self._http = httpx.AsyncClient(transport=transport, timeout=timeout)
@@ -137,7 +144,15 @@ class GitHubClient:
         return self._budget.snapshot()
 
     def _now(self) -> datetime:
-        return datetime.fromtimestamp(self._clock(), UTC)
+        """GitHub's time: our clock corrected by the offset its `Date` headers show."""
+        return datetime.fromtimestamp(self._clock() + self._offset, UTC)
+
+    def github_now(self) -> datetime:
+        return self._now()
+
+    def seconds_until(self, when: datetime) -> float:
+        """How long until `when` (a time GitHub gave), on GitHub's clock."""
+        return max(0.0, (when - self._now()).total_seconds())
 
     # -- budget -----------------------------------------------------------------------------
 
@@ -223,18 +238,17 @@ class GitHubClient:
                         estimated_cost=cost,
                         now=self._now(),
                     ) from None
-                continue_after = reset_at + timedelta(seconds=1)
+                # GitHub said limited: never send again before its reset (its clock), and
+                # not in the same instant even if the reset looks past.
+                continue_after = max(reset_at, self._now()) + timedelta(seconds=1)
                 await self._wait_until(continue_after, "GraphQL rate limit")
                 continue
             finally:
                 self._reserved -= cost
             data = payload.get("data")
-            if isinstance(data, dict):
-                self._budget.observe_rate_limit(data.get("rateLimit"))
+            assert isinstance(data, dict)  # `decide` said ok: a dict of data
+            self._budget.observe_rate_limit(data.get("rateLimit"))
             await self._publish()
-            _raise_for_errors(payload)
-            if not isinstance(data, dict):
-                raise TransientError("GitHub answered without data", attempts=1)
             return data
 
     async def _reserve(self, cost: int) -> None:
@@ -250,54 +264,106 @@ class GitHubClient:
             self._reserved += cost
             return
 
+    async def _post(self, body: dict[str, Any]) -> tuple[int | None, httpx.Headers, bytes, Any]:
+        """One POST with an overall deadline and a cap on the answer's size.
+
+        httpx's timeout is per read: an answer trickling a byte every few seconds would never
+        end. Returns (status, headers, body, exception) and never raises for the answer.
+        """
+        headers = {
+            "Authorization": f"bearer {self._token.get_secret_value()}",
+            "Accept": "application/json",
+        }
+        status: int | None = None
+        got = httpx.Headers()
+        try:
+            async with asyncio.timeout(self.request_deadline):
+                async with self._in_flight:
+                    self.requests_sent += 1
+                    async with self._http.stream(
+                        "POST", self.url, json=body, headers=headers
+                    ) as response:
+                        status, got = response.status_code, response.headers
+                        self._observe_headers(got)
+                        length = got.get("content-length", "")
+                        if length.isdigit() and int(length) > self.max_answer_bytes:
+                            raise AnswerTooLarge(f"{int(length):,} bytes announced")
+                        parts: list[bytes] = []
+                        size = 0
+                        async for part in response.aiter_bytes():
+                            size += len(part)
+                            if size > self.max_answer_bytes:
+                                raise AnswerTooLarge(f"over {self.max_answer_bytes:,} bytes")
+                            parts.append(part)
+                        return status, got, b"".join(parts), None
+        except TimeoutError:
+            return status, got, b"", AnswerDeadline(f"over {self.request_deadline:g} s")
+        except (httpx.HTTPError, AnswerTooLarge) as exc:
+            return status, got, b"", exc
+
+    def _observe_headers(self, headers: httpx.Headers) -> None:
+        """Budget headers, and GitHub's clock: `Date` gives the offset to ours."""
+        date = headers.get("date")
+        if date:
+            try:
+                offset = parsedate_to_datetime(date).timestamp() - self._clock()
+            except (TypeError, ValueError, OverflowError):
+                offset = None
+            if offset is not None:
+                # `Date` has whole seconds (floored): under ~1 s is noise, not skew.
+                self._offset = offset if abs(offset) >= CLOCK_SKEW_NOISE else 0.0
+        self._budget.observe_headers(headers)
+
     async def _send(self, query: str, variables: dict[str, Any] | None) -> dict[str, Any]:
-        """POST once per attempt; retries transient failures and secondary limits within bounds."""
+        """POST and apply the answer's outcome (`core.github.outcomes.decide`): return the
+        payload (ok), wait and resend (secondary limit, bounded), retry a blip in place
+        (bounded), or raise the error that carries the outcome for the caller."""
         transient = secondary = 0
         body = {"query": query, "variables": variables or {}}
         while True:
-            problem: str | None = None
-            status: int | None = None
-            try:
-                async with self._in_flight:
-                    self.requests_sent += 1
-                    response = await self._http.post(
-                        self.url,
-                        json=body,
-                        headers={
-                            "Authorization": f"bearer {self._token.get_secret_value()}",
-                            "Accept": "application/json",
-                        },
+            status, headers, raw, exc = await self._post(body)
+            outcome = decide(status, headers, raw, exc)
+            if outcome.action is Action.OK:
+                assert outcome.payload is not None
+                return outcome.payload
+            if outcome.action is Action.WAIT and outcome.limit == "primary":
+                raise _PrimaryLimited(self._reset_from(headers), outcome.reason)
+            if outcome.action is Action.WAIT:
+                secondary += 1
+                retry_after = outcome.retry_after
+                if retry_after is not None:
+                    retry_after = min(max(0.0, retry_after), MAX_RESET_AHEAD.total_seconds())
+                if secondary > self.max_retries:
+                    raise SecondaryRateLimitError(
+                        f"GitHub's secondary rate limit persisted after {secondary} tries",
+                        retry_after=retry_after,
+                        attempts=secondary,
                     )
-            except httpx.TimeoutException:
-                problem = "timed out"
-            except httpx.TransportError as exc:
-                problem = f"connection failed ({type(exc).__name__})"
-            else:
-                status = response.status_code
-                self._budget.observe_headers(response.headers)
-                kind, payload, message = self._classify(response)
-                if kind == "ok":
-                    return payload
-                if kind == "secondary":
-                    secondary += 1
-                    retry_after = _retry_after(response.headers, self._now())
-                    if secondary > self.max_retries:
-                        raise SecondaryRateLimitError(
-                            f"GitHub's secondary rate limit persisted after {secondary} tries",
-                            retry_after=retry_after,
-                            attempts=secondary,
-                        )
-                    await self._wait_until(
-                        self._now()
-                        + timedelta(seconds=self._secondary_wait(retry_after, secondary)),
-                        "GitHub secondary rate limit",
-                    )
-                    continue
-                problem = message
+                await self._wait_until(
+                    self._now() + timedelta(seconds=self._secondary_wait(retry_after, secondary)),
+                    "GitHub secondary rate limit",
+                )
+                continue
+            if outcome.action is Action.STOP:
+                if status == 401:
+                    raise AuthenticationError(outcome.reason)
+                raise EndpointMissing(f"{outcome.reason} (url {self.url})")
+            if outcome.action is Action.FAIL_BACKFILL:
+                refused = BackfillRefused(outcome.reason)
+                refused.type = outcome.error_type or refused.type
+                raise refused
+            if outcome.action is Action.FAIL_CHUNK:
+                raise GraphQLError(
+                    outcome.reason, type=outcome.error_type, path=outcome.extra.get("path")
+                )
+            # SHRINK: a blip is retried in place (bounded), GitHub's "too heavy" is not.
+            if outcome.error_type in SHRINK_TYPES:
+                raise ResourceLimitsExceeded(outcome.reason)
             transient += 1
-            if transient > self.max_retries:
+            if not outcome.in_place or transient > self.max_retries:
                 raise TransientError(
-                    f"GitHub request failed {transient} times ({problem}); try a smaller page",
+                    f"GitHub request failed {transient} times ({outcome.reason}); "
+                    "try a smaller page",
                     attempts=transient,
                     status=status,
                 )
@@ -306,7 +372,7 @@ class GitHubClient:
             log.warning(
                 "github %s: %s; retry %d/%d in %.1fs",
                 self._fingerprint,
-                problem,
+                outcome.reason,
                 transient,
                 self.max_retries,
                 delay,
@@ -322,54 +388,11 @@ class GitHubClient:
         base = SECONDARY_MIN_WAIT * 2 ** (attempt - 1)
         return base + self._rng.uniform(0, base / 4)
 
-    def _classify(self, response: httpx.Response) -> tuple[str, dict[str, Any], str]:
-        """('ok'|'secondary'|'transient', payload, problem) or raise for fatal answers."""
-        status = response.status_code
-        payload: Any = None
-        try:
-            payload = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-            payload = None
-        message = str(payload.get("message") or "") if isinstance(payload, dict) else ""
-        if status == 401:
-            raise AuthenticationError(
-                "GitHub rejected the token (401 Bad credentials): "
-                "set a valid, unrevoked token in GITHUB_TOKEN"
-            )
-        if status in (403, 429) or (status == 200 and "secondary rate limit" in message.lower()):
-            if "secondary rate limit" in message.lower() or "abuse" in message.lower():
-                return "secondary", {}, message
-            if response.headers.get("retry-after") is not None:
-                return "secondary", {}, message
-            if response.headers.get("x-ratelimit-remaining") == "0":
-                raise _PrimaryLimited(self._reset_from(response), message)
-            raise GitHubError(
-                f"GitHub refused the request (HTTP {status}): {message or 'forbidden'}; "
-                "check the scopes of GITHUB_TOKEN"
-            )
-        if status in TRANSIENT_STATUSES:
-            return "transient", {}, f"HTTP {status}"
-        if status == 404:
-            raise GitHubError(
-                f"no GraphQL endpoint at {self.url} (HTTP 404): check GITHUB_GRAPHQL_URL"
-            )
-        if status != 200:
-            raise GitHubError(f"GitHub answered HTTP {status}: {message or 'unexpected status'}")
-        if not isinstance(payload, dict) or ("data" not in payload and "errors" not in payload):
-            return "transient", {}, "malformed JSON body"
-        if not isinstance(payload.get("errors") or [], list) or not isinstance(
-            payload.get("data"), dict | None
-        ):
-            raise MalformedResponse("GitHub answered with `data` or `errors` of the wrong type")
-        if any(_is_primary(e) for e in payload.get("errors") or []):
-            raise _PrimaryLimited(self._reset_from(response), "rate limited")
-        return "ok", payload, ""
-
-    def _reset_from(self, response: httpx.Response) -> datetime:
-        header = response.headers.get("x-ratelimit-reset")
+    def _reset_from(self, headers: httpx.Headers) -> datetime:
+        header = headers.get("x-ratelimit-reset")
         if header and header.strip().isdigit():
             reset = datetime.fromtimestamp(int(header), UTC)
-        elif self._budget.reset_at is not None:
+        elif self._budget.reset_at is not None and self._budget.reset_at > self._now():
             reset = self._budget.reset_at
         else:
             reset = self._now() + timedelta(seconds=SECONDARY_MIN_WAIT)
@@ -378,14 +401,22 @@ class GitHubClient:
 
     # -- repositories -----------------------------------------------------------------------
 
-    async def repository_pull_request_count(self, owner: str, name: str) -> int:
-        """GitHub's `totalCount` of PRs (every state): what a complete backfill must reach."""
+    async def _execute_for(
+        self, owner: str, name: str, query: str, variables: dict[str, Any]
+    ) -> dict[str, Any]:
+        """`execute` for one repository: a refusal names the repository it is about."""
         try:
-            data = await self.execute(COUNT_QUERY, {"owner": owner, "name": name})
-        except GraphQLError as exc:
+            return await self.execute(query, variables)
+        except BackfillRefused as exc:
             if exc.type == "NOT_FOUND":
                 raise RepositoryNotFound(owner, name) from None
-            raise
+            refused = BackfillRefused(f"{owner}/{name}: {exc} (organisation {owner!r})")
+            refused.type = exc.type
+            raise refused from None
+
+    async def repository_pull_request_count(self, owner: str, name: str) -> int:
+        """GitHub's `totalCount` of PRs (every state): what a complete backfill must reach."""
+        data = await self._execute_for(owner, name, COUNT_QUERY, {"owner": owner, "name": name})
         repo = data.get("repository")
         if repo is None:
             raise RepositoryNotFound(owner, name)
@@ -425,12 +456,7 @@ class GitHubClient:
             page = PageRequest(owner, name, fresh, buffer.frontier) if fresh else None
             before = buffer.progress()
             query, variables = batch_query(page, follow_ups)
-            try:
-                data = await self.execute(query, variables)
-            except GraphQLError as exc:
-                if exc.type == "NOT_FOUND" and exc.path and exc.path[0] == "repository":
-                    raise RepositoryNotFound(owner, name) from None
-                raise
+            data = await self._execute_for(owner, name, query, variables)
             if page is not None and data.get("repository") is None:
                 raise RepositoryNotFound(owner, name)
             try:
@@ -438,7 +464,7 @@ class GitHubClient:
                 if isinstance(rate_limit, dict) and isinstance(rate_limit.get("cost"), int):
                     spent += rate_limit["cost"]
                 if page is not None:
-                    buffer.add_page(data["repository"]["pullRequests"])
+                    buffer.add_page(data["repository"]["pullRequests"], page.after)
                 for i, follow in enumerate(follow_ups):
                     buffer.apply_follow_up(follow, data.get(f"f{i}"))
             except SHAPE_ERRORS as exc:
@@ -480,52 +506,3 @@ class GitHubClient:
         raise MalformedResponse(
             f"GitHub's answer for {owner}/{name} is not the shape asked for ({detail})"
         ) from None
-
-
-def _is_primary(error: Any) -> bool:
-    if not isinstance(error, dict):
-        return False
-    if error.get("type") in PRIMARY_TYPES or error.get("code") == "graphql_rate_limit":
-        return True
-    message = str(error.get("message") or "").lower()
-    return "rate limit" in message and "secondary" not in message and "exceeded" in message
-
-
-def _raise_for_errors(payload: dict[str, Any]) -> None:
-    errors = [e for e in payload.get("errors") or [] if isinstance(e, dict)]
-    if not errors:
-        return
-    for error in errors:
-        if error.get("type") == "RESOURCE_LIMITS_EXCEEDED":
-            raise ResourceLimitsExceeded(
-                f"GitHub found the query too heavy ({error.get('message', '')}); use a smaller page"
-            )
-    first = errors[0]
-    message = str(first.get("message") or "GraphQL error")
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more)"
-    extensions = first.get("extensions")
-    error_type = first.get("type") or (
-        extensions.get("code") if isinstance(extensions, dict) else None
-    )
-    path = first.get("path")
-    raise GraphQLError(
-        message,
-        type=error_type if isinstance(error_type, str) else None,
-        path=path if isinstance(path, list) else None,
-    )
-
-
-def _retry_after(headers: httpx.Headers, now: datetime) -> float | None:
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        seconds = float(value)
-    else:
-        try:
-            seconds = (parsedate_to_datetime(value) - now).total_seconds()
-        except (TypeError, ValueError):
-            return None
-    return min(max(0.0, seconds), MAX_RESET_AHEAD.total_seconds())  # days: a wrong header

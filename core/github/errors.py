@@ -9,12 +9,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from core.errors import BackfillError
+from core.github.outcomes import Action
 
 
 class GitHubError(BackfillError):
     """Base for every failure talking to GitHub's GraphQL API."""
 
     type: str = "GITHUB_ERROR"
+    # What the worker does with it: the outcome `core.github.outcomes.decide` chose.
+    action: Action = Action.FAIL_CHUNK
     shrink_page: bool = False
     fatal: bool = False
 
@@ -26,6 +29,7 @@ class RateLimitedError(GitHubError):
     """
 
     type = "RATE_LIMITED"
+    action = Action.WAIT
 
     def __init__(
         self,
@@ -52,6 +56,7 @@ class SecondaryRateLimitError(GitHubError):
     """GitHub's abuse/secondary limit kept answering after the bounded waits."""
 
     type = "SECONDARY_RATE_LIMITED"
+    action = Action.WAIT
 
     def __init__(self, message: str, *, retry_after: float | None, attempts: int) -> None:
         super().__init__(message)
@@ -64,6 +69,7 @@ class AuthenticationError(GitHubError):
     """401: the token is wrong or revoked. Fatal: every worker using it must stop."""
 
     type = "UNAUTHENTICATED"
+    action = Action.STOP
     fatal = True
     exit_code = 3
 
@@ -72,6 +78,7 @@ class RepositoryNotFound(GitHubError):
     """GitHub resolves no repository with that name (or the token cannot see it)."""
 
     type = "NOT_FOUND"
+    action = Action.FAIL_BACKFILL
 
     def __init__(self, owner: str, name: str) -> None:
         super().__init__(f"repository {owner}/{name} not found (or not visible to GITHUB_TOKEN)")
@@ -86,6 +93,7 @@ class TransientError(GitHubError):
     """
 
     type = "TRANSIENT"
+    action = Action.SHRINK
     shrink_page = True
 
     def __init__(self, message: str, *, attempts: int, status: int | None = None) -> None:
@@ -94,20 +102,23 @@ class TransientError(GitHubError):
         self.status = status
 
 
-class MalformedResponse(TransientError):
+class MalformedResponse(GitHubError):
     """GitHub answered 200 with JSON that is not the shape the query asked for (a proxy, a
-    partial body, a GitHub bug). Nothing of it is used; the page is fetched again later."""
+    partial body, a GitHub bug), or an answer that makes no progress. Nothing of it is used;
+    the chunk fails with this reason and the page is fetched again later (bounded)."""
 
     type = "MALFORMED_RESPONSE"
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, attempts=1)
+        super().__init__(message)
+        self.attempts = 1
 
 
 class ResourceLimitsExceeded(GitHubError):
     """GitHub refused the query as too heavy; a smaller page will pass."""
 
     type = "RESOURCE_LIMITS_EXCEEDED"
+    action = Action.SHRINK
     shrink_page = True
 
 
@@ -115,8 +126,31 @@ class GraphQLError(GitHubError):
     """Any other error GitHub put in `errors[]`, with its own type and path."""
 
     def __init__(
-        self, message: str, *, type: str | None = None, path: Sequence[str | int] | None = None
+        self,
+        message: str,
+        *,
+        type: str | None = None,
+        path: Sequence[str | int] | None = None,
+        action: Action = Action.FAIL_CHUNK,
     ) -> None:
         super().__init__(message)
         self.type = type or "GRAPHQL_ERROR"
         self.path = list(path) if path else None
+        self.action = action
+
+
+class BackfillRefused(GitHubError):
+    """GitHub will not serve this repository to this token (SAML SSO, FORBIDDEN, a 403):
+    retrying cannot help, so the backfill fails with the reason; others go on."""
+
+    type = "FORBIDDEN"
+    action = Action.FAIL_BACKFILL
+
+
+class EndpointMissing(GitHubError):
+    """No GraphQL endpoint at the configured URL: every worker would fail the same way."""
+
+    type = "NO_ENDPOINT"
+    action = Action.STOP
+    fatal = True
+    exit_code = 2

@@ -80,7 +80,7 @@ class PullRequest(BaseModel):
         return cls.model_validate(
             {
                 "github_id": raw["id"],
-                "database_id": raw.get("databaseId"),
+                "database_id": _big_id(raw.get("fullDatabaseId")),
                 "number": raw["number"],
                 "title": raw.get("title") or "",
                 "body": raw.get("body") or "",
@@ -103,7 +103,7 @@ class PullRequest(BaseModel):
                 "reviews": [
                     {
                         "github_id": r["id"],
-                        "database_id": r.get("databaseId"),
+                        "database_id": _big_id(r.get("fullDatabaseId")),
                         "author": _actor(r.get("author")),
                         "state": r["state"],
                         "body": r.get("body") or "",
@@ -116,7 +116,7 @@ class PullRequest(BaseModel):
                 "comments": [
                     {
                         "github_id": c["id"],
-                        "database_id": c.get("databaseId"),
+                        "database_id": _big_id(c.get("fullDatabaseId")),
                         "author": _actor(c.get("author")),
                         "body": c.get("body") or "",
                         "created_at": c["createdAt"],
@@ -138,6 +138,21 @@ class PullRequest(BaseModel):
             if actor is not None:
                 seen.setdefault(actor.github_id, actor)
         return list(seen.values())
+
+
+BIGINT_MAX = 2**63 - 1  # the store's `database_id bigint`
+
+
+def _big_id(value: Any) -> int | None:
+    """GitHub's `fullDatabaseId` (a BigInt sent as a string) as an int; None when absent or
+    beyond a bigint (the node id stays the key; nothing else depends on it)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"fullDatabaseId {str(value)[:40]!r} is not a number") from None
+    return number if 0 <= number <= BIGINT_MAX else None
 
 
 def _actor(raw: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -15,12 +15,19 @@ from core.github.models import PullRequest
 from core.github.queries import NESTED, FollowUp
 
 
+class AnswerProblem(ValueError):
+    """An answer of the right types that cannot be right: it repeats what was delivered, says
+    "more" without a cursor, or ends a list short of its `totalCount`. The client turns it
+    into the `fail_chunk` outcome (`core.github.outcomes.malformed`)."""
+
+
 @dataclass
 class _Entry:
     cursor: str
     raw: dict[str, Any]
     nodes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     pending: dict[str, str | None] = field(default_factory=dict)  # field -> resume cursor
+    vanished: bool = False  # deleted on GitHub between the page and a follow-up
 
     @property
     def complete(self) -> bool:
@@ -37,20 +44,31 @@ class RepoBuffer:
         self.has_more = True  # GitHub has PRs after `frontier`
         self.total_count = 0
         self.fetched_any = False
+        self.delivered: set[str] = set()  # ids of PRs taken from this buffer
 
     # -- ingest -----------------------------------------------------------------------------
 
-    def add_page(self, connection: dict[str, Any]) -> None:
-        """Fold a `pullRequests` connection (edges with cursors) into the buffer."""
+    def add_page(self, connection: dict[str, Any], after: str | None = None) -> None:
+        """Fold a `pullRequests` connection (edges with cursors), asked `after` that cursor.
+
+        Not progress, so refused: an `endCursor` equal to the `after` sent with PRs in it, or
+        a PR already buffered or delivered (GitHub or a caching proxy ignoring `after`)."""
         self.fetched_any = True
         self.total_count = int(connection.get("totalCount") or 0)
         info = connection.get("pageInfo") or {}
-        for edge in connection.get("edges") or []:
+        edges = connection.get("edges") or []
+        if edges and after is not None and info.get("endCursor") == after:
+            raise AnswerProblem(f"the page after {after!r} ends at that same cursor")
+        known = {e.raw.get("id") for e in self.entries}
+        for edge in edges:
             node = edge.get("node")
             if node is None:
                 continue
-            if node.get("id") in {e.raw.get("id") for e in self.entries}:
-                raise ValueError(f"pull request {node.get('id')!r} answered twice")
+            if node.get("id") in known or node.get("id") in self.delivered:
+                raise AnswerProblem(
+                    f"the page repeats pull request {node.get('id')!r}, already delivered"
+                )
+            known.add(node.get("id"))
             entry = _Entry(cursor=edge["cursor"], raw=node)
             for name in NESTED:
                 self._absorb(entry, name, node.get(name))
@@ -63,23 +81,36 @@ class RepoBuffer:
         entry = self._find(follow.pr_id)
         if entry is None:
             return
-        if node is None:
-            entry.pending.pop(follow.field, None)
+        if node is None:  # the PR is gone: nothing more to read, keep what it had
+            entry.vanished = True
+            entry.pending.clear()
             return
         self._absorb(entry, follow.field, node.get(follow.field))
 
     @staticmethod
     def _absorb(entry: _Entry, name: str, conn: dict[str, Any] | None) -> None:
+        """One page of a nested connection. "More, but no cursor" is malformed, never the end;
+        a list that ends short of its (latest) `totalCount` is not complete either."""
         nodes = entry.nodes.setdefault(name, [])
         if conn is None:
-            entry.pending.pop(name, None)
-            return
+            raise AnswerProblem(f"{name} of pull request {entry.raw.get('id')!r} is null")
         nodes.extend(n for n in conn.get("nodes") or [] if n is not None)
         info = conn.get("pageInfo") or {}
-        if info.get("hasNextPage") and info.get("endCursor"):
+        if info.get("hasNextPage"):
+            if not info.get("endCursor"):
+                raise AnswerProblem(
+                    f"{name} of pull request {entry.raw.get('id')!r} say there is more "
+                    "but give no cursor"
+                )
             entry.pending[name] = info["endCursor"]
-        else:
-            entry.pending.pop(name, None)
+            return
+        entry.pending.pop(name, None)
+        total = conn.get("totalCount")
+        if isinstance(total, int) and not isinstance(total, bool) and len(nodes) < total:
+            raise AnswerProblem(
+                f"{name} of pull request #{entry.raw.get('number')} ended at {len(nodes)} "
+                f"of the {total} GitHub counts"
+            )
 
     def _find(self, pr_id: str) -> _Entry | None:
         for entry in self.entries:
@@ -125,6 +156,7 @@ class RepoBuffer:
     def take(self, count: int) -> tuple[list[PullRequest], str | None]:
         """Remove and convert the first `count` (complete) PRs; returns them and the new cursor."""
         taken, self.entries = self.entries[:count], self.entries[count:]
+        self.delivered.update(str(e.raw.get("id")) for e in taken)
         if taken:
             self.start_after = taken[-1].cursor
         return [PullRequest.from_graphql(e.raw, e.nodes) for e in taken], self.start_after

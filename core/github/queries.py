@@ -23,8 +23,10 @@ DRY_RUN_QUERY = f"query RateLimitDryRun {{ rateLimit(dryRun: true) {_RATE_LIMIT_
 
 # GitHub's `Actor` interface has no `id`; only concrete types do. Unknown types keep login/type.
 ACTOR = "{ __typename login avatarUrl ... on User { id databaseId } ... on Bot { id databaseId } }"
-REVIEW_NODE = f"id databaseId author {ACTOR} state body submittedAt createdAt url"
-COMMENT_NODE = f"id databaseId author {ACTOR} body createdAt updatedAt url"
+# `fullDatabaseId` (BigInt, sent as a string): `databaseId` is deprecated for PRs, reviews and
+# comments and cannot hold GitHub's ids past 2^31. Accounts keep `databaseId` (not deprecated).
+REVIEW_NODE = f"id fullDatabaseId author {ACTOR} state body submittedAt createdAt url"
+COMMENT_NODE = f"id fullDatabaseId author {ACTOR} body createdAt updatedAt url"
 LABEL_NODE = "name"
 
 # Connections nested in each PR that need paging, with the fields of their nodes.
@@ -35,8 +37,8 @@ NESTED_PER_PR = len(NESTED) + 1
 REQUESTS_PER_POINT = 149
 
 PR_SCALARS = (
-    "id databaseId number title body state isDraft merged createdAt updatedAt closedAt mergedAt "
-    "additions deletions changedFiles baseRefName headRefName url"
+    "id fullDatabaseId number title body state isDraft merged createdAt updatedAt closedAt "
+    "mergedAt additions deletions changedFiles baseRefName headRefName url"
 )
 
 

@@ -14,7 +14,30 @@ from typing import Literal
 
 _REPO_RE = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,100}):(\d+)$")
 
-FAULT_KINDS = ("502", "504", "reset", "slow", "malformed", "partial")
+# Faults drawn at random per request (KIND:RATE), or aimed at a repository (KIND@OWNER/NAME)
+# and, for the per-PR kinds, at one PR (KIND@OWNER/NAME#NUMBER); `*N` limits an aimed fault to
+# its first N requests. Each reproduces an answer GitHub (or a proxy) gives; the samples and
+# their sources are in tests/github/answer_samples.py.
+REQUEST_FAULTS = (
+    "502", "504", "reset", "slow", "malformed", "partial",
+    "went_wrong",  # 200 + errors "Something went wrong while executing your query..."
+    "message_limit",  # 200, top-level message "API rate limit exceeded ...", no errors
+    "secondary",  # 403 JSON secondary limit (with retry-after if configured)
+    "secondary_text",  # 403 plain-text "secondary rate limit", no retry-after
+    "bad_encoding",  # Content-Encoding: gzip on a body that is not gzip
+    "trickle",  # the answer one byte every `trickle_seconds`
+    "huge",  # the answer padded to `huge_bytes`
+)  # fmt: skip
+REPO_FAULTS = (
+    "saml",  # data.repository null + FORBIDDEN, extensions.saml_failure
+    "repeat_page",  # pullRequests ignores `after` (a caching proxy)
+)
+PR_FAULTS = (
+    "vanish",  # node(id:) of that PR: null + NOT_FOUND (deleted since it was listed)
+    "null_cursor",  # its reviews/comments: hasNextPage true, endCursor null
+)
+FAULT_KINDS = REQUEST_FAULTS
+_TARGET_RE = re.compile(r"^([a-z0-9_]+)@([^#*\s]+/[^#*\s]+)(?:#(\d+))?(?:\*(\d+))?$")
 
 
 @dataclass
@@ -44,16 +67,45 @@ class RepoSpec:
 
 
 @dataclass(frozen=True)
+class FaultTarget:
+    """A fault aimed at one repository (and PR number), for its first `times` requests."""
+
+    kind: str
+    repo: str  # owner/name, lower case
+    number: int | None = None
+    times: int | None = None
+
+
+@dataclass(frozen=True)
 class FaultSpec:
-    """Probability (0..1) of each injected fault per GraphQL request; drawn from the seed."""
+    """Probability (0..1) of each injected fault per GraphQL request; drawn from the seed.
+    `targets`: faults aimed at a repository or a PR."""
 
     rates: dict[str, float] = field(default_factory=dict)
+    targets: tuple[FaultTarget, ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> FaultSpec:
-        """`"502:0.1,504:0.05,reset:0.02,slow:0.05,malformed:0.05,partial:0.02"` → FaultSpec."""
+        """`"502:0.1,went_wrong:0.05,saml@acme/api,vanish@acme/web#12,secondary@acme/x*3"`."""
         rates: dict[str, float] = {}
+        targets: list[FaultTarget] = []
         for raw in filter(None, (p.strip() for p in text.split(","))):
+            aimed = _TARGET_RE.match(raw.lower())
+            if aimed is not None:
+                kind, repo, number, times = aimed.groups()
+                if kind not in REQUEST_FAULTS + REPO_FAULTS + PR_FAULTS:
+                    raise ValueError(f"invalid fault {raw!r}: unknown kind {kind!r}")
+                if (kind in PR_FAULTS) != (number is not None):
+                    raise ValueError(
+                        f"invalid fault {raw!r}: "
+                        + ("needs a PR number (#N)" if kind in PR_FAULTS else "takes no #N")
+                    )
+                targets.append(
+                    FaultTarget(
+                        kind, repo, int(number) if number else None, int(times) if times else None
+                    )
+                )
+                continue
             kind, sep, value = raw.partition(":")
             kind = kind.strip().lower()
             if not sep or kind not in FAULT_KINDS:
@@ -70,7 +122,7 @@ class FaultSpec:
             rates[kind] = rates.get(kind, 0.0) + rate
         if sum(rates.values()) > 1.0 + 1e-9:
             raise ValueError("fault rates add up to more than 1")
-        return cls(rates=rates)
+        return cls(rates=rates, targets=tuple(targets))
 
     def pick(self, draw: float) -> str | None:
         """The fault for a uniform draw in [0, 1), or None (kinds in a fixed order)."""
@@ -107,3 +159,5 @@ class SimConfig:
     resource_limit_nodes: int = 15_000  # objects after which connections come back null
     cpu_seconds_per_minute: float | None = None  # GitHub's 60 s/min server-time limit; off
     slow_seconds: float = 1.0  # real delay added by the `slow` fault
+    trickle_seconds: float = 2.0  # between two bytes of a `trickle` answer
+    huge_bytes: int = 100 * 1024 * 1024  # size of a `huge` answer

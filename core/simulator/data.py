@@ -359,7 +359,7 @@ class Repo:
         body = d.pick(BODIES).format(n=max(1, number - 3), verb=verb.lower(), thing=thing)
         head = f"{author['login'] if author else 'ghost'}/{thing.split()[0].lower()}-{number}"
         additions = int(d.below(1000) ** 1.6 / 10) + d.below(5)
-        db_id = 1_000_000 + self.slot * 2_000_000 + i + 1
+        db_id = 3_000_000_000 + self.slot * 2_000_000 + i + 1  # past 2^31, as on GitHub
         url = f"{self.url}/pull/{number}"
         return {
             "__typename": "PullRequest",

@@ -33,10 +33,13 @@ from graphql.execution.values import get_argument_values, get_variable_values
 class FieldError(Exception):
     """A field-level error in GitHub's shape: `{"type", "path", "locations", "message"}`."""
 
-    def __init__(self, message: str, type_: str | None = None) -> None:
+    def __init__(
+        self, message: str, type_: str | None = None, extensions: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.type = type_
+        self.extensions = extensions
 
 
 class _Null(Exception):
@@ -108,11 +111,15 @@ class Execution:
             self._args[id(node)] = found
         return found
 
-    def add_error(self, message: str, path: tuple | None, nodes: list[FieldNode], type_=None):
+    def add_error(
+        self, message: str, path: tuple | None, nodes: list[FieldNode], type_=None, extensions=None
+    ):
         error: dict[str, Any] = {}
         if type_:
             error["type"] = type_
         error["path"] = _path_list(path)
+        if extensions:
+            error["extensions"] = extensions
         error["locations"] = [
             {"line": loc.line, "column": loc.column}
             for loc in (n.loc.source.get_location(n.loc.start) for n in nodes[:1] if n.loc)
@@ -186,7 +193,7 @@ class Execution:
                 else:
                     out[key] = self._complete(field_type, value, nodes, (path, key))
             except FieldError as exc:
-                self.add_error(exc.message, (path, key), nodes, exc.type)
+                self.add_error(exc.message, (path, key), nodes, exc.type, exc.extensions)
                 if non_null:
                     raise _Null from None
                 out[key] = None
@@ -258,6 +265,8 @@ class _Plan:
             self.pairs.append((key, name))
             if name == "__typename":
                 self.typename_keys.append(key)
+                continue
+            if name.startswith("__"):  # __schema, __type: introspection, answered apart
                 continue
             field_def = runtime.fields[name]
             field_type = field_def.type

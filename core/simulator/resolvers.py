@@ -8,11 +8,13 @@ RESOURCE_LIMITS_EXCEEDED).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import FieldNode
 
+from . import responses as R
 from .config import RepoSpec
 from .data import LABELS, Actors, ListOrder, Ordering, Repo, iso
 from .executor import Execution, FieldError, Resolver
@@ -80,6 +82,8 @@ class RequestContext:
     rate_limit: dict[str, Any]
     viewer: dict[str, Any]
     resource_limit: int
+    # aimed(kind, "owner/name", pr_number) -> whether that fault applies now (SimConfig.faults)
+    aimed: Callable[..., bool] = lambda kind, repo, number=None: False
     pages: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -113,6 +117,7 @@ class Page:
         self.has_next, self.has_prev, self.make, self.scope = has_next, has_prev, make, scope
         self.totalCount = len(order)
         self._items: list[Any] | None = None
+        self.null_cursor = False  # fault: "more" without a cursor
 
     def items(self) -> list[Any]:
         if self._items is None:
@@ -139,7 +144,7 @@ class Page:
         empty = self.start >= self.end
         return {
             "startCursor": None if empty else self.cursor(self.start),
-            "endCursor": None if empty else self.cursor(self.end - 1),
+            "endCursor": None if empty or self.null_cursor else self.cursor(self.end - 1),
             "hasNextPage": self.has_next,
             "hasPreviousPage": self.has_prev,
         }
@@ -219,6 +224,9 @@ def q_repository(ex: Execution, source, args, path, nodes):
     repo = ctx.world.by_name.get(full.lower())
     if repo is None:
         raise FieldError(f"Could not resolve to a Repository with the name '{full}'.", "NOT_FOUND")
+    if ctx.aimed("saml", repo.full_name):
+        error = R.saml_forbidden([])
+        raise FieldError(error["message"], "FORBIDDEN", error["extensions"])
     return ctx.world.repo_object(repo)
 
 
@@ -234,9 +242,16 @@ def _not_found_node(text: str) -> FieldError:
     return FieldError(f"Could not resolve to a node with the global id of '{text}'", "NOT_FOUND")
 
 
+def _vanished(ctx: RequestContext, found: dict[str, Any] | None) -> bool:
+    """Fault `vanish`: this PR was deleted after it was listed."""
+    if found is None or found.get("__typename") != "PullRequest":
+        return False
+    return ctx.aimed("vanish", found["_repo"].full_name, found["number"])
+
+
 def q_node(ex: Execution, source, args, path, nodes):
     found = ex.context.world.node(args["id"])
-    if found is None:
+    if found is None or _vanished(ex.context, found):
         raise _not_found_node(args["id"])
     return found
 
@@ -245,6 +260,8 @@ def q_nodes(ex: Execution, source, args, path, nodes):
     out = []
     for index, text in enumerate(args["ids"]):
         found = ex.context.world.node(text)
+        if found is not None and _vanished(ex.context, found):
+            found = None
         if found is None:
             ex.add_error(_not_found_node(text).message, (path, index), nodes, "NOT_FOUND")
         out.append(found)
@@ -264,6 +281,8 @@ def r_pull_requests(ex: Execution, source, args, path, nodes):
     order = repo.ordering(field_name, states, extra)
     if direction == "DESC":
         order = Desc(order)
+    if args.get("after") and ctx.aimed("repeat_page", repo.full_name):
+        args = {**args, "after": None}  # a caching proxy ignoring `after`
     page = paginate(
         ex, nodes, args, "pullRequests", "PullRequestConnection", order,
         repo.pull_request, f"pr.{field_name}",
@@ -321,7 +340,10 @@ def _children_page(ex, nodes, args, source, kind: str):
         if kind == "review"
         else ("comments", "IssueCommentConnection", "ic")
     )
-    return paginate(ex, nodes, args, connection, type_name, order, items.__getitem__, scope)
+    page = paginate(ex, nodes, args, connection, type_name, order, items.__getitem__, scope)
+    if page.has_next and ex.context.aimed("null_cursor", repo.full_name, source["number"]):
+        page.null_cursor = True
+    return page
 
 
 def pr_reviews(ex, source, args, path, nodes):

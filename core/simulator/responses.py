@@ -32,6 +32,8 @@ class SimResponse:
     delay: float = 0.0
     reset: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
+    trickle: float = 0.0  # seconds between bytes of the body (a trickling answer)
+    pad: int = 0  # spaces sent after the body (a huge answer, never held in memory)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -151,3 +153,31 @@ def not_found() -> dict[str, Any]:
 
 def problems_parsing_json() -> dict[str, Any]:
     return {"message": "Problems parsing JSON", "documentation_url": GRAPHQL_DOCS}
+
+
+def went_wrong(request_id: str) -> dict[str, Any]:
+    """GitHub's own timeout inside an HTTP 200 (the same words as its 502 body)."""
+    return timeout_502(request_id)
+
+
+def message_rate_limit(user_id: int) -> dict[str, Any]:
+    """A primary limit with no `errors` list: only a REST-style top-level message."""
+    return {
+        "message": f"API rate limit exceeded for user ID {user_id}.",
+        "documentation_url": "https://docs.github.com/graphql/overview/rate-limits-and-query-limits-for-the-graphql-api",
+    }
+
+
+SECONDARY_TEXT = (
+    b"You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
+
+
+def saml_forbidden(path: list[Any]) -> dict[str, Any]:
+    return {
+        "type": "FORBIDDEN",
+        "path": path,
+        "extensions": {"saml_failure": True},
+        "message": "Resource protected by organization SAML enforcement. You must grant your "
+        "Personal Access token access to this organization.",
+    }

@@ -33,12 +33,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()
             return
-        self.send_response(response.status)
+        # send_response would add a `Date` from the real clock; the simulator's own is sent.
+        self.log_request(response.status)
+        self.send_response_only(response.status)
+        if "server" not in response.headers:
+            self.send_header("server", self.version_string())
         for name, value in response.headers.items():
             self.send_header(name, value)
-        self.send_header("content-length", str(len(response.body)))
+        self.send_header("content-length", str(len(response.body) + response.pad))
         self.end_headers()
-        self.wfile.write(response.body)
+        if response.trickle:  # one byte at a time: a per-read timeout never fires
+            for byte in response.body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(response.trickle)
+        else:
+            self.wfile.write(response.body)
+        left = response.pad  # a huge answer, generated as it is sent
+        while left > 0:
+            self.wfile.write(b" " * min(65536, left))
+            left -= 65536
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve
 

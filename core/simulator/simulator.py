@@ -14,9 +14,10 @@ import json
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Mapping
+from email.utils import formatdate
 from typing import Any
 
-from graphql import FieldNode, FragmentDefinitionNode, OperationDefinitionNode
+from graphql import FieldNode, FragmentDefinitionNode, OperationDefinitionNode, execute_sync
 from graphql.execution.collect_fields import collect_fields
 from graphql.execution.values import get_argument_values
 
@@ -24,15 +25,19 @@ from core.github.cost import MAX_NODES, estimate_cost, node_limit_connection
 from core.secrets import fingerprint
 
 from . import responses as R
-from .config import SimConfig
+from .config import PR_FAULTS, REPO_FAULTS, REQUEST_FAULTS, SimConfig
 from .data import USER_POOL, Draw
 from .executor import Execution
+from .ids import parse_node_id
 from .limits import Budgets, TokenState
 from .resolvers import RESOLVERS, RequestContext, World
 from .schema import load_schema
 from .validation import QueryCache
 
 GRAPHQL_PATHS = ("/graphql", "/api/graphql")
+INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+# Request-level shapes answered instead of executing the query (nothing charged).
+_ANSWERED_INSTEAD = frozenset({"secondary", "secondary_text", "message_limit", "went_wrong"})
 STATS_PATH = "/_sim/stats"
 
 
@@ -70,6 +75,7 @@ class Simulator:
         self._faults: Counter[str] = Counter()
         self._outcomes: Counter[str] = Counter()
         self._totals: dict[tuple[str, int], tuple[int, int]] = {}
+        self._aimed_used: Counter[int] = Counter()
 
     # --- public API -----------------------------------------------------------------------
 
@@ -137,7 +143,10 @@ class Simulator:
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> R.SimResponse:
         with self._lock:
-            return self._handle(method.upper(), path.split("?", 1)[0], headers, body)
+            response = self._handle(method.upper(), path.split("?", 1)[0], headers, body)
+            # GitHub's clock, as every GitHub answer carries it (clients estimate skew from it)
+            response.headers.setdefault("date", formatdate(self.config.clock(), usegmt=True))
+            return response
 
     # --- the pipeline ---------------------------------------------------------------------
 
@@ -161,6 +170,21 @@ class Simulator:
         rate = self.budgets.snapshot(state, now)
         self._graphql_seq += 1
         fault = self._fault(self._graphql_seq)
+        touched = self._touched(body)
+        if fault is None and touched:
+            fault = self.aimed(REQUEST_FAULTS, touched)
+        if fault in ("secondary", "secondary_text"):
+            self._faults[fault] += 1
+            self._outcomes["secondary:fault"] += 1
+            if fault == "secondary_text":
+                text_headers = R.headers(request_id, rate, {"content-type": "text/plain"})
+                return R.SimResponse(403, text_headers, R.SECONDARY_TEXT)
+            extra = {}
+            if self.config.secondary_retry_after is not None:
+                extra["retry-after"] = str(self.config.secondary_retry_after)
+            return R.SimResponse(
+                403, R.headers(request_id, rate, extra), R.dump(R.secondary_limit(request_id))
+            )
         delay = self.config.latency_ms / 1000 + (self.config.slow_seconds if fault == "slow" else 0)
 
         reason = self.budgets.secondary_reason(state, now)
@@ -180,10 +204,25 @@ class Simulator:
                 return R.SimResponse(0, hdrs, b"", delay=delay, reset=True)
             payload = R.timeout_502(request_id) if fault == "502" else R.timeout_504()
             return R.SimResponse(int(fault), hdrs, R.dump(payload), delay=delay)
+        if fault in _ANSWERED_INSTEAD:
+            self._faults[fault] += 1
+            if fault == "message_limit":
+                limited = R.headers(request_id, rate, {"x-ratelimit-remaining": "0"})
+                body_out = R.dump(R.message_rate_limit(state.user_id))
+                return R.SimResponse(200, limited, body_out, delay=delay)
+            return R.SimResponse(200, hdrs, R.dump(R.went_wrong(request_id)), delay=delay)
         response = self._graphql(body, state, rate, request_id, fault, now)
         response.delay += delay
         if fault == "slow":
             self._faults["slow"] += 1
+        if fault in ("bad_encoding", "trickle", "huge") and response.status == 200:
+            self._faults[fault] += 1
+            if fault == "bad_encoding":
+                response.headers["content-encoding"] = "gzip"  # the body is not gzip
+            elif fault == "trickle":
+                response.trickle = self.config.trickle_seconds
+            else:
+                response.pad = max(0, self.config.huge_bytes - len(response.body))
         if fault == "malformed" and response.status == 200:
             self._faults["malformed"] += 1
             response.body = response.body[: max(1, len(response.body) // 2)]
@@ -261,7 +300,7 @@ class Simulator:
             self._faults["partial"] += 1
             resource_limit = 2 + Draw(self.config.seed, "partial", self._graphql_seq).below(40)
         viewer = self.world.actors.user((USER_POOL - state.user_id) % USER_POOL)
-        context = RequestContext(self.world, rate_limit, viewer, resource_limit)
+        context = RequestContext(self.world, rate_limit, viewer, resource_limit, self._aimed_at)
         execution = Execution(
             self.schema,
             document,
@@ -271,6 +310,8 @@ class Simulator:
             context,
         )
         data = execution.run()
+        if data is not None:
+            self._introspect(document, operation, variables, op_name, data)
 
         server_ms = self.config.latency_ms + execution.objects * self.config.server_ms_per_node
         self.budgets.record_server_time(state, now, server_ms / 1000)
@@ -287,6 +328,68 @@ class Simulator:
         return response
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def aimed(self, kinds: tuple[str, ...], repos: set[str], number: int | None = None):
+        """The first fault aimed at one of `repos` (and PR `number`) still to be served."""
+        spec = self.config.faults
+        if spec is None:
+            return None
+        for i, target in enumerate(spec.targets):
+            if target.kind not in kinds or target.repo not in repos:
+                continue
+            if number is not None and target.number != number:
+                continue
+            if target.times is not None and self._aimed_used[i] >= target.times:
+                continue
+            self._aimed_used[i] += 1
+            if target.kind not in REQUEST_FAULTS:
+                self._faults[target.kind] += 1
+            return target.kind
+        return None
+
+    def _aimed_at(self, kind: str, repo: str, number: int | None = None) -> bool:
+        """For resolvers: is `kind` aimed at this repository (or PR) now?"""
+        kinds = (kind,) if kind in REPO_FAULTS + PR_FAULTS else ()
+        return self.aimed(kinds, {repo.lower()}, number) is not None
+
+    def _touched(self, body: bytes) -> set[str]:
+        """Repositories a request names (owner/name variables, node ids): where aimed
+        faults apply. Nothing is parsed when no fault is aimed."""
+        spec = self.config.faults
+        if spec is None or not spec.targets:
+            return set()
+        try:
+            payload = json.loads(body or b"null")
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return set()
+        variables = payload.get("variables") if isinstance(payload, dict) else None
+        if not isinstance(variables, dict):
+            return set()
+        out: set[str] = set()
+        owner, name = variables.get("owner"), variables.get("name")
+        if isinstance(owner, str) and isinstance(name, str):
+            out.add(f"{owner}/{name}".lower())
+        for value in variables.values():
+            parsed = parse_node_id(value) if isinstance(value, str) else None
+            if parsed is not None and parsed[1] < len(self.world.repos):
+                out.add(self.world.repos[parsed[1]].full_name.lower())
+        return out
+
+    def _introspect(self, document, operation, variables, op_name, data: dict[str, Any]) -> None:
+        """`__schema` / `__type` at the root, answered by graphql-core's introspection (GitHub
+        answers introspection; the fast executor leaves those keys empty)."""
+        names = {
+            s.alias.value if s.alias else s.name.value
+            for s in operation.selection_set.selections
+            if isinstance(s, FieldNode) and s.name.value in INTROSPECTION_FIELDS
+        }
+        if not names:
+            return
+        result = execute_sync(
+            self.schema, document, variable_values=variables, operation_name=op_name
+        )
+        for key in names:
+            data[key] = (result.data or {}).get(key)
 
     def _token(self, headers: Mapping[str, str]) -> str | None:
         value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")

@@ -12,7 +12,50 @@ from .simulator import Simulator
 
 def _to_httpx(request: httpx.Request, sim: Simulator, body: bytes):
     response = sim.handle(request.method, request.url.path, dict(request.headers), body)
+    if response.trickle or response.pad:
+        response.headers["content-length"] = str(len(response.body) + response.pad)
     return response
+
+
+PAD_CHUNK = 64 * 1024
+
+
+class _SlowStream(httpx.AsyncByteStream, httpx.SyncByteStream):
+    """A trickling (one byte at a time) or padded (huge, generated as read) body."""
+
+    def __init__(self, body: bytes, trickle: float, pad: int) -> None:
+        self.body, self.trickle, self.pad = body, trickle, pad
+
+    def _pads(self):
+        left = self.pad
+        while left > 0:
+            yield b" " * min(PAD_CHUNK, left)
+            left -= PAD_CHUNK
+
+    async def __aiter__(self):
+        if self.trickle:
+            for byte in self.body:
+                await asyncio.sleep(self.trickle)
+                yield bytes([byte])
+        else:
+            yield self.body
+        for chunk in self._pads():
+            yield chunk
+
+    def __iter__(self):
+        if self.trickle:
+            for byte in self.body:
+                time.sleep(self.trickle)
+                yield bytes([byte])
+        else:
+            yield self.body
+        yield from self._pads()
+
+
+def _content(response) -> dict:
+    if response.trickle or response.pad:
+        return {"stream": _SlowStream(response.body, response.trickle, response.pad)}
+    return {"content": response.body}
 
 
 class SimAsyncTransport(httpx.AsyncBaseTransport):
@@ -29,7 +72,7 @@ class SimAsyncTransport(httpx.AsyncBaseTransport):
         if response.reset:
             raise httpx.ReadError("[Errno 104] Connection reset by peer", request=request)
         return httpx.Response(
-            response.status, headers=response.headers, content=response.body, request=request
+            response.status, headers=response.headers, request=request, **_content(response)
         )
 
 
@@ -47,5 +90,5 @@ class SimSyncTransport(httpx.BaseTransport):
         if response.reset:
             raise httpx.ReadError("[Errno 104] Connection reset by peer", request=request)
         return httpx.Response(
-            response.status, headers=response.headers, content=response.body, request=request
+            response.status, headers=response.headers, request=request, **_content(response)
         )

@@ -122,11 +122,11 @@ async def test_budget_600_reserve_500_waits_for_the_reset_and_carries_on(clock):
     assert until - timedelta(seconds=1) <= client.metrics.reset_at
 
 
-async def test_a_reset_hours_away_is_waited_for_at_most_a_window_then_asked_again(clock):
+async def test_github_clock_hours_ahead_is_read_from_date_and_the_wait_is_one_window(clock):
     """GitHub's clock three hours ahead of ours makes every `resetAt` look 3 h + the window
-    away. The client believes it a window and a minute away at most (the longest a real reset
-    can take): the worker's pre-flight check and the client's own wait both end then, and the
-    next answer is GitHub's new window."""
+    away on our clock. Each answer's `Date` header shows the offset, so the client reasons on
+    GitHub's clock: the reset is a window away, the pre-flight check and the wait end then
+    (not 3 h later, and never early), and the next answer is GitHub's new window."""
     ahead = 3 * 3600.0
     sim = Simulator(
         SimConfig(
@@ -147,12 +147,13 @@ async def test_a_reset_hours_away_is_waited_for_at_most_a_window_then_asked_agai
         # What a worker waits on before reserving a chunk (core.backfill.worker).
         with pytest.raises(RateLimitedError) as caught:
             await client.check_rate_limit_before_query(19)
-        assert caught.value.reset_at.timestamp() == sent_at + 3660  # not 3 h + the window
+        # GitHub's reset, on GitHub's clock: a window after its first answer
+        assert caught.value.reset_at.timestamp() == sent_at + ahead + 3600
         assert client.metrics.reset_at == caught.value.reset_at
         await client.execute(NINETEEN_POINTS)  # needs the next window
         assert client.metrics.remaining == 60 - 19  # GitHub's new window, learnt afresh
-    assert clock.sleeps == [3661.0]  # until the believed reset + the usual 1 s margin
-    assert [until.timestamp() for until in waits] == [clock.now]
+    assert clock.sleeps == [3601.0]  # until the reset + the usual 1 s margin, not 3 h more
+    assert [until.timestamp() for until in waits] == [clock.now + ahead]
     assert sim.stats()["outcomes"].get("rate_limited", 0) == 0
 
 

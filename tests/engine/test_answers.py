@@ -1,0 +1,174 @@
+"""Issue 14, GitHub's answers through the engine: each shape served by the simulator ends in
+its outcome, visible in the database (chunk status and error, backfill status and reason,
+rows stored), and nothing is left `processing`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from uuid import UUID
+
+from core.backfill.registry import add_repositories
+from core.backfill.runtime import Engine, open_engine
+from core.backfill.worker import Worker, WorkerOptions
+from core.github import GitHubClient
+from core.simulator import FaultSpec, RepoSpec, SimConfig, Simulator
+from tests.engine.test_worker import settings
+
+
+async def run(engine: Engine, **options: Any) -> Worker:
+    opts = dict(until_idle=True, idle_interval=0.05, max_failures_in_a_row=3, cooldown_base=1)
+    opts.update(options)
+    worker = Worker(
+        engine.store, engine.client, engine.presence, WorkerOptions(max_runtime=60, **opts)
+    )
+    await worker.run()
+    return worker
+
+
+def state(db) -> dict[str, dict[str, Any]]:
+    rows = db.execute(
+        """SELECT r.owner || '/' || r.name AS repo, s.status, s.last_error, s.processed_prs,
+                  s.total_prs,
+                  (SELECT count(*) FROM pull_requests p WHERE p.repository_id = r.id) AS stored,
+                  (SELECT count(*) FROM backfill_chunks c
+                    WHERE c.backfill_state_id = s.id AND c.status = 'processing') AS processing,
+                  (SELECT count(*) FROM backfill_chunks c
+                    WHERE c.backfill_state_id = s.id AND c.status = 'failed') AS failed,
+                  (SELECT array_agg(c.error ORDER BY c.chunk_number) FROM backfill_chunks c
+                    WHERE c.backfill_state_id = s.id AND c.status = 'failed') AS errors
+             FROM repositories r JOIN progressive_backfill_state s ON s.repository_id = r.id"""
+    ).fetchall()
+    return {row["repo"]: row for row in rows}
+
+
+def sim_for(*repos: RepoSpec, **config: Any) -> Simulator:
+    return Simulator(SimConfig(repos=list(repos), seed=1, **config))
+
+
+async def test_saml_fails_that_backfill_with_the_reason_others_complete(database_url, db):
+    sim = sim_for(RepoSpec("acme", "secret", 60), RepoSpec("o", "open", 90))
+    async with open_engine(settings(database_url), transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, ["acme/secret", "o/open"])
+        sim.config.faults = FaultSpec.parse("saml@acme/secret")
+        await run(engine)
+    rows = state(db)
+    assert rows["acme/secret"]["status"] == "failed"
+    assert "SAML SSO authorisation" in rows["acme/secret"]["last_error"]
+    assert "'acme'" in rows["acme/secret"]["last_error"]
+    assert rows["acme/secret"]["stored"] == 0 and rows["acme/secret"]["failed"] == 1
+    assert rows["o/open"]["status"] == "completed" and rows["o/open"]["stored"] == 90
+    assert all(r["processing"] == 0 for r in rows.values())
+
+
+async def test_went_wrong_shrinks_and_completes(database_url, db):  # case 1
+    sim = sim_for(RepoSpec("o", "slow", 200))
+    async with open_engine(settings(database_url), transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, ["o/slow"])
+        sim.config.faults = FaultSpec.parse("went_wrong@o/slow*2")
+        worker = await run(engine)
+    row = state(db)["o/slow"]
+    assert (row["status"], row["stored"], row["processing"]) == ("completed", 200, 0)
+    assert row["failed"] == 2
+    assert all("timed out" in e and "smaller page" in e for e in row["errors"])
+    assert worker.stats.failures == 2
+
+
+async def test_a_pr_deleted_before_its_follow_up_completes_the_backfill(database_url, db):
+    sim = sim_for(RepoSpec("o", "del", 120))
+    repo = sim.world.repos[0]
+    number = next(
+        repo.pull_request(i)["number"]
+        for i in range(repo.count)
+        if repo.pull_request(i)["_counts"][0] > 100
+    )
+    async with open_engine(settings(database_url), transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, ["o/del"])
+        sim.config.faults = FaultSpec.parse(f"vanish@o/del#{number}")
+        await run(engine)
+    row = state(db)["o/del"]
+    assert (row["status"], row["stored"], row["failed"], row["processing"]) == (
+        "completed",
+        120,
+        0,
+        0,
+    )
+
+
+async def test_a_repeated_page_is_never_committed_again(database_url, db):  # case 7
+    sim = sim_for(RepoSpec("o", "proxy", 300))
+    async with open_engine(settings(database_url), transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, ["o/proxy"])
+        sim.config.faults = FaultSpec.parse("repeat_page@o/proxy")
+        await run(engine)
+    row = state(db)["o/proxy"]
+    assert row["status"] == "failed" and "chunks failed in a row" in row["last_error"]
+    assert row["processed_prs"] == row["stored"] < 300  # the first page(s), once
+    assert row["failed"] == 3 and row["processing"] == 0
+    assert all("repeats" in e or "same cursor" in e for e in row["errors"])
+    assert db.execute("SELECT count(*) AS n FROM backfill_chunks WHERE status = 'completed'")
+
+
+async def test_more_without_a_cursor_never_completes_with_reviews_missing(database_url, db):
+    sim = sim_for(RepoSpec("o", "long", 120))
+    repo = sim.world.repos[0]
+    number = next(
+        repo.pull_request(i)["number"]
+        for i in range(repo.count)
+        if repo.pull_request(i)["_counts"][0] > 100
+    )
+    async with open_engine(settings(database_url), transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, ["o/long"])
+        sim.config.faults = FaultSpec.parse(f"null_cursor@o/long#{number}")
+        await run(engine)
+    row = state(db)["o/long"]
+    assert row["status"] == "failed" and "no cursor" in row["last_error"]
+    stored = db.execute("SELECT count(*) AS n FROM pull_requests WHERE number = %s", (number,))
+    assert stored.fetchone()["n"] == 0  # never stored with 100 of its reviews
+    assert row["processing"] == 0
+
+
+async def test_a_body_that_breaks_its_encoding_fails_the_chunk_never_processing(database_url, db):
+    sim = sim_for(RepoSpec("o", "gz", 50))
+    async with open_engine(settings(database_url), transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, ["o/gz"])
+        sim.config.faults = FaultSpec.parse("bad_encoding@o/gz*6")  # one chunk's 6 tries
+        engine.client._sleep = _no_sleep  # the client's in-place backoff, not under test
+        await run(engine)
+    row = state(db)["o/gz"]
+    assert (row["status"], row["stored"], row["processing"]) == ("completed", 50, 0)
+    assert row["failed"] == 1 and "Content-Encoding" in row["errors"][0]
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None
+
+
+async def test_clock_two_minutes_ahead_fails_no_chunk(database_url, db):  # case 4
+    """GitHub's budget runs out mid-backfill; the worker's clock is 2 min ahead, so every
+    reset looks past. With the offset read from `Date`, it waits GitHub's reset: no chunk
+    fails and GitHub never has to say RATE_LIMITED more than once per window."""
+    sim = sim_for(RepoSpec("o", "skew", 300), limit=3, window_seconds=2)
+    async with open_engine(settings(database_url), transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, ["o/skew"])
+    client = GitHubClient(
+        "simulator-token",
+        "http://sim/graphql",
+        transport=sim.transport(),
+        min_remaining=0,
+        clock=lambda: time.time() + 120,
+    )
+    async with open_engine(settings(database_url), transport=sim.transport()) as base, client:
+        engine = Engine(base.store, client, base.presence)
+        await run(engine)
+    row = state(db)["o/skew"]
+    assert (row["status"], row["stored"], row["failed"], row["processing"]) == (
+        "completed",
+        300,
+        0,
+        0,
+    )
+    assert sim.stats()["outcomes"].get("rate_limited", 0) <= 2
+
+
+_ = UUID
