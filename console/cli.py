@@ -102,11 +102,30 @@ def run_console(args: argparse.Namespace) -> int:
     return app.return_code or 0
 
 
+# Commands that send GITHUB_TOKEN somewhere (None: the console, which starts workers).
+TOKEN_COMMANDS = ("worker", "backfill", None)
+
+
+def say_where_the_token_goes() -> None:
+    """When GITHUB_GRAPHQL_URL is not GitHub's, say to which host the token goes (a `.env` in
+    the working directory can set it)."""
+    from core.config import load_settings, token_destination_notice
+
+    try:
+        notice = token_destination_notice(load_settings())
+    except BackfillError:
+        return  # the command itself reports the bad setting
+    if notice:
+        print(f"backfill-console: {notice}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", run_console)
     try:
+        if args.command in TOKEN_COMMANDS:
+            say_where_the_token_goes()
         return int(func(args) or 0)
     except BackfillError as exc:
         print(f"backfill-console: error: {exc}", file=sys.stderr)

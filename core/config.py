@@ -9,14 +9,17 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
+from core.secrets import token_url_problem
 
 GITHUB_GRAPHQL_URL = "https://api.github.com/graphql"
+GITHUB_API_HOST = "api.github.com"
 
 
 class Backend(StrEnum):
@@ -58,6 +61,23 @@ class Settings(BaseSettings):
     def _blank_url_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("github_graphql_url")
+    @classmethod
+    def _github_url_is_safe(cls, value: str) -> str:
+        problem = token_url_problem(value, "GITHUB_GRAPHQL_URL", "GITHUB_TOKEN")
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("supabase_url")
+    @classmethod
+    def _supabase_url_is_safe(cls, value: str | None) -> str | None:
+        if value is not None:
+            problem = token_url_problem(value, "SUPABASE_URL", "SUPABASE_SERVICE_KEY")
+            if problem:
+                raise ValueError(problem)
+        return value
+
     @property
     def backend(self) -> Backend:
         if self.database_url is not None:
@@ -91,5 +111,14 @@ def load_settings(**overrides: Any) -> Settings:
         for err in exc.errors(include_input=False, include_url=False):
             field = str(err["loc"][0]) if err["loc"] else "settings"
             name = _ENV_NAMES.get(field, field)
-            problems.append(f"{name}: {err['msg']}")
+            message = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(message if message.startswith(name) else f"{name}: {message}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def token_destination_notice(settings: Settings) -> str | None:
+    """One line saying where GITHUB_TOKEN goes when that is not GitHub's own API."""
+    host = urlsplit(settings.github_graphql_url).hostname
+    if host == GITHUB_API_HOST or settings.github_token is None:
+        return None
+    return f"note: GITHUB_TOKEN is sent to {host} (GITHUB_GRAPHQL_URL), not {GITHUB_API_HOST}"
