@@ -45,6 +45,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from core.errors import StoreUnavailable
+from core.processes import process_identity
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class EmbeddedPostgres:
         self._prepare_directories()
         with self._locked():
             self._prune_clients()
-            self._clients_dir().joinpath(_process_identity(os.getpid())).touch(mode=0o600)
+            self._clients_dir().joinpath(process_identity(os.getpid())).touch(mode=0o600)
             self._registered = True
             try:
                 self._ensure_running()
@@ -147,13 +148,13 @@ class EmbeddedPostgres:
             os.close(fd)  # releases the lock
 
     def _forget_self(self) -> None:
-        self._clients_dir().joinpath(_process_identity(os.getpid())).unlink(missing_ok=True)
+        self._clients_dir().joinpath(process_identity(os.getpid())).unlink(missing_ok=True)
         self._registered = False
 
     def _prune_clients(self) -> None:
         for entry in self._clients_dir().iterdir():
             pid_text = entry.name.split("-", 1)[0]
-            if not pid_text.isdigit() or _process_identity(int(pid_text)) != entry.name:
+            if not pid_text.isdigit() or process_identity(int(pid_text)) != entry.name:
                 entry.unlink(missing_ok=True)  # dead, or its pid now belongs to another process
 
     def _remove_outside_socket_dir(self) -> None:
@@ -496,24 +497,6 @@ def _namespace_user() -> pwd.struct_passwd:
         if 0 < entry.pw_uid < 65534:
             return entry
     raise StoreUnavailable("no unprivileged account in /etc/passwd to run the embedded Postgres")
-
-
-def _process_identity(pid: int) -> str:
-    """`<pid>-<start time>`: a pid alone may be recycled by an unrelated process."""
-    try:
-        stat_line = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        if not Path("/proc/self").exists():
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return f"{pid}-dead"
-            except PermissionError:
-                pass
-            return f"{pid}-0"
-        return f"{pid}-dead"
-    fields = stat_line.rsplit(")", 1)[1].split()
-    return f"{pid}-{fields[19]}"  # field 22, starttime (clock ticks after boot)
 
 
 def _pid_from_lockfile(lockfile: Path) -> int | None:
