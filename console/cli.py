@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from console.commands.args import positive_float
+from console.commands.args import refresh_seconds
 from core.errors import BackfillError
 
 # Each module exposes `register(subparsers)`, which adds its parser and sets `func`.
@@ -57,10 +57,10 @@ def add_console_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--refresh",
-        type=positive_float,
+        type=refresh_seconds,
         default=2.0,
         metavar="SECONDS",
-        help="console refresh interval (default 2; + and - change it live)",
+        help="console refresh interval (default 2, at least 0.5; + and - change it live)",
     )
     parser.add_argument(
         "--keys",

@@ -45,7 +45,9 @@ class Settings(BaseSettings):
         default=GITHUB_GRAPHQL_URL, validation_alias="GITHUB_GRAPHQL_URL"
     )
     min_graphql_points: int = Field(default=500, ge=0, validation_alias="MIN_GRAPHQL_POINTS")
-    chunk_recovery_minutes: int = Field(default=30, ge=1, validation_alias="CHUNK_RECOVERY_MINUTES")
+    chunk_recovery_minutes: int = Field(
+        default=30, ge=1, le=525_600, validation_alias="CHUNK_RECOVERY_MINUTES"
+    )
     data_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_data_dir("backfill-console")),
         validation_alias="BACKFILL_DATA_DIR",
