@@ -6,6 +6,7 @@ Secrets are `SecretStr`: their repr is masked, so they cannot leak through logs 
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,24 @@ def token_destination_notice(settings: Settings) -> str | None:
     if host == GITHUB_API_HOST or settings.github_token is None:
         return None
     return f"note: GITHUB_TOKEN is sent to {host} (GITHUB_GRAPHQL_URL), not {GITHUB_API_HOST}"
+
+
+def in_ci() -> bool:
+    """Running in CI (GitHub Actions sets both CI and GITHUB_ACTIONS)."""
+    flag = os.environ.get("CI", "").strip().lower()
+    return os.environ.get("GITHUB_ACTIONS") == "true" or flag not in ("", "0", "false", "no")
+
+
+def require_database_in_ci(settings: Settings, command: str) -> None:
+    """In CI with no database configured, refuse instead of using a throwaway embedded one
+    (a scheduled run whose secret is missing would otherwise pass green having done nothing).
+    BACKFILL_ALLOW_EMBEDDED=1 says the embedded database is meant (the demo, tests)."""
+    if settings.backend is not Backend.EMBEDDED or not in_ci():
+        return
+    if os.environ.get("BACKFILL_ALLOW_EMBEDDED") == "1":
+        return
+    raise ConfigError(
+        f"no database is configured for `{command}` in CI: set the repository secret "
+        "DATABASE_URL (or SUPABASE_URL and SUPABASE_SERVICE_KEY) and pass it to this step; "
+        "it will not run against a throwaway embedded database"
+    )

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from console.commands.args import cleanup_days, stuck_minutes
-from core.config import load_settings
+from core.config import load_settings, require_database_in_ci
 from core.recovery import DEFAULT_CLEANUP_DAYS, RecoveryReport, recover
 from core.store import open_store
 
@@ -56,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
+    require_database_in_ci(settings, "recover")
     stuck_minutes = args.stuck_threshold or settings.chunk_recovery_minutes
 
     async def go() -> RecoveryReport:

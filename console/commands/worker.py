@@ -9,7 +9,7 @@ import signal
 
 from core.backfill.runtime import open_engine, tune_garbage_collector
 from core.backfill.worker import Worker, WorkerOptions, WorkerStats, default_worker_id
-from core.config import load_settings
+from core.config import load_settings, require_database_in_ci
 
 from . import args as args_module
 from .args import positive_float
@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     for noisy in ("httpx", "httpcore", "psycopg.pool"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = load_settings()
+    require_database_in_ci(settings, "worker")
     tune_garbage_collector()
     options = WorkerOptions(
         worker_id=args.worker_id or default_worker_id(),
