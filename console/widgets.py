@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from rich.cells import cell_len
+from rich.markup import escape
 from rich.text import Text
 from textual.widgets import DataTable
 
@@ -34,7 +35,7 @@ class KeyedTable(DataTable[Text | str]):
             del self._shown[key]
         for key, raw in rows.items():
             # A plain str cell is read as markup by DataTable; cells carry database text.
-            cells = tuple(Text(c) if isinstance(c, str) else c for c in raw)
+            cells = tuple(escape(c) if isinstance(c, str) else c for c in raw)
             shown = self._shown.get(key)
             if shown is None:
                 self.add_row(*cells, key=key)

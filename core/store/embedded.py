@@ -103,12 +103,13 @@ class EmbeddedPostgres:
                 self._stop_server()
                 self._remove_outside_socket_dir()
 
-    def stop(self) -> None:
-        """Stop the server now, whoever else uses it (throwaway data: the demo, the tests)."""
+    def stop(self, *, immediate: bool = False) -> None:
+        """Stop the server now, whoever else uses it (throwaway data: the demo, the tests);
+        `immediate` skips the shutdown checkpoint (for data about to be deleted)."""
         if not self.control.exists():
             return
         with self._locked():
-            self._stop_server()
+            self._stop_server(immediate=immediate)
             for entry in self._clients_dir().iterdir():
                 entry.unlink(missing_ok=True)
             self._remove_outside_socket_dir()
@@ -116,7 +117,7 @@ class EmbeddedPostgres:
 
     def destroy(self) -> None:
         """Stop the server and delete the whole data directory (tests, benchmarks)."""
-        self.stop()
+        self.stop(immediate=True)
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def running_pid(self) -> int | None:
@@ -331,11 +332,12 @@ class EmbeddedPostgres:
             time.sleep(0.02)
         raise StoreUnavailable(f"the embedded Postgres in {self.pgdata} did not start in time")
 
-    def _stop_server(self) -> None:
+    def _stop_server(self, *, immediate: bool = False) -> None:
         pid = self.running_pid()
         if pid is None:
             return
-        for sig, wait in ((signal.SIGINT, STOP_TIMEOUT), (signal.SIGQUIT, 5.0)):
+        steps = [(signal.SIGINT, STOP_TIMEOUT), (signal.SIGQUIT, 5.0)]
+        for sig, wait in steps[1:] if immediate else steps:
             try:
                 os.kill(pid, sig)  # fast shutdown, then immediate
             except ProcessLookupError:
@@ -415,7 +417,7 @@ def embedded_database_url(data_dir: Path) -> str:
 def stop_embedded(data_dir: Path) -> None:
     """Stop the embedded server now, whoever else holds it (for throwaway data: the demo)."""
     try:
-        EmbeddedPostgres(data_dir).stop()
+        EmbeddedPostgres(data_dir).stop(immediate=True)
     except Exception:  # already stopped, or the directory is gone: nothing left to do
         log.debug("stopping embedded postgres failed", exc_info=True)
 
