@@ -3,9 +3,9 @@
 Usage: python bench/bench_recovery.py [--chunks N] [--stuck-percent P] [--prs-per-chunk K]
 
 Uses BENCH_DATABASE_URL (a server where it may create and drop a database) or an embedded
-pgserver in a temporary directory. Rows are made with generate_series in SQL, not through the
-store API, so the setup takes seconds. Prints one JSON line, then one line for humans, and the
-plan of the stuck scan (it must use backfill_chunks_status_started_idx).
+Postgres (core/store/embedded.py) in a temporary directory. Rows are made with generate_series
+in SQL, not through the store API, so the setup takes seconds. Prints one JSON line, then one
+line for humans, and the plan of the stuck scan (it must use backfill_chunks_status_started_idx).
 
 Data: 100 backfills of N/100 chunks each; completed chunks started over the last 40 days
 (a quarter older than the 30-day cleanup age); stuck chunks (processing, started 31-90 minutes
@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 import uuid
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -82,12 +81,10 @@ def connect_admin() -> tuple[str, Any]:
     external = os.environ.get("BENCH_DATABASE_URL")
     if external:
         return external, None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pgserver
+    from core.store.embedded import EmbeddedPostgres
 
-        server = pgserver.get_server(Path(tempfile.mkdtemp()) / "pg", cleanup_mode="delete")
-    return server.get_uri(), server
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp()) / "pg")
+    return server.acquire(), server
 
 
 def stuck_scan_plan(conn: psycopg.Connection, stuck_minutes: int) -> str:
@@ -161,7 +158,7 @@ def measure(chunks: int, stuck_percent: int, prs_per_chunk: int) -> tuple[dict[s
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
             )
         if server is not None:
-            server.cleanup()
+            server.destroy()
 
     decisions = [c["decision"] for c in live["chunks"]]
     uses_index = "backfill_chunks_status_started_idx" in plan

@@ -8,7 +8,6 @@ import os
 import sys
 import tempfile
 import uuid
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,15 +30,13 @@ def admin_url() -> Iterator[str]:
     if external:
         yield external
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pgserver
+    from core.store.embedded import EmbeddedPostgres
 
-        server = pgserver.get_server(Path(tempfile.mkdtemp()) / "pg", cleanup_mode="delete")
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp()) / "pg")
     try:
-        yield server.get_uri()
+        yield server.acquire()
     finally:
-        server.cleanup()
+        server.destroy()
 
 
 @contextmanager

@@ -352,10 +352,9 @@ class BackfillConsole(App[None]):
 
     def action_stop_worker(self) -> None:
         assert self.local_workers is not None
-        known = self.report.workers if self.report else []
-        stopped = self.local_workers.stop_one(known)
+        stopped = self.local_workers.stop_one()
         if stopped is None:
-            self._fail("no local worker to stop")
+            self._fail("no worker started by this console to stop")
         else:
             self.log_event(f"asked worker {stopped} to stop after its current page")
 

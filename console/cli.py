@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from console.commands.args import positive_float
+from console.commands.args import refresh_seconds
 from core.errors import BackfillError
 
 # Each module exposes `register(subparsers)`, which adds its parser and sets `func`.
@@ -57,10 +57,10 @@ def add_console_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--refresh",
-        type=positive_float,
+        type=refresh_seconds,
         default=2.0,
         metavar="SECONDS",
-        help="console refresh interval (default 2; + and - change it live)",
+        help="console refresh interval (default 2, at least 0.5; + and - change it live)",
     )
     parser.add_argument(
         "--keys",
@@ -102,11 +102,30 @@ def run_console(args: argparse.Namespace) -> int:
     return app.return_code or 0
 
 
+# Commands that send GITHUB_TOKEN somewhere (None: the console, which starts workers).
+TOKEN_COMMANDS = ("worker", "backfill", None)
+
+
+def say_where_the_token_goes() -> None:
+    """When GITHUB_GRAPHQL_URL is not GitHub's, say to which host the token goes (a `.env` in
+    the working directory can set it)."""
+    from core.config import load_settings, token_destination_notice
+
+    try:
+        notice = token_destination_notice(load_settings())
+    except BackfillError:
+        return  # the command itself reports the bad setting
+    if notice:
+        print(f"backfill-console: {notice}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", run_console)
     try:
+        if args.command in TOKEN_COMMANDS:
+            say_where_the_token_goes()
         return int(func(args) or 0)
     except BackfillError as exc:
         print(f"backfill-console: error: {exc}", file=sys.stderr)

@@ -57,6 +57,7 @@ def environment(config: DemoConfig, simulator_url: str) -> dict[str, str]:
     }
     env.update(
         BACKFILL_DATA_DIR=str(config.data_dir),
+        BACKFILL_ALLOW_EMBEDDED="1",  # throwaway data is the point here, in CI too
         GITHUB_TOKEN=TOKEN,
         GITHUB_GRAPHQL_URL=f"{simulator_url}/graphql",
         MIN_GRAPHQL_POINTS="10",

@@ -94,10 +94,10 @@ def plan_table(report: RecoveryReport) -> Table:
             f"{chunk.decision} ({chunk.reason})",
             style="green" if chunk.decision == "completed" else "red",
         )
-        table.add_row(
-            chunk.repository,
+        table.add_row(  # Text: what the database says is never read as markup
+            Text(chunk.repository),
             f"#{chunk.chunk_number}",
-            chunk.worker_id or "—",
+            Text(chunk.worker_id or "—"),
             format_duration(chunk.age_seconds),
             f"{chunk.stored}/{chunk.expected}",
             decision,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from rich.cells import cell_len
+from rich.markup import escape
 from rich.text import Text
 from textual.widgets import DataTable
 
@@ -32,7 +33,9 @@ class KeyedTable(DataTable[Text | str]):
         for key in [key for key in self._shown if key not in rows]:
             self.remove_row(key)
             del self._shown[key]
-        for key, cells in rows.items():
+        for key, raw in rows.items():
+            # A plain str cell is read as markup by DataTable; cells carry database text.
+            cells = tuple(escape(c) if isinstance(c, str) else c for c in raw)
             shown = self._shown.get(key)
             if shown is None:
                 self.add_row(*cells, key=key)

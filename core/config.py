@@ -10,14 +10,17 @@ import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
+from core.secrets import token_url_problem
 
 GITHUB_GRAPHQL_URL = "https://api.github.com/graphql"
+GITHUB_API_HOST = "api.github.com"
 
 
 class Backend(StrEnum):
@@ -43,7 +46,9 @@ class Settings(BaseSettings):
         default=GITHUB_GRAPHQL_URL, validation_alias="GITHUB_GRAPHQL_URL"
     )
     min_graphql_points: int = Field(default=500, ge=0, validation_alias="MIN_GRAPHQL_POINTS")
-    chunk_recovery_minutes: int = Field(default=30, ge=1, validation_alias="CHUNK_RECOVERY_MINUTES")
+    chunk_recovery_minutes: int = Field(
+        default=30, ge=1, le=525_600, validation_alias="CHUNK_RECOVERY_MINUTES"
+    )
     data_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_data_dir("backfill-console")),
         validation_alias="BACKFILL_DATA_DIR",
@@ -58,6 +63,23 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_url_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("github_graphql_url")
+    @classmethod
+    def _github_url_is_safe(cls, value: str) -> str:
+        problem = token_url_problem(value, "GITHUB_GRAPHQL_URL", "GITHUB_TOKEN")
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("supabase_url")
+    @classmethod
+    def _supabase_url_is_safe(cls, value: str | None) -> str | None:
+        if value is not None:
+            problem = token_url_problem(value, "SUPABASE_URL", "SUPABASE_SERVICE_KEY")
+            if problem:
+                raise ValueError(problem)
+        return value
 
     @property
     def backend(self) -> Backend:
@@ -92,7 +114,8 @@ def load_settings(**overrides: Any) -> Settings:
         for err in exc.errors(include_input=False, include_url=False):
             field = str(err["loc"][0]) if err["loc"] else "settings"
             name = _ENV_NAMES.get(field, field)
-            problems.append(f"{name}: {err['msg']}")
+            message = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(message if message.startswith(name) else f"{name}: {message}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
 
 
@@ -111,3 +134,32 @@ def supabase_url_setting() -> str:
             if (values.get(name) or "").strip():
                 return name
     return names[0]
+
+
+def token_destination_notice(settings: Settings) -> str | None:
+    """One line saying where GITHUB_TOKEN goes when that is not GitHub's own API."""
+    host = urlsplit(settings.github_graphql_url).hostname
+    if host == GITHUB_API_HOST or settings.github_token is None:
+        return None
+    return f"note: GITHUB_TOKEN is sent to {host} (GITHUB_GRAPHQL_URL), not {GITHUB_API_HOST}"
+
+
+def in_ci() -> bool:
+    """Running in CI (GitHub Actions sets both CI and GITHUB_ACTIONS)."""
+    flag = os.environ.get("CI", "").strip().lower()
+    return os.environ.get("GITHUB_ACTIONS") == "true" or flag not in ("", "0", "false", "no")
+
+
+def require_database_in_ci(settings: Settings, command: str) -> None:
+    """In CI with no database configured, refuse instead of using a throwaway embedded one
+    (a scheduled run whose secret is missing would otherwise pass green having done nothing).
+    BACKFILL_ALLOW_EMBEDDED=1 says the embedded database is meant (the demo, tests)."""
+    if settings.backend is not Backend.EMBEDDED or not in_ci():
+        return
+    if os.environ.get("BACKFILL_ALLOW_EMBEDDED") == "1":
+        return
+    raise ConfigError(
+        f"no database is configured for `{command}` in CI: set the repository secret "
+        "DATABASE_URL (or SUPABASE_URL and SUPABASE_SERVICE_KEY) and pass it to this step; "
+        "it will not run against a throwaway embedded database"
+    )

@@ -1,6 +1,7 @@
 """Test session fixtures: one real Postgres for the whole session, a fresh database per test.
 
-The server is the embedded pgserver (or `TEST_DATABASE_URL`, e.g. a Debian PostgreSQL 15).
+The server is the product's own embedded Postgres (core/store/embedded.py: private socket,
+scram, as root inside a user namespace), or `TEST_DATABASE_URL`, e.g. a Debian PostgreSQL 15.
 Migrations are applied once to a template database; each test gets `CREATE DATABASE ...
 TEMPLATE`, which takes milliseconds, so tests never see each other's rows.
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import os
 import uuid
-import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from core.store import Store, migrations, postgres_store
+from core.store.embedded import EmbeddedPostgres
 
 # The Supabase-like stack's fixtures (PostgREST on a test database), for every folder.
 pytest_plugins = ["tests.supabase.plugin"]
@@ -37,15 +38,11 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pgserver
-
-        server = pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
     try:
-        yield server.get_uri()
+        yield server.acquire()
     finally:
-        server.cleanup()
+        server.destroy()
 
 
 @pytest.fixture(scope="session")

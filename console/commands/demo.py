@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     if args.keep:
         atexit.register(print, f"demo data kept in {data_dir}")
     else:
-        # Registered before the embedded server starts, so it runs after pgserver's own
-        # exit handler has stopped it (atexit runs last-in, first-out).
+        # Registered before the embedded server starts, so it runs after the embedded
+        # layer's own exit handler has stopped it (atexit runs last-in, first-out).
         atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
     config = DemoConfig(data_dir=data_dir, workers=args.workers)
     print("starting the simulator and an embedded Postgres…", flush=True)

@@ -12,22 +12,14 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from core.config import load_settings
+from console.commands.args import cleanup_days, stuck_minutes
+from core.config import load_settings, require_database_in_ci
 from core.recovery import DEFAULT_CLEANUP_DAYS, RecoveryReport, recover
 from core.store import open_store
-
-
-def _at_least_one(text: str) -> int:
-    """A whole number >= 1, parsed exactly (the original's parseInt(value, 30) read '30' as 90)."""
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,14 +37,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--stuck-threshold",
-        type=_at_least_one,
+        type=stuck_minutes,
         default=None,
         metavar="MINUTES",
         help="a chunk processing longer than this is stuck (default: CHUNK_RECOVERY_MINUTES, 30)",
     )
     parser.add_argument(
         "--cleanup-days",
-        type=_at_least_one,
+        type=cleanup_days,
         default=DEFAULT_CLEANUP_DAYS,
         metavar="DAYS",
         help=f"delete completed chunks older than this (default: {DEFAULT_CLEANUP_DAYS})",
@@ -64,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
+    require_database_in_ci(settings, "recover")
     stuck_minutes = args.stuck_threshold or settings.chunk_recovery_minutes
 
     async def go() -> RecoveryReport:
@@ -121,15 +114,15 @@ def render(report: RecoveryReport, console: Console) -> None:
         table.add_column(col, justify="right" if col in ("chunk", "age", "stored") else "left")
     for c in report.chunks:
         colour = "green" if c.decision == "completed" else "red"
-        table.add_row(
-            c.repository,
+        table.add_row(  # Text: what the database says is never read as markup
+            Text(c.repository),
             str(c.chunk_number),
-            c.worker_id or "-",
+            Text(c.worker_id or "-"),
             _age(c.age_seconds),
             f"{c.stored}/{c.expected}",
-            f"[{colour}]{c.decision}[/]",
-            c.reason,
-            c.outcome,
+            Text(c.decision, style=colour),
+            Text(c.reason),
+            Text(c.outcome),
         )
     console.print(table)
     t = totals(report)
@@ -144,8 +137,8 @@ def render(report: RecoveryReport, console: Console) -> None:
     )
     for lease in report.leases:
         console.print(
-            f"lease of {lease.repository} held by {lease.leased_by or '-'} expired "
-            f"{lease.lease_expires_at:%Y-%m-%d %H:%M:%S}: {lease.outcome}"
+            f"lease of {escape(lease.repository)} held by {escape(lease.leased_by or '-')} "
+            f"expired {lease.lease_expires_at:%Y-%m-%d %H:%M:%S}: {escape(lease.outcome)}"
         )
     released = (
         f"would release {t['leases_expired']}"
@@ -154,7 +147,7 @@ def render(report: RecoveryReport, console: Console) -> None:
     )
     console.print(f"[bold]Leases[/]  {t['leases_expired']} expired; {released}")
     cleanup = report.cleanup
-    per = ", ".join(f"{b.repository} {b.chunks}" for b in cleanup.per_backfill)
+    per = ", ".join(f"{escape(b.repository)} {b.chunks}" for b in cleanup.per_backfill)
     console.print(
         f"[bold]Cleanup[/]  completed chunks older than {report.cleanup_days} days "
         f"(before {cleanup.cutoff:%Y-%m-%d %H:%M}): {cleanup.eligible} eligible"

@@ -8,7 +8,9 @@ import json
 import re
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from console.view import format_duration, repository_status
 from core.config import load_settings
@@ -78,15 +80,15 @@ def render(report: StatsReport, console: Console) -> None:
     )
     for chunk in report.stuck:
         console.print(
-            f"  [red]stuck[/] {chunk.repository} #{chunk.chunk_number} "
-            f"{format_duration(chunk.age_seconds)} old (worker {chunk.worker_id})"
+            f"  [red]stuck[/] {escape(chunk.repository)} #{chunk.chunk_number} "
+            f"{format_duration(chunk.age_seconds)} old (worker {escape(str(chunk.worker_id))})"
         )
     table = Table(title="Backfills", expand=False)
     for col in ("repository", "progress", "%", "PRs/min", "ETA", "status"):
         table.add_column(col, justify="right" if col != "repository" else "left")
     for p in report.progress:
         table.add_row(
-            p.repository,
+            Text(p.repository),  # from the database: never read as markup
             f"{p.processed_prs}/{p.total_prs if p.total_prs is not None else 0}",
             f"{p.percent:.2f}" if p.percent is not None else "-",
             f"{p.prs_per_minute:.1f}",
@@ -98,7 +100,7 @@ def render(report: StatsReport, console: Console) -> None:
     console.print(f"[bold]Workers[/]  {len(alive)} alive")
     for budget in report.budgets:
         console.print(
-            f"[bold]GraphQL budget[/] {budget['tokenFingerprint']}  remaining "
+            f"[bold]GraphQL budget[/] {escape(str(budget['tokenFingerprint']))}  remaining "
             f"{budget['remaining']}/{budget['limit']}  ({budget['percentageUsed']:.2f}% used, "
             f"resets {budget['resetAt']})"
         )

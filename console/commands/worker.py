@@ -9,9 +9,10 @@ import signal
 
 from core.backfill.runtime import open_engine, tune_garbage_collector
 from core.backfill.worker import Worker, WorkerOptions, WorkerStats, default_worker_id
-from core.config import load_settings
+from core.config import load_settings, require_database_in_ci
 
-from .args import positive_float, positive_int
+from . import args as args_module
+from .args import positive_float
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,10 +29,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--concurrency",
-        type=positive_int,
+        type=args_module.concurrency,
         default=2,
         metavar="N",
-        help="backfills worked at once by this process (default 2)",
+        help=(
+            "backfills worked at once by this process (default 2, at most "
+            f"{args_module.MAX_CONCURRENCY}: each holds a database connection)"
+        ),
     )
     parser.add_argument(
         "--until-idle",
@@ -54,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--lease-seconds",
-        type=positive_int,
+        type=args_module.lease_seconds,
         default=60,
         metavar="S",
         help="lease length; renewed every S/6 seconds while working (default 60)",
@@ -88,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     for noisy in ("httpx", "httpcore", "psycopg.pool"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = load_settings()
+    require_database_in_ci(settings, "worker")
     tune_garbage_collector()
     options = WorkerOptions(
         worker_id=args.worker_id or default_worker_id(),

@@ -4,9 +4,10 @@ competes with the process that drives it (the console, a benchmark, a test)."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+
+from core.processes import product_command
 
 
 @contextmanager
@@ -17,7 +18,7 @@ def simulator_process(
 
     `repos` are OWNER/NAME:PRS; `args` are more `simulate` options (--limit, --seed, ...).
     """
-    command = [sys.executable, "-m", "console.cli", "simulate", "--port", "0", *args]
+    command = product_command("simulate", "--port", "0", *args)
     for repo in repos:
         command += ["--repo", repo]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)

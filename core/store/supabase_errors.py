@@ -26,6 +26,7 @@ import psycopg
 import psycopg.errors
 
 from core.errors import BackfillError, ConfigError, StoreUnavailable
+from core.secrets import token_url_problem
 
 KEY_SETTING = "SUPABASE_SERVICE_KEY"
 _HOW_TO_MIGRATE = (
@@ -96,6 +97,9 @@ def normalise_url(url: str, setting: str = "SUPABASE_URL") -> str:
         raise ConfigError(
             f"{setting} must be the project's URL, like https://<project>.supabase.co"
         )
+    problem = token_url_problem(text, setting, KEY_SETTING)
+    if problem:
+        raise ConfigError(problem)
     if text.endswith("/rest/v1"):
         text = text[: -len("/rest/v1")]
     return text

@@ -20,7 +20,7 @@ def settings(database_url: str):
     return load_settings(
         database_url=database_url,
         github_token="simulator-token",
-        github_graphql_url="http://sim/graphql",
+        github_graphql_url="https://sim/graphql",  # in-process transport; https as required
     )
 
 
