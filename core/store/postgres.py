@@ -5,6 +5,7 @@ Also what `migrate` needs (DDL), which only a direct connection can run.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -15,8 +16,11 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from core.errors import StoreUnavailable
+from core.secrets import redact_password
 from core.store import migrations
 from core.store.transport import Json
+
+_POOL_LOG = logging.getLogger("psycopg.pool")
 
 # Bounds on any one statement and on a forgotten transaction; recovery and commits are small.
 _SESSION_SETUP = (
@@ -25,12 +29,27 @@ _SESSION_SETUP = (
 )
 
 
-def describe_connect_error(exc: Exception, setting: str) -> str:
-    """One line on why a connection failed, without echoing the URL (it may hold a password)."""
+def describe_connect_error(exc: Exception, setting: str, conninfo: str) -> str:
+    """One line on why a connection failed. libpq echoes hosts, and with an unencoded `@` in
+    the password part of the password is taken for the host: every trace of it is masked."""
     if isinstance(exc, psycopg.OperationalError):
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "connection failed"
-        return f"cannot connect to the database given by {setting}: {reason}"
+        return redact_password(
+            f"cannot connect to the database given by {setting}: {reason}", conninfo
+        )
     return f"{setting} is not a valid PostgreSQL connection URL"
+
+
+class _RedactPassword(logging.Filter):
+    """psycopg's pool logs libpq's reconnect failures (hosts included): mask the password."""
+
+    def __init__(self, conninfo: str) -> None:
+        super().__init__()
+        self._conninfo = conninfo
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact_password(record.getMessage(), self._conninfo), None
+        return True
 
 
 @cache
@@ -60,6 +79,8 @@ class PostgresTransport:
     def __init__(self, pool: AsyncConnectionPool, conninfo: str) -> None:
         self._pool = pool
         self._conninfo = conninfo
+        self._redact = _RedactPassword(conninfo)
+        _POOL_LOG.addFilter(self._redact)
 
     @classmethod
     async def connect(
@@ -81,7 +102,7 @@ class PostgresTransport:
             probe = await psycopg.AsyncConnection.connect(conninfo, connect_timeout=10)
             await probe.close()
         except psycopg.Error as exc:
-            raise StoreUnavailable(describe_connect_error(exc, setting)) from None
+            raise StoreUnavailable(describe_connect_error(exc, setting, conninfo)) from None
 
         async def configure(conn: psycopg.AsyncConnection) -> None:
             await conn.execute(_SESSION_SETUP)
@@ -99,18 +120,24 @@ class PostgresTransport:
             await pool.open(wait=True, timeout=15)
         except Exception as exc:
             await pool.close()
-            raise StoreUnavailable(describe_connect_error(exc, setting)) from None
+            raise StoreUnavailable(describe_connect_error(exc, setting, conninfo)) from None
         return cls(pool, conninfo)
 
     async def close(self) -> None:
-        await self._pool.close()
+        try:
+            await self._pool.close()
+        finally:
+            _POOL_LOG.removeFilter(self._redact)
 
     async def _execute(
         self, query: sql.Composed, params: Mapping[str, Any]
     ) -> list[dict[str, Any]]:
-        async with self._pool.connection() as conn:
-            cur = await conn.cursor(row_factory=dict_row).execute(query, params)
-            return await cur.fetchall()
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.cursor(row_factory=dict_row).execute(query, params)
+                return await cur.fetchall()
+        except psycopg.OperationalError as exc:  # libpq's words, hosts included: masked
+            raise type(exc)(redact_password(str(exc), self._conninfo)) from None
 
     async def rows(
         self, function: str, args: Mapping[str, Any], *, limit: int | None = None

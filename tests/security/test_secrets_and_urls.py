@@ -116,3 +116,35 @@ def test_a_planted_env_file_cannot_send_the_token_over_http(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "GITHUB_GRAPHQL_URL uses plain http:// to evil.example" in lines[0]
     assert token not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:hunter2@verysecret@tail9@127.0.0.1:1/db",
+        "postgresql://u:hunter2:verysecret@tail9@127.0.0.1:1/db",
+        "postgresql://u:hunter2/verysecret?tail9@127.0.0.1:1/db",
+    ],
+)
+def test_a_password_with_an_unencoded_at_never_reaches_the_terminal(
+    url: str, tmp_path: Path
+) -> None:
+    """Finding 4, end to end: libpq takes part of such a password for the host and echoes it;
+    `stats` says one line, and no piece of the password is in it."""
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SUPABASE", "GITHUB"))}
+    env.update(DATABASE_URL=url, BACKFILL_DATA_DIR=str(tmp_path / "data"))
+    run = subprocess.run(
+        [sys.executable, "-P", "-m", "console.cli", "stats"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode != 0
+    assert "DATABASE_URL" in run.stderr + run.stdout
+    for piece in PIECES:
+        assert piece not in run.stderr + run.stdout, (run.stdout, run.stderr)
