@@ -22,3 +22,9 @@ class StoreUnavailable(BackfillError):
 
 class MigrationError(BackfillError):
     """A migration cannot be applied (or an applied one was edited)."""
+
+
+class PageTooLarge(BackfillError):
+    """The store's transport refused a request as too large (a gateway's HTTP 413).
+
+    The worker splits the page into smaller commits; one PR too large alone is refused."""

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 
 from core.backfill.runtime import open_engine, tune_garbage_collector
 from core.backfill.worker import Worker, WorkerOptions, WorkerStats, default_worker_id
@@ -117,4 +118,12 @@ def run(args: argparse.Namespace) -> int:
         stats.prs_inserted,
         stats.failures,
     )
+    if stats.failures and not stats.pages:
+        # Everything it tried failed: a cron or Actions job must not pass green.
+        print(
+            f"worker {options.worker_id} stored nothing: {stats.failures} chunk(s) failed "
+            "(see the backfills' last_error in `backfill-console stats`)",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from core.backfill.names import parse_repositories
-from core.github.client import GitHubClient
+from core.github.client import GitHubClient, RepositoryFacts
 from core.github.errors import GitHubError, RepositoryNotFound
 from core.store.store import Store
 
@@ -39,19 +39,21 @@ async def add_repositories(store: Store, client: GitHubClient, names: list[str])
     failed): then it is reopened from its stored cursor, fetching only PRs created since.
     """
     repos = parse_repositories(names)
-    totals: dict[tuple[str, str], int] = {}
+    found: list[RepositoryFacts] = []
     missing = []
     for owner, name in repos:
         try:
-            totals[(owner, name)] = await client.repository_pull_request_count(owner, name)
+            found.append(await client.repository(owner, name))
         except RepositoryNotFound:
             missing.append(f"{owner}/{name}")
     if missing:
         raise RepositoriesNotFound(missing)
 
     results = []
-    for (owner, name), total in totals.items():
-        reg = await store.register_backfill(owner, name, total)
+    for facts in found:
+        # By node id, under GitHub's current name: a renamed repository is the same one.
+        total = facts.total_prs
+        reg = await store.register_backfill(facts.owner, facts.name, total, facts.node_id)
         outcome: Outcome = "added"
         status = reg.status
         if not reg.created:

@@ -23,10 +23,12 @@ from uuid import UUID
 
 from core.backfill.page_size import PageSizes
 from core.backfill.presence import Presence
+from core.errors import PageTooLarge
 from core.github.client import GitHubClient
 from core.github.errors import GitHubError, RateLimitedError
+from core.github.models import PullRequestPage
 from core.github.outcomes import Action
-from core.store.models import Chunk, Lease
+from core.store.models import Chunk, CommitResult, Lease
 from core.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -325,15 +327,12 @@ class Worker:
             unexpected = GitHubError(f"unexpected error ({type(exc).__name__}: {exc})"[:500])
             return await self._apply(held, chunk, unexpected, size)
 
-        numbers = [pr.number for pr in page.pull_requests]
-        await self.store.record_chunk_prs(chunk, numbers)
-        result = await self.store.commit_chunk(
-            chunk,
-            page.pull_requests,
-            cursor_after=page.end_cursor,
-            has_next_page=page.has_next_page,
-            total_prs=page.total_count,
-        )
+        try:
+            result = await self._store(lease, chunk, page)
+        except Exception as exc:  # the database refused or blinked: never leave it `processing`
+            log.warning("could not store chunk %s", chunk.chunk_number, exc_info=True)
+            reason = f"could not store the page: {type(exc).__name__}: {exc}"[:1000]
+            return await self._apply(held, chunk, exc, size, reason=reason)
         if not result.committed:
             self._event(
                 f"{lease.repository}: chunk {chunk.chunk_number} not stored ({result.reason})"
@@ -344,26 +343,77 @@ class Worker:
         self.stats.pages += 1
         self.stats.prs_inserted += result.inserted_prs
         self._event(
-            f"{lease.repository}: chunk {chunk.chunk_number} stored {len(numbers)} PRs "
+            f"{lease.repository}: chunk {chunk.chunk_number} stored {result.upserted_prs} PRs "
             f"({result.processed_prs}/{result.total_prs or 0})"
+            + (f"; {result.replaced_nuls} NUL(s) stored as U+FFFD" if result.replaced_nuls else "")
         )
+        if result.note:  # refused PRs, or a list that ended short of GitHub's count
+            self._event(f"{lease.repository}: {result.note}")
         if result.status == "completed":
             self._event(f"{lease.repository}: completed")
         return result.status != "active"
 
-    async def _apply(self, held: _Held, chunk: Chunk, exc: GitHubError, size: int) -> bool:
-        """Apply the outcome a GitHub error carries (`core.github.outcomes`) to the chunk and
-        the backfill. True when this lease should be let go."""
+    async def _store(self, lease: Lease, chunk: Chunk, page: PullRequestPage) -> CommitResult:
+        """Commit a page; a page the store's transport refuses as too large (PostgREST behind
+        a gateway's body limit: HTTP 413) is split in halves, each its own chunk and its own
+        transaction, the cursor moving only with the last; one PR too large alone is recorded
+        as refused (pull_request_failures) and the chunk commits without it."""
+        prs = list(page.pull_requests)
+        while True:
+            await self.store.record_chunk_prs(chunk, [pr.number for pr in prs])
+            try:
+                return await self.store.commit_chunk(
+                    chunk,
+                    prs,
+                    cursor_after=page.end_cursor,
+                    has_next_page=page.has_next_page,
+                    total_prs=page.total_count,
+                )
+            except PageTooLarge as exc:
+                if len(prs) == 1:
+                    pr = prs.pop()
+                    await self.store.refuse_pull_request(chunk, pr.github_id, pr.number, str(exc))
+                    continue
+            # Too large: store the first half without moving the cursor (a crash now means
+            # the page is fetched again and the half is upserted again: nothing lost), then
+            # go on with the rest under the next chunk number.
+            first, prs = prs[: len(prs) // 2], prs[len(prs) // 2 :]
+            half = await self._store(
+                lease,
+                chunk,
+                page.model_copy(
+                    update={
+                        "pull_requests": first,
+                        "end_cursor": chunk.cursor_before,
+                        "has_next_page": True,
+                    }
+                ),
+            )
+            if not half.committed:
+                return half
+            self._event(f"{lease.repository}: chunk {chunk.chunk_number} split (too large)")
+            nxt = await self.store.start_chunk(lease, self.options.worker_id)
+            if nxt is None:
+                return CommitResult(committed=False, reason="lease lost")
+            chunk = nxt
+
+    async def _apply(
+        self, held: _Held, chunk: Chunk, exc: Exception, size: int, reason: str | None = None
+    ) -> bool:
+        """Apply the outcome an error carries (`GitHubError.action`, decided by
+        `core.github.outcomes`; any other error fails the chunk) to the chunk and the
+        backfill, bounded: N failures in a row fail the backfill. True: let the lease go."""
         lease, key = held.lease, held.lease.backfill_state_id
-        reason = str(exc)
-        if exc.action is Action.STOP:
+        reason = reason or str(exc)
+        action = exc.action if isinstance(exc, GitHubError) else Action.FAIL_CHUNK
+        if action is Action.STOP:
             await self._fail(chunk, reason)
             raise exc
-        if exc.action is Action.FAIL_BACKFILL:
+        if action is Action.FAIL_BACKFILL:
             await self._fail(chunk, reason)
             await self._fail_backfill(lease, reason)
             return True
-        if exc.action is Action.WAIT:  # the limit outlasted the client's bounded waits
+        if action is Action.WAIT:  # the limit outlasted the client's bounded waits
             cooldown = MAX_COOLDOWN
             if isinstance(exc, RateLimitedError):
                 cooldown = int(min(MAX_COOLDOWN, self.client.seconds_until(exc.reset_at) + 1))
@@ -377,7 +427,7 @@ class Worker:
                 lease, f"{failures} chunks failed in a row; last: {reason}"[:1000]
             )
             return True
-        if exc.action is Action.SHRINK:
+        if action is Action.SHRINK:
             smaller = self.page_sizes.shrink(key)
             cooldown = 0 if smaller < size else self._cooldown(failures)
             await self._fail(chunk, reason, cooldown)

@@ -15,6 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn
@@ -39,7 +40,7 @@ from core.github.errors import (
 from core.github.metrics import MAX_RESET_AHEAD, BudgetTracker, RateLimitMetrics
 from core.github.models import PullRequestPage
 from core.github.outcomes import SHRINK_TYPES, Action, AnswerDeadline, AnswerTooLarge, decide
-from core.github.pager import RepoBuffer
+from core.github.pager import RepoBuffer, github_count
 from core.github.queries import (
     COUNT_QUERY,
     DRY_RUN_QUERY,
@@ -64,6 +65,14 @@ MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a full page with long bodies is a few MB
 CLOCK_SKEW_NOISE = 1.5  # seconds of apparent skew that `Date`'s whole seconds explain
 # What reading an answer of the wrong shape raises (pydantic's ValidationError is a ValueError).
 SHAPE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError)
+
+
+@dataclass(frozen=True)
+class RepositoryFacts:
+    node_id: str
+    owner: str
+    name: str
+    total_prs: int
 
 
 class _PrimaryLimited(Exception):
@@ -414,19 +423,28 @@ class GitHubClient:
             refused.type = exc.type
             raise refused from None
 
-    async def repository_pull_request_count(self, owner: str, name: str) -> int:
-        """GitHub's `totalCount` of PRs (every state): what a complete backfill must reach."""
+    async def repository(self, owner: str, name: str) -> RepositoryFacts:
+        """What GitHub says `owner/name` is: its node id (which survives renames and
+        transfers), its current name (GitHub redirects old names) and its `totalCount` of PRs
+        (every state: what a complete backfill must reach). Raises RepositoryNotFound."""
         data = await self._execute_for(owner, name, COUNT_QUERY, {"owner": owner, "name": name})
         repo = data.get("repository")
         if repo is None:
             raise RepositoryNotFound(owner, name)
         try:
-            count = repo["pullRequests"]["totalCount"]
-            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                raise ValueError(f"totalCount is {count!r}")
+            now_owner, now_name = str(repo["nameWithOwner"]).split("/", 1)
+            return RepositoryFacts(
+                node_id=str(repo["id"]),
+                owner=now_owner,
+                name=now_name,
+                total_prs=github_count(repo["pullRequests"]["totalCount"], "totalCount"),
+            )
         except SHAPE_ERRORS as exc:
             raise MalformedResponse(f"GitHub's PR count for {owner}/{name}: {exc}") from None
-        return count
+
+    async def repository_pull_request_count(self, owner: str, name: str) -> int:
+        """GitHub's `totalCount` of PRs of `owner/name` (see `repository`)."""
+        return (await self.repository(owner, name)).total_prs
 
     async def fetch_pull_requests_page(
         self, owner: str, name: str, *, after: str | None, page_size: int, ahead: bool = True

@@ -21,6 +21,18 @@ class AnswerProblem(ValueError):
     into the `fail_chunk` outcome (`core.github.outcomes.malformed`)."""
 
 
+def github_count(value: Any, what: str) -> int:
+    """A count GitHub gives (`totalCount`), as the store keeps it: 0 <= n < 2^31.
+
+    Raises AnswerProblem for anything else (negative, past Postgres' integer, not a number):
+    one bad count fails its chunk, bounded, instead of a raw database error at commit."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        raise AnswerProblem(f"{what} is {str(value)[:40]!r}, not a count the store can hold")
+    return value
+
+
 @dataclass
 class _Entry:
     cursor: str
@@ -54,7 +66,7 @@ class RepoBuffer:
         Not progress, so refused: an `endCursor` equal to the `after` sent with PRs in it, or
         a PR already buffered or delivered (GitHub or a caching proxy ignoring `after`)."""
         self.fetched_any = True
-        self.total_count = int(connection.get("totalCount") or 0)
+        self.total_count = github_count(connection.get("totalCount"), "the PR list's totalCount")
         info = connection.get("pageInfo") or {}
         edges = connection.get("edges") or []
         if edges and after is not None and info.get("endCursor") == after:

@@ -61,7 +61,7 @@ PR_FIELDS = " ".join(
 
 COUNT_QUERY = (
     "query PullRequestCount($owner: String!, $name: String!) { "
-    "repository(owner: $owner, name: $name) { pullRequests { totalCount } } "
+    "repository(owner: $owner, name: $name) { id nameWithOwner pullRequests { totalCount } } "
     f"{RATE_LIMIT_FIELDS} }}"
 )
 

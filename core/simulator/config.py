@@ -31,6 +31,7 @@ REQUEST_FAULTS = (
 REPO_FAULTS = (
     "saml",  # data.repository null + FORBIDDEN, extensions.saml_failure
     "repeat_page",  # pullRequests ignores `after` (a caching proxy)
+    "early_end",  # a page after a cursor: no PRs and hasNextPage false, totalCount unchanged
 )
 PR_FAULTS = (
     "vanish",  # node(id:) of that PR: null + NOT_FOUND (deleted since it was listed)

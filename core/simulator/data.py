@@ -291,6 +291,7 @@ class Repo:
     def __init__(self, spec: RepoSpec, slot: int, seed: int, actors: Actors) -> None:
         self.owner, self.name, self.slot, self.seed = spec.owner, spec.name, slot, seed
         self.full_name = f"{spec.owner}/{spec.name}"
+        self.key = self.full_name  # what its data is drawn from: a rename keeps the data
         self.initial = spec.prs
         self.count = spec.prs
         self.actors = actors
@@ -307,7 +308,7 @@ class Repo:
 
     def number(self, i: int) -> int:
         """PR i owns number 2i+1 or 2i+2; the other number of the pair is an issue."""
-        return 2 * i + 1 + (Draw(self.seed, self.full_name, "n", i).v & 1)
+        return 2 * i + 1 + (Draw(self.seed, self.key, "n", i).v & 1)
 
     def index_of(self, number: int) -> tuple[str, int] | None:
         """("pr"|"issue", i) for an existing number, else None."""
@@ -325,7 +326,7 @@ class Repo:
         found = self._meta.get(i)
         if found is not None:
             return found
-        d = Draw(self.seed, self.full_name, "meta", i)
+        d = Draw(self.seed, self.key, "meta", i)
         if i < self.initial:
             created = self.start + i * self.gap + d.below(self.gap // 2 + 1)
         else:
@@ -351,7 +352,7 @@ class Repo:
 
     def pull_request(self, i: int) -> dict[str, Any]:
         created, updated, closed, merged, state, n_rev, n_com, labels = self.meta(i)
-        d = Draw(self.seed, self.full_name, "pr", i)
+        d = Draw(self.seed, self.key, "pr", i)
         number = self.number(i)
         author = self.actors.pick(d, self.slot)
         verb, thing = d.pick(VERBS), d.pick(THINGS)
@@ -402,7 +403,7 @@ class Repo:
     def issue(self, i: int) -> dict[str, Any]:
         """The issue sharing PR i's pair of numbers."""
         created = self.meta(i)[0] - 1
-        d = Draw(self.seed, self.full_name, "issue", i)
+        d = Draw(self.seed, self.key, "issue", i)
         number = 2 * i + 1 + (2 * i + 2 - self.number(i) == 1)
         state = "OPEN" if d.below(3) == 0 else "CLOSED"
         db_id = 900_000_000 + self.slot * 1_000_000 + i
@@ -508,7 +509,7 @@ class Children:
         self.number = repo.number(i)
         self.pr_url = f"{repo.url}/pull/{self.number}"
         self.base_id = (repo.slot + 1) * 10**13 + (0 if kind == "review" else 5 * 10**12) + i * 1000
-        self.seed = Draw(repo.seed, repo.full_name, kind, i).v & _MASK
+        self.seed = Draw(repo.seed, repo.key, kind, i).v & _MASK
         code = 2 if kind == "review" else 3
         self.id_prefix = KINDS_PREFIX[kind]
         self.id_head = struct.pack(">BHI", code, repo.slot, i)

@@ -32,6 +32,10 @@ class World:
         self.by_name = {r.full_name.lower(): r for r in self.repos}
         self._repo_objects: dict[int, dict[str, Any]] = {}
 
+    def forget_repo_object(self, repo: Repo) -> None:
+        """Its name changed: the next answer builds the object again."""
+        self._repo_objects.pop(repo.slot, None)
+
     def repo_object(self, repo: Repo) -> dict[str, Any]:
         found = self._repo_objects.get(repo.slot)
         if found is None:
@@ -287,6 +291,8 @@ def r_pull_requests(ex: Execution, source, args, path, nodes):
         ex, nodes, args, "pullRequests", "PullRequestConnection", order,
         repo.pull_request, f"pr.{field_name}",
     )  # fmt: skip
+    if args.get("first") and args.get("after") and ctx.aimed("early_end", repo.full_name):
+        page.end, page.has_next = page.start, False  # "no more" long before totalCount
     if args.get("first") or args.get("last"):  # a page, not just a totalCount
         after = args.get("after") or ("before:" + args["before"] if args.get("before") else "start")
         ctx.pages.append((repo.full_name, f"{after}|{field_name}|{direction}"))

@@ -108,6 +108,19 @@ class Simulator:
                 raise KeyError(f"unknown simulated repository {repo!r}")
             found.overrides.setdefault(index, {}).update(fields)
 
+    def rename_repository(self, old: str, new: str) -> None:
+        """Rename (or transfer) `old` to `new` as GitHub does: same node id and pull requests,
+        and the old name still resolves to it (GitHub redirects it)."""
+        owner, _, name = new.partition("/")
+        with self._lock:
+            repo = self.world.by_name.get(old.lower())
+            if repo is None:
+                raise KeyError(f"unknown simulated repository {old!r}")
+            repo.owner, repo.name, repo.full_name = owner, name, new
+            repo.url = f"https://github.com/{new}"
+            self.world.by_name[new.lower()] = repo
+            self.world.forget_repo_object(repo)
+
     def stats(self) -> dict[str, Any]:
         """Ground truth of what was served; same JSON as GET /_sim/stats."""
         with self._lock:

@@ -176,6 +176,18 @@ class Store:
                 log.info("commit of chunk %s hit a lock conflict; retrying", chunk.chunk_number)
         raise AssertionError("unreachable")
 
+    async def refuse_pull_request(
+        self, chunk: Chunk, github_id: str, number: int, error: str
+    ) -> bool:
+        """Record a PR that cannot be stored (pull_request_failures), fenced by the chunk."""
+        return await self._flag(
+            "refuse_pull_request",
+            **_chunk(chunk),
+            github_id=github_id,
+            number=number,
+            error=error,
+        )
+
     async def fail_chunk(self, chunk: Chunk, error: str, cooldown_seconds: int = 0) -> bool:
         return await self._flag(
             "fail_chunk", **_chunk(chunk), error=error, cooldown_seconds=cooldown_seconds

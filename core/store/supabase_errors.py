@@ -5,6 +5,7 @@
 - `42501` with the configured key: `ConfigError`, it is not the service_role key;
 - a function or table missing (`PGRST202`, `42883`): `StoreUnavailable`, apply the migrations;
 - PostgREST cannot reach Postgres (`PGRST00x`): `StoreUnavailable`;
+- a body too large (HTTP 413): `PageTooLarge`, so the worker splits the page;
 - no answer or a gateway's 5xx: `StoreUnavailable`; the gateway's 404: `ConfigError`; both
   name SUPABASE_URL.
 
@@ -25,7 +26,7 @@ import httpx
 import psycopg
 import psycopg.errors
 
-from core.errors import BackfillError, ConfigError, StoreUnavailable
+from core.errors import BackfillError, ConfigError, PageTooLarge, StoreUnavailable
 from core.secrets import token_url_problem
 
 KEY_SETTING = "SUPABASE_SERVICE_KEY"
@@ -161,6 +162,10 @@ def _translate(exc: Exception, *, function: str, endpoint: Endpoint) -> Exceptio
     if not isinstance(exc, RestError):
         return exc
     code = exc.code or ""
+    if exc.status == 413:  # the gateway's (or PostgREST's) body limit: split, do not retry
+        return PageTooLarge(
+            f"Supabase at {origin} (from {setting}) refused {function} as too large (HTTP 413)"
+        )
     if code.startswith("PGRST3") or (not code and exc.status in (401, 403)):
         return ConfigError(
             f"{KEY_SETTING} was rejected by Supabase at {origin} ({exc.message}): set it to the "

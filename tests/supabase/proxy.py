@@ -30,6 +30,7 @@ class _Server(ThreadingHTTPServer):
 class PrefixProxy:
     def __init__(self, prefix: str, upstream: str) -> None:
         self.prefix = prefix.rstrip("/")
+        self.max_body: int | None = None  # a gateway's body limit: larger requests get 413
         target = urlsplit(upstream)
         self.upstream_host = target.hostname or "127.0.0.1"
         self.upstream_port = target.port or 80
@@ -93,6 +94,9 @@ class PrefixProxy:
                     upstream_path = "/" + upstream_path
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                if proxy.max_body is not None and length > proxy.max_body:
+                    self._gateway_error(413, "Request Entity Too Large")
+                    return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
                 while True:
                     # A kept-alive upstream connection that PostgREST closed while idle fails
