@@ -3,7 +3,7 @@
 Usage: python bench/bench_recovery.py [--chunks N] [--stuck-percent P] [--prs-per-chunk K]
 
 Uses BENCH_DATABASE_URL (a server where it may create and drop a database) or an embedded
-Postgres (core/store/embedded.py) in a temporary directory. Rows are made with generate_series
+Postgres (core/embedded.py) in a temporary directory. Rows are made with generate_series
 in SQL, not through the store API, so the setup takes seconds. Prints one JSON line, then one
 line for humans, and the plan of the stuck scan (it must use backfill_chunks_status_started_idx).
 
@@ -81,7 +81,7 @@ def connect_admin() -> tuple[str, Any]:
     external = os.environ.get("BENCH_DATABASE_URL")
     if external:
         return external, None
-    from core.store.embedded import EmbeddedPostgres
+    from core.embedded import EmbeddedPostgres
 
     server = EmbeddedPostgres(Path(tempfile.mkdtemp()) / "pg")
     return server.acquire(), server

@@ -30,7 +30,7 @@ def admin_url() -> Iterator[str]:
     if external:
         yield external
         return
-    from core.store.embedded import EmbeddedPostgres
+    from core.embedded import EmbeddedPostgres
 
     server = EmbeddedPostgres(Path(tempfile.mkdtemp()) / "pg")
     try:

@@ -1,6 +1,6 @@
 """Test session fixtures: one real Postgres for the whole session, a fresh database per test.
 
-The server is the product's own embedded Postgres (core/store/embedded.py: private socket,
+The server is the product's own embedded Postgres (core/embedded.py: private socket,
 scram, as root inside a user namespace), or `TEST_DATABASE_URL`, e.g. a Debian PostgreSQL 15.
 Migrations are applied once to a template database; each test gets `CREATE DATABASE ...
 TEMPLATE`, which takes milliseconds, so tests never see each other's rows.
@@ -18,8 +18,8 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from core.embedded import EmbeddedPostgres
 from core.store import Store, migrations, postgres_store
-from core.store.embedded import EmbeddedPostgres
 
 # The Supabase-like stack's fixtures (PostgREST on a test database), for every folder.
 pytest_plugins = ["tests.supabase.plugin"]

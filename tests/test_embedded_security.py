@@ -20,8 +20,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from core.embedded import SOCKET_NAME, EmbeddedPostgres
 from core.errors import StoreUnavailable
-from core.store.embedded import SOCKET_NAME, EmbeddedPostgres
 
 ROOT_ONLY = pytest.mark.skipif(
     os.geteuid() != 0, reason="needs root to act as a second local user (nobody)"
@@ -177,7 +177,7 @@ def test_refuses_a_data_directory_of_another_user_with_one_clear_line(tmp_path: 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from core.store.embedded import embedded_database_url
+from core.embedded import embedded_database_url
 embedded_database_url(Path(sys.argv[1]))
 print("up", flush=True)
 time.sleep(600)

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from console.backend import Backend
     from console.demo import DemoConfig, DemoScript, environment, register, settings_for, simulator
     from console.local_workers import LocalWorkers
-    from core.store.embedded import stop_embedded
+    from core.embedded import stop_embedded
 
     data_dir = Path(tempfile.mkdtemp(prefix="backfill-console-demo-"))
     if args.keep:

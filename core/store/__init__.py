@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from core.config import Backend, Settings, supabase_url_setting
+from core.embedded import embedded_database_url
 from core.errors import ConfigError, StoreUnavailable
-from core.store.embedded import embedded_database_url
 from core.store.postgres import PostgresTransport
 from core.store.store import Store
 
