@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.text import Text
 
-from core.monitoring import StatsReport
+from core.monitoring import StatsReport, standing
 from core.store.models import BackfillProgress, StuckChunk, WorkerRecord
 
 REPOSITORY_COLUMNS = ("Repository", "Processed", "Progress", "PRs/min", "ETA", "Status", "Chunks")
@@ -56,22 +56,33 @@ def bar(fraction: float | None, width: int = BAR_WIDTH) -> Text:
     return text
 
 
+_STATE_STYLE = {
+    "completed": "green",
+    "failed": "bold red",
+    "paused": "yellow",
+    "waiting": "yellow",
+    "cooling": "yellow",
+    "stalled": "bold red",
+    "active": "bold cyan",
+}
+
+
 def repository_status(p: BackfillProgress) -> Text:
-    now = p.observed_at
-    if p.status == "completed":
-        return Text("completed", style="green")
-    if p.status == "failed":
-        return Text(f"failed: {p.last_error or 'unknown'}", style="bold red")
-    if p.status == "paused":
-        return Text("paused", style="yellow")
-    if p.waiting_until is not None and p.waiting_until > now:
-        return Text(f"budget wait until {clock(p.waiting_until)}", style="yellow")
-    if p.cooldown_until is not None and p.cooldown_until > now:
+    """The status column: `core.monitoring.standing` in a few words, times on this clock."""
+    s = standing(p)
+    style = _STATE_STYLE.get(s.state, "dim")
+    if s.state == "completed":
+        return Text("completed" + (f": {s.why}" if s.why else ""), style=style)
+    if s.state == "failed":
+        return Text(f"failed: {s.why}", style=style)
+    if s.state == "waiting" and p.waiting_until is not None:
+        return Text(f"budget wait until {clock(p.waiting_until)}", style=style)
+    if s.state == "cooling" and p.cooldown_until is not None:
         reason = f": {p.last_error}" if p.last_error else ""
-        return Text(f"retry at {p.cooldown_until.astimezone():%H:%M:%S}{reason}", style="yellow")
-    if p.leased_by is not None and p.lease_expires_at is not None and p.lease_expires_at > now:
-        return Text("active", style="bold cyan")
-    return Text("queued" if p.status == "pending" else "idle", style="dim")
+        return Text(f"retry at {clock(p.cooldown_until)}{reason}", style=style)
+    if s.state == "stalled" and s.since is not None:
+        return Text(f"stalled since {s.since.astimezone():%H:%M}: {s.why}", style=style)
+    return Text(s.state, style=style)
 
 
 def repository_cells(p: BackfillProgress) -> tuple[Text | str, ...]:
@@ -235,6 +246,9 @@ def events_between(previous: StatsReport | None, current: StatsReport, now: date
             events.append(_event(now, f"{p.repository}: {p.status}{reason}", style))
         elif old.status == "paused" and p.status != "paused":
             events.append(_event(now, f"{p.repository}: resumed"))
+        now_standing = standing(p)
+        if now_standing.state == "stalled" and standing(old).state != "stalled":
+            events.append(_event(now, f"{p.repository}: {repository_status(p).plain}", "red"))
         if p.waiting_until is not None and p.waiting_until != old.waiting_until:
             events.append(
                 _event(

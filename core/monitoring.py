@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -37,6 +38,54 @@ def budget_metrics(record: RateLimitRecord) -> dict[str, Any]:
     }
 
 
+# A backfill held by a live worker that has stored nothing new for this long is stalled.
+STALL_AFTER = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a backfill stands, in words: `state`, why it is not advancing (`why`), and since
+    when (`since`, the database's clock). The one place `stats`, `stats --json` and the
+    console get it from."""
+
+    state: str  # completed, failed, paused, waiting, cooling, stalled, active, queued, idle
+    why: str | None
+    since: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "why": self.why,
+            "since": self.since.isoformat() if self.since else None,
+        }
+
+
+def standing(p: BackfillProgress, stall_after: timedelta = STALL_AFTER) -> Standing:
+    """Why `p` is (not) advancing and since when, from its row alone (observed_at is now)."""
+    now = p.observed_at
+    moved = p.progressed_at or p.started_at or p.created_at
+    if p.status == "completed":
+        return Standing("completed", p.last_error, p.completed_at)  # a note: refused PRs
+    if p.status == "failed":
+        return Standing("failed", p.last_error or "unknown", p.updated_at)
+    if p.status == "paused":
+        return Standing("paused", "paused by a user", p.updated_at)
+    if p.waiting_until is not None and p.waiting_until > now:
+        until = p.waiting_until.isoformat(timespec="seconds")
+        return Standing("waiting", f"GitHub's budget is spent until {until}", moved)
+    if p.cooldown_until is not None and p.cooldown_until > now:
+        until = p.cooldown_until.isoformat(timespec="seconds")
+        return Standing("cooling", f"retry at {until}: {p.last_error or 'a chunk failed'}", moved)
+    held = p.leased_by is not None and p.lease_expires_at is not None and p.lease_expires_at > now
+    if held:
+        if now - moved >= stall_after:
+            return Standing("stalled", p.last_error or "no new pull requests stored", moved)
+        return Standing("active", None, moved)
+    if p.status == "pending":
+        return Standing("queued", "no worker has claimed it yet", p.created_at)
+    return Standing("idle", p.last_error or "no worker holds it", moved)
+
+
 @dataclass(frozen=True)
 class StatsReport:
     chunks: ChunkStatistics
@@ -48,7 +97,10 @@ class StatsReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "chunks": self.chunks.model_dump(mode="json"),
-            "progress": [p.model_dump(mode="json") for p in self.progress],
+            "progress": [
+                {**p.model_dump(mode="json"), "standing": standing(p).to_json()}
+                for p in self.progress
+            ],
             "workers": [w.model_dump(mode="json") for w in self.workers],
             "graphql": self.budgets,
             "stuckChunks": [c.model_dump(mode="json") for c in self.stuck],

@@ -124,6 +124,7 @@ class BackfillProgress(Snapshot):
     started_at: datetime | None
     completed_at: datetime | None
     observed_at: datetime
+    progressed_at: datetime | None = None  # when its stored PRs last grew
 
 
 class RateLimitRecord(Snapshot):

@@ -39,6 +39,7 @@ def progress(
     waiting: bool = False,
     error: str | None = None,
     failed_chunks: int = 0,
+    stalled_minutes: int | None = None,
 ) -> BackfillProgress:
     percent = None if not total else round(processed / total * 100, 1)
     eta = (total - processed) / rate * 60 if rate and total else None
@@ -66,6 +67,8 @@ def progress(
         started_at=NOW - timedelta(hours=2),
         completed_at=NOW - timedelta(minutes=30) if status == "completed" else None,
         observed_at=NOW,
+        # Stored something a minute ago, unless the fixture says it stalled that long ago.
+        progressed_at=NOW - timedelta(minutes=stalled_minutes or 1),
     )
 
 

@@ -15,7 +15,7 @@ from console.view import (
     format_duration,
     repository_status,
 )
-from core.monitoring import StatsReport
+from core.monitoring import StatsReport, standing
 from tests.console.fixed import NOW, progress, report
 
 
@@ -46,6 +46,31 @@ def test_status_names_the_budget_wait_and_the_failure() -> None:
     failed = progress("a/b", processed=1, total=10, status="failed", error="gone")
     assert repository_status(failed).plain == "failed: gone"
     assert repository_status(progress("a/b", processed=0, total=1, leased=True)).plain == "active"
+
+
+def test_a_backfill_not_advancing_says_why_and_since_when() -> None:
+    """Issue 14: held by a live worker, nothing new stored for 10 minutes or more: stalled,
+    with the reason and the time it last advanced, in the status, the event log and JSON."""
+    moving = progress("a/b", processed=5, total=10, leased=True, stalled_minutes=9)
+    stalled = progress(
+        "a/b", processed=5, total=10, leased=True, stalled_minutes=25, error="repeats a page"
+    )
+    assert repository_status(moving).plain == "active"
+    assert repository_status(stalled).plain == "stalled since 14:05: repeats a page"
+    base = report()
+    events = [
+        e.plain[9:]
+        for e in events_between(with_progress(base, [moving]), with_progress(base, [stalled]), NOW)
+    ]
+    assert events == ["a/b: stalled since 14:05: repeats a page"]
+    entry = with_progress(base, [stalled]).to_json()["progress"][0]["standing"]
+    assert entry == {
+        "state": "stalled",
+        "why": "repeats a page",
+        "since": (NOW - timedelta(minutes=25)).isoformat(),
+    }
+    queued = progress("a/c", processed=0, total=10, status="pending")
+    assert standing(queued).why == "no worker has claimed it yet"
 
 
 def test_events_for_chunks_failures_waits_and_completion() -> None:

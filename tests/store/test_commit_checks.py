@@ -169,3 +169,38 @@ async def test_a_fresh_count_that_agrees_completes_the_backfill(store: Store, db
     await store.commit_chunk(again, [], cursor_after=None, has_next_page=False, total_prs=37)
     done = state(db, state_id)
     assert (done["status"], done["last_error"], done["error_count"]) == ("completed", None, 0)
+
+
+async def test_progressed_at_moves_only_when_new_prs_are_stored(store: Store, db) -> None:
+    """'Since when' a backfill has not advanced: new rows move it, nothing else does."""
+    state_id, chunk = await chunk_of(store, 10)
+
+    def progressed():
+        return db.execute(
+            "SELECT progressed_at FROM progressive_backfill_state WHERE id = %s", (state_id,)
+        ).fetchone()["progressed_at"]
+
+    assert progressed() is None
+    await store.commit_chunk(
+        chunk, [pull_request(1)], cursor_after="c1", has_next_page=True, total_prs=10
+    )
+    assert progressed() is not None
+    db.execute(
+        "UPDATE progressive_backfill_state SET progressed_at = now() - interval '1 hour', "
+        "lease_expires_at = now() - interval '1 second'"
+    )
+    before = progressed()
+    lease = await store.claim_backfill("w2", only=[state_id])
+    again = await store.start_chunk(lease, "w2") if lease else None
+    assert again is not None
+    await store.commit_chunk(  # the same PR again: no new data, no progress
+        again, [pull_request(1)], cursor_after="c1", has_next_page=True, total_prs=10
+    )
+    assert progressed() == before
+    assert (await store.backfill_progress())[0].progressed_at == before
+    third = await store.start_chunk(lease, "w2")
+    assert third is not None
+    await store.commit_chunk(
+        third, [pull_request(2)], cursor_after="c2", has_next_page=True, total_prs=10
+    )
+    assert progressed() > before
