@@ -15,6 +15,7 @@ from core.backfill.presence import Presence
 from core.config import Settings
 from core.errors import ConfigError
 from core.github.client import GitHubClient
+from core.github.pacing import ServerTimePacer
 from core.secrets import fingerprint
 from core.store import open_store
 from core.store.store import Store
@@ -66,6 +67,9 @@ async def open_client(
         transport=transport,
         on_rate_limit=presence.on_rate_limit,
         on_wait=presence.on_wait,
+        pacer=ServerTimePacer(
+            settings.github_server_time_window, settings.github_server_time_budget
+        ),
     )
     async with client:
         try:
