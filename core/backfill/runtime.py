@@ -58,7 +58,8 @@ async def open_client(
 ) -> AsyncIterator[tuple[GitHubClient, Presence]]:
     """A GitHub client whose budget and waits are written to `store` for everyone to see."""
     token = require_token(settings)
-    presence = Presence(store, fingerprint(token))
+    pacer = ServerTimePacer(settings.github_server_time_window, settings.github_server_time_budget)
+    presence = Presence(store, fingerprint(token), pacer=pacer)
     client = GitHubClient(
         token,
         settings.github_graphql_url,
@@ -67,9 +68,7 @@ async def open_client(
         transport=transport,
         on_rate_limit=presence.on_rate_limit,
         on_wait=presence.on_wait,
-        pacer=ServerTimePacer(
-            settings.github_server_time_window, settings.github_server_time_budget
-        ),
+        pacer=pacer,
     )
     async with client:
         try:
