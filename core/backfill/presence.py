@@ -75,14 +75,12 @@ class Presence:
         )
         if self.pacer is not None:
             window = self.pacer.window
-            self.pacer.observe_remote(
-                sum(
-                    float(entry.get("used_seconds") or 0.0)
-                    for entry in others.values()
-                    if float(entry.get("age") or 0.0) < window
-                    and entry.get("window_seconds") == window
-                )
-            )
+            fresh = [
+                float(entry.get("used_seconds") or 0.0)
+                for entry in others.values()
+                if float(entry.get("age") or 0.0) < window and entry.get("window_seconds") == window
+            ]
+            self.pacer.observe_remote(sum(fresh), len(fresh))
 
     async def on_wait(self, until: datetime, reason: str) -> None:
         self.waiting_until = until

@@ -74,6 +74,7 @@ class ServerTimePacer:
         self._tickets = itertools.count()
         self._remote = 0.0
         self._remote_at: float | None = None
+        self._remote_processes = 0
         self._started = clock()
         self._events: dict[str, deque[tuple[float, int]]] = {
             k: deque() for k in ("over_target", "timeouts", "secondary", "prs")
@@ -108,10 +109,18 @@ class ServerTimePacer:
             return 0.0
         return self._remote
 
-    def observe_remote(self, seconds: float) -> None:
+    def observe_remote(self, seconds: float, processes: int = 1) -> None:
         """What the other processes on this token published (their windows, summed)."""
         self._remote = max(0.0, seconds)
+        self._remote_processes = processes if seconds > 0 else 0
         self._remote_at = self._clock()
+
+    def _reserve(self, now: float, estimate: float) -> float:
+        """Room kept for the others: each may start one request on a figure of ours a moment
+        old, as we may on theirs, so one request's worth per other process stays free."""
+        if self.remote(now) <= 0:
+            return 0.0
+        return estimate * self._remote_processes
 
     async def acquire(self) -> int:
         """Wait until one more request fits in the window's budget; returns its ticket."""
@@ -121,7 +130,7 @@ class ServerTimePacer:
             now = self._clock()
             used = self.used(now) + self.remote(now)
             alone = not self._in_flight and used <= 0
-            if used + estimate <= self.budget or alone:
+            if used + estimate + self._reserve(now, estimate) <= self.budget or alone:
                 break
             # The soonest a finished request leaves the window, or a short poll (answers in
             # flight finish, other processes' figures change).

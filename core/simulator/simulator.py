@@ -126,6 +126,8 @@ class Simulator:
                     # GitHub's seconds (before time scaling): all, and the most in one minute
                     "server_seconds": round(state.server_seconds, 3),
                     "server_seconds_peak_minute": round(state.server_peak, 3),
+                    # when each secondary-limit answer came: GitHub's seconds after the first
+                    "secondary_at": list(state.secondary_at),
                 }
             reviews, comments = {}, {}
             for repo in self.world.repos:
@@ -178,6 +180,8 @@ class Simulator:
             return R.SimResponse(401, R.headers(request_id, anonymous), R.dump(R.bad_credentials()))
         state = self.budgets.state(token)
         state.requests += 1
+        if state.first_at is None:
+            state.first_at = now
         rate = self.budgets.snapshot(state, now)
         self._graphql_seq += 1
         fault = self._fault(self._graphql_seq)
@@ -190,13 +194,13 @@ class Simulator:
             if fault == "secondary_text":
                 text_headers = R.headers(request_id, rate, {"content-type": "text/plain"})
                 return R.SimResponse(403, text_headers, R.SECONDARY_TEXT)
-            return self._secondary(request_id, rate)
+            return self._secondary(request_id, rate, state, now)
         delay = self.config.latency_ms / 1000 + (self.config.slow_seconds if fault == "slow" else 0)
 
         reason = self.budgets.secondary_reason(state, now)
         if reason is not None:
             self._outcomes[f"secondary:{reason}"] += 1
-            return self._secondary(request_id, rate)
+            return self._secondary(request_id, rate, state, now)
         self.budgets.admit(state, now, delay)
         hdrs = R.headers(request_id, rate)
         if fault in ("502", "504", "reset"):
@@ -420,10 +424,14 @@ class Simulator:
             return None
         return spec.pick(Draw(self.config.seed, "fault", n).below(1_000_000) / 1_000_000)
 
-    def _secondary(self, request_id: str, rate: R.RateSnapshot) -> R.SimResponse:
+    def _secondary(
+        self, request_id: str, rate: R.RateSnapshot, state: TokenState, now: float
+    ) -> R.SimResponse:
         """A secondary-limit answer: 403 with `retry-after` (if configured), or as GitHub
         answers it, 403 or 200 with `retry-after` only sometimes. Seconds are time-scaled."""
         cfg = self.config
+        since = now - (state.first_at if state.first_at is not None else now)
+        state.secondary_at.append(round(since * cfg.time_scale, 3))
         extra: dict[str, str] = {}
         status = 403
         retry_after = cfg.secondary_retry_after
