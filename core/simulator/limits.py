@@ -32,6 +32,7 @@ class TokenState:
     server_seconds: float = 0.0  # GitHub's seconds, in all
     server_peak: float = 0.0  # most server time started within one minute, GitHub's seconds
     first_at: float | None = None  # the token's first request (simulator clock)
+    last_at: float | None = None  # when its latest answer was complete (simulator clock)
     secondary_at: list[float] = field(default_factory=list)  # GitHub's s after first_at
 
 

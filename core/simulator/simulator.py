@@ -78,6 +78,7 @@ class Simulator:
         self._outcomes: Counter[str] = Counter()
         self._totals: dict[tuple[str, int], tuple[int, int]] = {}
         self._aimed_used: Counter[int] = Counter()
+        self._current: TokenState | None = None  # whose request is being handled
 
     # --- public API -----------------------------------------------------------------------
 
@@ -128,6 +129,11 @@ class Simulator:
                     "server_seconds_peak_minute": round(state.server_peak, 3),
                     # when each secondary-limit answer came: GitHub's seconds after the first
                     "secondary_at": list(state.secondary_at),
+                    # first request to last answer, GitHub's seconds
+                    "span_seconds": round(
+                        ((state.last_at or now) - (state.first_at or now)) * self.config.time_scale,
+                        3,
+                    ),
                 }
             reviews, comments = {}, {}
             for repo in self.world.repos:
@@ -151,12 +157,15 @@ class Simulator:
     ) -> R.SimResponse:
         with self._lock:
             started = time.perf_counter()
+            self._current = None
             response = self._handle(method.upper(), path.split("?", 1)[0], headers, body)
             server = response.meta.get("server_seconds")
             if server is not None and self.config.serve_server_time:
                 # The answer takes its server time (scaled), what was spent here included.
                 spent = time.perf_counter() - started
                 response.delay += max(0.0, server / self.config.time_scale - spent)
+            if self._current is not None:  # the token's latest answer ends then
+                self._current.last_at = self.config.clock() + response.delay
             # GitHub's clock, as every GitHub answer carries it (clients estimate skew from it)
             response.headers.setdefault("date", formatdate(self.config.clock(), usegmt=True))
             return response
@@ -182,6 +191,7 @@ class Simulator:
         state.requests += 1
         if state.first_at is None:
             state.first_at = now
+        self._current = state
         rate = self.budgets.snapshot(state, now)
         self._graphql_seq += 1
         fault = self._fault(self._graphql_seq)
