@@ -13,7 +13,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
@@ -49,6 +56,14 @@ class Settings(BaseSettings):
     chunk_recovery_minutes: int = Field(
         default=30, ge=1, le=525_600, validation_alias="CHUNK_RECOVERY_MINUTES"
     )
+    # Pacing by server time (core.github.pacing): GitHub allows ~60 s of server time per 60 s
+    # per account; the budget defaults to 90% of the window. A time-scaled run scales both.
+    github_server_time_window: float = Field(
+        default=60.0, gt=0, le=3600, validation_alias="GITHUB_SERVER_TIME_WINDOW"
+    )
+    github_server_time_budget: float | None = Field(
+        default=None, gt=0, validation_alias="GITHUB_SERVER_TIME_BUDGET"
+    )
     data_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_data_dir("backfill-console")),
         validation_alias="BACKFILL_DATA_DIR",
@@ -58,6 +73,21 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("github_server_time_budget", mode="before")
+    @classmethod
+    def _blank_budget_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _budget_within_window(self) -> Settings:
+        budget = self.github_server_time_budget
+        if budget is not None and budget > self.github_server_time_window:
+            raise ValueError(
+                "GITHUB_SERVER_TIME_BUDGET must not exceed GITHUB_SERVER_TIME_WINDOW (GitHub "
+                "allows at most the window's length of server time per window)"
+            )
+        return self
 
     @field_validator("supabase_url", mode="before")
     @classmethod
@@ -99,6 +129,8 @@ _ENV_NAMES = {
     "min_graphql_points": "MIN_GRAPHQL_POINTS",
     "chunk_recovery_minutes": "CHUNK_RECOVERY_MINUTES",
     "data_dir": "BACKFILL_DATA_DIR",
+    "github_server_time_window": "GITHUB_SERVER_TIME_WINDOW",
+    "github_server_time_budget": "GITHUB_SERVER_TIME_BUDGET",
 }
 
 
@@ -115,7 +147,8 @@ def load_settings(**overrides: Any) -> Settings:
             field = str(err["loc"][0]) if err["loc"] else "settings"
             name = _ENV_NAMES.get(field, field)
             message = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(message if message.startswith(name) else f"{name}: {message}")
+            whole = not err["loc"]  # a check across settings names its variables itself
+            problems.append(message if whole or message.startswith(name) else f"{name}: {message}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
 
 

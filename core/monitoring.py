@@ -21,8 +21,45 @@ from core.store.models import (
 from core.store.store import Store
 
 
+def server_time_metrics(record: RateLimitRecord) -> dict[str, Any] | None:
+    """Server time on one token, summed over the processes that reported it (issue 16):
+    used in the last window against the budget, answers over the target response time,
+    GitHub's 502/504 and secondary-limit answers and PRs delivered, over the last hour.
+    Figures are as each process last published them; a process silent for longer than its
+    window counts for nothing in the window, one silent for an hour for nothing at all."""
+    if not record.server_time:
+        return None
+    observed = record.observed_at.timestamp()
+    fresh, recent = [], []
+    for entry in record.server_time.values():
+        window = float(entry.get("window_seconds") or 60.0)
+        age = observed - float(entry.get("at") or 0.0)
+        if age < 60 * window:
+            recent.append(entry)
+            if age < window:
+                fresh.append(entry)
+    if not recent:
+        return None
+
+    def total(entries: list[dict[str, Any]], key: str) -> float:
+        return sum(float(e.get(key) or 0) for e in entries)
+
+    newest = max(recent, key=lambda e: float(e.get("at") or 0.0))
+    return {
+        "usedSeconds": round(total(fresh, "used_seconds"), 2),
+        "budgetSeconds": float(newest.get("budget_seconds") or 0.0),
+        "windowSeconds": float(newest.get("window_seconds") or 60.0),
+        "targetSeconds": float(newest.get("target_seconds") or 0.0),
+        "answersOverTarget": int(total(recent, "over_target")),
+        "timeouts": int(total(recent, "timeouts")),
+        "secondaryLimits": int(total(recent, "secondary")),
+        "prsPerHour": round(total(recent, "prs_per_hour"), 1),
+        "processes": len(fresh),
+    }
+
+
 def budget_metrics(record: RateLimitRecord) -> dict[str, Any]:
-    """The spec's metric names for a stored budget snapshot."""
+    """The spec's metric names for a stored budget snapshot, and its server time."""
     average = record.average_cost_per_query or (record.last_cost or 1)
     return {
         "tokenFingerprint": record.token_fingerprint,
@@ -35,6 +72,7 @@ def budget_metrics(record: RateLimitRecord) -> dict[str, Any]:
         "resetAt": record.reset_at.isoformat(),
         "lastCost": record.last_cost,
         "observedAt": record.observed_at.isoformat(),
+        "serverTime": server_time_metrics(record),
     }
 
 

@@ -12,6 +12,7 @@ import sys
 import threading
 
 from core.simulator import FaultSpec, RepoSpec, SimConfig, Simulator
+from core.simulator.config import PROFILES, apply_profile
 from core.simulator.server import base_url, make_server
 
 DEFAULT_REPOS = ["octo-org/backfill-demo:250", "octo-org/monorepo:2000"]
@@ -111,6 +112,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--latency-ms", type=_non_negative_float, default=0.0, help="base server time per request"
     )
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="default",
+        help=(
+            "github: GitHub's server time (answers take time growing with their nodes, "
+            "killed with 502/504 past 10 s, 60 s of server time per minute per token, "
+            "RESOURCE_LIMITS_EXCEEDED on wide pages), calibrated to public measurements"
+        ),
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        default=1.0,
+        metavar="F",
+        help=(
+            "divide every duration (server time, the budget window, the secondary limits' "
+            "minute, retry-after) by F; reports stay in GitHub's seconds"
+        ),
+    )
     parser.set_defaults(func=run)
 
 
@@ -124,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         faults=args.faults,
         latency_ms=args.latency_ms,
     )
-    sim = Simulator(config)
+    sim = Simulator(apply_profile(config, args.profile, args.time_scale))
     try:
         server = make_server(sim, args.host, args.port)
     except OSError as exc:

@@ -104,3 +104,12 @@ def render(report: StatsReport, console: Console) -> None:
             f"{budget['remaining']}/{budget['limit']}  ({budget['percentageUsed']:.2f}% used, "
             f"resets {budget['resetAt']})"
         )
+        server = budget.get("serverTime")
+        if server:
+            console.print(
+                f"  server time {server['usedSeconds']:.1f}/{server['budgetSeconds']:g} s "
+                f"per {server['windowSeconds']:g} s window"
+                f"  over {server['targetSeconds']:g} s target {server['answersOverTarget']}"
+                f"  502/504 {server['timeouts']}  secondary limits {server['secondaryLimits']}"
+                f" (last hour)  {server['prsPerHour']:,.0f} PRs/hour"
+            )

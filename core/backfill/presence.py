@@ -7,12 +7,17 @@ on any machine, can say "waiting until 14:05".
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
+import socket
 import time
+import uuid
 from datetime import datetime
 from uuid import UUID
 
 from core.github.metrics import RateLimitMetrics
+from core.github.pacing import ServerTimePacer
 from core.store.models import Lease
 from core.store.store import Store
 
@@ -20,10 +25,20 @@ log = logging.getLogger(__name__)
 
 
 class Presence:
-    def __init__(self, store: Store, token_fingerprint: str, *, min_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        token_fingerprint: str,
+        *,
+        min_interval: float = 1.0,
+        pacer: ServerTimePacer | None = None,
+    ) -> None:
         self.store = store
         self.token_fingerprint = token_fingerprint
-        self.min_interval = min_interval
+        self.pacer = pacer
+        # Other processes pace against what this one publishes: at least 20 times a window.
+        self.min_interval = min(min_interval, pacer.window / 20) if pacer else min_interval
+        self.process = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.held: dict[UUID, Lease] = {}
         self.waiting_until: datetime | None = None
         self._pending: RateLimitMetrics | None = None
@@ -45,7 +60,8 @@ class Presence:
         if metrics is None:
             return
         self._written_at = time.monotonic()
-        await self.store.record_rate_limit(
+        pacing = dataclasses.asdict(self.pacer.snapshot()) if self.pacer else None
+        others = await self.store.record_rate_limit(
             self.token_fingerprint,
             remaining=metrics.remaining,
             limit=metrics.limit,
@@ -54,7 +70,17 @@ class Presence:
             last_cost=metrics.last_cost,
             average_cost_per_query=metrics.average_cost_per_query,
             queries=metrics.queries_sampled,
+            process=self.process if pacing else None,
+            server_time=pacing,
         )
+        if self.pacer is not None:
+            window = self.pacer.window
+            fresh = [
+                float(entry.get("used_seconds") or 0.0)
+                for entry in others.values()
+                if float(entry.get("age") or 0.0) < window and entry.get("window_seconds") == window
+            ]
+            self.pacer.observe_remote(sum(fresh), len(fresh))
 
     async def on_wait(self, until: datetime, reason: str) -> None:
         self.waiting_until = until

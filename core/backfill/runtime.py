@@ -15,6 +15,7 @@ from core.backfill.presence import Presence
 from core.config import Settings
 from core.errors import ConfigError
 from core.github.client import GitHubClient
+from core.github.pacing import ServerTimePacer
 from core.secrets import fingerprint
 from core.store import open_store
 from core.store.store import Store
@@ -57,7 +58,8 @@ async def open_client(
 ) -> AsyncIterator[tuple[GitHubClient, Presence]]:
     """A GitHub client whose budget and waits are written to `store` for everyone to see."""
     token = require_token(settings)
-    presence = Presence(store, fingerprint(token))
+    pacer = ServerTimePacer(settings.github_server_time_window, settings.github_server_time_budget)
+    presence = Presence(store, fingerprint(token), pacer=pacer)
     client = GitHubClient(
         token,
         settings.github_graphql_url,
@@ -66,6 +68,7 @@ async def open_client(
         transport=transport,
         on_rate_limit=presence.on_rate_limit,
         on_wait=presence.on_wait,
+        pacer=pacer,
     )
     async with client:
         try:

@@ -95,7 +95,7 @@ class Worker:
         self.client = client
         self.presence = presence
         self.options = options or WorkerOptions()
-        self.page_sizes = page_sizes or PageSizes()
+        self.page_sizes = page_sizes or PageSizes(target=client.pacer.target)
         self.stats = WorkerStats()
         self._on_event = on_event
         self._stop = asyncio.Event()
@@ -224,6 +224,7 @@ class Worker:
     async def _work(self, lease: Lease) -> None:
         held = _Held(lease)
         self.presence.hold(lease)
+        self.page_sizes.remember(lease.backfill_state_id, lease.page_size)
         keeper = asyncio.create_task(self._keep_alive(held))
         try:
             until = time.monotonic() + self.options.slice_seconds
@@ -339,7 +340,9 @@ class Worker:
             )
             return True
         self._failures.pop(key, None)
-        self.page_sizes.succeeded(key)
+        resized = self.page_sizes.succeeded(key, page.slowest_seconds)
+        if resized is not None:
+            await self._remember_page_size(lease, resized)
         self.stats.pages += 1
         self.stats.prs_inserted += result.inserted_prs
         self._event(
@@ -429,6 +432,7 @@ class Worker:
             return True
         if action is Action.SHRINK:
             smaller = self.page_sizes.shrink(key)
+            await self._remember_page_size(lease, smaller)
             cooldown = 0 if smaller < size else self._cooldown(failures)
             await self._fail(chunk, reason, cooldown)
             self._event(f"{lease.repository}: {exc}; page size now {smaller}")
@@ -436,6 +440,13 @@ class Worker:
         await self._fail(chunk, reason, self._cooldown(failures))
         self._event(f"{lease.repository}: chunk {chunk.chunk_number} failed: {exc}")
         return True
+
+    async def _remember_page_size(self, lease: Lease, size: int) -> None:
+        """Store the size on the backfill: the next holder starts there (best effort)."""
+        try:
+            await self.store.remember_page_size(lease, size)
+        except Exception as exc:
+            log.warning("%s: page size not stored: %s", lease.repository, exc)
 
     async def _fail_backfill(self, lease: Lease, reason: str) -> None:
         self._failures.pop(lease.backfill_state_id, None)

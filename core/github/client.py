@@ -10,6 +10,7 @@ the request header, so it cannot leak through logs, errors or reprs.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import random
@@ -40,6 +41,7 @@ from core.github.errors import (
 from core.github.metrics import MAX_RESET_AHEAD, BudgetTracker, RateLimitMetrics
 from core.github.models import PullRequestPage
 from core.github.outcomes import SHRINK_TYPES, Action, AnswerDeadline, AnswerTooLarge, decide
+from core.github.pacing import ServerTimePacer
 from core.github.pager import RepoBuffer, github_count
 from core.github.queries import (
     COUNT_QUERY,
@@ -73,6 +75,12 @@ class RepositoryFacts:
     owner: str
     name: str
     total_prs: int
+
+
+# The response times of the requests one task sends (a page fetch collects them).
+_RESPONSE_TIMES: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
+    "response_times", default=None
+)
 
 
 class _PrimaryLimited(Exception):
@@ -109,6 +117,7 @@ class GitHubClient:
         rng: random.Random | None = None,
         request_deadline: float = REQUEST_DEADLINE,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
+        pacer: ServerTimePacer | None = None,
     ) -> None:
         self._token = token if isinstance(token, SecretStr) else SecretStr(token)
         self.url = url
@@ -126,6 +135,8 @@ class GitHubClient:
         self._fingerprint = fingerprint(self._token)
         self._http = httpx.AsyncClient(transport=transport, timeout=timeout)
         self._in_flight = asyncio.Semaphore(max_in_flight)
+        # Server time (response time) per window, shared by every worker using this client.
+        self.pacer = pacer or ServerTimePacer(clock=clock, sleep=sleep)
         self._budget = BudgetTracker(now=self._now)
         self._reserved = 0  # estimated points of requests in flight, not yet reported
         self._dry_run_lock = asyncio.Lock()
@@ -283,28 +294,40 @@ class GitHubClient:
             "Authorization": f"bearer {self._token.get_secret_value()}",
             "Accept": "application/json",
         }
+        async with self._in_flight:
+            ticket = await self.pacer.acquire()  # within the token's server-time budget
+            try:
+                return await self._post_paced(body, headers)
+            finally:
+                seconds = self.pacer.release(ticket)
+                times = _RESPONSE_TIMES.get()
+                if times is not None:
+                    times.append(seconds)
+
+    async def _post_paced(
+        self, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int | None, httpx.Headers, bytes, Any]:
         status: int | None = None
         got = httpx.Headers()
         try:
             async with asyncio.timeout(self.request_deadline):
-                async with self._in_flight:
-                    self.requests_sent += 1
-                    async with self._http.stream(
-                        "POST", self.url, json=body, headers=headers
-                    ) as response:
-                        status, got = response.status_code, response.headers
-                        self._observe_headers(got)
-                        length = got.get("content-length", "")
-                        if length.isdigit() and int(length) > self.max_answer_bytes:
-                            raise AnswerTooLarge(f"{int(length):,} bytes announced")
-                        parts: list[bytes] = []
-                        size = 0
-                        async for part in response.aiter_bytes():
-                            size += len(part)
-                            if size > self.max_answer_bytes:
-                                raise AnswerTooLarge(f"over {self.max_answer_bytes:,} bytes")
-                            parts.append(part)
-                        return status, got, b"".join(parts), None
+                self.requests_sent += 1
+                async with self._http.stream(
+                    "POST", self.url, json=body, headers=headers
+                ) as response:
+                    status, got = response.status_code, response.headers
+                    self._observe_headers(got)
+                    length = got.get("content-length", "")
+                    if length.isdigit() and int(length) > self.max_answer_bytes:
+                        raise AnswerTooLarge(f"{int(length):,} bytes announced")
+                    parts: list[bytes] = []
+                    size = 0
+                    async for part in response.aiter_bytes():
+                        size += len(part)
+                        if size > self.max_answer_bytes:
+                            raise AnswerTooLarge(f"over {self.max_answer_bytes:,} bytes")
+                        parts.append(part)
+                    return status, got, b"".join(parts), None
         except TimeoutError:
             return status, got, b"", AnswerDeadline(f"over {self.request_deadline:g} s")
         except (httpx.HTTPError, AnswerTooLarge) as exc:
@@ -332,6 +355,10 @@ class GitHubClient:
         while True:
             status, headers, raw, exc = await self._post(body)
             outcome = decide(status, headers, raw, exc)
+            if outcome.timeout:
+                self.pacer.count("timeouts")
+            if outcome.limit == "secondary":
+                self.pacer.count("secondary")
             if outcome.action is Action.OK:
                 assert outcome.payload is not None
                 return outcome.payload
@@ -394,7 +421,8 @@ class GitHubClient:
         remaining, reset_at = self._budget.remaining, self._budget.reset_at
         if remaining == 0 and reset_at is not None and reset_at > self._now():
             return (reset_at - self._now()).total_seconds() + 1
-        base = SECONDARY_MIN_WAIT * 2 ** (attempt - 1)
+        # GitHub's "at least a minute", on the pacing window's scale (a time-scaled run)
+        base = SECONDARY_MIN_WAIT * self.pacer.scale * 2 ** (attempt - 1)
         return base + self._rng.uniform(0, base / 4)
 
     def _reset_from(self, headers: httpx.Headers) -> datetime:
@@ -456,6 +484,18 @@ class GitHubClient:
         PRs fetched ahead for the next page. Nothing is truncated. With `ahead=False` no PR
         beyond this page is fetched (a holder about to let the backfill go).
         """
+        times: list[float] = []
+        token = _RESPONSE_TIMES.set(times)
+        try:
+            page = await self._fetch_page(owner, name, after, page_size, ahead)
+        finally:
+            _RESPONSE_TIMES.reset(token)
+        self.pacer.count("prs", len(page.pull_requests))
+        return page.model_copy(update={"slowest_seconds": max(times, default=0.0)})
+
+    async def _fetch_page(
+        self, owner: str, name: str, after: str | None, page_size: int, ahead: bool
+    ) -> PullRequestPage:
         page_size = max(1, min(MAX_PAGE, page_size))
         key = (owner.lower(), name.lower())
         buffer = self._buffers.get(key)

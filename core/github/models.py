@@ -181,3 +181,6 @@ class PullRequestPage(BaseModel):
     has_next_page: bool
     total_count: int
     cost: int
+    # The slowest response (seconds, as the pacer measured it) among the queries issued for
+    # this page: what page sizes are tuned by.
+    slowest_seconds: float = 0.0

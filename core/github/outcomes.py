@@ -42,6 +42,7 @@ class Outcome:
     limit: str | None = None  # wait: "primary" (until reset) or "secondary" (retry-after)
     retry_after: float | None = None  # wait/secondary: seconds GitHub gave, if any
     in_place: bool = False  # shrink: a blip; retry the same request first (bounded)
+    timeout: bool = False  # shrink: GitHub killed the query (502/504, "went wrong", timedout)
     partial: bool = False  # ok: some nodes came back null with NOT_FOUND
     error_type: str | None = None  # the GraphQL error type that decided it, if any
     extra: dict[str, Any] = field(default_factory=dict)
@@ -155,7 +156,8 @@ def decide(
     if status in TRANSIENT_STATUSES:
         said_timeout = any(w in message.lower() for w in (*TIMEOUT_WORDS, "in time"))
         what = "GitHub timed out on the query" if said_timeout else "GitHub failed"
-        return Outcome(Action.SHRINK, f"{what} (HTTP {status})", in_place=True)
+        timeout = said_timeout or status in (502, 504)
+        return Outcome(Action.SHRINK, f"{what} (HTTP {status})", in_place=True, timeout=timeout)
     if status == 404:
         return Outcome(Action.STOP, "no GraphQL endpoint (HTTP 404): check GITHUB_GRAPHQL_URL")
     if status != 200:
@@ -165,7 +167,7 @@ def decide(
     if not isinstance(payload, dict):
         return Outcome(Action.SHRINK, "malformed JSON body", in_place=True)
     if any(w in _lower(payload.get("message")) for w in TIMEOUT_WORDS):
-        return Outcome(Action.SHRINK, "GitHub timed out on the query")
+        return Outcome(Action.SHRINK, "GitHub timed out on the query", timeout=True)
     if "data" not in payload and "errors" not in payload:
         return Outcome(Action.SHRINK, "malformed JSON body (no data, no errors)", in_place=True)
     data = payload.get("data")
@@ -187,7 +189,11 @@ def _decide_errors(errors: list[dict[str, Any]], payload: dict[str, Any]) -> Out
         return None
     for error in errors:
         if any(w in _lower(error.get("message")) for w in TIMEOUT_WORDS):
-            return Outcome(Action.SHRINK, f"GitHub timed out on the query: {_first_line(error)}")
+            return Outcome(
+                Action.SHRINK,
+                f"GitHub timed out on the query: {_first_line(error)}",
+                timeout=True,
+            )
     for error in errors:
         if error.get("type") in SHRINK_TYPES:
             return Outcome(

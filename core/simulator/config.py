@@ -159,6 +159,60 @@ class SimConfig:
     timeout_penalty_points: int = 10  # extra points charged for a timed-out query
     resource_limit_nodes: int = 15_000  # objects after which connections come back null
     cpu_seconds_per_minute: float | None = None  # GitHub's 60 s/min server-time limit; off
+    # Server time of an answer: `server_ms_base + server_ms_per_node * objects` (GitHub's
+    # time). With `serve_server_time` the answer takes that long (divided by `time_scale`).
+    server_ms_base: float = 0.0
+    serve_server_time: bool = False
+    # Every duration divided by this (server time, the budget window, the secondary limits'
+    # minute, retry-after): an hour of GitHub in minutes. Reports stay in GitHub's seconds.
+    time_scale: float = 1.0
+    # Secondary limits answered as GitHub does: 403 or 200 and `retry-after` only sometimes
+    # (drawn from the seed); otherwise always 403 with `secondary_retry_after` if set.
+    secondary_like_github: bool = False
     slow_seconds: float = 1.0  # real delay added by the `slow` fault
     trickle_seconds: float = 2.0  # between two bytes of a `trickle` answer
     huge_bytes: int = 100 * 1024 * 1024  # size of a `huge` answer
+
+    @property
+    def minute(self) -> float:
+        """GitHub's one-minute window for secondary limits, in (scaled) real seconds."""
+        return 60.0 / self.time_scale
+
+
+# The `github` profile: GitHub's server-time behaviour, calibrated to public measurements.
+#
+# Source: public timings of rich pull-request pages (reviews, comments, labels, commit count)
+# on api.github.com/graphql: 20 PRs 2.4 s, 30 PRs 2.9 s, 40 PRs 4.3 s, 50 PRs 4.9 s. A least-
+# squares line through them: ~0.5 s per answer + ~89 ms per rich PR (8-10 PRs/s, 30,000-36,000
+# PRs an hour per account at 60 s of server time per minute). The simulator's PRs served by
+# the product's page query carry 44 objects each on average (PR, author, reviews and comments
+# with their authors, labels, connections; measured over 2,000 PRs, seed 7), so 89 ms / 44 is
+# ~2 ms of server time per object returned. GitHub's other numbers are its documented ones:
+# requests over 10 s are killed (502 or 504, extra points charged), at most 60 s of server
+# time per 60 s per account, answered 403 (sometimes 200) with retry-after only sometimes.
+# GitHub publishes no node threshold for RESOURCE_LIMITS_EXCEEDED: 4,000 objects makes a
+# 100-PR rich page (~4,400 objects, ~9 s) fail as such pages do on GitHub, while the
+# points-cheapest 37-PR page (~1,600 objects, ~3.7 s; 2,700 at most) never does.
+GITHUB_SERVER_MS_BASE = 500.0
+GITHUB_SERVER_MS_PER_NODE = 2.0
+GITHUB_RESOURCE_LIMIT_NODES = 4_000
+GITHUB_SERVER_SECONDS_PER_MINUTE = 60.0
+PROFILES = ("default", "github")
+
+
+def apply_profile(config: SimConfig, profile: str, time_scale: float = 1.0) -> SimConfig:
+    """`config` with a named profile's behaviour and a time scale (`simulate --profile`)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}: one of {', '.join(PROFILES)}")
+    if not time_scale > 0:
+        raise ValueError("the time scale must be greater than 0")
+    config.time_scale = time_scale
+    config.window_seconds = config.window_seconds / time_scale
+    if profile == "github":
+        config.server_ms_base = GITHUB_SERVER_MS_BASE
+        config.server_ms_per_node = GITHUB_SERVER_MS_PER_NODE
+        config.serve_server_time = True
+        config.cpu_seconds_per_minute = GITHUB_SERVER_SECONDS_PER_MINUTE
+        config.resource_limit_nodes = GITHUB_RESOURCE_LIMIT_NODES
+        config.secondary_like_github = True
+    return config

@@ -4,7 +4,8 @@ The primary window starts at a token's first request and lasts `window_seconds`;
 request after it ends opens a new one (GitHub's rolling hour). Secondary limits are judged on
 the simulator's clock, so tests move time instead of sleeping: a request is "in flight" for
 the real delay it is answered with (latency, slow fault), and counts for a minute towards the
-points-per-minute limit (every query counts 1, as GitHub counts non-mutations).
+points-per-minute limit (every query counts 1, as GitHub counts non-mutations). Server time
+is kept in GitHub's seconds; the minute it is judged over is `config.minute` (time-scaled).
 
 Not thread-safe on its own: the simulator calls it under its lock.
 """
@@ -28,6 +29,11 @@ class TokenState:
     admitted: deque[float] = field(default_factory=deque)  # admission times, last minute
     in_flight_until: deque[float] = field(default_factory=deque)
     server_time: deque[tuple[float, float]] = field(default_factory=deque)  # (at, seconds)
+    server_seconds: float = 0.0  # GitHub's seconds, in all
+    server_peak: float = 0.0  # most server time started within one minute, GitHub's seconds
+    first_at: float | None = None  # the token's first request (simulator clock)
+    last_at: float | None = None  # when its latest answer was complete (simulator clock)
+    secondary_at: list[float] = field(default_factory=list)  # GitHub's s after first_at
 
 
 class Budgets:
@@ -57,11 +63,12 @@ class Budgets:
     def secondary_reason(self, state: TokenState, now: float) -> str | None:
         """Why a new request would break a secondary limit now, or None."""
         cfg = self.config
-        while state.admitted and state.admitted[0] <= now - 60:
+        minute = cfg.minute
+        while state.admitted and state.admitted[0] <= now - minute:
             state.admitted.popleft()
         while state.in_flight_until and state.in_flight_until[0] <= now:
             state.in_flight_until.popleft()
-        while state.server_time and state.server_time[0][0] <= now - 60:
+        while state.server_time and state.server_time[0][0] <= now - minute:
             state.server_time.popleft()
         if len(state.in_flight_until) >= cfg.max_concurrent:
             return "concurrency"
@@ -84,4 +91,9 @@ class Budgets:
                 state.in_flight_until.append(ends)
 
     def record_server_time(self, state: TokenState, now: float, seconds: float) -> None:
+        """`seconds` (GitHub's) of server time for a request admitted at `now`."""
         state.server_time.append((now, seconds))
+        state.server_seconds += seconds
+        minute = self.config.minute
+        recent = sum(s for at, s in state.server_time if at > now - minute)
+        state.server_peak = max(state.server_peak, recent)

@@ -11,7 +11,9 @@ with a threaded server; it never sleeps (servers honour `SimResponse.delay`).
 from __future__ import annotations
 
 import json
+import math
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from email.utils import formatdate
@@ -76,6 +78,7 @@ class Simulator:
         self._outcomes: Counter[str] = Counter()
         self._totals: dict[tuple[str, int], tuple[int, int]] = {}
         self._aimed_used: Counter[int] = Counter()
+        self._current: TokenState | None = None  # whose request is being handled
 
     # --- public API -----------------------------------------------------------------------
 
@@ -134,6 +137,16 @@ class Simulator:
                     "requests": state.requests,
                     "remaining": self.config.limit if expired else max(0, self.config.limit - used),
                     "limit": self.config.limit,
+                    # GitHub's seconds (before time scaling): all, and the most in one minute
+                    "server_seconds": round(state.server_seconds, 3),
+                    "server_seconds_peak_minute": round(state.server_peak, 3),
+                    # when each secondary-limit answer came: GitHub's seconds after the first
+                    "secondary_at": list(state.secondary_at),
+                    # first request to last answer, GitHub's seconds
+                    "span_seconds": round(
+                        ((state.last_at or now) - (state.first_at or now)) * self.config.time_scale,
+                        3,
+                    ),
                 }
             reviews, comments = {}, {}
             for repo in self.world.repos:
@@ -156,7 +169,16 @@ class Simulator:
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> R.SimResponse:
         with self._lock:
+            started = time.perf_counter()
+            self._current = None
             response = self._handle(method.upper(), path.split("?", 1)[0], headers, body)
+            server = response.meta.get("server_seconds")
+            if server is not None and self.config.serve_server_time:
+                # The answer takes its server time (scaled), what was spent here included.
+                spent = time.perf_counter() - started
+                response.delay += max(0.0, server / self.config.time_scale - spent)
+            if self._current is not None:  # the token's latest answer ends then
+                self._current.last_at = self.config.clock() + response.delay
             # GitHub's clock, as every GitHub answer carries it (clients estimate skew from it)
             response.headers.setdefault("date", formatdate(self.config.clock(), usegmt=True))
             return response
@@ -180,6 +202,9 @@ class Simulator:
             return R.SimResponse(401, R.headers(request_id, anonymous), R.dump(R.bad_credentials()))
         state = self.budgets.state(token)
         state.requests += 1
+        if state.first_at is None:
+            state.first_at = now
+        self._current = state
         rate = self.budgets.snapshot(state, now)
         self._graphql_seq += 1
         fault = self._fault(self._graphql_seq)
@@ -192,23 +217,13 @@ class Simulator:
             if fault == "secondary_text":
                 text_headers = R.headers(request_id, rate, {"content-type": "text/plain"})
                 return R.SimResponse(403, text_headers, R.SECONDARY_TEXT)
-            extra = {}
-            if self.config.secondary_retry_after is not None:
-                extra["retry-after"] = str(self.config.secondary_retry_after)
-            return R.SimResponse(
-                403, R.headers(request_id, rate, extra), R.dump(R.secondary_limit(request_id))
-            )
+            return self._secondary(request_id, rate, state, now)
         delay = self.config.latency_ms / 1000 + (self.config.slow_seconds if fault == "slow" else 0)
 
         reason = self.budgets.secondary_reason(state, now)
         if reason is not None:
             self._outcomes[f"secondary:{reason}"] += 1
-            extra = {}
-            if self.config.secondary_retry_after is not None:
-                extra["retry-after"] = str(self.config.secondary_retry_after)
-            return R.SimResponse(
-                403, R.headers(request_id, rate, extra), R.dump(R.secondary_limit(request_id))
-            )
+            return self._secondary(request_id, rate, state, now)
         self.budgets.admit(state, now, delay)
         hdrs = R.headers(request_id, rate)
         if fault in ("502", "504", "reset"):
@@ -326,17 +341,27 @@ class Simulator:
         if data is not None:
             self._introspect(document, operation, variables, op_name, data)
 
-        server_ms = self.config.latency_ms + execution.objects * self.config.server_ms_per_node
-        self.budgets.record_server_time(state, now, server_ms / 1000)
-        if server_ms > self.config.timeout_ms and not dry_run:
+        cfg = self.config
+        server_ms = cfg.latency_ms + cfg.server_ms_base + execution.objects * cfg.server_ms_per_node
+        if server_ms > cfg.timeout_ms and not dry_run:
+            # GitHub kills the query at its timeout: that much server time, extra points.
+            self.budgets.record_server_time(state, now, cfg.timeout_ms / 1000)
             self._outcomes["timeout"] += 1
-            self.budgets.charge(state, self.config.timeout_penalty_points)
-            return reply(R.timeout_502(request_id), 502, self.budgets.snapshot(state, now))
+            self.budgets.charge(state, cfg.timeout_penalty_points)
+            snap = self.budgets.snapshot(state, now)
+            if cfg.secondary_like_github and Draw(cfg.seed, "kill", self._graphql_seq).below(2):
+                killed = reply(R.timeout_504(), 504, snap)
+            else:
+                killed = reply(R.timeout_502(request_id), 502, snap)
+            killed.meta["server_seconds"] = cfg.timeout_ms / 1000
+            return killed
+        self.budgets.record_server_time(state, now, server_ms / 1000)
         result: dict[str, Any] = {"data": data}
         if execution.errors:
             result["errors"] = execution.errors
         response = reply(result, 200, rate)
         response.meta["pages"] = context.pages
+        response.meta["server_seconds"] = server_ms / 1000
         self._outcomes["ok"] += 1
         return response
 
@@ -421,6 +446,30 @@ class Simulator:
         if spec is None or not spec.rates:
             return None
         return spec.pick(Draw(self.config.seed, "fault", n).below(1_000_000) / 1_000_000)
+
+    def _secondary(
+        self, request_id: str, rate: R.RateSnapshot, state: TokenState, now: float
+    ) -> R.SimResponse:
+        """A secondary-limit answer: 403 with `retry-after` (if configured), or as GitHub
+        answers it, 403 or 200 with `retry-after` only sometimes. Seconds are time-scaled."""
+        cfg = self.config
+        since = now - (state.first_at if state.first_at is not None else now)
+        state.secondary_at.append(round(since * cfg.time_scale, 3))
+        extra: dict[str, str] = {}
+        status = 403
+        retry_after = cfg.secondary_retry_after
+        if cfg.secondary_like_github:
+            draw = Draw(cfg.seed, "secondary", self._seq)
+            status = 200 if draw.below(3) == 0 else 403
+            if draw.below(2) == 0:
+                retry_after = None
+        if retry_after is not None and cfg.time_scale != 1:
+            retry_after = max(1, math.ceil(retry_after / cfg.time_scale))
+        if retry_after is not None:
+            extra["retry-after"] = str(retry_after)
+        return R.SimResponse(
+            status, R.headers(request_id, rate, extra), R.dump(R.secondary_limit(request_id))
+        )
 
     def _limit_style(self) -> str:
         style = self.config.rate_limit_style

@@ -137,6 +137,9 @@ class RateLimitRecord(Snapshot):
     average_cost_per_query: float | None
     queries: int
     observed_at: datetime
+    # process id -> its latest server-time figures (core.github.pacing.PacingSnapshot, with
+    # `at`: database epoch seconds)
+    server_time: dict[str, dict[str, Any]] = {}
 
 
 class WorkerRecord(Snapshot):

@@ -127,6 +127,10 @@ class Store:
     async def release(self, lease: Lease) -> bool:
         return await self._flag("release_backfill", **_lease(lease))
 
+    async def remember_page_size(self, lease: Lease, page_size: int) -> bool:
+        """The page size this backfill settled on, for whoever claims it next."""
+        return await self._flag("remember_page_size", **_lease(lease), page_size=page_size)
+
     async def set_waiting(self, lease: Lease, until: datetime | None) -> bool:
         return await self._flag("set_backfill_waiting", **_lease(lease), until=until)
 
@@ -249,8 +253,12 @@ class Store:
         last_cost: int | None = None,
         average_cost_per_query: float | None = None,
         queries: int = 0,
-    ) -> None:
-        await self._value(
+        process: str | None = None,
+        server_time: Mapping[str, Any] | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Publish a token's budget and this process's server-time figures; returns the other
+        processes' latest figures on the token (each with its `age` in seconds)."""
+        others = await self._value(
             "record_rate_limit",
             token_fingerprint=token_fingerprint,
             remaining=remaining,
@@ -260,7 +268,10 @@ class Store:
             last_cost=last_cost,
             average_cost_per_query=average_cost_per_query,
             queries=queries,
+            process=process,
+            server_time=Json.encode(dict(server_time)) if server_time is not None else None,
         )
+        return dict(others or {})
 
     # Monitoring -------------------------------------------------------------------------------
 

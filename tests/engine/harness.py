@@ -46,6 +46,16 @@ def simulator(
         yield SimServer(url, process)
 
 
+def github_profile(time_scale: float) -> tuple[str, ...]:
+    """`simulate` options for GitHub's server-time behaviour, `time_scale` times faster."""
+    return ("--profile", "github", "--time-scale", f"{time_scale:g}")
+
+
+def paced_env(time_scale: float) -> dict[str, str]:
+    """The client's pacing settings on the same time scale as `github_profile`."""
+    return {"GITHUB_SERVER_TIME_WINDOW": f"{60 / time_scale:g}"}
+
+
 def engine_env(base: dict[str, str], sim: SimServer, **extra: str) -> dict[str, str]:
     env = dict(base)
     env.update({"GITHUB_TOKEN": TOKEN, "GITHUB_GRAPHQL_URL": sim.graphql_url, **extra})

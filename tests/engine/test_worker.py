@@ -208,3 +208,28 @@ async def test_handing_a_backfill_over_wastes_no_fetched_pull_requests(
     # follow-up queries that no longer share a query with fresh PRs at every (zero) slice.
     assert page_fetches(shared) <= page_fetches(alone) + 2
     assert points_used(shared) <= 1.5 * points_used(alone)
+
+
+def test_page_size_follows_the_target_response_time() -> None:
+    """Slower than the target: shrink in proportion; under it: grow back by a quarter after a
+    few answers, only while the larger page stays under the target, never past the ceiling."""
+    sizes = PageSizes(ceiling=37, target=5.0)
+    key = UUID(int=2)
+    assert sizes.succeeded(key, 7.4) == 25  # 37 * 5 / 7.4
+    assert [sizes.succeeded(key, 2.0) for _ in range(4)] == [None, None, None, 31]
+    assert [sizes.succeeded(key, 4.5) for _ in range(8)] == [None] * 8  # 31 -> 38 PRs: ~5.5 s
+    assert sizes.succeeded(key, 0.0) is None  # served from PRs fetched ahead: no evidence
+    for _ in range(12):
+        sizes.succeeded(key, 1.0)
+    assert sizes.get(key) == 37
+
+
+def test_a_stored_page_size_is_where_a_new_holder_starts() -> None:
+    sizes = PageSizes(ceiling=37, target=5.0)
+    key = UUID(int=3)
+    sizes.remember(key, 12)
+    assert sizes.get(key) == 12
+    sizes.remember(key, 30)  # this process knows better already
+    assert sizes.get(key) == 12
+    sizes.remember(UUID(int=4), 500)
+    assert sizes.get(UUID(int=4)) == 37

@@ -1,0 +1,186 @@
+"""Pacing by GitHub's server time: the limit that binds a backfill before its points do.
+
+GitHub allows about 60 s of GraphQL server time per 60 s of real time per account, and asks
+clients to estimate it by the total response time of their requests. `ServerTimePacer` keeps
+a sliding window (`GITHUB_SERVER_TIME_WINDOW`, 60 s) of the response times of one token's
+requests, shared by every worker of the process, and lets a request go only while the
+window's total (finished requests, the estimates of those in flight, and what other processes
+on the same token published through the database) stays within the budget
+(`GITHUB_SERVER_TIME_BUDGET`, by default 90% of the window). Requests are counted from the
+moment they start, as GitHub judges them, so the budget is never crossed in steady state.
+
+It also keeps what the monitoring shows per token: server time used in the window against
+the budget, answers over the target response time, GitHub's timeouts (502/504) and secondary
+limits, and PRs delivered, over the last hour (sixty windows: a time-scaled run scales it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+GITHUB_WINDOW_SECONDS = 60.0  # GitHub's: 60 s of server time per 60 s
+DEFAULT_BUDGET_SHARE = 0.9  # of the window, when GITHUB_SERVER_TIME_BUDGET is not set
+GITHUB_KILL_SECONDS = 10.0  # GitHub kills a query after 10 s (502/504)
+TARGET_SHARE_OF_KILL = 0.5  # aim for answers well under the kill: 5 s on GitHub's scale
+RECENT = 8  # answers whose slowest sets the estimate of the next one
+
+
+@dataclass(frozen=True)
+class PacingSnapshot:
+    """One token's server time as one process sees it (seconds on the pacing clock)."""
+
+    used_seconds: float  # in the current window: finished + in flight (this process)
+    budget_seconds: float
+    window_seconds: float
+    target_seconds: float
+    over_target: int  # answers slower than the target, last hour
+    timeouts: int  # GitHub's 502/504 (killed at 10 s), last hour
+    secondary: int  # secondary-limit answers, last hour
+    prs: int  # PRs delivered in pages, last hour
+    prs_per_hour: float
+    remote_seconds: float  # other processes on the token, as they last published
+
+
+class ServerTimePacer:
+    def __init__(
+        self,
+        window: float = GITHUB_WINDOW_SECONDS,
+        budget: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if not window > 0:
+            raise ValueError("the server-time window must be greater than 0")
+        self.window = window
+        self.budget = budget if budget is not None else DEFAULT_BUDGET_SHARE * window
+        if not self.budget > 0:
+            raise ValueError("the server-time budget must be greater than 0")
+        # GitHub's numbers, on the same scale as the window (a time-scaled run scales both).
+        self.scale = window / GITHUB_WINDOW_SECONDS
+        self.target = TARGET_SHARE_OF_KILL * GITHUB_KILL_SECONDS * self.scale
+        self.hour = 60 * window
+        self._clock = clock
+        self._sleep = sleep
+        self._done: deque[tuple[float, float]] = deque()  # (started, seconds)
+        self._in_flight: dict[int, float] = {}  # ticket -> started
+        self._estimates: dict[int, float] = {}
+        self._recent: deque[float] = deque(maxlen=RECENT)
+        self._tickets = itertools.count()
+        self._remote = 0.0
+        self._remote_at: float | None = None
+        self._remote_processes = 0
+        self._started = clock()
+        self._events: dict[str, deque[tuple[float, int]]] = {
+            k: deque() for k in ("over_target", "timeouts", "secondary", "prs")
+        }
+        self.waited_seconds = 0.0  # time requests spent held back by the budget
+
+    # -- the budget ----------------------------------------------------------------------
+
+    def estimate(self) -> float:
+        """What the next answer will likely take: the slowest of the last few (the target
+        before any)."""
+        return max(self._recent) if self._recent else self.target
+
+    def _prune(self, now: float) -> None:
+        while self._done and self._done[0][0] <= now - self.window:
+            self._done.popleft()
+
+    def used(self, now: float | None = None) -> float:
+        """This process's server time in the window: finished requests and the estimates (or
+        the elapsed time, if longer) of those in flight."""
+        now = self._clock() if now is None else now
+        self._prune(now)
+        done = sum(seconds for _, seconds in self._done)
+        flying = sum(
+            max(self._estimates[t], now - started) for t, started in self._in_flight.items()
+        )
+        return done + flying
+
+    def remote(self, now: float | None = None) -> float:
+        now = self._clock() if now is None else now
+        if self._remote_at is None or now - self._remote_at > self.window:
+            return 0.0
+        return self._remote
+
+    def observe_remote(self, seconds: float, processes: int = 1) -> None:
+        """What the other processes on this token published (their windows, summed)."""
+        self._remote = max(0.0, seconds)
+        self._remote_processes = processes if seconds > 0 else 0
+        self._remote_at = self._clock()
+
+    def _reserve(self, now: float, estimate: float) -> float:
+        """Room kept for the others: each may start one request on a figure of ours a moment
+        old, as we may on theirs, so one request's worth per other process stays free."""
+        if self.remote(now) <= 0:
+            return 0.0
+        return estimate * self._remote_processes
+
+    async def acquire(self) -> int:
+        """Wait until one more request fits in the window's budget; returns its ticket."""
+        estimate = self.estimate()
+        waited_from = self._clock()
+        while True:
+            now = self._clock()
+            used = self.used(now) + self.remote(now)
+            alone = not self._in_flight and used <= 0
+            if used + estimate + self._reserve(now, estimate) <= self.budget or alone:
+                break
+            # The soonest a finished request leaves the window, or a short poll (answers in
+            # flight finish, other processes' figures change).
+            poll = self.window / 60
+            if self._done:
+                poll = min(poll, max(0.0, self._done[0][0] + self.window - now) + 1e-3)
+            await self._sleep(max(poll, 1e-3))
+        self.waited_seconds += self._clock() - waited_from
+        ticket = next(self._tickets)
+        self._in_flight[ticket] = self._clock()
+        self._estimates[ticket] = estimate
+        return ticket
+
+    def release(self, ticket: int) -> float:
+        """The request is answered (or failed): its measured response time counts from its
+        start. Returns the measured seconds."""
+        started = self._in_flight.pop(ticket)
+        self._estimates.pop(ticket, None)
+        seconds = max(0.0, self._clock() - started)
+        self._done.append((started, seconds))
+        self._recent.append(seconds)
+        if seconds > self.target:
+            self.count("over_target")
+        return seconds
+
+    # -- monitoring ----------------------------------------------------------------------
+
+    def count(self, kind: str, n: int = 1) -> None:
+        now = self._clock()
+        events = self._events[kind]
+        events.append((now, n))
+        while events and events[0][0] <= now - self.hour:
+            events.popleft()
+
+    def _last_hour(self, kind: str, now: float) -> int:
+        return sum(n for at, n in self._events[kind] if at > now - self.hour)
+
+    def snapshot(self) -> PacingSnapshot:
+        now = self._clock()
+        prs = self._last_hour("prs", now)
+        span = min(self.hour, max(now - self._started, self.window / 60))
+        return PacingSnapshot(
+            used_seconds=round(self.used(now), 3),
+            budget_seconds=self.budget,
+            window_seconds=self.window,
+            target_seconds=self.target,
+            over_target=self._last_hour("over_target", now),
+            timeouts=self._last_hour("timeouts", now),
+            secondary=self._last_hour("secondary", now),
+            prs=prs,
+            prs_per_hour=round(prs * self.hour / span, 1),
+            remote_seconds=round(self.remote(now), 3),
+        )
