@@ -111,7 +111,11 @@ def terminal_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_demo_shows_panels_runs_a_dry_run_and_quits_within_two_seconds() -> None:
+def test_demo_shows_panels_runs_a_dry_run_and_quits_promptly() -> None:
+    """Quitting never waits on a worker, a query or the embedded server: a hang would be 10 s
+    or more (the engine's close and the server's stop are capped well below that). The bound
+    is loose on purpose: timings belong to benchmarks, and 2 s failed on a loaded 2-core CI
+    machine without any hang."""
     with terminal("demo", env=terminal_env()) as term:
         term.wait_for("GraphQL budget", "Chunks", "Repositories", "demo/web", "points")
         term.press("d")
@@ -121,7 +125,7 @@ def test_demo_shows_panels_runs_a_dry_run_and_quits_within_two_seconds() -> None
         term.press("q")
         status, seconds = term.wait_exit(timeout=10)
         assert status == 0, term.text()
-        assert seconds < 2.0, f"quitting took {seconds:.2f}s"
+        assert seconds < 6.0, f"quitting took {seconds:.2f}s"
 
 
 def test_console_exits_when_its_terminal_goes_away(database_url: str, tmp_path) -> None:
