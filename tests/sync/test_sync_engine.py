@@ -1,0 +1,114 @@
+"""Incremental sync in-process (issue 17): after evolve + sync the database is GitHub's truth,
+at the points the cost rule makes necessary for the changed PRs and no more."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import psycopg
+
+from core.backfill.registry import add_repositories
+from core.backfill.runtime import Engine, open_engine
+from core.backfill.worker import Worker, WorkerOptions
+from core.github.queries import NESTED_PER_PR, REQUESTS_PER_POINT
+from core.simulator import RepoSpec, SimConfig, Simulator
+from tests.engine.test_worker import settings
+from tests.sync.helpers import differences, sync_state
+
+
+MARGIN = timedelta(seconds=600)  # the workers' default safety margin
+
+
+async def run(engine: Engine, **options) -> Worker:
+    worker = Worker(
+        engine.store,
+        engine.client,
+        engine.presence,
+        WorkerOptions(until_idle=True, idle_interval=0.05, **options),
+    )
+    await worker.run()
+    return worker
+
+
+async def sync_now(engine: Engine, ids: list[UUID] | None = None) -> Worker:
+    await engine.store.request_sync(ids)
+    return await run(engine, sync_only=True, only=tuple(ids) if ids else None)
+
+
+def points(sim: Simulator) -> int:
+    return sum(t["points_used"] for t in sim.stats()["tokens"].values())
+
+
+def minimum_points(sim: Simulator, repo: str, since: datetime) -> int:
+    """The fewest points GitHub's cost rule allows to read the PRs updated since `since`,
+    complete: every query costs at least 1 point and one point buys at most 149 requests;
+    a nested list of n > 100 items needs ceil(n / 100) - 1 follow-ups, one after another."""
+    truth = sim.truth(repo)["pull_requests"]
+    changed = [
+        pr
+        for pr in truth
+        if datetime.fromisoformat(pr["updatedAt"].replace("Z", "+00:00")) >= since
+    ]
+    requests = 1 + NESTED_PER_PR * len(changed)
+    chain = 0
+    for pr in changed:
+        extra = [max(0, math.ceil(len(pr[k]) / 100) - 1) for k in ("reviews", "comments")]
+        requests += sum(extra)
+        chain = max(chain, *extra)
+    return max(math.ceil(requests / REQUESTS_PER_POINT), 1 + chain)
+
+
+async def test_evolve_then_sync_equals_truth_at_minimum_points(database_url: str) -> None:
+    repos = [RepoSpec("o", "a", 400), RepoSpec("o", "b", 150)]
+    sim = Simulator(SimConfig(repos=repos, seed=4))
+    async with open_engine(settings(database_url), transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, ["o/a", "o/b"])
+        await run(engine, sync_every=0)
+        assert differences(database_url, sim.truth("o/a")) == []
+        report = sim.evolve("o/a", changed=20, new=7, seed=11)  # 5% changed, 7 new
+        assert report["comments_deleted"] > 0 and report["reviews_added"] > 0
+        assert len(differences(database_url, sim.truth("o/a"))) >= 20
+        before = points(sim)
+        state = sync_state(database_url, "o/a")
+        worker = await sync_now(engine, [state["id"]])
+        spent = points(sim) - before
+
+        assert worker.stats.syncs == 1
+        assert differences(database_url, sim.truth("o/a")) == []
+        after = sync_state(database_url, "o/a")
+        assert after["processed_prs"] == after["total_prs"] == 407
+        assert after["sync_cursor"] is None and after["leased_by"] is None
+        newest = max(pr["updatedAt"] for pr in sim.truth("o/a")["pull_requests"])
+        assert after["sync_watermark"].isoformat().replace("+00:00", "Z") == newest
+        # The first sync walks down to the backfill's start (minus the margin).
+        floor = minimum_points(sim, "o/a", state["started_at"] - MARGIN)
+        assert spent <= max(floor, math.floor(floor * 1.1)), (spent, floor)
+
+        # Nothing changed since: the next sync reads only what lies within the margin of
+        # its watermark (here: the same changes, seconds old) and stores the same truth.
+        before = points(sim)
+        await sync_now(engine, [state["id"]])
+        floor = minimum_points(sim, "o/a", after["sync_watermark"] - MARGIN)
+        assert points(sim) - before <= max(floor, math.floor(floor * 1.1))
+        assert differences(database_url, sim.truth("o/a")) == []
+        assert sync_state(database_url, "o/a")["sync_watermark"] == after["sync_watermark"]
+
+    with psycopg.connect(database_url) as db:
+        kinds = dict(
+            db.execute(
+                "SELECT kind, count(*) FROM backfill_chunks c "
+                "WHERE status = 'completed' GROUP BY kind"
+            ).fetchall()
+        )
+        numbers = [
+            n
+            for (n,) in db.execute(
+                "SELECT chunk_number FROM backfill_chunks WHERE backfill_state_id = %s "
+                "ORDER BY chunk_number",
+                (state["id"],),
+            ).fetchall()
+        ]
+    assert kinds["sync"] >= 2 and kinds["backfill"] >= 2
+    assert numbers == list(range(1, len(numbers) + 1))  # one numbering for both kinds
