@@ -17,7 +17,6 @@ from core.simulator import RepoSpec, SimConfig, Simulator
 from tests.engine.test_worker import settings
 from tests.sync.helpers import differences, sync_state
 
-
 MARGIN = timedelta(seconds=600)  # the workers' default safety margin
 
 
