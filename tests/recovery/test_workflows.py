@@ -87,7 +87,9 @@ def test_scheduled_workers_sync_completed_repositories() -> None:
     from console.cli import build_parser
 
     wf = load(BACKFILL)
-    step = next(s for s in wf["jobs"]["work"]["steps"] if "backfill-console worker" in s["run"])
+    step = next(
+        s for s in wf["jobs"]["work"]["steps"] if "backfill-console worker" in s.get("run", "")
+    )
     words = step["run"].split()
     every = float(words[words.index("--sync-every") + 1])
     assert 0 < every <= 60  # the job runs hourly: every run syncs what is due
