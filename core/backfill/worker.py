@@ -183,9 +183,13 @@ class Worker:
             results = await asyncio.gather(*self._slots, return_exceptions=True)
         finally:
             for task in (beat, watch):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                # Cancelled until done: a cancellation that lands inside the database
+                # driver mid-heartbeat can be absorbed there, and one cancel() is then lost.
+                while not task.done():
+                    task.cancel()
+                    await asyncio.wait({task}, timeout=1.0)
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    task.result()
             await self._announce_once("stopped")
             with contextlib.suppress(Exception):
                 await self.presence.flush()

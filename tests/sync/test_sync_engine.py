@@ -3,6 +3,7 @@ at the points the cost rule makes necessary for the changed PRs and no more."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -111,3 +112,56 @@ async def test_evolve_then_sync_equals_truth_at_minimum_points(database_url: str
         ]
     assert kinds["sync"] >= 2 and kinds["backfill"] >= 2
     assert numbers == list(range(1, len(numbers) + 1))  # one numbering for both kinds
+
+
+async def test_changes_during_a_backfill_land_after_it_and_one_sync(database_url: str) -> None:
+    sim = Simulator(SimConfig(repos=[RepoSpec("o", "live", 600)], seed=5))
+    async with open_engine(settings(database_url), transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, ["o/live"])
+        evolved: list[dict] = []
+
+        def on_event(message: str) -> None:
+            # GitHub moves on twice while the walk is under way: PRs it passed, PRs ahead.
+            if "chunk 2 stored" in message or "chunk 5 stored" in message:
+                evolved.append(sim.evolve("o/live", changed=30, new=4, seed=len(evolved)))
+
+        worker = Worker(
+            engine.store,
+            engine.client,
+            engine.presence,
+            WorkerOptions(until_idle=True, idle_interval=0.05, sync_every=0),
+            on_event=on_event,
+        )
+        await worker.run()
+        assert len(evolved) == 2
+        state = sync_state(database_url, "o/live")
+        assert state["status"] == "completed" and state["sync_count"] == 0
+        assert differences(database_url, sim.truth("o/live")) != []  # passed PRs are stale
+
+        await sync_now(engine)
+        assert differences(database_url, sim.truth("o/live")) == []
+        state = sync_state(database_url, "o/live")
+        assert state["processed_prs"] == state["total_prs"] == 608
+
+
+async def test_two_syncs_of_one_repository_at_once_one_does_it(database_url: str) -> None:
+    sim = Simulator(SimConfig(repos=[RepoSpec("o", "a", 300)], seed=6, latency_ms=20))
+    async with open_engine(settings(database_url), transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, ["o/a"])
+        await run(engine, sync_every=0)
+        sim.evolve("o/a", changed=150, new=0, seed=1)  # several pages to walk
+        await engine.store.request_sync()
+        workers = [
+            Worker(
+                engine.store,
+                engine.client,
+                engine.presence,
+                WorkerOptions(until_idle=True, idle_interval=0.05, sync_only=True),
+            )
+            for _ in range(2)
+        ]
+        await asyncio.gather(*(w.run() for w in workers))
+        assert sorted(w.stats.syncs for w in workers) == [0, 1]
+        assert sorted(w.stats.sync_pages > 0 for w in workers) == [False, True]
+        assert sync_state(database_url, "o/a")["sync_count"] == 1
+        assert differences(database_url, sim.truth("o/a")) == []
