@@ -39,6 +39,7 @@ BENCHMARKS = [
     "bench_supabase",
     "bench_engine",
     "bench_budget",
+    "bench_sync",
     "bench_console",  # only if present
 ]
 
