@@ -295,11 +295,7 @@ class Worker:
 
     def _budget_allows(self) -> bool:
         """What the client knows of the budget leaves the reserve untouched by a page."""
-        try:
-            self.client._check(PAGE_COST_ESTIMATE, self.client.min_remaining)
-        except RateLimitedError:
-            return False
-        return True
+        return self.client.within_budget(PAGE_COST_ESTIMATE)
 
     async def _sync(self, lease: SyncLease) -> None:
         held = _Held(lease)

@@ -168,6 +168,15 @@ class GitHubClient:
             await self._dry_run()
         self._check(estimated_cost, self.min_remaining if min_remaining is None else min_remaining)
 
+    def within_budget(self, estimated_cost: int) -> bool:
+        """Whether what earlier answers reported leaves the reserve untouched by a query of
+        `estimated_cost` (sends nothing; unknown budgets pass)."""
+        try:
+            self._check(estimated_cost, self.min_remaining)
+        except RateLimitedError:
+            return False
+        return True
+
     def _check(self, estimated_cost: int, min_remaining: int) -> None:
         budget = self._budget
         if budget.remaining is None or budget.reset_at is None:

@@ -100,6 +100,9 @@ async def test_a_sync_page_replaces_children_and_only_the_last_moves_the_waterma
     fresh = {f.repository: f for f in await store.freshness()}["o/r"]
     assert fresh.watermark == t1 and fresh.syncs == 1 and not fresh.syncing
     assert fresh.lag_seconds is not None and fresh.lag_seconds >= 0
+    db.execute("UPDATE progressive_backfill_state SET fresh_as_of = now() - interval '1 hour'")
+    fresh = {f.repository: f for f in await store.freshness()}["o/r"]
+    assert fresh.lag_seconds is not None and 3600 <= fresh.lag_seconds < 3660
 
 
 async def test_two_syncs_at_once_one_does_it_the_other_skips(

@@ -104,4 +104,9 @@ def test_sigkill_mid_sync_then_another_worker(
                 ).fetchall()
             ]
         assert left == {"n": 0}
+        stats = cli(env, "stats", "--json")
+        assert stats.returncode == 0, stats.stderr
+        (row,) = json.loads(stats.stdout)["freshness"]
+        assert row["repository"] == "o/big" and row["syncs"] == 1 and not row["syncing"]
+        assert row["fresh_as_of"] is not None and 0 <= row["lag_seconds"] < 600
         assert numbers == list(range(1, len(numbers) + 1))

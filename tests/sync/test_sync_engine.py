@@ -165,3 +165,26 @@ async def test_two_syncs_of_one_repository_at_once_one_does_it(database_url: str
         assert sorted(w.stats.sync_pages > 0 for w in workers) == [False, True]
         assert sync_state(database_url, "o/a")["sync_count"] == 1
         assert differences(database_url, sim.truth("o/a")) == []
+
+
+async def test_workers_sync_due_repositories_but_never_into_the_reserve(
+    database_url: str,
+) -> None:
+    sim = Simulator(SimConfig(repos=[RepoSpec("o", "a", 80)], seed=8))
+    async with open_engine(settings(database_url), transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, ["o/a"])
+        await run(engine, sync_every=0)  # 0: this worker does not sync
+        assert sync_state(database_url, "o/a")["sync_count"] == 0
+        sim.evolve("o/a", changed=4, new=1, seed=2)
+        with psycopg.connect(database_url, autocommit=True) as db:  # 16 minutes pass
+            db.execute("UPDATE progressive_backfill_state SET completed_at = now() - interval '16 min'")
+        reserve = engine.client.min_remaining
+        engine.client.min_remaining = 10**9  # the budget is all reserve: no sync
+        await run(engine)
+        assert sync_state(database_url, "o/a")["sync_count"] == 0
+        engine.client.min_remaining = reserve
+        worker = await run(engine)  # the default --sync-every (15 min): due, synced
+        assert worker.stats.syncs == 1
+        assert differences(database_url, sim.truth("o/a")) == []
+        await run(engine)  # synced just now: not due again
+        assert sync_state(database_url, "o/a")["sync_count"] == 1
