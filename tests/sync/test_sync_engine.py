@@ -177,7 +177,9 @@ async def test_workers_sync_due_repositories_but_never_into_the_reserve(
         assert sync_state(database_url, "o/a")["sync_count"] == 0
         sim.evolve("o/a", changed=4, new=1, seed=2)
         with psycopg.connect(database_url, autocommit=True) as db:  # 16 minutes pass
-            db.execute("UPDATE progressive_backfill_state SET completed_at = now() - interval '16 min'")
+            db.execute(
+                "UPDATE progressive_backfill_state SET completed_at = now() - interval '16 min'"
+            )
         reserve = engine.client.min_remaining
         engine.client.min_remaining = 10**9  # the budget is all reserve: no sync
         await run(engine)
