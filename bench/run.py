@@ -40,6 +40,7 @@ BENCHMARKS = [
     "bench_engine",
     "bench_budget",
     "bench_pacing",
+    "bench_sync",
     "bench_console",  # only if present
 ]
 

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "console.commands.add",
     "console.commands.worker",
     "console.commands.backfill",
+    "console.commands.sync",
     "console.commands.simulate",
     "console.commands.demo",
 ]

@@ -6,7 +6,7 @@ The CLI's `stats` and the console both render this snapshot; neither computes nu
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -14,6 +14,7 @@ from uuid import UUID
 from core.store.models import (
     BackfillProgress,
     ChunkStatistics,
+    Freshness,
     RateLimitRecord,
     StuckChunk,
     WorkerRecord,
@@ -131,6 +132,14 @@ class StatsReport:
     workers: list[WorkerRecord]
     budgets: list[dict[str, Any]]
     stuck: list[StuckChunk]
+    # Per repository: fresh as of when, the lag (issue 17); what the console's column shows.
+    freshness: list[Freshness] = field(default_factory=list)
+
+    def freshness_of(self, backfill_state_id: UUID) -> Freshness | None:
+        for row in self.freshness:
+            if row.backfill_state_id == backfill_state_id:
+                return row
+        return None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -142,13 +151,14 @@ class StatsReport:
             "workers": [w.model_dump(mode="json") for w in self.workers],
             "graphql": self.budgets,
             "stuckChunks": [c.model_dump(mode="json") for c in self.stuck],
+            "freshness": [f.model_dump(mode="json") for f in self.freshness],
         }
 
 
 async def collect_stats(
     store: Store, *, stuck_minutes: int = 30, backfill_state_id: UUID | None = None
 ) -> StatsReport:
-    chunks, progress, workers, budgets, stuck = await asyncio.gather(
+    chunks, progress, workers, budgets, stuck, freshness = await asyncio.gather(
         store.chunk_statistics(
             since_hours=24, backfill_state_id=backfill_state_id, stuck_minutes=stuck_minutes
         ),
@@ -156,11 +166,15 @@ async def collect_stats(
         store.workers(),
         store.rate_limits(),
         store.stuck_chunks(stuck_minutes),
+        store.freshness(),
     )
     if backfill_state_id is not None:  # per backfill: its own progress row only
         progress = [p for p in progress if p.backfill_state_id == backfill_state_id]
         stuck = [c for c in stuck if c.backfill_state_id == backfill_state_id]
-    return StatsReport(chunks, progress, workers, [budget_metrics(b) for b in budgets], stuck)
+        freshness = [f for f in freshness if f.backfill_state_id == backfill_state_id]
+    return StatsReport(
+        chunks, progress, workers, [budget_metrics(b) for b in budgets], stuck, freshness
+    )
 
 
 async def find_backfill(store: Store, repository: str) -> BackfillProgress | None:

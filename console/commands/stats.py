@@ -96,6 +96,21 @@ def render(report: StatsReport, console: Console) -> None:
             repository_status(p),
         )
     console.print(table)
+    synced = [f for f in report.freshness if f.fresh_as_of is not None]
+    if synced:
+        fresh = Table(title="Freshness", expand=False)
+        for col in ("repository", "fresh as of", "lag", "syncs", "sync"):
+            fresh.add_column(col, justify="left" if col in ("repository", "sync") else "right")
+        for f in synced:
+            assert f.fresh_as_of is not None
+            fresh.add_row(
+                Text(f.repository),
+                f"{f.fresh_as_of:%Y-%m-%d %H:%M:%S} UTC",
+                format_duration(f.lag_seconds),
+                str(f.syncs),
+                "syncing" if f.syncing else "",
+            )
+        console.print(fresh)
     alive = [w for w in report.workers if w.alive]
     console.print(f"[bold]Workers[/]  {len(alive)} alive")
     for budget in report.budgets:

@@ -9,7 +9,13 @@ import signal
 import sys
 
 from core.backfill.runtime import open_engine, tune_garbage_collector
-from core.backfill.worker import Worker, WorkerOptions, WorkerStats, default_worker_id
+from core.backfill.worker import (
+    SYNC_EVERY,
+    Worker,
+    WorkerOptions,
+    WorkerStats,
+    default_worker_id,
+)
 from core.config import load_settings, require_database_in_ci
 
 from . import args as args_module
@@ -64,6 +70,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="S",
         help="lease length; renewed every S/6 seconds while working (default 60)",
     )
+    parser.add_argument(
+        "--sync-every",
+        type=args_module.non_negative_float,
+        default=SYNC_EVERY / 60,
+        metavar="MINUTES",
+        help=(
+            "after backfill work, sync completed repositories whose last sync is older than "
+            "this (default 15; 0 disables). Syncs never dig into the budget's reserve."
+        ),
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
     parser.set_defaults(func=run)
 
@@ -102,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         max_runtime=args.max_runtime,
         lease_seconds=args.lease_seconds,
         heartbeat_interval=max(1.0, args.lease_seconds / 6),
+        sync_every=args.sync_every * 60 or None,
     )
 
     async def work() -> WorkerStats:
@@ -112,9 +129,10 @@ def run(args: argparse.Namespace) -> int:
 
     stats = asyncio.run(work())
     logging.getLogger(__name__).info(
-        "worker %s done: %d pages, %d PRs stored, %d failed chunks",
+        "worker %s done: %d pages, %d syncs, %d PRs stored, %d failed chunks",
         options.worker_id,
         stats.pages,
+        stats.syncs,
         stats.prs_inserted,
         stats.failures,
     )

@@ -28,7 +28,7 @@ from core.github.client import GitHubClient
 from core.github.errors import GitHubError, RateLimitedError
 from core.github.models import PullRequestPage
 from core.github.outcomes import Action
-from core.store.models import Chunk, CommitResult, Lease
+from core.store.models import Chunk, CommitResult, Lease, SyncLease
 from core.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ MAX_COOLDOWN = 600
 # Chunks of one backfill failing in a row (shrinks at size 1, malformed or repeated answers,
 # unknown errors) before the backfill itself fails with the last reason: no endless retry.
 MAX_FAILURES_IN_A_ROW = 8
+SYNC_EVERY = 15 * 60.0  # seconds: a completed repository is synced when its last sync is older
+SYNC_MARGIN = 600  # seconds a sync walks past its watermark (clock skew, eventual consistency)
 
 
 class _Interrupted(Exception):
@@ -62,6 +64,11 @@ class WorkerOptions:
     slice_seconds: float = 60.0  # then release, so every backfill gets its turn
     max_failures_in_a_row: int = MAX_FAILURES_IN_A_ROW  # then the backfill fails
     cooldown_base: int = 5  # seconds after a first failed chunk; doubles up to MAX_COOLDOWN
+    # Syncs of completed repositories (issue 17), after backfill work: those whose last sync
+    # is older than `sync_every` seconds (None or 0: only syncs asked for or unfinished).
+    sync_every: float | None = SYNC_EVERY
+    sync_margin: int = SYNC_MARGIN
+    sync_only: bool = False  # `backfill-console sync`: no backfill work, exit when none is due
 
 
 @dataclass
@@ -71,6 +78,8 @@ class WorkerStats:
     prs_inserted: int = 0
     failures: int = 0
     lost_leases: int = 0
+    syncs: int = 0  # sync walks finished
+    sync_pages: int = 0
 
 
 @dataclass
@@ -175,9 +184,13 @@ class Worker:
             results = await asyncio.gather(*self._slots, return_exceptions=True)
         finally:
             for task in (beat, watch):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                # Cancelled until done: a cancellation that lands inside the database
+                # driver mid-heartbeat can be absorbed there, and one cancel() is then lost.
+                while not task.done():
+                    task.cancel()
+                    await asyncio.wait({task}, timeout=1.0)
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    task.result()
             await self._announce_once("stopped")
             with contextlib.suppress(Exception):
                 await self.presence.flush()
@@ -211,8 +224,15 @@ class Worker:
         """One claim and its work. False when run with `until_idle` and nothing is left."""
         opts = self.options
         only = list(opts.only) if opts.only else None
-        lease = await self.store.claim_backfill(opts.worker_id, opts.lease_seconds, only)
+        lease = None
+        if not opts.sync_only:
+            lease = await self.store.claim_backfill(opts.worker_id, opts.lease_seconds, only)
         if lease is None:
+            synced = await self._claim_and_sync(only)
+            if synced:
+                return True
+            if opts.sync_only:
+                return False  # nothing due, or another worker holds it: skip
             if opts.until_idle and (await self.store.work_summary(only)).outstanding == 0:
                 return False
             await self._pause(opts.idle_interval)
@@ -248,6 +268,115 @@ class Worker:
             self.client.forget(lease.owner, lease.name)
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.store.release(lease))
+
+    # -- syncs (issue 17) -----------------------------------------------------------------
+
+    async def _claim_and_sync(self, only: list[UUID] | None) -> bool:
+        """After backfill work: claim a completed repository whose sync is due and walk its
+        changes. Never digs into the budget's reserve (MIN_GRAPHQL_POINTS): a sync yields to
+        backfills and waits for a better budget without holding a slot. False: none done."""
+        opts = self.options
+        every = opts.sync_every
+        if not every and not opts.sync_only:
+            return False  # --sync-every 0: this worker does not sync
+        if not self._budget_allows():
+            return False
+        older_than = timedelta(seconds=every) if every and not opts.sync_only else None
+        lease = await self.store.claim_sync(
+            opts.worker_id,
+            opts.lease_seconds,
+            older_than=older_than,
+            only=only,
+            margin_seconds=opts.sync_margin,
+        )
+        if lease is None:
+            return False
+        self.stats.claims += 1
+        await self._sync(lease)
+        return True
+
+    def _budget_allows(self) -> bool:
+        """What the client knows of the budget leaves the reserve untouched by a page."""
+        return self.client.within_budget(PAGE_COST_ESTIMATE)
+
+    async def _sync(self, lease: SyncLease) -> None:
+        held = _Held(lease)
+        self.presence.hold(lease)
+        keeper = asyncio.create_task(self._keep_alive(held))
+        self._event(
+            f"{lease.repository}: sync started (changes since {lease.since:%Y-%m-%d %H:%M:%S})"
+        )
+        try:
+            while not self._stopping() and not held.lost:
+                try:
+                    await self._interruptible(
+                        self.client.check_rate_limit_before_query(PAGE_COST_ESTIMATE)
+                    )
+                except (_Interrupted, RateLimitedError):
+                    break  # resumed later from the walk's cursor
+                if await self._one_sync_page(held, lease):
+                    break
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            self.presence.drop(lease)
+            self.client.forget(lease.owner, lease.name)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.store.release(lease))
+
+    async def _one_sync_page(self, held: _Held, lease: SyncLease) -> bool:
+        """Fetch and commit one page of a sync. True when the walk ends or stops here."""
+        key = lease.backfill_state_id
+        chunk = await self.store.start_sync_chunk(lease, self.options.worker_id)
+        if chunk is None:
+            return True
+        size = self.page_sizes.get(key)
+        fetched = await self._fetch(
+            held,
+            chunk,
+            size,
+            self.client.fetch_changed_pull_requests(
+                lease.owner, lease.name, after=chunk.cursor_before, page_size=size,
+                since=lease.since,
+            ),
+        )  # fmt: skip
+        if not isinstance(fetched, PullRequestPage):
+            return True
+        numbers = [pr.number for pr in fetched.pull_requests]
+        try:
+            await self.store.record_chunk_prs(chunk, numbers)
+            result = await self.store.commit_sync_chunk(
+                chunk,
+                fetched.pull_requests,
+                cursor_after=fetched.end_cursor,
+                done=not fetched.has_next_page,
+                total_prs=fetched.total_count,
+            )
+        except Exception as exc:  # the same bounded path as a backfill page (Worker._apply)
+            log.warning("could not store sync chunk %s", chunk.chunk_number, exc_info=True)
+            reason = f"could not store the page: {type(exc).__name__}: {exc}"[:1000]
+            await self._apply(held, chunk, exc, size, reason=reason)
+            return True
+        if not result.committed:
+            self._event(
+                f"{lease.repository}: sync chunk {chunk.chunk_number} not stored ({result.reason})"
+            )
+            return True
+        self._failures.pop(key, None)
+        self.page_sizes.succeeded(key)
+        self.stats.sync_pages += 1
+        self.stats.prs_inserted += result.inserted_prs
+        deleted = result.reviews_deleted + result.comments_deleted
+        self._event(
+            f"{lease.repository}: sync chunk {chunk.chunk_number} stored {len(numbers)} changed "
+            f"PRs ({result.inserted_prs} new{f', {deleted} deleted items' if deleted else ''})"
+        )
+        if result.done:
+            self.stats.syncs += 1
+            mark = f"{result.watermark:%Y-%m-%d %H:%M:%S}" if result.watermark else "unchanged"
+            self._event(f"{lease.repository}: synced (watermark {mark})")
+        return result.done
 
     async def _others_waiting(self) -> bool:
         only = list(self.options.only) if self.options.only else None
@@ -305,29 +434,21 @@ class Worker:
         size = self.page_sizes.get(key)
         if held.handing_over:  # what was fetched ahead, completed by follow-ups only
             size = min(size, max(1, self.client.fetched_ahead(lease.owner, lease.name)))
-        try:
-            page = await self._interruptible(
-                self.client.fetch_pull_requests_page(
-                    lease.owner,
-                    lease.name,
-                    after=chunk.cursor_before,
-                    page_size=size,
-                    ahead=not held.handing_over,
-                )
-            )
-        except asyncio.CancelledError:
-            await self._fail(chunk, "worker stopped before the page was stored")
-            raise
-        except _Interrupted:
-            await self._fail(chunk, "worker reached --max-runtime while waiting on GitHub")
-            return True
-        except GitHubError as exc:
-            return await self._apply(held, chunk, exc, size)
-        except Exception as exc:  # a bug or an unforeseen answer: never leave it `processing`
-            log.warning("unexpected error fetching a page", exc_info=True)
-            unexpected = GitHubError(f"unexpected error ({type(exc).__name__}: {exc})"[:500])
-            return await self._apply(held, chunk, unexpected, size)
-
+        fetched = await self._fetch(
+            held,
+            chunk,
+            size,
+            self.client.fetch_pull_requests_page(
+                lease.owner,
+                lease.name,
+                after=chunk.cursor_before,
+                page_size=size,
+                ahead=not held.handing_over,
+            ),
+        )
+        if not isinstance(fetched, PullRequestPage):
+            return fetched
+        page = fetched
         try:
             result = await self._store(lease, chunk, page)
         except Exception as exc:  # the database refused or blinked: never leave it `processing`
@@ -400,6 +521,26 @@ class Worker:
                 return CommitResult(committed=False, reason="lease lost")
             chunk = nxt
 
+    async def _fetch(
+        self, held: _Held, chunk: Chunk, size: int, fetch: Awaitable[PullRequestPage]
+    ) -> PullRequestPage | bool:
+        """The page, or (when there is none) whether the lease should be let go; every error
+        ends in its outcome (`_apply`), never in a chunk left `processing`."""
+        try:
+            return await self._interruptible(fetch)
+        except asyncio.CancelledError:
+            await self._fail(chunk, "worker stopped before the page was stored")
+            raise
+        except _Interrupted:
+            await self._fail(chunk, "worker reached --max-runtime while waiting on GitHub")
+            return True
+        except GitHubError as exc:
+            return await self._apply(held, chunk, exc, size)
+        except Exception as exc:  # a bug or an unforeseen answer: never leave it `processing`
+            log.warning("unexpected error fetching a page", exc_info=True)
+            unexpected = GitHubError(f"unexpected error ({type(exc).__name__}: {exc})"[:500])
+            return await self._apply(held, chunk, unexpected, size)
+
     async def _apply(
         self, held: _Held, chunk: Chunk, exc: Exception, size: int, reason: str | None = None
     ) -> bool:
@@ -412,8 +553,10 @@ class Worker:
         if action is Action.STOP:
             await self._fail(chunk, reason)
             raise exc
+        # A sync that cannot go on leaves its repository completed and rests a while.
+        rest = MAX_COOLDOWN if isinstance(lease, SyncLease) else 0
         if action is Action.FAIL_BACKFILL:
-            await self._fail(chunk, reason)
+            await self._fail(chunk, reason, rest)
             await self._fail_backfill(lease, reason)
             return True
         if action is Action.WAIT:  # the limit outlasted the client's bounded waits
@@ -425,7 +568,7 @@ class Worker:
             return True
         failures = self._failures[key] = self._failures.get(key, 0) + 1
         if failures >= self.options.max_failures_in_a_row:
-            await self._fail(chunk, reason)
+            await self._fail(chunk, reason, rest)
             await self._fail_backfill(
                 lease, f"{failures} chunks failed in a row; last: {reason}"[:1000]
             )
@@ -450,6 +593,10 @@ class Worker:
 
     async def _fail_backfill(self, lease: Lease, reason: str) -> None:
         self._failures.pop(lease.backfill_state_id, None)
+        if isinstance(lease, SyncLease):
+            # A completed repository stays completed; its syncs rest (its lag shows it).
+            self._event(f"{lease.repository}: sync failed: {reason}")
+            return
         with contextlib.suppress(Exception):
             await asyncio.shield(self.store.fail_backfill(lease, reason))
         self._event(f"{lease.repository}: failed: {reason}")

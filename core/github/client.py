@@ -140,7 +140,7 @@ class GitHubClient:
         self._budget = BudgetTracker(now=self._now)
         self._reserved = 0  # estimated points of requests in flight, not yet reported
         self._dry_run_lock = asyncio.Lock()
-        self._buffers: dict[tuple[str, str], RepoBuffer] = {}
+        self._buffers: dict[tuple[str, ...], RepoBuffer] = {}
         self.requests_sent = 0
 
     def __repr__(self) -> str:
@@ -187,6 +187,15 @@ class GitHubClient:
         if not self._budget.known:
             await self._dry_run()
         self._check(estimated_cost, self.min_remaining if min_remaining is None else min_remaining)
+
+    def within_budget(self, estimated_cost: int) -> bool:
+        """Whether what earlier answers reported leaves the reserve untouched by a query of
+        `estimated_cost` (sends nothing; unknown budgets pass)."""
+        try:
+            self._check(estimated_cost, self.min_remaining)
+        except RateLimitedError:
+            return False
+        return True
 
     def _check(self, estimated_cost: int, min_remaining: int) -> None:
         budget = self._budget
@@ -484,24 +493,52 @@ class GitHubClient:
         PRs fetched ahead for the next page. Nothing is truncated. With `ahead=False` no PR
         beyond this page is fetched (a holder about to let the backfill go).
         """
+        return await self._timed(
+            self._page(owner, name, after=after, page_size=page_size, ahead=ahead)
+        )
+
+    async def fetch_changed_pull_requests(
+        self, owner: str, name: str, *, after: str | None, page_size: int, since: datetime
+    ) -> PullRequestPage:
+        """One page of a sync: up to `page_size` complete PRs after cursor `after`, most
+        recently updated first, stopping at the first PR updated before `since`
+        (`has_next_page` False: the walk is done). Completed with the same follow-ups as a
+        backfill's pages; nothing is fetched ahead and no follow-up is paid for a PR that
+        did not change."""
+        return await self._timed(
+            self._page(owner, name, after=after, page_size=page_size, ahead=False, since=since)
+        )
+
+    async def _timed(self, fetch: Awaitable[PullRequestPage]) -> PullRequestPage:
+        """The page with its slowest response (page sizing), its PRs counted (pacing)."""
         times: list[float] = []
         token = _RESPONSE_TIMES.set(times)
         try:
-            page = await self._fetch_page(owner, name, after, page_size, ahead)
+            page = await fetch
         finally:
             _RESPONSE_TIMES.reset(token)
         self.pacer.count("prs", len(page.pull_requests))
         return page.model_copy(update={"slowest_seconds": max(times, default=0.0)})
 
-    async def _fetch_page(
-        self, owner: str, name: str, after: str | None, page_size: int, ahead: bool
+    async def _page(
+        self,
+        owner: str,
+        name: str,
+        *,
+        after: str | None,
+        page_size: int,
+        ahead: bool,
+        since: datetime | None = None,
     ) -> PullRequestPage:
         page_size = max(1, min(MAX_PAGE, page_size))
-        key = (owner.lower(), name.lower())
+        key: tuple[str, ...] = (owner.lower(), name.lower())
+        if since is not None:
+            key += ("sync",)
         buffer = self._buffers.get(key)
-        if buffer is None or buffer.start_after != after:
-            buffer = RepoBuffer(after)
+        if buffer is None or buffer.start_after != after or buffer.stop_below != since:
+            buffer = RepoBuffer(after, stop_below=since)
             self._buffers[key] = buffer
+        order = ("UPDATED_AT", "DESC") if since is not None else ("CREATED_AT", "ASC")
         spent = 0
         capacity = max(page_size * 3, 2 * MAX_PAGE)
         while not (buffer.complete_prefix() >= page_size or buffer.exhausted):
@@ -511,7 +548,7 @@ class GitHubClient:
                 fresh = fill_size(len(follow_ups), page_size)
             if fresh == 0 and not follow_ups:
                 break  # buffer full of complete PRs beyond the page: hand them out
-            page = PageRequest(owner, name, fresh, buffer.frontier) if fresh else None
+            page = PageRequest(owner, name, fresh, buffer.frontier, *order) if fresh else None
             before = buffer.progress()
             query, variables = batch_query(page, follow_ups)
             data = await self._execute_for(owner, name, query, variables)
@@ -555,8 +592,9 @@ class GitHubClient:
     def forget(self, owner: str, name: str) -> None:
         """Drop what was fetched ahead for a repository this client no longer works on."""
         self._buffers.pop((owner.lower(), name.lower()), None)
+        self._buffers.pop((owner.lower(), name.lower(), "sync"), None)
 
-    def _malformed(self, key: tuple[str, str], owner: str, name: str, exc: Exception) -> NoReturn:
+    def _malformed(self, key: tuple[str, ...], owner: str, name: str, exc: Exception) -> NoReturn:
         """A page that cannot be read: forget everything buffered for it (it may be half
         folded in) and say so with a typed error; the caller fetches it again later."""
         self._buffers.pop(key, None)

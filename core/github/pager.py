@@ -9,6 +9,7 @@ PRs come out strictly in order, complete, each page ending at the cursor of its 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from core.github.models import PullRequest
@@ -46,11 +47,22 @@ class _Entry:
         return not self.pending
 
 
+def _updated(node: dict[str, Any]) -> datetime:
+    value = node.get("updatedAt")
+    if not isinstance(value, str):
+        raise AnswerProblem(f"pull request {node.get('id')!r} has no updatedAt")
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 class RepoBuffer:
     """Ordered PRs after `start_after` (the cursor the engine resumes from)."""
 
-    def __init__(self, start_after: str | None) -> None:
+    def __init__(self, start_after: str | None, stop_below: datetime | None = None) -> None:
         self.start_after = start_after
+        # A sync's walk (UPDATED_AT DESC) ends at the first PR updated before this: it and
+        # every PR after it are left out (no follow-ups are paid for unchanged PRs).
+        self.stop_below = stop_below
+        self.reached_end = False
         self.entries: list[_Entry] = []
         self.frontier: str | None = start_after  # cursor after the last PR fetched
         self.has_more = True  # GitHub has PRs after `frontier`
@@ -76,6 +88,9 @@ class RepoBuffer:
             node = edge.get("node")
             if node is None:
                 continue
+            if self.stop_below is not None and _updated(node) < self.stop_below:
+                self.reached_end = True  # older than the watermark: the walk ends here
+                break
             if node.get("id") in known or node.get("id") in self.delivered:
                 raise AnswerProblem(
                     f"the page repeats pull request {node.get('id')!r}, already delivered"
@@ -85,6 +100,10 @@ class RepoBuffer:
             for name in NESTED:
                 self._absorb(entry, name, node.get(name))
             self.entries.append(entry)
+        if self.reached_end:
+            self.frontier = self.entries[-1].cursor if self.entries else self.frontier
+            self.has_more = False
+            return
         self.frontier = info.get("endCursor") or self.frontier
         self.has_more = bool(info.get("hasNextPage"))
 

@@ -81,6 +81,9 @@ class PageRequest:
     name: str
     first: int
     after: str | None
+    # Backfills walk oldest first; syncs walk the most recently updated first.
+    order: str = "CREATED_AT"
+    direction: str = "ASC"
 
 
 def batch_query(
@@ -96,7 +99,7 @@ def batch_query(
         body.append(
             "repository(owner: $owner, name: $name) { "
             "pullRequests(first: $first, after: $after, "
-            "orderBy: {field: CREATED_AT, direction: ASC}) { "
+            f"orderBy: {{field: {page.order}, direction: {page.direction}}}) {{ "
             "totalCount pageInfo { endCursor hasNextPage } "
             f"edges {{ cursor node {{ {PR_FIELDS} }} }} }} }}"
         )

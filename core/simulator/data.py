@@ -303,6 +303,11 @@ class Repo:
         self._lists: OrderedDict[tuple[str, int], Children] = OrderedDict()
         self._meta: dict[int, tuple] = {}
         self.overrides: dict[int, dict[str, Any]] = {}  # PR index -> fields (hostile data)
+        # What `evolve` changed: PR index -> metadata fields (see META_FIELDS), and the
+        # reviews/comments deleted on GitHub: (kind, PR index) -> positions in the full list.
+        self.evolved: dict[int, dict[str, Any]] = {}
+        self.deleted: dict[tuple[str, int], set[int]] = {}
+        self.evolved_until = 0  # the latest updatedAt an evolution gave (GitHub's clock)
 
     # --- numbers -----------------------------------------------------------------------------
 
@@ -343,6 +348,10 @@ class Repo:
         n_comments = 100 + d.below(351) if heavy and kind != 0 else d.below(11)
         labels = tuple(sorted({d.below(len(LABELS)) for _ in range(d.below(4))}))
         found = (created, updated, closed, merged, state, n_reviews, n_comments, labels)
+        changed = self.evolved.get(i)
+        if changed:
+            values = dict(zip(META_FIELDS, found, strict=True)) | changed
+            found = tuple(values[name] for name in META_FIELDS)
         if len(self._meta) > 300_000:
             self._meta.clear()
         self._meta[i] = found
@@ -426,6 +435,21 @@ class Repo:
             "resourcePath": f"/{self.full_name}/issues/{number}",
         }
 
+    def kept(self, kind: str, i: int) -> list[int]:
+        """Positions of PR i's reviews or comments that still exist (not deleted on GitHub)."""
+        items = self.reviews(i) if kind == "review" else self.comments(i)
+        gone = self.deleted.get((kind, i))
+        if not gone:
+            return list(range(len(items)))
+        return [j for j in range(len(items)) if j not in gone]
+
+    def touch(self, i: int) -> None:
+        """Forget what was cached about PR i (it changed)."""
+        self._meta.pop(i, None)
+        self._lists.pop(("review", i), None)
+        self._lists.pop(("comment", i), None)
+        self._orderings.clear()
+
     def reviews(self, i: int) -> Children:
         return self._children("review", i)
 
@@ -494,7 +518,24 @@ class Repo:
             m = self.meta(i)
             reviews += m[5]
             comments += m[6]
+        for (kind, _), gone in self.deleted.items():
+            if kind == "review":
+                reviews -= len(gone)
+            else:
+                comments -= len(gone)
         return reviews, comments
+
+    def newest_update(self) -> int:
+        """The latest updatedAt of any PR (O(n))."""
+        newest = self.evolved_until
+        for i in range(self.count):
+            newest = max(newest, self.meta(i)[1])
+        return newest
+
+
+META_FIELDS = (
+    "created", "updated", "closed", "merged", "state", "n_reviews", "n_comments", "labels",
+)  # fmt: skip
 
 
 class Children:

@@ -75,6 +75,8 @@ class World:
         if kind == "issue":
             return repo.issue(a)
         items = repo.reviews(a) if kind == "review" else repo.comments(a)
+        if b in repo.deleted.get((kind, a), ()):
+            return None  # deleted on GitHub
         return items[b] if b < len(items) else None
 
 
@@ -329,7 +331,7 @@ def _children_page(ex, nodes, args, source, kind: str):
     repo: Repo = source["_repo"]
     i = source["_i"]
     items = repo.reviews(i) if kind == "review" else repo.comments(i)
-    keep = list(range(len(items)))
+    keep = repo.kept(kind, i)
     if kind == "review":
         if args.get("states"):
             wanted = set(args["states"])

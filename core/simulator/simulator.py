@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from email.utils import formatdate
 from typing import Any
+from urllib.parse import parse_qs
 
 from graphql import FieldNode, FragmentDefinitionNode, OperationDefinitionNode, execute_sync
 from graphql.execution.collect_fields import collect_fields
@@ -29,6 +30,8 @@ from core.secrets import fingerprint
 from . import responses as R
 from .config import PR_FAULTS, REPO_FAULTS, REQUEST_FAULTS, SimConfig
 from .data import USER_POOL, Draw
+from .evolve import evolve as evolve_repo
+from .evolve import truth as repo_truth
 from .executor import Execution
 from .ids import parse_node_id
 from .limits import Budgets, TokenState
@@ -41,6 +44,8 @@ INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
 # Request-level shapes answered instead of executing the query (nothing charged).
 _ANSWERED_INSTEAD = frozenset({"secondary", "secondary_text", "message_limit", "went_wrong"})
 STATS_PATH = "/_sim/stats"
+EVOLVE_PATH = "/_sim/evolve"
+TRUTH_PATH = "/_sim/truth"
 
 
 def _dry(value: Any):
@@ -124,6 +129,26 @@ class Simulator:
             self.world.by_name[new.lower()] = repo
             self.world.forget_repo_object(repo)
 
+    def evolve(self, repo: str, changed: int = 0, new: int = 0, seed: int = 0) -> dict[str, Any]:
+        """GitHub moves on: `changed` existing PRs of `repo` change (state, title, labels,
+        reviews and comments added, some comments deleted; `updatedAt` moves) and `new` PRs
+        appear. Same seed on the same state, same changes. Same JSON as POST /_sim/evolve."""
+        with self._lock:
+            found = self.world.by_name.get(repo.lower())
+            if found is None:
+                raise KeyError(f"unknown simulated repository {repo!r}")
+            report = evolve_repo(found, changed, new, seed, self.config.clock())
+            self._totals.clear()
+            return report
+
+    def truth(self, repo: str) -> dict[str, Any]:
+        """Every PR of `repo` as GitHub holds it now; same JSON as GET /_sim/truth?repo=."""
+        with self._lock:
+            found = self.world.by_name.get(repo.lower())
+            if found is None:
+                raise KeyError(f"unknown simulated repository {repo!r}")
+            return repo_truth(found)
+
     def stats(self) -> dict[str, Any]:
         """Ground truth of what was served; same JSON as GET /_sim/stats."""
         with self._lock:
@@ -171,7 +196,11 @@ class Simulator:
         with self._lock:
             started = time.perf_counter()
             self._current = None
-            response = self._handle(method.upper(), path.split("?", 1)[0], headers, body)
+            path, _, query = path.partition("?")
+            if path in (EVOLVE_PATH, TRUTH_PATH):
+                response = self._control(method.upper(), path, query, body)
+            else:
+                response = self._handle(method.upper(), path, headers, body)
             server = response.meta.get("server_seconds")
             if server is not None and self.config.serve_server_time:
                 # The answer takes its server time (scaled), what was spent here included.
@@ -182,6 +211,30 @@ class Simulator:
             # GitHub's clock, as every GitHub answer carries it (clients estimate skew from it)
             response.headers.setdefault("date", formatdate(self.config.clock(), usegmt=True))
             return response
+
+    def _control(self, method: str, path: str, query: str, body: bytes) -> R.SimResponse:
+        """POST /_sim/evolve {"repo", "changed", "new", "seed"}; GET /_sim/truth?repo=O/N."""
+        plain = {"content-type": "application/json; charset=utf-8"}
+        try:
+            if path == EVOLVE_PATH and method == "POST":
+                asked = json.loads(body or b"{}")
+                if not isinstance(asked, dict) or not isinstance(asked.get("repo"), str):
+                    raise ValueError(
+                        'send {"repo": "OWNER/NAME", "changed": K, "new": M, "seed": S}'
+                    )
+                numbers = {k: asked.get(k, 0) for k in ("changed", "new", "seed")}
+                if not all(type(v) is int for v in numbers.values()):
+                    raise ValueError("changed, new and seed must be integers")
+                report = self.evolve(asked["repo"], **numbers)
+                return R.SimResponse(200, dict(plain), R.dump(report))
+            if path == TRUTH_PATH and method == "GET":
+                repo = parse_qs(query).get("repo", [""])[0]
+                return R.SimResponse(200, dict(plain), R.dump(self.truth(repo)))
+            return R.SimResponse(405, dict(plain), R.dump({"message": "Method not allowed"}))
+        except KeyError as exc:
+            return R.SimResponse(404, dict(plain), R.dump({"message": str(exc.args[0])}))
+        except ValueError as exc:
+            return R.SimResponse(400, dict(plain), R.dump({"message": str(exc)}))
 
     # --- the pipeline ---------------------------------------------------------------------
 

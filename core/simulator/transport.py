@@ -11,7 +11,8 @@ from .simulator import Simulator
 
 
 def _to_httpx(request: httpx.Request, sim: Simulator, body: bytes):
-    response = sim.handle(request.method, request.url.path, dict(request.headers), body)
+    path = request.url.raw_path.decode("ascii")  # the query too (GET /_sim/truth?repo=)
+    response = sim.handle(request.method, path, dict(request.headers), body)
     if response.trickle or response.pad:
         response.headers["content-length"] = str(len(response.body) + response.pad)
     return response

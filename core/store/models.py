@@ -46,6 +46,15 @@ class Lease(Snapshot):
         return f"{self.owner}/{self.name}"
 
 
+class SyncLease(Lease):
+    """A claimed sync of a completed repository (`claim_sync`): the same lease and fencing as a
+    backfill's. `cursor` is where an unfinished walk resumes; `since` is where the walk stops
+    (the watermark, or the backfill's start when never synced, minus the safety margin)."""
+
+    since: datetime
+    watermark: datetime | None
+
+
 class Chunk(Snapshot):
     id: UUID
     backfill_state_id: UUID
@@ -55,6 +64,7 @@ class Chunk(Snapshot):
     cursor_before: str | None
     claim_token: int | None
     worker_id: str | None
+    kind: str = "backfill"
 
 
 class CommitResult(Snapshot):
@@ -169,3 +179,40 @@ class WorkSummary(Snapshot):
     @property
     def outstanding(self) -> int:
         return self.claimable + self.leased + self.cooling
+
+
+class SyncResult(Snapshot):
+    """What `commit_sync_chunk` did with one page of a sync."""
+
+    committed: bool
+    reason: str | None = None
+    inserted_prs: int = 0
+    upserted_prs: int = 0
+    reviews: int = 0
+    comments: int = 0
+    reviews_deleted: int = 0
+    comments_deleted: int = 0
+    processed_prs: int | None = None
+    total_prs: int | None = None
+    done: bool = False
+    watermark: datetime | None = None
+    refused: list[dict[str, Any]] = []
+    replaced_nuls: int = 0
+
+
+class Freshness(Snapshot):
+    """How current one repository's data is (`sync_freshness_snapshot`). `fresh_as_of`: the
+    database holds GitHub's data as of then; `lag_seconds`: how long ago that is. Both None
+    while the backfill is not completed."""
+
+    backfill_state_id: UUID
+    repository: str
+    status: str
+    watermark: datetime | None
+    synced_at: datetime | None
+    fresh_as_of: datetime | None
+    lag_seconds: int | None
+    syncing: bool
+    sync_requested_at: datetime | None
+    syncs: int
+    observed_at: datetime

@@ -22,11 +22,14 @@ from core.store.models import (
     Chunk,
     ChunkStatistics,
     CommitResult,
+    Freshness,
     Lease,
     PullRequestRecord,
     RateLimitRecord,
     Registration,
     StuckChunk,
+    SyncLease,
+    SyncResult,
     WorkerRecord,
     WorkSummary,
 )
@@ -199,6 +202,75 @@ class Store:
 
     async def fail_backfill(self, lease: Lease, reason: str) -> bool:
         return await self._flag("fail_backfill", **_lease(lease), reason=reason)
+
+    # Incremental sync of completed repositories (migrations/20250130000000_incremental_sync.sql)
+
+    async def claim_sync(
+        self,
+        worker_id: str,
+        lease_seconds: int = 60,
+        *,
+        older_than: timedelta | None = timedelta(minutes=15),
+        only: Sequence[UUID] | None = None,
+        margin_seconds: int = 600,
+    ) -> SyncLease | None:
+        """A completed repository whose sync is due (older than `older_than`, requested, or a
+        walk unfinished), leased like a backfill. `older_than=None`: only requested or
+        unfinished syncs."""
+        return await self._one(
+            "claim_sync",
+            SyncLease,
+            worker_id=worker_id,
+            lease_seconds=lease_seconds,
+            older_than=older_than,
+            only=list(only) if only is not None else None,
+            margin_seconds=margin_seconds,
+        )
+
+    async def request_sync(self, only: Sequence[UUID] | None = None) -> int:
+        """Mark completed repositories to be synced now; returns how many were marked."""
+        return int(await self._value("request_sync", only=list(only) if only is not None else None))
+
+    async def start_sync_chunk(self, lease: Lease, worker_id: str) -> Chunk | None:
+        return await self._one("start_sync_chunk", Chunk, **_lease(lease), worker_id=worker_id)
+
+    async def commit_sync_chunk(
+        self,
+        chunk: Chunk,
+        pull_requests: Sequence[PullRequestRecord],
+        *,
+        cursor_after: str | None,
+        done: bool,
+        total_prs: int,
+    ) -> SyncResult:
+        """Store a sync page (changed PRs with GitHub's current reviews, comments and labels,
+        deletions included) in one transaction, fenced by the chunk's claim; with `done` the
+        watermark moves and the lease is released. Retried on lock conflicts like commits."""
+        page = Json.encode(list(pull_requests))
+        args = sql_args(
+            "commit_sync_chunk",
+            **_chunk(chunk),
+            pull_requests=page,
+            cursor_after=cursor_after,
+            done=done,
+            total_prs=total_prs,
+        )
+        for attempt in range(1, _COMMIT_ATTEMPTS + 1):
+            try:
+                result = await self.transport.value("commit_sync_chunk", args)
+                return SyncResult.model_validate({**result, "replaced_nuls": page.replaced_nuls})
+            except _RETRYABLE:
+                if attempt == _COMMIT_ATTEMPTS:
+                    raise
+                log.info(
+                    "sync commit of chunk %s hit a lock conflict; retrying", chunk.chunk_number
+                )
+        raise AssertionError("unreachable")
+
+    async def freshness(self) -> list[Freshness]:
+        """Per repository: fresh as of when, the lag, whether a sync is under way."""
+        rows = await self._value("sync_freshness_snapshot")
+        return [Freshness.model_validate(row) for row in rows]
 
     # Whole-backfill controls ----------------------------------------------------------------
 

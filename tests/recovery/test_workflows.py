@@ -82,6 +82,21 @@ def test_backfill_workflow_stops_before_its_timeout() -> None:
     assert step["env"]["GITHUB_TOKEN"].startswith("${{ secrets.")  # that step's alone
 
 
+def test_scheduled_workers_sync_completed_repositories() -> None:
+    """Issue 17: the scheduled worker syncs after its backfill work (and the flag parses)."""
+    from console.cli import build_parser
+
+    wf = load(BACKFILL)
+    step = next(
+        s for s in wf["jobs"]["work"]["steps"] if "backfill-console worker" in s.get("run", "")
+    )
+    words = step["run"].split()
+    every = float(words[words.index("--sync-every") + 1])
+    assert 0 < every <= 60  # the job runs hourly: every run syncs what is due
+    args = build_parser().parse_args(["worker", "--sync-every", str(every)])
+    assert args.sync_every == every
+
+
 def recover_script() -> str:
     steps = load(RECOVERY)["jobs"]["recover"]["steps"]
     return next(s["run"] for s in steps if "backfill-console recover" in s.get("run", ""))

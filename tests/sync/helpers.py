@@ -1,0 +1,65 @@
+"""Comparing the database with the simulator's truth (`/_sim/truth`), field by field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+FIELDS = ("id", "state", "merged", "title", "reviews", "comments", "labels")
+
+
+def stored(database_url: str, repo: str) -> dict[int, dict[str, Any]]:
+    """The repository's PRs as stored, in the shape of /_sim/truth."""
+    owner, name = repo.split("/")
+    with psycopg.connect(database_url, row_factory=dict_row) as db:
+        rows = db.execute(
+            """
+            SELECT p.number, p.github_id AS id, p.state, p.merged, p.title,
+                   p.updated_at, p.labels,
+                   coalesce((SELECT array_agg(v.github_id ORDER BY v.github_id) FROM reviews v
+                              WHERE v.pull_request_id = p.id), '{}') AS reviews,
+                   coalesce((SELECT array_agg(c.github_id ORDER BY c.github_id) FROM comments c
+                              WHERE c.pull_request_id = p.id), '{}') AS comments
+              FROM pull_requests p JOIN repositories r ON r.id = p.repository_id
+             WHERE r.owner = %s AND r.name = %s
+            """,
+            (owner, name),
+        ).fetchall()
+    return {row["number"]: row for row in rows}
+
+
+def differences(database_url: str, truth: dict[str, Any]) -> list[str]:
+    """Every field where the database and GitHub's truth disagree (empty: equal)."""
+    have = stored(database_url, truth["repo"])
+    out = []
+    want = {pr["number"]: pr for pr in truth["pull_requests"]}
+    for number in sorted(set(want) - set(have)):
+        out.append(f"#{number} missing")
+    for number in sorted(set(have) - set(want)):
+        out.append(f"#{number} not on GitHub")
+    for number in sorted(set(want) & set(have)):
+        w, h = want[number], have[number]
+        for field in FIELDS:
+            a, b = w[field], h[field]
+            if field in ("reviews", "comments", "labels"):
+                a, b = sorted(a), sorted(b)
+            if a != b:
+                out.append(f"#{number} {field}: GitHub {a!r}, database {b!r}")
+    return out
+
+
+def sync_state(database_url: str, repo: str) -> dict[str, Any]:
+    owner, name = repo.split("/")
+    with psycopg.connect(database_url, row_factory=dict_row) as db:
+        row = db.execute(
+            """
+            SELECT s.* FROM progressive_backfill_state s
+              JOIN repositories r ON r.id = s.repository_id
+             WHERE r.owner = %s AND r.name = %s
+            """,
+            (owner, name),
+        ).fetchone()
+    assert row is not None
+    return row
