@@ -49,7 +49,9 @@ def functions(db) -> list[tuple[str, dict[str, Any]]]:
         "SELECT p.proname, p.proargnames, p.proargmodes, "
         "       ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes) t) AS types "
         "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-        "WHERE n.nspname = 'public' ORDER BY 1"
+        # Trigger functions are no endpoint: PostgREST cannot call them (their grants are
+        # revoked all the same).
+        "WHERE n.nspname = 'public' AND p.prorettype <> 'trigger'::regtype ORDER BY 1"
     ).fetchall()
     found = []
     for r in rows:
