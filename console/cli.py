@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "console.commands.stats",
     "console.commands.recover",
     "console.commands.add",
+    "console.commands.manage",
     "console.commands.worker",
     "console.commands.backfill",
     "console.commands.simulate",
