@@ -94,7 +94,10 @@ class KeyedTable(DataTable[Text]):
         """Rows in this order (a sort); the cursor stays on the row it was on."""
         wanted = [key for key in keys if key in self._shown]
         wanted += [key for key in self._shown if key not in set(wanted)]
-        current = [self.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value for i in range(self.row_count)]
+        current = [
+            self.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value
+            for i in range(self.row_count)
+        ]
         if wanted == current or not self.columns:
             return
         selected = self.selected_key
