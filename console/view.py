@@ -38,7 +38,7 @@ class ColumnSpec:
 
 REPOSITORY_COLUMNS = (
     ColumnSpec("Repository", 0, least=12, most=40),
-    ColumnSpec("Processed", 2, least=9),
+    ColumnSpec("Processed", 2, least=13),
     ColumnSpec("Progress", 4, least=19, most=19),
     ColumnSpec("PRs/min", 5, least=7),
     ColumnSpec("ETA", 3, least=5),
@@ -76,7 +76,8 @@ def layout_columns(
     specs: Sequence[ColumnSpec], natural: dict[str, int], available: int, padding: int = 2
 ) -> dict[str, int]:
     """Column widths for `available` cells, in display order: columns join by priority while
-    their least width fits, then grow by priority towards their widest cell (`natural`)."""
+    their least width fits, then grow by priority towards their widest cell (`natural`),
+    bounded ones first, so free text (a status, an error) takes what is left."""
     widths: dict[str, int] = {}
     left = available
     ranked = sorted(specs, key=lambda spec: spec.priority)
@@ -85,7 +86,7 @@ def layout_columns(
         if left >= need + padding:
             widths[spec.name] = need
             left -= need + padding
-    for spec in ranked:
+    for spec in sorted(ranked, key=lambda spec: spec.most is None):
         if spec.name not in widths:
             continue
         target = natural.get(spec.name, spec.least)
