@@ -111,12 +111,17 @@ def terminal_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_demo_shows_panels_runs_a_dry_run_and_quits_within_two_seconds() -> None:
+def test_demo_shows_panels_a_dry_run_a_detail_screen_and_quits_within_two_seconds() -> None:
     with terminal("demo", env=terminal_env()) as term:
         term.wait_for("GraphQL budget", "Chunks", "Repositories", "demo/web", "points")
         term.press("d")
         term.wait_for("DRY RUN")
         term.press("\x1b")  # close the plan
+        time.sleep(0.5)
+        term.press("\r")  # Enter: the selected repository's detail screen
+        term.wait_for("Recent chunks", "Cursor", "Lease")
+        term.press("\x1b")  # and back
+        term.wait_for("GraphQL budget", "Repositories")
         time.sleep(0.5)
         term.press("q")
         status, seconds = term.wait_exit(timeout=10)
