@@ -1,4 +1,4 @@
-"""`backfill-console retry OWNER/NAME...` and `backfill-console remove OWNER/NAME --yes`.
+"""`backfill-console retry OWNER/NAME...`.
 
 `retry` puts failed backfills back to pending (their cursor and stored PRs stay); `remove`
 deletes a repository and everything stored for it, and without `--yes` only counts it.
@@ -12,11 +12,10 @@ import asyncio
 from rich.console import Console
 from rich.text import Text
 
-from core.backfill.control import RetryResult, remove_repository, retry_repositories
+from core.backfill.control import RetryResult, retry_repositories
 from core.backfill.names import parse_repositories
 from core.config import load_settings
 from core.store import open_store
-from core.store.models import RemovalCounts
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,18 +30,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     retry.add_argument("repositories", nargs="+", metavar="OWNER/NAME")
     retry.set_defaults(func=run_retry)
-    remove = subparsers.add_parser(
-        "remove",
-        help="delete a repository and everything stored for it",
-        description=(
-            "Delete a repository, its backfill, chunks, pull requests, reviews, comments and "
-            "refused-PR records (contributors are shared and stay). Without --yes, only "
-            "counts what would be deleted."
-        ),
-    )
-    remove.add_argument("repository", metavar="OWNER/NAME")
-    remove.add_argument("--yes", action="store_true", help="really delete")
-    remove.set_defaults(func=run_remove)
 
 
 def run_retry(args: argparse.Namespace) -> int:
@@ -58,21 +45,3 @@ def run_retry(args: argparse.Namespace) -> int:
     for result in results:
         console.print(Text(f"{result.repository}: {result.outcome}"))
     return 0 if all(r.retried for r in results) else 1
-
-
-def run_remove(args: argparse.Namespace) -> int:
-    parse_repositories([args.repository])
-    settings = load_settings()
-
-    async def go() -> RemovalCounts:
-        async with open_store(settings, max_size=2) as store:
-            return await remove_repository(store, args.repository, dry_run=not args.yes)
-
-    counts = asyncio.run(go())
-    console = Console()
-    if counts.removed:
-        console.print(Text(f"removed {counts.repository}: {counts.describe()}"))
-        return 0
-    console.print(Text(f"would remove {counts.repository}: {counts.describe()}"))
-    console.print("nothing deleted: pass --yes to delete it")
-    return 1
