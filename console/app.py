@@ -17,6 +17,7 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
+from uuid import UUID
 
 from rich.text import Text
 from textual import work
@@ -29,19 +30,22 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, ProgressBar, RichLog, Sparkline, Static
 
 from console.backend import Backend
-from console.keys import BY_ID, COMMANDS
+from console.detail import DetailScreen
+from console.keys import BY_ID, COMMANDS, MAIN
 from console.local_workers import LocalWorkers
 from console.screens import (
     AddRepositoriesScreen,
     ConfirmLiveRecovery,
+    ConfirmRemove,
     HelpScreen,
     RecoveryPlanScreen,
 )
-from console.view import REPOSITORY_COLUMNS, WORKER_COLUMNS, View, build_view, clock
+from console.view import REPOSITORY_COLUMNS, SORTS, WORKER_COLUMNS, View, build_view, clock
 from console.widgets import KeyedTable
 from core.errors import BackfillError
 from core.monitoring import StatsReport
 from core.recovery import RecoveryReport
+from core.store.models import BackfillProgress
 
 REFRESH_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 BUDGET_HISTORY = 120  # sparkline points
@@ -89,11 +93,12 @@ class BackfillConsole(App[None]):
     TITLE = "backfill-console"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
-    BINDINGS = [command.binding() for command in COMMANDS]
+    BINDINGS = [command.binding() for command in MAIN]
 
     refresh_seconds: reactive[float] = reactive(2.0)
     frozen: reactive[bool] = reactive(False, bindings=True, init=False)
     filter_text: reactive[str] = reactive("")
+    sort_by: reactive[str | None] = reactive(None)
 
     def __init__(
         self,
@@ -185,7 +190,12 @@ class BackfillConsole(App[None]):
             self.post_message(PollFailed(describe(exc)))
             return
         view = await asyncio.to_thread(
-            build_view, report, self.report, self.now(), filter_text=self.filter_text
+            build_view,
+            report,
+            self.report,
+            self.now(),
+            filter_text=self.filter_text,
+            sort=self.sort_by,
         )
         self.post_message(SnapshotReady(report, view))
 
@@ -206,7 +216,10 @@ class BackfillConsole(App[None]):
         with self.batch_update():
             self.query_one("#error", Static).remove_class("shown")
             self.query_one("#summary", Static).update(view.summary)
-            self.query_one("#repositories", KeyedTable).apply(view.repositories)
+            repositories = self.query_one("#repositories", KeyedTable)
+            repositories.apply(view.repositories)
+            if self.sort_by is not None:
+                repositories.order(view.order)
             self.query_one("#workers", KeyedTable).apply(view.workers)
             self.query_one("#chunks", Static).update(view.chunks)
             budget = view.budget
@@ -251,6 +264,8 @@ class BackfillConsole(App[None]):
             parts.append("read-only")
         if self.filter_text:
             parts.append(f"filter “{self.filter_text}”")
+        if self.sort_by:
+            parts.append(f"sorted by {self.sort_by}")
         self.sub_title = " · ".join(parts)
 
     def action_faster(self) -> None:
@@ -291,8 +306,26 @@ class BackfillConsole(App[None]):
             return
         table = self.query_one("#repositories", KeyedTable)
         table.reset()
-        view = build_view(self.report, None, self.now(), filter_text=self.filter_text)
+        view = build_view(
+            self.report, None, self.now(), filter_text=self.filter_text, sort=self.sort_by
+        )
         table.apply(view.repositories)
+        if self.sort_by is not None:
+            table.order(view.order)
+
+    def action_sort(self) -> None:
+        """The next sort column; the cursor stays on the repository it was on."""
+        at = SORTS.index(self.sort_by) + 1 if self.sort_by in SORTS else 0
+        self.sort_by = SORTS[at % len(SORTS)]
+
+    def watch_sort_by(self, _: str | None) -> None:
+        self._update_subtitle()
+        if self.report is None:
+            return
+        view = build_view(
+            self.report, None, self.now(), filter_text=self.filter_text, sort=self.sort_by
+        )
+        self.query_one("#repositories", KeyedTable).order(view.order)
 
     # Controls ---------------------------------------------------------------------------------
 
@@ -306,7 +339,7 @@ class BackfillConsole(App[None]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for command in COMMANDS:
+        for command in MAIN:
             if command.id != "quit" and self.check_action(command.id, ()):
                 yield SystemCommand(
                     command.label, command.help, lambda c=command.id: self.run_action(c)
@@ -409,13 +442,98 @@ class BackfillConsole(App[None]):
         )
         self.poll()
 
-    @work(group="actions", exit_on_error=False)
-    async def action_toggle_pause(self) -> None:
-        key = self.query_one("#repositories", KeyedTable).selected_key
+    def selected(self) -> BackfillProgress | None:
+        """The repository actions act on: the one on the detail screen, else the row under
+        the cursor."""
+        if isinstance(self.screen, DetailScreen):
+            key: str | None = self.screen.backfill_state_id
+        else:
+            key = self.query_one("#repositories", KeyedTable).selected_key
         progress = {
             str(p.backfill_state_id): p for p in (self.report.progress if self.report else [])
         }
-        selected = progress.get(key or "")
+        return progress.get(key or "")
+
+    def action_detail(self) -> None:
+        selected = self.selected()
+        if selected is None:
+            self._fail("select a repository first")
+            return
+        if not isinstance(self.screen, DetailScreen):
+            self.push_screen(DetailScreen(str(selected.backfill_state_id), selected.repository))
+
+    def on_data_table_row_selected(self, event: Any) -> None:
+        if event.data_table.id == "repositories":
+            self.action_detail()
+
+    @work(group="actions", exit_on_error=False)
+    async def action_retry(self) -> None:
+        selected = self.selected()
+        if selected is None:
+            self._fail("select a repository first")
+            return
+        try:
+            retried = await self.backend.retry(str(selected.backfill_state_id))
+        except Exception as exc:
+            self._fail(f"retry failed: {describe(exc)}")
+            return
+        if not retried:
+            self._fail(f"{selected.repository} is {selected.status}: only a failed one is retried")
+            return
+        self.log_event(f"{selected.repository}: retried: pending again, from its stored cursor")
+        if not self._workers_alive():
+            self.log_event("no worker is running: start one (w) or run `backfill-console worker`")
+        self._reload()
+
+    @work(group="actions", exit_on_error=False)
+    async def action_remove(self) -> None:
+        selected = self.selected()
+        if selected is None:
+            self._fail("select a repository first")
+            return
+        try:
+            counts = await self.backend.removal(str(selected.repository_id), dry_run=True)
+        except Exception as exc:
+            self._fail(f"remove failed: {describe(exc)}")
+            return
+        if not await self.push_screen_wait(ConfirmRemove(counts)):
+            self.log_event(f"remove {selected.repository} cancelled: nothing changed")
+            return
+        try:
+            removed = await self.backend.removal(str(selected.repository_id), dry_run=False)
+        except Exception as exc:
+            self._fail(f"remove failed: {describe(exc)}")
+            return
+        self.log_event(f"removed {removed.repository}: {removed.describe()}", "yellow")
+        if isinstance(self.screen, DetailScreen):
+            self.screen.dismiss()
+        self.poll()
+
+    def recover_plan_for(self, backfill_state_id: str, repository: str) -> None:
+        self._recover_plan_for(backfill_state_id, repository)
+
+    @work(group="actions", exclusive=True, exit_on_error=False)
+    async def _recover_plan_for(self, backfill_state_id: str, repository: str) -> None:
+        plan = await self._plan()
+        if plan is None:
+            return
+        mine = plan.only(UUID(backfill_state_id))
+        self.log_event(
+            f"recovery dry run for {repository}: {len(mine.chunks)} stuck chunk(s), "
+            f"{len(mine.leases)} expired lease(s)"
+        )
+        # Live recovery runs over every repository, so it is offered from the main screen only.
+        await self.push_screen_wait(RecoveryPlanScreen(mine, allow_live=False))
+
+    def _reload(self) -> None:
+        """Poll now, and re-read the detail screen when one is open."""
+        self.poll()
+        if isinstance(self.screen, DetailScreen):
+            self.screen.reload()
+
+    @work(group="actions", exit_on_error=False)
+    async def action_toggle_pause(self) -> None:
+        selected = self.selected()
         if selected is None:
             self._fail("select a repository first")
             return
@@ -433,7 +551,7 @@ class BackfillConsole(App[None]):
             self.log_event(f"{selected.repository}: {verb}", "yellow")
         else:
             self._fail(f"{selected.repository} cannot be {verb} (it is {selected.status})")
-        self.poll()
+        self._reload()
 
     def _fail(self, message: str) -> None:
         self.log_event(message, "red")

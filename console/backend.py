@@ -20,6 +20,7 @@ from core.config import Settings
 from core.monitoring import StatsReport, collect_stats
 from core.recovery import RecoveryReport, recover
 from core.store import open_store
+from core.store.models import BackfillDetail, RemovalCounts
 from core.store.store import Store
 
 T = TypeVar("T")
@@ -96,3 +97,14 @@ class Backend:
 
     async def resume(self, backfill_state_id: str) -> bool:
         return await self.call(lambda store: store.resume_backfill(UUID(backfill_state_id)))
+
+    async def detail(self, backfill_state_id: str) -> BackfillDetail | None:
+        return await self.call(lambda store: store.backfill_detail(UUID(backfill_state_id)))
+
+    async def retry(self, backfill_state_id: str) -> bool:
+        return await self.call(lambda store: store.retry_backfill(UUID(backfill_state_id)))
+
+    async def removal(self, repository_id: str, *, dry_run: bool) -> RemovalCounts:
+        return await self.call(
+            lambda store: store.remove_repository(UUID(repository_id), dry_run=dry_run)
+        )

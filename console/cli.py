@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "console.commands.stats",
     "console.commands.recover",
     "console.commands.add",
+    "console.commands.retry",
+    "console.commands.remove",
     "console.commands.worker",
     "console.commands.backfill",
     "console.commands.sync",

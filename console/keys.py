@@ -16,12 +16,22 @@ class Command:
     help: str  # one sentence, for the palette and the help screen
     control: bool = False  # changes something: hidden under --readonly
     footer: bool = True
+    screen: str = "main"  # "main": everywhere (app bindings); "detail": the detail screen's
 
     def binding(self) -> Binding:
         return Binding(self.key, self.id, self.label, show=self.footer, id=self.id)
 
 
 COMMANDS: tuple[Command, ...] = (
+    Command("detail", "enter", "Details", "Open the selected repository's details and chunks"),
+    Command("back", "escape", "Back", "Back from the details to every repository", screen="detail"),
+    Command(
+        "recover_plan_here",
+        "d",
+        "Dry run",
+        "Recovery dry run limited to the repository on screen",
+        screen="detail",
+    ),
     Command("add", "a", "Add", "Add repositories and start backfilling them", control=True),
     Command(
         "start_worker",
@@ -52,6 +62,21 @@ COMMANDS: tuple[Command, ...] = (
         "Pause or resume the selected backfill",
         control=True,
     ),
+    Command(
+        "retry",
+        "t",
+        "Retry",
+        "Retry the selected failed backfill from its stored cursor",
+        control=True,
+    ),
+    Command(
+        "remove",
+        "x",
+        "Remove",
+        "Remove the selected repository and its data, after a confirmation counting it",
+        control=True,
+    ),
+    Command("sort", "o", "Sort", "Sort by the next column: name, progress, rate, ETA, status"),
     Command("freeze", "f", "Freeze", "Freeze or unfreeze the view (polling stops)"),
     Command("faster", "plus", "Faster", "Refresh more often", footer=False),
     Command("slower", "minus", "Slower", "Refresh less often", footer=False),
@@ -61,6 +86,8 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 BY_ID = {command.id: command for command in COMMANDS}
+MAIN = tuple(command for command in COMMANDS if command.screen == "main")
+DETAIL = tuple(command for command in COMMANDS if command.screen == "detail")
 
 
 def parse_keymap(text: str) -> dict[str, str]:

@@ -20,6 +20,7 @@ from console.view import format_duration
 from core.backfill.names import parse_repositories
 from core.errors import BackfillError
 from core.recovery import RecoveryReport
+from core.store.models import RemovalCounts
 
 MAX_LISTED = 50
 
@@ -211,7 +212,8 @@ class HelpScreen(ModalScreen[None]):
         for command in COMMANDS:
             if self.readonly and command.control:
                 continue
-            table.add_row(self.keys.get(command.id, command.key), command.help)
+            where = " (details)" if command.screen == "detail" else ""
+            table.add_row(self.keys.get(command.id, command.key), command.help + where)
         table.add_row("ctrl+p", "Command palette: every command by name")
         with Vertical(id="dialog", classes="wide"):
             yield Label("Keys", classes="title")
@@ -230,3 +232,38 @@ class HelpScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class ConfirmRemove(ModalScreen[bool]):
+    """Names the repository and counts what goes with it; the focus starts on Cancel."""
+
+    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel")]
+
+    def __init__(self, counts: RemovalCounts) -> None:
+        super().__init__()
+        self.counts = counts
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="live"):
+            yield Label(
+                Text(f"Remove {self.counts.repository}? LIVE: this deletes data"),
+                classes="title danger",
+            )
+            yield Static(
+                Text(
+                    f"Deletes {self.counts.repository} and everything stored for it: "
+                    f"{self.counts.describe()}. Contributors are shared and stay. "
+                    "This cannot be undone."
+                )
+            )
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button(
+                    Text(f"Remove {self.counts.repository}"), id="confirm", variant="error"
+                )
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm")

@@ -16,10 +16,41 @@ from typing import Any
 from rich.text import Text
 
 from core.monitoring import StatsReport, standing
-from core.store.models import BackfillProgress, StuckChunk, WorkerRecord
+from core.store.models import (
+    BackfillDetail,
+    BackfillProgress,
+    ChunkRecord,
+    StuckChunk,
+    WorkerRecord,
+)
 
-REPOSITORY_COLUMNS = ("Repository", "Processed", "Progress", "PRs/min", "ETA", "Status", "Chunks")
-WORKER_COLUMNS = ("Worker", "Doing", "Seen")
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """A table column: shown when its turn (`priority`, 0 first) comes and `least` cells fit;
+    never wider than `most`. Long text ends with an ellipsis (the detail screen has it whole)."""
+
+    name: str
+    priority: int = 0
+    least: int = 4
+    most: int | None = None
+
+
+REPOSITORY_COLUMNS = (
+    ColumnSpec("Repository", 0, least=12, most=40),
+    ColumnSpec("Processed", 2, least=13),
+    ColumnSpec("Progress", 4, least=19, most=19),
+    ColumnSpec("PRs/min", 5, least=7),
+    ColumnSpec("ETA", 3, least=5),
+    ColumnSpec("Status", 1, least=16),
+    ColumnSpec("Chunks", 6, least=6, most=24),
+)
+WORKER_COLUMNS = (
+    ColumnSpec("Worker", 0, least=10, most=32),
+    ColumnSpec("Doing", 1, least=10),
+    ColumnSpec("Seen", 2, least=6),
+)
+SORTS = ("name", "progress", "rate", "ETA", "status")
 BAR_WIDTH = 12
 MAX_CHUNK_EVENTS = 8
 
@@ -39,6 +70,66 @@ def format_duration(seconds: float | None) -> str:
         return f"{hours}h {minutes:02d}m"
     days, hours = divmod(hours, 24)
     return f"{days}d {hours}h"
+
+
+def layout_columns(
+    specs: Sequence[ColumnSpec], natural: dict[str, int], available: int, padding: int = 2
+) -> dict[str, int]:
+    """Column widths for `available` cells, in display order: columns join by priority while
+    their least width fits, then grow by priority towards their widest cell (`natural`),
+    bounded ones first, so free text (a status, an error) takes what is left."""
+    widths: dict[str, int] = {}
+    left = available
+    ranked = sorted(specs, key=lambda spec: spec.priority)
+    for spec in ranked:
+        need = min(spec.least, natural.get(spec.name, spec.least))
+        if left >= need + padding:
+            widths[spec.name] = need
+            left -= need + padding
+    for spec in sorted(ranked, key=lambda spec: spec.most is None):
+        if spec.name not in widths:
+            continue
+        target = natural.get(spec.name, spec.least)
+        if spec.most is not None:
+            target = min(target, spec.most)
+        grow = max(0, min(left, target - widths[spec.name]))
+        widths[spec.name] += grow
+        left -= grow
+    return {spec.name: widths[spec.name] for spec in specs if spec.name in widths}
+
+
+def fit(cell: Text, width: int) -> Text:
+    """`cell` cut to `width` cells, ending with an ellipsis when cut."""
+    if cell.cell_len <= width:
+        return cell
+    cut = cell.copy()
+    cut.truncate(width, overflow="ellipsis")
+    return cut
+
+
+_SEVERITY = ("failed", "stalled", "cooling", "waiting", "idle", "queued", "paused", "active")
+
+
+def sort_order(progress: Sequence[BackfillProgress], by: str | None) -> list[str]:
+    """Backfill ids in the order `by` wants: name A-Z, progress and rate highest first, ETA
+    soonest first (unknown last), status most urgent first (failed, stalled, ...)."""
+    rows = list(progress)
+    if by == "name":
+        rows.sort(key=lambda p: p.repository.lower())
+    elif by == "progress":
+        rows.sort(key=lambda p: (-(p.percent or 0.0), p.repository.lower()))
+    elif by == "rate":
+        rows.sort(key=lambda p: (-p.prs_per_minute, p.repository.lower()))
+    elif by == "ETA":
+        rows.sort(key=lambda p: (p.eta_seconds is None, p.eta_seconds or 0, p.repository.lower()))
+    elif by == "status":
+
+        def urgency(p: BackfillProgress) -> int:
+            state = standing(p).state
+            return _SEVERITY.index(state) if state in _SEVERITY else len(_SEVERITY)
+
+        rows.sort(key=lambda p: (urgency(p), p.repository.lower()))
+    return [str(p.backfill_state_id) for p in rows]
 
 
 def clock(moment: datetime) -> str:
@@ -195,6 +286,7 @@ class View:
     budget: BudgetView | None
     summary: str
     events: list[Text] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)  # repository row keys, sorted
 
 
 def summary_line(report: StatsReport) -> str:
@@ -305,6 +397,7 @@ def build_view(
     now: datetime,
     *,
     filter_text: str = "",
+    sort: str | None = None,
 ) -> View:
     wanted = filter_text.strip().lower()
     observed = report.progress[0].observed_at if report.progress else now
@@ -320,4 +413,127 @@ def build_view(
         budget=budget_view(report.budgets, now),
         summary=summary_line(report),
         events=events_between(previous, report, now),
+        order=sort_order(report.progress, sort),
     )
+
+
+# The detail screen ---------------------------------------------------------------------------
+
+
+def chunk_columns(detail: BackfillDetail) -> tuple[ColumnSpec, ...]:
+    """The chunk table's columns; `Kind` only when the schema gives chunks a kind."""
+    kind = any(c.kind is not None for c in detail.chunks) or "kind" in detail.state
+    return tuple(
+        spec
+        for spec in (
+            ColumnSpec("#", 0, least=4),
+            ColumnSpec("Kind", 5, least=8),
+            ColumnSpec("Status", 1, least=9),
+            ColumnSpec("PRs", 2, least=3),
+            ColumnSpec("Started", 3, least=8),
+            ColumnSpec("Duration", 4, least=8),
+            ColumnSpec("Worker", 6, least=8, most=24),
+            ColumnSpec("Error", 7, least=10),
+        )
+        if spec.name != "Kind" or kind
+    )
+
+
+_CHUNK_STYLE = {"completed": "green", "failed": "bold red", "processing": "cyan"}
+
+
+def chunk_cells(c: ChunkRecord, now: datetime, *, kind: bool) -> tuple[Text | str, ...]:
+    ended = c.ended_at()
+    duration = format_duration(((ended or now) - c.started_at).total_seconds())
+    status = Text(
+        c.status + (" (recovered)" if c.recovered else ""), _CHUNK_STYLE.get(c.status, "")
+    )
+    cells: list[Text | str] = [f"#{c.chunk_number}"]
+    if kind:
+        cells.append(c.kind or "—")
+    cells += [
+        status,
+        "—" if c.pr_count is None else f"{c.pr_count:,}",
+        clock(c.started_at),
+        duration if ended else f"{duration}…",
+        Text(c.worker_id or "—"),
+        Text(" ".join((c.error or "").split()), style="red"),
+    ]
+    return tuple(cells)
+
+
+def chunk_rows(detail: BackfillDetail) -> dict[str, tuple[Text | str, ...]]:
+    kind = any(spec.name == "Kind" for spec in chunk_columns(detail))
+    return {
+        str(c.chunk_number): chunk_cells(c, detail.observed_at, kind=kind) for c in detail.chunks
+    }
+
+
+def chunk_error(detail: BackfillDetail, chunk_number: int | None) -> Text:
+    """The full error of a chunk (the highlighted one, else the newest failed one)."""
+    chunks = {c.chunk_number: c for c in detail.chunks}
+    chunk = chunks.get(chunk_number) if chunk_number is not None else None
+    if chunk is None or chunk.error is None:
+        chunk = next((c for c in detail.chunks if c.error), chunk)
+    if chunk is None or chunk.error is None:
+        return Text("No chunk error.", style="dim")
+    text = Text(f"Chunk #{chunk.chunk_number} error:\n", style="bold")
+    text.append(chunk.error, style="red")
+    return text
+
+
+def _line(text: Text, label: str, value: Text | str) -> None:
+    text.append(f"{label:<9}", style="bold")
+    text.append(value)
+    text.append("\n")
+
+
+def detail_summary(detail: BackfillDetail, p: BackfillProgress | None) -> Text:
+    """The backfill's state, in full: status with its reason and since when, progress, rate,
+    ETA, cursor, page size, errors and cooldown, lease, and a sync state when there is one."""
+    now = detail.observed_at
+    text = Text()
+    if p is not None:
+        s = standing(p)
+        status = repository_status(p)
+        if s.why and s.state not in ("failed", "stalled", "completed"):
+            status.append(f" ({s.why})")
+        if s.since is not None:
+            status.append(f" · since {s.since.astimezone():%Y-%m-%d %H:%M}", style="dim")
+        _line(text, "State", status)
+        total = "?" if p.total_prs is None else f"{p.total_prs:,}"
+        percent = "" if p.percent is None else f" ({p.percent:.1f}%)"
+        rate = f"{p.prs_per_minute:,.0f} PRs/min" if p.prs_per_minute else "— PRs/min"
+        eta = (
+            ""
+            if p.status in ("completed", "failed")
+            else f" · ETA {format_duration(p.eta_seconds)}"
+        )
+        _line(text, "Progress", f"{p.processed_prs:,}/{total} PRs{percent} · {rate}{eta}")
+    else:
+        _line(text, "State", Text(detail.status))
+    if detail.after_pr is not None:
+        cursor = f"after PR #{detail.after_pr}"
+    else:
+        cursor = "past a page" if detail.has_cursor else "at the start (oldest PR first)"
+    page = "default" if detail.page_size is None else str(detail.page_size)
+    _line(text, "Cursor", f"{cursor} · page size {page}")
+    errors = Text(f"{detail.error_count} error{'s' if detail.error_count != 1 else ''}")
+    if detail.cooldown_until is not None and detail.cooldown_until > now:
+        errors.append(f" · cooling down until {clock(detail.cooldown_until)}", style="yellow")
+    if detail.last_error:
+        errors.append(" · last: ")
+        errors.append(detail.last_error, style="red")
+    _line(text, "Errors", errors)
+    if detail.leased_by and detail.lease_expires_at is not None:
+        host = f" on {detail.lease_host}" if detail.lease_host else ""
+        left = (detail.lease_expires_at - now).total_seconds()
+        expiry = f"expires in {format_duration(left)}" if left > 0 else "expired"
+        _line(text, "Lease", f"{detail.leased_by}{host} · {expiry}")
+    else:
+        _line(text, "Lease", Text("none (no worker holds it)", style="dim"))
+    sync = {k: v for k, v in detail.state.items() if k.startswith("sync") and v is not None}
+    if sync:  # the sync watermark, once the schema has one
+        _line(text, "Sync", " · ".join(f"{k.removeprefix('sync_')} {v}" for k, v in sync.items()))
+    text.rstrip()
+    return text

@@ -5,62 +5,121 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from rich.cells import cell_len
-from rich.markup import escape
 from rich.text import Text
+from textual import events
+from textual._two_way_dict import TwoWayDict
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
+
+from console.view import ColumnSpec, fit, layout_columns
 
 Cells = tuple[Text | str, ...]
+CELL_PADDING = 2  # DataTable pads each cell by one column on either side
+SCROLLBAR = 2  # kept free so a vertical scrollbar never pushes the table sideways
 
 
-class KeyedTable(DataTable[Text | str]):
-    """A DataTable updated in place by row key.
+class KeyedTable(DataTable[Text]):
+    """A DataTable updated in place by row key, that never scrolls sideways.
 
     `clear()` would reset the cursor and the scroll every refresh; instead rows are added,
-    removed and changed cell by cell, so what the user is looking at never jumps.
+    removed and changed cell by cell, so what the user is looking at never jumps. Columns get
+    widths by priority (`ColumnSpec`): the ones that do not fit are left out, long text ends
+    with an ellipsis; the layout is recomputed only when the width or the widest cell changes.
     """
 
-    def __init__(self, columns: Sequence[str], **kwargs: object) -> None:
+    def __init__(self, columns: Sequence[str | ColumnSpec], **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
-        self._column_names = tuple(columns)
-        self._shown: dict[str, Cells] = {}
-        self._widest = dict.fromkeys(self._column_names, 0)
+        self.specs = tuple(c if isinstance(c, ColumnSpec) else ColumnSpec(c) for c in columns)
+        self._column_names = tuple(s.name for s in self.specs)
+        self._shown: dict[str, tuple[Text, ...]] = {}
+        self._widest = {s.name: cell_len(s.name) for s in self.specs}
+        self.widths: dict[str, int] = {}
 
     def on_mount(self) -> None:
-        for name in self._column_names:
-            self.add_column(name, key=name)
+        self._relayout(force=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._relayout()
+
+    def _available(self) -> int:
+        return max(0, self.size.width - SCROLLBAR)
+
+    def _relayout(self, *, force: bool = False) -> None:
+        widths = layout_columns(self.specs, self._widest, self._available(), CELL_PADDING)
+        if widths == self.widths and not force:
+            return
+        selected = self.selected_key
+        self.widths = widths
+        self.clear(columns=True)
+        for name, width in widths.items():
+            self.add_column(name, key=name, width=width)
+        for key, cells in self._shown.items():
+            self.add_row(*self._visible(cells), key=key)
+        self.select(selected)
+
+    def _visible(self, cells: tuple[Text, ...]) -> list[Text]:
+        return [
+            fit(cell, self.widths[name])
+            for name, cell in zip(self._column_names, cells, strict=True)
+            if name in self.widths
+        ]
 
     def apply(self, rows: Mapping[str, Cells]) -> None:
         for key in [key for key in self._shown if key not in rows]:
             self.remove_row(key)
             del self._shown[key]
+        widened = False
         for key, raw in rows.items():
-            # A plain str cell is read as markup by DataTable; cells carry database text.
-            cells = tuple(escape(c) if isinstance(c, str) else c for c in raw)
+            # Text, never markup: cells carry database text.
+            cells = tuple(Text(c) if isinstance(c, str) else c for c in raw)
+            for name, cell in zip(self._column_names, cells, strict=True):
+                if cell.cell_len > self._widest[name]:
+                    self._widest[name] = cell.cell_len
+                    widened = True
             shown = self._shown.get(key)
-            if shown is None:
-                self.add_row(*cells, key=key)
-                for column, cell in zip(self._column_names, cells, strict=True):
-                    self._widest[column] = max(self._widest[column], cell_len(str(cell)))
-            else:
-                for column, old, new in zip(self._column_names, shown, cells, strict=True):
-                    if old != new:
-                        self.update_cell(key, column, new, update_width=self._widens(column, new))
             self._shown[key] = cells
+            if widened:
+                continue  # the relayout below adds every row at its new width
+            if shown is None:
+                self.add_row(*self._visible(cells), key=key)
+            else:
+                for name, old, new in zip(self._column_names, shown, cells, strict=True):
+                    if old != new and name in self.widths:
+                        self.update_cell(key, name, fit(new, self.widths[name]))
+        if widened:
+            self._relayout(force=True)
 
-    def _widens(self, column: str, cell: Text | str) -> bool:
-        """Whether a column must grow for this cell. Re-measuring a column reads every row,
-        so it happens only when a cell is wider than any seen (a handful of times)."""
-        width = cell_len(str(cell))
-        if width <= self._widest[column]:
-            return False
-        self._widest[column] = width
-        return True
+    def order(self, keys: Sequence[str]) -> None:
+        """Rows in this order (a sort); the cursor stays on the row it was on."""
+        wanted = [key for key in keys if key in self._shown]
+        wanted += [key for key in self._shown if key not in set(wanted)]
+        current = [
+            self.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value
+            for i in range(self.row_count)
+        ]
+        if wanted == current or not self.columns:
+            return
+        selected = self.selected_key
+        # What DataTable.sort does, by row key (its public key function sees only the cells,
+        # which are truncated here); textual is pinned exactly, so this private map is stable.
+        self._row_locations = TwoWayDict({RowKey(key): i for i, key in enumerate(wanted)})
+        self._update_count += 1
+        self.refresh()
+        self.select(selected)
+
+    def select(self, key: str | None) -> None:
+        if key is not None and key in self._shown:
+            self.move_cursor(row=self.get_row_index(key), animate=False)
 
     def reset(self) -> None:
         """Forget every row (a new filter): the next `apply` rebuilds the table once."""
         self.clear()
         self._shown.clear()
-        self._widest = dict.fromkeys(self._column_names, 0)
+
+    def row_text(self, key: str) -> list[str]:
+        """The full (untruncated) text of a row's cells, for tests and scripts."""
+        return [cell.plain for cell in self._shown[key]]
 
     @property
     def selected_key(self) -> str | None:

@@ -101,6 +101,21 @@ class RecoveryReport(_Frozen):
     def ok(self) -> bool:
         return not self.unprocessed
 
+    def only(self, backfill_state_id: UUID) -> RecoveryReport:
+        """The part of a plan that concerns one backfill (the console's per-repository dry
+        run): its stuck chunks, its expired lease, its old completed chunks."""
+        mine = [b for b in self.cleanup.per_backfill if b.backfill_state_id == backfill_state_id]
+        eligible = sum(b.chunks for b in mine)
+        return self.model_copy(
+            update={
+                "chunks": [c for c in self.chunks if c.backfill_state_id == backfill_state_id],
+                "leases": [le for le in self.leases if le.backfill_state_id == backfill_state_id],
+                "cleanup": self.cleanup.model_copy(
+                    update={"per_backfill": mine, "eligible": eligible, "remaining": eligible}
+                ),
+            }
+        )
+
 
 def _at_least_one(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

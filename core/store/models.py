@@ -216,3 +216,63 @@ class Freshness(Snapshot):
     sync_requested_at: datetime | None
     syncs: int
     observed_at: datetime
+
+
+class ChunkRecord(Snapshot):
+    """One chunk as the detail screen lists it. `kind` is set when the schema has one."""
+
+    chunk_number: int
+    status: str
+    started_at: datetime
+    completed_at: datetime | None = None
+    failed_at: datetime | None = None
+    pr_count: int | None = None
+    worker_id: str | None = None
+    error: str | None = None
+    recovered: bool = False
+    kind: str | None = None
+
+    def ended_at(self) -> datetime | None:
+        return self.completed_at or self.failed_at
+
+
+class BackfillDetail(Snapshot):
+    """One backfill in full (backfill_detail()): what the progress row does not carry."""
+
+    backfill_state_id: UUID
+    repository_id: UUID
+    repository: str
+    status: str
+    page_size: int | None
+    error_count: int
+    last_error: str | None
+    cooldown_until: datetime | None
+    leased_by: str | None
+    lease_expires_at: datetime | None
+    lease_host: str | None
+    has_cursor: bool
+    after_pr: int | None  # the cursor is past this PR
+    state: dict[str, Any]  # every column of the state row (a sync watermark, when added)
+    chunks: list[ChunkRecord]
+    observed_at: datetime
+
+
+class RemovalCounts(Snapshot):
+    """What removing a repository deletes (remove_repository()); `removed` once it is gone."""
+
+    repository_id: UUID | None = None
+    repository: str | None
+    backfills: int = 0
+    chunks: int = 0
+    pull_requests: int = 0
+    reviews: int = 0
+    comments: int = 0
+    failures: int = 0
+    removed: bool
+
+    def describe(self) -> str:
+        return (
+            f"{self.pull_requests:,} pull requests, {self.reviews:,} reviews, "
+            f"{self.comments:,} comments, {self.chunks:,} chunks, "
+            f"{self.failures:,} refused-PR records and its backfill"
+        )

@@ -18,6 +18,7 @@ import psycopg.errors
 from pydantic import BaseModel, TypeAdapter
 
 from core.store.models import (
+    BackfillDetail,
     BackfillProgress,
     Chunk,
     ChunkStatistics,
@@ -27,6 +28,7 @@ from core.store.models import (
     PullRequestRecord,
     RateLimitRecord,
     Registration,
+    RemovalCounts,
     StuckChunk,
     SyncLease,
     SyncResult,
@@ -285,6 +287,17 @@ class Store:
     async def resume_backfill(self, backfill_state_id: UUID) -> bool:
         return await self._flag("resume_backfill", backfill_state_id=backfill_state_id)
 
+    async def retry_backfill(self, backfill_state_id: UUID) -> bool:
+        """A failed backfill back to pending, keeping its cursor and what is stored."""
+        return await self._flag("retry_backfill", backfill_state_id=backfill_state_id)
+
+    async def remove_repository(self, repository_id: UUID, *, dry_run: bool) -> RemovalCounts:
+        """Count (dry run) or delete a repository and everything stored for it."""
+        counts = await self._value(
+            "remove_repository", repository_id=repository_id, dry_run=dry_run
+        )
+        return RemovalCounts.model_validate(counts)
+
     async def work_summary(self, only: Sequence[UUID] | None = None) -> WorkSummary:
         row = await self._one(
             "backfill_work_summary", WorkSummary, only=list(only) if only is not None else None
@@ -369,6 +382,15 @@ class Store:
             "backfill_progress_snapshot", rate_window=timedelta(minutes=rate_window_minutes)
         )
         return [BackfillProgress.model_validate(row) for row in rows]
+
+    async def backfill_detail(
+        self, backfill_state_id: UUID, chunks: int = 20
+    ) -> BackfillDetail | None:
+        """One backfill in full, with its `chunks` most recent chunks; None when it is gone."""
+        row = await self._value(
+            "backfill_detail", backfill_state_id=backfill_state_id, chunks=chunks
+        )
+        return None if row is None else BackfillDetail.model_validate(row)
 
     async def rate_limits(self) -> list[RateLimitRecord]:
         """The budget each token last reported, newest first (one row per token)."""

@@ -13,9 +13,12 @@ from core.errors import StoreUnavailable
 from core.monitoring import StatsReport, budget_metrics
 from core.recovery import RecoveryReport
 from core.store.models import (
+    BackfillDetail,
     BackfillProgress,
+    ChunkRecord,
     ChunkStatistics,
     RateLimitRecord,
+    RemovalCounts,
     StuckChunk,
     WorkerRecord,
 )
@@ -92,6 +95,15 @@ def report(repositories: int = 0) -> StatsReport:
         ),
         progress("acme/empty", processed=0, total=None, status="completed"),
         progress("acme/new", processed=0, total=3_200, status="pending"),
+        progress(
+            "acme/mono",
+            processed=9_100,
+            total=40_000,
+            chunk=311,
+            leased=True,
+            error="secondary rate limit: GitHub asked to slow down",
+            stalled_minutes=25,
+        ),
     ]
     rows += [
         progress(f"bulk/repo-{n:04d}", processed=n * 7, total=5_000, rate=n % 90, chunk=n % 50)
@@ -205,6 +217,54 @@ def recovery_plan() -> RecoveryReport:
     )
 
 
+def detail() -> BackfillDetail:
+    """acme/legacy in full: a failed chunk with a long error under two that completed."""
+    long_error = (
+        "GraphQL error: Could not resolve to a Repository with the name 'acme/legacy'. "
+        "(type NOT_FOUND, path repository) — the repository was deleted on GitHub or the "
+        "token lost access to it; retry after restoring access, or remove it."
+    )
+    chunks = [
+        ChunkRecord(
+            chunk_number=19,
+            status="failed",
+            started_at=NOW - timedelta(minutes=31),
+            failed_at=NOW - timedelta(minutes=30, seconds=58),
+            worker_id="worker-a",
+            error=long_error,
+        ),
+        *(
+            ChunkRecord(
+                chunk_number=n,
+                status="completed",
+                started_at=NOW - timedelta(minutes=40 + (18 - n) * 2),
+                completed_at=NOW - timedelta(minutes=39 + (18 - n) * 2, seconds=20),
+                pr_count=37,
+                worker_id="worker-a",
+            )
+            for n in range(18, 10, -1)
+        ),
+    ]
+    return BackfillDetail(
+        backfill_state_id=_id("acme/legacy"),
+        repository_id=_id("repo:acme/legacy"),
+        repository="acme/legacy",
+        status="failed",
+        page_size=37,
+        error_count=3,
+        last_error="repository was deleted on GitHub",
+        cooldown_until=None,
+        leased_by=None,
+        lease_expires_at=None,
+        lease_host=None,
+        has_cursor=True,
+        after_pr=1_412,
+        state={},
+        chunks=chunks,
+        observed_at=NOW,
+    )
+
+
 class FixedBackend(Backend):
     """A backend whose database answers with the fixed report (or fails, for the error view)."""
 
@@ -229,3 +289,18 @@ class FixedBackend(Backend):
 
     async def recover(self, *, dry_run: bool) -> RecoveryReport:
         return recovery_plan()
+
+    async def removal(self, repository_id: str, *, dry_run: bool) -> RemovalCounts:
+        return RemovalCounts(
+            repository="acme/legacy",
+            backfills=1,
+            chunks=19,
+            pull_requests=700,
+            reviews=1_204,
+            comments=3_310,
+            failures=0,
+            removed=not dry_run,
+        )
+
+    async def detail(self, backfill_state_id: str) -> BackfillDetail | None:
+        return detail()

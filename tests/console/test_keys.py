@@ -126,7 +126,7 @@ async def test_panels_show_what_the_database_holds(make_app, database_url: str) 
     async with app.run_test(size=SIZE) as pilot:
         await refresh(app, pilot)
         table = app.query_one("#repositories", KeyedTable)
-        shown = {table.get_row(key)[0] for key in table.rows}
+        shown = {table.row_text(key.value)[0] for key in table.rows}
         assert shown == {"acme/api", "acme/web", "acme/stuck"}
         chunks = str(app.query_one("#chunks").render())
         assert "1 stuck" in chunks and "acme/stuck #1" in chunks
@@ -145,7 +145,7 @@ async def test_rows_update_in_place_and_the_cursor_stays(make_app, database_url:
         await refresh(app, pilot)
         assert table.row_count == 4
         assert table.cursor_row == 2 and table.selected_key == selected
-        assert all(str(table.get_row(key)[1]).startswith("7/") for key in table.rows)
+        assert all(table.row_text(key.value)[1].startswith("7/") for key in table.rows)
 
 
 async def test_a_database_that_cannot_be_reached_is_shown_not_raised(settings) -> None:
@@ -281,7 +281,7 @@ async def test_pause_and_resume_the_selected_backfill(make_app, database_url) ->
         await refresh(app, pilot)
         table = app.query_one("#repositories", KeyedTable)
         await pilot.press("down")
-        name = table.get_row(table.selected_key)[0]
+        name = table.row_text(table.selected_key)[0]
         await pilot.press("p")
         await settle(app, pilot, "actions")
         assert backfills(database_url)[name] == "paused"
@@ -325,7 +325,7 @@ async def test_filter_shows_matching_repositories_and_escape_clears(make_app, da
         await refresh(app, pilot)
         table = app.query_one("#repositories", KeyedTable)
         await pilot.press("slash", *"web")
-        assert {table.get_row(k)[0] for k in table.rows} == {"acme/web", "other/website"}
+        assert {table.row_text(k.value)[0] for k in table.rows} == {"acme/web", "other/website"}
         await pilot.press("enter")
         await refresh(app, pilot)
         assert table.row_count == 2, "the filter holds across refreshes"

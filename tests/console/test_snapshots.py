@@ -78,3 +78,29 @@ def test_database_error(snap_compare, size: str) -> None:
 
 def test_readonly_footer(snap_compare) -> None:
     assert snap_compare(console(readonly=True), terminal_size=SIZES["large"], run_before=polled)
+
+
+async def on_legacy(pilot: Any) -> None:
+    """The main screen polled, the cursor on the failed repository (acme/legacy, row 5)."""
+    await polled(pilot)
+    await pilot.press("down", "down", "down", "down")
+
+
+async def in_detail(pilot: Any) -> None:
+    await on_legacy(pilot)
+    await pilot.press("enter")
+    app: BackfillConsole = pilot.app
+    await asyncio.gather(*(w.wait() for w in app.workers), return_exceptions=True)
+    await pilot.pause()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_detail_screen(snap_compare, size: str) -> None:
+    """acme/legacy: failed, its chunks, the failed chunk's error in full."""
+    assert snap_compare(console(), terminal_size=SIZES[size], run_before=in_detail)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_remove_confirmation(snap_compare, size: str) -> None:
+    assert snap_compare(console(), terminal_size=SIZES[size], run_before=on_legacy, press=["x"])

@@ -111,7 +111,7 @@ def terminal_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_demo_shows_panels_runs_a_dry_run_and_quits_promptly() -> None:
+def test_demo_shows_panels_a_dry_run_a_detail_screen_and_quits_promptly() -> None:
     """Quitting never waits on a worker, a query or the embedded server: a hang would be 10 s
     or more (the engine's close and the server's stop are capped well below that). The bound
     is loose on purpose: timings belong to benchmarks, and 2 s failed on a loaded 2-core CI
@@ -121,6 +121,11 @@ def test_demo_shows_panels_runs_a_dry_run_and_quits_promptly() -> None:
         term.press("d")
         term.wait_for("DRY RUN")
         term.press("\x1b")  # close the plan
+        time.sleep(0.5)
+        term.press("\r")  # Enter: the selected repository's detail screen
+        term.wait_for("Recent chunks", "Cursor", "Lease")
+        term.press("\x1b")  # and back
+        term.wait_for("GraphQL budget", "Repositories")
         time.sleep(0.5)
         term.press("q")
         status, seconds = term.wait_exit(timeout=10)

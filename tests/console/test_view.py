@@ -128,5 +128,30 @@ def test_filter_keeps_matching_rows_only() -> None:
         "acme/legacy",
         "acme/empty",
         "acme/new",
+        "acme/mono",
     }
     assert view.events == []
+
+
+def test_columns_join_by_priority_and_free_text_takes_the_rest() -> None:
+    from console.view import REPOSITORY_COLUMNS, layout_columns
+
+    natural = {s.name: 11 for s in REPOSITORY_COLUMNS} | {"Status": 60, "Progress": 19}
+    narrow = layout_columns(REPOSITORY_COLUMNS, natural, 74)
+    assert list(narrow)[:2] == ["Repository", "Processed"] and "Status" in narrow
+    assert "Chunks" not in narrow and "PRs/min" not in narrow  # the lowest priorities go
+    assert sum(narrow.values()) + 2 * len(narrow) <= 74
+    wide = layout_columns(REPOSITORY_COLUMNS, natural, 200)
+    assert wide["Status"] == 60 and wide["Chunks"] == 11  # everything at its natural width
+    mid = layout_columns(REPOSITORY_COLUMNS, natural, 110)
+    assert mid["Chunks"] == 11 and mid["Processed"] >= 11  # bounded columns whole first
+    assert sum(mid.values()) + 2 * len(mid) <= 110
+
+
+def test_long_text_ends_with_an_ellipsis() -> None:
+    from rich.text import Text
+
+    from console.view import fit
+
+    assert fit(Text("failed: repository was deleted"), 12).plain == "failed: rep…"
+    assert fit(Text("short"), 12).plain == "short"

@@ -1,0 +1,129 @@
+"""One repository in full: its state, its lease, its recent chunks with their errors.
+
+Live like the main screen (it re-reads `backfill_detail()` at the console's refresh rate);
+the actions on the selection (pause, retry, remove, the dry run limited to it) act on the
+repository on screen. Escape goes back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Static
+
+from console.keys import DETAIL
+from console.view import chunk_columns, chunk_error, chunk_rows, detail_summary
+from console.widgets import KeyedTable
+from core.store.models import BackfillDetail
+
+if TYPE_CHECKING:
+    from console.app import BackfillConsole
+
+
+class DetailScreen(Screen[None]):
+    BINDINGS = [command.binding() for command in DETAIL]
+
+    def __init__(self, backfill_state_id: str, repository: str) -> None:
+        super().__init__()
+        self.backfill_state_id = backfill_state_id
+        self.repository = repository
+        self.detail: BackfillDetail | None = None
+        self._timer: Timer | None = None
+
+    @property
+    def console(self) -> BackfillConsole:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(f"{self.repository}: reading…", id="detail-state", classes="panel")
+        with VerticalScroll(id="detail-error", classes="panel"):
+            yield Static("", id="detail-error-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#detail-state").border_title = self.repository
+        self.query_one("#detail-error").border_title = "Chunk error (full text)"
+        if self.console.autopoll:
+            self._timer = self.set_interval(self.console.refresh_seconds, self.reload)
+        self.reload()
+
+    def reload(self) -> None:
+        if not self.console.frozen:
+            self._load()
+
+    @work(exclusive=True, group="detail", exit_on_error=False)
+    async def _load(self) -> None:
+        try:
+            detail = await self.console.backend.detail(self.backfill_state_id)
+        except Exception as exc:  # the main screen's error line says why; keep the last view
+            self.notify(f"could not read {self.repository}: {exc}", severity="error")
+            return
+        if detail is None:
+            self.console.log_event(f"{self.repository}: removed")
+            self.dismiss()
+            return
+        self.show(detail)
+
+    def show(self, detail: BackfillDetail) -> None:
+        self.detail = detail
+        progress = None
+        if self.console.report is not None:
+            progress = next(
+                (
+                    p
+                    for p in self.console.report.progress
+                    if str(p.backfill_state_id) == self.backfill_state_id
+                ),
+                None,
+            )
+        self.query_one("#detail-state", Static).update(detail_summary(detail, progress))
+        if not self.query("#detail-chunks"):
+            table = KeyedTable(chunk_columns(detail), id="detail-chunks", classes="panel")
+            table.border_title = "Recent chunks (newest first)"
+            self.mount(table, before=self.query_one("#detail-error"))
+            table.focus()
+            self.call_after_refresh(self._fill, table)
+        else:
+            self._fill(self.query_one("#detail-chunks", KeyedTable))
+
+    def _fill(self, table: KeyedTable) -> None:
+        if self.detail is None:
+            return
+        table.apply(chunk_rows(self.detail))
+        self._show_error(table.selected_key)
+
+    def _show_error(self, key: str | None) -> None:
+        if self.detail is None:
+            return
+        number = int(key) if key else None
+        self.query_one("#detail-error-text", Static).update(chunk_error(self.detail, number))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_error(event.row_key.value if event.row_key else None)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()  # Enter on a chunk shows its error, it does not open another screen
+        self._show_error(event.row_key.value if event.row_key else None)
+
+    def chunks_text(self) -> list[list[str]]:
+        """Every chunk row's full text (for tests and scripts)."""
+        if not self.query("#detail-chunks"):
+            return []
+        table = self.query_one("#detail-chunks", KeyedTable)
+        return [table.row_text(key.value) for key in table.rows if key.value]
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_recover_plan_here(self) -> None:
+        self.console.recover_plan_for(self.backfill_state_id, self.repository)
+
+    def check_action(self, action: str, parameters: tuple[Any, ...]) -> bool | None:
+        return True
