@@ -74,6 +74,19 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("github_token")
+    @classmethod
+    def _token_is_printable_ascii(cls, value: SecretStr | None) -> SecretStr | None:
+        """GitHub's tokens are printable ASCII. A trailing newline or no-break space (a
+        copy-paste artefact) would fail every request later, one by one; refuse it now."""
+        raw = value.get_secret_value() if value is not None else ""
+        if raw and not (raw.isascii() and raw.isprintable() and " " not in raw):
+            raise ValueError(
+                "contains whitespace or a character that is not printable ASCII (a copy-paste "
+                "artefact?): paste the token again"
+            )
+        return value
+
     @field_validator("github_server_time_budget", mode="before")
     @classmethod
     def _blank_budget_is_unset(cls, value: Any) -> Any:

@@ -7,6 +7,9 @@ import subprocess
 import psycopg
 import pytest
 
+from core.config import load_settings
+from core.errors import ConfigError
+
 SECRET = "hunter2-very-secret"
 
 
@@ -83,3 +86,12 @@ def test_every_subcommand_has_help(cli_env: dict[str, str]) -> None:
         name = module.rsplit(".", 1)[1]
         result = run(cli_env, name, "--help")
         assert result.returncode == 0 and "usage: backfill-console" in result.stdout, name
+
+
+@pytest.mark.parametrize("token", ["abc\u00a0", "abc\n", "t\u00f6ken", "a b"])
+def test_a_token_with_whitespace_or_non_ascii_is_refused_in_one_line(token: str) -> None:
+    """Red-team finding: a copy-paste artefact in GITHUB_TOKEN made every request fail with a
+    UnicodeEncodeError, one chunk at a time, while `stats` showed the backfill idle."""
+    with pytest.raises(ConfigError, match="GITHUB_TOKEN") as caught:
+        load_settings(github_token=token)
+    assert token.strip() not in str(caught.value)

@@ -40,7 +40,6 @@ class _Entry:
     raw: dict[str, Any]
     nodes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     pending: dict[str, str | None] = field(default_factory=dict)  # field -> resume cursor
-    vanished: bool = False  # deleted on GitHub between the page and a follow-up
 
     @property
     def complete(self) -> bool:
@@ -108,14 +107,17 @@ class RepoBuffer:
         self.has_more = bool(info.get("hasNextPage"))
 
     def apply_follow_up(self, follow: FollowUp, node: dict[str, Any] | None) -> None:
-        """Fold one follow-up answer; a vanished PR keeps what it had (nothing more to read)."""
+        """Fold one follow-up answer. A PR gone before its follow-ups are read is never stored
+        short: the page fails and is fetched again, which lists it whole, or no more."""
         entry = self._find(follow.pr_id)
         if entry is None:
             return
-        if node is None:  # the PR is gone: nothing more to read, keep what it had
-            entry.vanished = True
-            entry.pending.clear()
-            return
+        if node is None:
+            have = len(entry.nodes.get(follow.field, []))
+            raise AnswerProblem(
+                f"pull request #{entry.raw.get('number')} was gone when its remaining "
+                f"{follow.field} were asked for ({have} read): the page is fetched again"
+            )
         self._absorb(entry, follow.field, node.get(follow.field))
 
     @staticmethod

@@ -17,11 +17,11 @@ from tests.engine.test_worker import settings
 
 
 async def run(engine: Engine, **options: Any) -> Worker:
-    opts = dict(until_idle=True, idle_interval=0.05, max_failures_in_a_row=3, cooldown_base=1)
-    opts.update(options)
-    worker = Worker(
-        engine.store, engine.client, engine.presence, WorkerOptions(max_runtime=60, **opts)
+    opts: dict[str, Any] = dict(
+        until_idle=True, idle_interval=0.05, max_failures_in_a_row=3, cooldown_base=1
     )
+    opts.update({"max_runtime": 60, **options})
+    worker = Worker(engine.store, engine.client, engine.presence, WorkerOptions(**opts))
     await worker.run()
     return worker
 
@@ -84,15 +84,21 @@ async def test_a_pr_deleted_before_its_follow_up_completes_the_backfill(database
     )
     async with open_engine(settings(database_url), transport=sim.transport()) as engine:
         await add_repositories(engine.store, engine.client, ["o/del"])
-        sim.config.faults = FaultSpec.parse(f"vanish@o/del#{number}")
+        sim.config.faults = FaultSpec.parse(f"vanish@o/del#{number}*1")
         await run(engine)
     row = state(db)["o/del"]
     assert (row["status"], row["stored"], row["failed"], row["processing"]) == (
         "completed",
         120,
-        0,
+        1,  # the page with the PR that was gone: fetched again
         0,
     )
+    reviews = db.execute(
+        "SELECT count(*) AS n FROM reviews r JOIN pull_requests p ON p.id = r.pull_request_id "
+        "WHERE p.number = %s",
+        (number,),
+    ).fetchone()["n"]
+    assert reviews == repo.pull_request(repo.index_of(number)[1])["_counts"][0]  # none dropped
 
 
 async def test_a_repeated_page_is_never_committed_again(database_url, db):  # case 7

@@ -50,7 +50,7 @@ async def test_a_list_that_ends_early_is_never_completed(database_url, db):
     async with open_engine(settings(database_url), transport=sim.transport()) as engine:
         await add_repositories(engine.store, engine.client, ["o/short"])
         sim.config.faults = FaultSpec.parse("early_end@o/short*1")
-        await run(engine)
+        await run(engine, max_runtime=5)  # then it cools down for a minute
         short = state(db)["o/short"]
         # The re-check after the cooldown finds the rest: moved in the database, not slept.
         assert short["status"] == "active" and "it counts" in short["last_error"]
@@ -67,7 +67,7 @@ async def test_a_list_that_always_ends_early_fails_with_both_numbers(database_ur
         await add_repositories(engine.store, engine.client, ["o/never"])
         sim.config.faults = FaultSpec.parse("early_end@o/never")
         for _ in range(3):
-            await run(engine)
+            await run(engine, max_runtime=5)  # each short end cools down for a minute
             db.execute("UPDATE progressive_backfill_state SET cooldown_until = NULL")
     row = state(db)["o/never"]
     assert row["status"] == "failed" and row["processing"] == 0

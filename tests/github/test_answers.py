@@ -56,15 +56,20 @@ def long_pr_number(sim, kind: int = 0, above: int = 100) -> int:
     raise AssertionError("no long PR in this repository")
 
 
-async def test_a_pr_deleted_before_its_follow_up_does_not_block(clock):  # case 3
+async def test_a_pr_gone_before_its_follow_up_is_fetched_again_never_stored_short(clock):
+    """Case 3: the follow-up's `node` is null + NOT_FOUND. That used to block the backfill;
+    then it stored the PR with 100 of its reviews and said nothing. The page now fails (a
+    bounded fail_chunk) and is fetched again: whole, or without the PR if it is really gone."""
     probe = make_sim(clock, prs=120, seed=1)
     number = long_pr_number(probe)
-    sim = make_sim(clock, prs=120, seed=1, faults=aimed(f"vanish@octo/big#{number}"))
+    sim = make_sim(clock, prs=120, seed=1, faults=aimed(f"vanish@octo/big#{number}*1"))
     async with sim_client(sim, clock) as client:
+        with pytest.raises(MalformedResponse, match=f"#{number} was gone"):
+            await backfill(client)
         prs, _ = await backfill(client)
-    assert len(prs) == 120 and sim.stats()["faults"]["vanish"] >= 1
-    vanished = next(p for p in prs if p.number == number)
-    assert len(vanished.reviews) == 100  # what it had when it was listed
+    assert len(prs) == 120 and sim.stats()["faults"]["vanish"] == 1
+    whole = next(p for p in prs if p.number == number)
+    assert len(whole.reviews) > 100  # every review, none dropped
 
 
 async def test_message_only_rate_limit_waits_until_reset(clock):  # case 5

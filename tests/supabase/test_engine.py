@@ -116,9 +116,13 @@ def test_sigkilled_workers_then_recovery_through_postgrest(
             for w in workers.values():
                 w.kill()
                 w.wait()
-            db.execute(  # the last ones' chunks too
+            db.execute(  # the last ones' chunks too; dead, they renew no lease
                 "UPDATE backfill_chunks SET started_at = now() - interval '1 hour' "
                 "WHERE status = 'processing'"
+            )
+            db.execute(
+                "UPDATE progressive_backfill_state SET lease_expires_at = now() "
+                "WHERE leased_by IS NOT NULL"
             )
             abandoned = db.execute(
                 "SELECT count(*) AS n FROM backfill_chunks WHERE status = 'processing'"
