@@ -106,7 +106,8 @@ def run_console(args: argparse.Namespace) -> int:
 
 
 # Commands that send GITHUB_TOKEN somewhere (None: the console, which starts workers).
-TOKEN_COMMANDS = ("worker", "backfill", None)
+# Every command that sends GITHUB_TOKEN somewhere says where when it is not GitHub.
+TOKEN_COMMANDS = ("worker", "backfill", "add", "sync", None)
 
 
 def say_where_the_token_goes() -> None:
@@ -136,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("backfill-console: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `stats --json | head`: the reader left; no traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
