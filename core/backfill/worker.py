@@ -532,7 +532,9 @@ class Worker:
             await self._fail(chunk, "worker stopped before the page was stored")
             raise
         except _Interrupted:
-            await self._fail(chunk, "worker reached --max-runtime while waiting on GitHub")
+            await self._fail(
+                chunk, "worker reached --max-runtime while waiting on GitHub", counted=False
+            )
             return True
         except GitHubError as exc:
             return await self._apply(held, chunk, exc, size)
@@ -601,8 +603,13 @@ class Worker:
             await asyncio.shield(self.store.fail_backfill(lease, reason))
         self._event(f"{lease.repository}: failed: {reason}")
 
-    async def _fail(self, chunk: Chunk, error: str, cooldown: int = 0) -> None:
-        self.stats.failures += 1
+    async def _fail(
+        self, chunk: Chunk, error: str, cooldown: int = 0, *, counted: bool = True
+    ) -> None:
+        """Fail the chunk (its cursor stays). `counted`: a failure of the work, as opposed to
+        the worker's own deadline ending a wait (which is not why nothing was stored)."""
+        if counted:
+            self.stats.failures += 1
         with contextlib.suppress(Exception):
             await asyncio.shield(self.store.fail_chunk(chunk, error, cooldown))
 
