@@ -40,6 +40,7 @@ from core.store.transport import Json, Transport
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+C = TypeVar("C", CommitResult, SyncResult)
 
 # A commit that deadlocks with another (shared contributors) is retried; its fencing guard
 # makes the retry safe. PostgREST's errors arrive as the same psycopg classes.
@@ -160,6 +161,27 @@ class Store:
         refuses are left out, listed in `refused` and recorded in pull_request_failures.
         Retried on a deadlock or serialization failure (at most 5 attempts), then raised.
         """
+        return await self._commit(
+            "commit_chunk",
+            CommitResult,
+            chunk,
+            pull_requests,
+            cursor_after=cursor_after,
+            has_next_page=has_next_page,
+            total_prs=total_prs,
+        )
+
+    async def _commit(
+        self,
+        function: str,
+        model: type[C],
+        chunk: Chunk,
+        pull_requests: Sequence[PullRequestRecord],
+        **args: Any,
+    ) -> C:
+        """One page's commit function, fenced by `chunk`, retried on a deadlock or
+        serialization failure (at most 5 attempts; safe: the fencing token makes a repeat a
+        no-op), then raised. NULs in text arrive as U+FFFD and are counted."""
         page = Json.encode(list(pull_requests))
         if page.replaced_nuls:
             log.warning(
@@ -167,22 +189,17 @@ class Store:
                 chunk.chunk_number,
                 page.replaced_nuls,
             )
-        args = sql_args(
-            "commit_chunk",
-            **_chunk(chunk),
-            pull_requests=page,
-            cursor_after=cursor_after,
-            has_next_page=has_next_page,
-            total_prs=total_prs,
-        )
+        call = sql_args(function, **_chunk(chunk), pull_requests=page, **args)
         for attempt in range(1, _COMMIT_ATTEMPTS + 1):
             try:
-                result = await self.transport.value("commit_chunk", args)
-                return CommitResult.model_validate({**result, "replaced_nuls": page.replaced_nuls})
+                result = await self.transport.value(function, call)
+                return model.model_validate({**result, "replaced_nuls": page.replaced_nuls})
             except _RETRYABLE:
                 if attempt == _COMMIT_ATTEMPTS:
                     raise
-                log.info("commit of chunk %s hit a lock conflict; retrying", chunk.chunk_number)
+                log.info(
+                    "%s of chunk %s hit a lock conflict; retrying", function, chunk.chunk_number
+                )
         raise AssertionError("unreachable")
 
     async def refuse_pull_request(
@@ -248,26 +265,15 @@ class Store:
         """Store a sync page (changed PRs with GitHub's current reviews, comments and labels,
         deletions included) in one transaction, fenced by the chunk's claim; with `done` the
         watermark moves and the lease is released. Retried on lock conflicts like commits."""
-        page = Json.encode(list(pull_requests))
-        args = sql_args(
+        return await self._commit(
             "commit_sync_chunk",
-            **_chunk(chunk),
-            pull_requests=page,
+            SyncResult,
+            chunk,
+            pull_requests,
             cursor_after=cursor_after,
             done=done,
             total_prs=total_prs,
         )
-        for attempt in range(1, _COMMIT_ATTEMPTS + 1):
-            try:
-                result = await self.transport.value("commit_sync_chunk", args)
-                return SyncResult.model_validate({**result, "replaced_nuls": page.replaced_nuls})
-            except _RETRYABLE:
-                if attempt == _COMMIT_ATTEMPTS:
-                    raise
-                log.info(
-                    "sync commit of chunk %s hit a lock conflict; retrying", chunk.chunk_number
-                )
-        raise AssertionError("unreachable")
 
     async def freshness(self) -> list[Freshness]:
         """Per repository: fresh as of when, the lag, whether a sync is under way."""
