@@ -313,7 +313,7 @@ def _printable_token(raw: str) -> bool:
 
 def _split_tokens(raw: str) -> list[str]:
     """GITHUB_TOKENS' tokens: separated by commas and/or whitespace (newlines included)."""
-    return [t for t in re.split(r"[\s,]+", raw.strip()) if t]
+    return [t for t in re.split(r"[\s,]+", raw.strip(" \t\r\n"), flags=re.ASCII) if t]
 
 
 def rest_url_for(graphql_url: str) -> str | None:
