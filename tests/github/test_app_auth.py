@@ -214,13 +214,12 @@ async def test_a_401_to_an_installation_token_is_refreshed_once_and_retried(
 async def test_a_401_a_refresh_cannot_cure_stops_with_authentication_error(
     url, key, clock, sim
 ) -> None:
-    async with await load_credentials(app_settings(url, key), clock=clock) as credentials:
-        async with client_for(credentials.by_installation(11), url, clock) as client:
-            sim.config.app.token_ttl = 1e-9  # every new token is dead on arrival
-            sim.app.spec.token_ttl = 1e-9
-            sim.expire_installation_tokens()
-            with pytest.raises(AuthenticationError, match="installation 11 \\(acme\\)"):
-                await client.repository("acme", "api")
+    credentials = await load_credentials(app_settings(url, key), clock=clock)
+    async with credentials, client_for(credentials.by_installation(11), url, clock) as client:
+        sim.app.spec.token_ttl = 1e-9  # every new token is dead on arrival
+        sim.expire_installation_tokens()
+        with pytest.raises(AuthenticationError, match="installation 11 \\(acme\\)"):
+            await client.repository("acme", "api")
     assert sim.stats()["outcomes"]["401"] == 2  # the first try and the one retry
 
 

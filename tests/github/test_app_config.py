@@ -54,9 +54,7 @@ def test_app_mistakes_are_one_clear_line_without_the_key(pem: str, tmp_path: Pat
         "not both": dict(
             github_app_id=1, github_app_private_key=pem, github_app_private_key_path=str(path)
         ),
-        "GITHUB_APP_PRIVATE_KEY is set but GITHUB_APP_ID is not": dict(
-            github_app_private_key=pem
-        ),
+        "GITHUB_APP_PRIVATE_KEY is set but GITHUB_APP_ID is not": dict(github_app_private_key=pem),
         "GITHUB_APP_INSTALLATION_IDS is set but GITHUB_APP_ID is not": dict(
             github_app_installation_ids="5"
         ),

@@ -106,9 +106,7 @@ def graphql(url: str, token: str, owner: str, name: str) -> httpx.Response:
 
 
 def test_installations_are_listed_in_pages_with_githubs_link_header(url, key, clock) -> None:
-    first = httpx.get(
-        f"{url}/app/installations?per_page=2", headers=bearer(app_jwt(key, clock()))
-    )
+    first = httpx.get(f"{url}/app/installations?per_page=2", headers=bearer(app_jwt(key, clock())))
     assert first.status_code == 200
     assert [(i["id"], i["account"]["login"]) for i in first.json()] == [(11, "acme"), (22, "octo")]
     assert first.json()[0]["app_id"] == APP_ID
