@@ -140,3 +140,17 @@ def test_github_tokens_are_split_and_checked_without_echoing_them() -> None:
     odd = refused(github_tokens="tok-ok-5555,tok-bad-\u00a06666")
     assert "GITHUB_TOKENS: token 2 contains a character" in odd and "tok-" not in odd
     assert load_settings(github_tokens="  ").github_token_list == []
+
+
+def test_the_notice_names_where_an_apps_credentials_go(pem: str) -> None:
+    from core.config import token_destination_notice
+
+    github = load_settings(github_app_id=3, github_app_private_key=pem)
+    assert token_destination_notice(github) is None
+    ghes = load_settings(
+        github_app_id=3,
+        github_app_private_key=pem,
+        github_graphql_url="https://ghe.example.com/api/graphql",
+    )
+    notice = token_destination_notice(ghes)
+    assert notice is not None and "ghe.example.com (GITHUB_GRAPHQL_URL, GITHUB_API_URL)" in notice
