@@ -19,8 +19,12 @@ from core.backfill.worker import Worker, WorkerOptions
 from core.config import load_settings
 from core.store.models import BackfillProgress
 
-from .args import positive_int
+from .args import MAX_CONCURRENCY, bounded_int
 from .worker import install_stop_handlers
+
+
+# Like `worker --concurrency`: each backfill worked at once holds a database connection.
+WORKERS = bounded_int(1, MAX_CONCURRENCY, "each one holds a database connection")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,10 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("repositories", nargs="+", metavar="OWNER/NAME")
     parser.add_argument(
         "--workers",
-        type=positive_int,
+        type=WORKERS,
         default=2,
         metavar="N",
-        help="backfills worked at once (default 2)",
+        help=f"backfills worked at once (default 2, at most {MAX_CONCURRENCY})",
     )
     parser.set_defaults(func=run)
 

@@ -9,7 +9,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .args import positive_int
+from .args import MAX_CONCURRENCY, bounded_int
+
+# Each worker process holds its own database connections and its own simulator traffic on
+# this one machine: the same bound as `worker --concurrency`.
+WORKERS = bounded_int(1, MAX_CONCURRENCY, "each one is a process with database connections")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
-        "--workers", type=positive_int, default=2, metavar="N", help="worker processes (2)"
+        "--workers",
+        type=WORKERS,
+        default=2,
+        metavar="N",
+        help=f"worker processes (default 2, at most {MAX_CONCURRENCY})",
     )
     parser.add_argument(
         "--keep",

@@ -568,9 +568,10 @@ class GitHubClient:
                 self._malformed(key, owner, name, ValueError("an answer that makes no progress"))
         try:
             count = min(page_size, buffer.complete_prefix())
-            prs, end_cursor = buffer.take(count)
+            prs, refused, end_cursor = buffer.take(count)
             result = PullRequestPage(
                 pull_requests=prs,
+                refused=refused,
                 end_cursor=end_cursor,
                 has_next_page=buffer.has_next_page,
                 total_count=buffer.total_count,
