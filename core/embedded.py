@@ -501,19 +501,36 @@ def _namespace_user() -> pwd.struct_passwd:
     raise StoreUnavailable("no unprivileged account in /etc/passwd to run the embedded Postgres")
 
 
-def _pid_from_lockfile(lockfile: Path) -> int | None:
+def _lockfile_lines(lockfile: Path) -> list[str] | None:
+    """The lines of a `postmaster.pid`, or None when there is none. Bytes that are not UTF-8
+    are kept as U+FFFD: the data directory's path (line 2) may legitimately hold them, and
+    only the pid (line 1) and the status (line 8) are read."""
     try:
-        first = lockfile.read_text().split("\n", 1)[0].strip()
+        raw = lockfile.read_bytes()
     except OSError:
         return None
-    return int(first) if first.isdigit() else None
+    return raw.decode("utf-8", errors="replace").split("\n")
+
+
+def _pid_from_lockfile(lockfile: Path) -> int | None:
+    """The pid a `postmaster.pid` names; None when there is no file or it is empty (a crash
+    while Postgres was writing it). Raises StoreUnavailable, saying what to do, when its first
+    line is not a pid: a file Postgres did not write cannot be trusted to be stale."""
+    lines = _lockfile_lines(lockfile)
+    if lines is None or not "".join(lines).strip():
+        return None
+    first = lines[0].strip()
+    if first.isascii() and first.isdigit() and 0 < int(first) < 2**31:
+        return int(first)
+    raise StoreUnavailable(
+        f"the embedded Postgres' lock file {lockfile} is corrupt (its first line is not a "
+        "process id): if no embedded Postgres is running on that directory (`ps -ef | grep "
+        "postgres`), delete the file and run the command again"
+    )
 
 
 def _lockfile_status(lockfile: Path) -> str:
-    try:
-        lines = lockfile.read_text().split("\n")
-    except OSError:
-        return ""
+    lines = _lockfile_lines(lockfile) or []
     return lines[7].strip() if len(lines) > 7 else ""
 
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import sys
 
 from rich.console import Console
 from rich.table import Table
 
 from core.backfill.names import parse_repositories
-from core.backfill.registry import AddResult, add_repositories
+from core.backfill.registry import AddResult, RepositoriesNotFound, add_repositories
 from core.backfill.runtime import open_engine
 from core.config import load_settings
+from core.github.errors import GitHubError, TransientError
+from core.github.outcomes import Action
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,26 +24,59 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="register repositories and create their backfills",
         description=(
             "Register repositories and create a backfill for each, sized by GitHub's own count "
-            "of pull requests. Every name is checked, and every repository looked up on "
-            "GitHub, before anything is written. A repository whose backfill already ended is "
-            "topped up from where it stopped (only PRs created since are fetched)."
+            "of pull requests. Every name is checked before anything is written; then each "
+            "repository is looked up and registered on its own: one that GitHub does not "
+            "serve (not found, forbidden, still failing after bounded retries) is reported "
+            "with the reason, the others are added, and the exit status is 1. A repository "
+            "whose backfill already ended is topped up from where it stopped (only PRs "
+            "created since are fetched). A wait for GitHub's budget is said on one line; "
+            "Ctrl-C stops it."
         ),
     )
     parser.add_argument("repositories", nargs="+", metavar="OWNER/NAME")
     parser.set_defaults(func=run)
 
 
+def failure_reason(exc: GitHubError) -> str:
+    """Why one repository could not be added, in GitHub's terms (not a worker's advice)."""
+    if isinstance(exc, RepositoriesNotFound):
+        return "not found on GitHub (or not visible to GITHUB_TOKEN)"
+    if isinstance(exc, TransientError):
+        return f"{exc.reason or 'GitHub failed'}, still after {exc.attempts} tries"
+    return str(exc)
+
+
 def run(args: argparse.Namespace) -> int:
     parse_repositories(args.repositories)  # bad names fail before any connection is made
     settings = load_settings()
+    # The GitHub client says every long wait on one WARNING line (core.github.client).
+    logging.basicConfig(level=logging.WARNING, format="backfill-console: %(message)s")
 
-    async def add() -> list[AddResult]:
+    async def add() -> list[tuple[str, AddResult | str]]:
+        out: list[tuple[str, AddResult | str]] = []
         async with open_engine(settings, store_max_size=2) as engine:
-            return await add_repositories(engine.store, engine.client, args.repositories)
+            for name in args.repositories:  # each on its own: one failure is its own
+                try:
+                    added = await add_repositories(engine.store, engine.client, [name])
+                except GitHubError as exc:
+                    if exc.action is Action.STOP:
+                        raise  # bad token, no endpoint, impossible reserve: none can work
+                    out.append((name, failure_reason(exc)))
+                    continue
+                out += [(name, r) for r in added]
+        return out
 
     results = asyncio.run(add())
     table = Table("repository", "PRs on GitHub", "result")
-    for r in results:
-        table.add_row(r.repository, str(r.total_prs), r.outcome)
+    failed = 0
+    for name, r in results:
+        if isinstance(r, str):
+            failed += 1
+            table.add_row(name, "-", f"not added: {r}")
+        else:
+            table.add_row(r.repository, str(r.total_prs), r.outcome)
     Console().print(table)
-    return 0
+    for name, r in results:  # the failures again, where scripts look: stderr
+        if isinstance(r, str):
+            print(f"backfill-console: {name} not added: {r}", file=sys.stderr)
+    return 1 if failed else 0
