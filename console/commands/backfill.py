@@ -22,7 +22,6 @@ from core.store.models import BackfillProgress
 from .args import MAX_CONCURRENCY, bounded_int
 from .worker import install_stop_handlers
 
-
 # Like `worker --concurrency`: each backfill worked at once holds a database connection.
 WORKERS = bounded_int(1, MAX_CONCURRENCY, "each one holds a database connection")
 

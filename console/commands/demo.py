@@ -47,8 +47,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from console.app import BackfillConsole
     from console.backend import Backend
-    from console.demo import DemoConfig, DemoScript, environment, register, settings_for, simulator
-    from console.local_workers import LocalWorkers
+    from console.demo import (
+        DemoConfig,
+        DemoScript,
+        DemoWorkers,
+        Watchdog,
+        environment,
+        register,
+        settings_for,
+        simulator,
+    )
     from core.embedded import stop_embedded
 
     data_dir = Path(tempfile.mkdtemp(prefix="backfill-console-demo-"))
@@ -59,13 +67,17 @@ def run(args: argparse.Namespace) -> int:
         # layer's own exit handler has stopped it (atexit runs last-in, first-out).
         atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
     config = DemoConfig(data_dir=data_dir, workers=args.workers)
+    # Cleans up if this process is killed outright (SIGKILL: no handler or atexit runs).
+    watchdog = Watchdog(data_dir, keep=args.keep)
     print("starting the simulator and an embedded Postgres…", flush=True)
-    with simulator(config) as url:
+    with simulator(config, watchdog) as url:
         env = environment(config, url)
         settings = settings_for(env)
         for line in asyncio.run(register(settings)):
             print(line, flush=True)
-        workers = LocalWorkers(data_dir / "logs", env=env, extra_args=["--lease-seconds", "15"])
+        workers = DemoWorkers(
+            watchdog, data_dir / "logs", env=env, extra_args=["--lease-seconds", "15"]
+        )
         app = BackfillConsole(
             Backend(settings),
             local_workers=workers,

@@ -425,7 +425,8 @@ class GitHubClient:
                 await self._wait_until(
                     self._now() + timedelta(seconds=self._secondary_wait(retry_after, secondary)),
                     "GitHub secondary rate limit",
-                    f"GitHub's secondary rate limit to pass (try {secondary} of {self.max_retries})",
+                    f"GitHub's secondary rate limit to pass (try {secondary} of "
+                    f"{self.max_retries})",
                 )
                 continue
             if outcome.action is Action.STOP:

@@ -234,9 +234,7 @@ class RepoBuffer:
 
     # -- output -----------------------------------------------------------------------------
 
-    def take(
-        self, count: int
-    ) -> tuple[list[PullRequest], list[RefusedPullRequest], str | None]:
+    def take(self, count: int) -> tuple[list[PullRequest], list[RefusedPullRequest], str | None]:
         """Remove and convert the first `count` (complete) PRs; returns them, the PRs refused
         for their own malformed data (MalformedPullRequest), and the new cursor, which moves
         past both."""

@@ -20,16 +20,16 @@ _REPO_RE = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,1
 # their sources are in tests/github/answer_samples.py. One line each: `simulate --help` lists
 # these very lines, so the help cannot fall behind the code.
 REQUEST_FAULT_HELP = {
-    "502": "HTTP 502 with GitHub's \"Something went wrong\" body (its 10 s timeout)",
-    "504": "HTTP 504 \"We couldn't respond to your request in time\"",
+    "502": 'HTTP 502 with GitHub\'s "Something went wrong" body (its 10 s timeout)',
+    "504": 'HTTP 504 "We couldn\'t respond to your request in time"',
     "reset": "the connection dropped without an answer",
     "slow": "the answer delayed by `slow_seconds` (1 s)",
     "malformed": "a 200 whose JSON body is cut in half",
     "partial": "RESOURCE_LIMITS_EXCEEDED past a small random number of nodes",
-    "went_wrong": "200 + errors \"Something went wrong while executing your query...\"",
-    "message_limit": "200, top-level \"API rate limit exceeded\", no errors, remaining 0",
+    "went_wrong": '200 + errors "Something went wrong while executing your query..."',
+    "message_limit": '200, top-level "API rate limit exceeded", no errors, remaining 0',
     "secondary": "403 JSON secondary rate limit (with retry-after if configured)",
-    "secondary_text": "403 plain-text \"secondary rate limit\", no retry-after",
+    "secondary_text": '403 plain-text "secondary rate limit", no retry-after',
     "bad_encoding": "Content-Encoding: gzip on a body that is not gzip",
     "trickle": "the answer one byte every `trickle_seconds`",
     "huge": "the answer padded to `huge_bytes`",
