@@ -143,6 +143,28 @@ def test_add_handles_each_repository_on_its_own(cli_env: dict[str, str], databas
     assert "Traceback" not in result.stderr
 
 
+def test_backfill_goes_on_with_the_repositories_it_could_add(
+    cli_env: dict[str, str], database_url: str
+) -> None:
+    """`backfill` adds the same way: the missing one is reported, the other is backfilled;
+    when none could be added it works on nothing (not on every backfill in the database)."""
+    with simulator(["ok/one:5", "ok/other:6"]) as sim:
+        env = engine_env(cli_env, sim)
+        assert cli(env, "add", "ok/other").returncode == 0  # someone else's, left pending
+        some = cli(env, "backfill", "ok/one", "ghost/missing", "--workers", "1")
+        none = cli(env, "backfill", "ghost/gone", "--workers", "1")
+    assert some.returncode == 1 and "ghost/missing not added: not found" in some.stderr
+    assert none.returncode == 1 and "ghost/gone not added: not found" in none.stderr
+    with psycopg.connect(database_url) as db:
+        rows = dict(
+            db.execute(
+                "SELECT r.owner || '/' || r.name, s.status FROM repositories r "
+                "JOIN progressive_backfill_state s ON s.repository_id = r.id"
+            ).fetchall()
+        )
+    assert rows == {"ok/one": "completed", "ok/other": "pending"}
+
+
 def test_a_transient_failure_is_reported_as_what_github_answered() -> None:
     from console.commands.add import failure_reason
 

@@ -14,8 +14,10 @@ from core.backfill.names import parse_repositories
 from core.backfill.registry import AddResult, RepositoriesNotFound, add_repositories
 from core.backfill.runtime import open_engine
 from core.config import load_settings
+from core.github.client import GitHubClient
 from core.github.errors import GitHubError, TransientError
 from core.github.outcomes import Action
+from core.store.store import Store
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,6 +48,34 @@ def failure_reason(exc: GitHubError) -> str:
     return str(exc)
 
 
+async def add_each(
+    store: Store, client: GitHubClient, names: list[str]
+) -> list[tuple[str, AddResult | str]]:
+    """Add each repository on its own (`add` and `backfill`): one that GitHub will not serve
+    (not found, forbidden, still failing after the client's bounded retries) gets its reason
+    instead of a result, and the others are added. Raises what stops every repository alike
+    (bad token, no endpoint, an impossible reserve: `Action.STOP`)."""
+    out: list[tuple[str, AddResult | str]] = []
+    for name in names:
+        try:
+            added = await add_repositories(store, client, [name])
+        except GitHubError as exc:
+            if exc.action is Action.STOP:
+                raise
+            out.append((name, failure_reason(exc)))
+            continue
+        out += [(name, r) for r in added]
+    return out
+
+
+def report_failures(results: list[tuple[str, AddResult | str]]) -> int:
+    """One stderr line per repository not added; how many."""
+    failed = [(name, r) for name, r in results if isinstance(r, str)]
+    for name, reason in failed:
+        print(f"backfill-console: {name} not added: {reason}", file=sys.stderr)
+    return len(failed)
+
+
 def run(args: argparse.Namespace) -> int:
     parse_repositories(args.repositories)  # bad names fail before any connection is made
     settings = load_settings()
@@ -53,30 +83,15 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="backfill-console: %(message)s")
 
     async def add() -> list[tuple[str, AddResult | str]]:
-        out: list[tuple[str, AddResult | str]] = []
         async with open_engine(settings, store_max_size=2) as engine:
-            for name in args.repositories:  # each on its own: one failure is its own
-                try:
-                    added = await add_repositories(engine.store, engine.client, [name])
-                except GitHubError as exc:
-                    if exc.action is Action.STOP:
-                        raise  # bad token, no endpoint, impossible reserve: none can work
-                    out.append((name, failure_reason(exc)))
-                    continue
-                out += [(name, r) for r in added]
-        return out
+            return await add_each(engine.store, engine.client, args.repositories)
 
     results = asyncio.run(add())
     table = Table("repository", "PRs on GitHub", "result")
-    failed = 0
     for name, r in results:
         if isinstance(r, str):
-            failed += 1
             table.add_row(name, "-", f"not added: {r}")
         else:
             table.add_row(r.repository, str(r.total_prs), r.outcome)
     Console().print(table)
-    for name, r in results:  # the failures again, where scripts look: stderr
-        if isinstance(r, str):
-            print(f"backfill-console: {name} not added: {r}", file=sys.stderr)
-    return 1 if failed else 0
+    return 1 if report_failures(results) else 0
