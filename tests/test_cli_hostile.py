@@ -46,6 +46,25 @@ def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
 # --- 1. waits: one line, Ctrl-C; never with room --------------------------------------------
 
 
+def add_until_it_waits(env: dict[str, str], *names: str) -> tuple[subprocess.Popen[str], str]:
+    """`add NAMES` as a process, read until it says it waits (a budget too small for all of
+    them); the process and that line. The caller ends the process."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console.cli", "add", *names],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(env["BACKFILL_DATA_DIR"]).parent,
+    )
+    assert proc.stderr is not None
+    line = ""
+    for line in proc.stderr:  # the process blocks in its wait: the line is there
+        if "waiting until" in line:
+            break
+    return proc, line
+
+
 def test_add_waiting_for_the_budget_says_so_and_ctrl_c_ends_it(
     cli_env: dict[str, str], database_url: str
 ) -> None:
@@ -54,20 +73,9 @@ def test_add_waiting_for_the_budget_says_so_and_ctrl_c_ends_it(
     with the first repository registered and nothing else."""
     with simulator(["w/one:5", "w/two:5"], extra=("--limit", "1")) as sim:
         env = engine_env(cli_env, sim, MIN_GRAPHQL_POINTS="0")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "console.cli", "add", "w/one", "w/two"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=Path(env["BACKFILL_DATA_DIR"]).parent,
-        )
+        proc, line = add_until_it_waits(env, "w/one", "w/two")
         try:
             assert proc.stderr is not None
-            line = ""
-            for line in proc.stderr:  # the process blocks in its wait: the line is there
-                if "waiting until" in line:
-                    break
             assert "waiting until" in line and "UTC" in line, line
             assert "GraphQL budget" in line and "Ctrl-C" in line, line
             assert "0 points left" in line, line

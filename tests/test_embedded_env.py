@@ -14,13 +14,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from core.embedded import SERVER_ENV_ALLOWED, EmbeddedPostgres
 from tests.engine.harness import cli, engine_env, simulator
+from tests.test_cli_hostile import add_until_it_waits
 
 TOKEN_CANARY = "canary-token-value-7c1e"
 
@@ -46,20 +46,9 @@ def test_server_gets_a_minimal_environment_and_stops_with_a_sigtermed_add(
     data_dir = Path(embedded_env["BACKFILL_DATA_DIR"])
     with simulator(["e/one:5", "e/two:5"], extra=("--limit", "1")) as sim:
         env = engine_env(embedded_env, sim, MIN_GRAPHQL_POINTS="0", GITHUB_TOKEN=TOKEN_CANARY)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "console.cli", "add", "e/one", "e/two"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=data_dir.parent,
-        )
+        proc, _ = add_until_it_waits(env, "e/one", "e/two")  # it waits an hour: time to look
         server = EmbeddedPostgres(data_dir)
         try:
-            assert proc.stderr is not None
-            for line in proc.stderr:  # `add` now waits an hour for the budget
-                if "waiting until" in line:
-                    break
             pid = server.running_pid()
             assert pid is not None
             seen = environ(pid)
