@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from console.local_workers import LocalWorkers
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import open_engine
 from core.config import Settings, load_settings
+from core.embedded import stop_embedded
+from core.processes import process_identity
 from core.recovery import recover
 from core.simulator.process import simulator_process
 from core.store import open_store
@@ -28,6 +34,68 @@ from core.store.store import Store
 
 REPOSITORIES = ("demo/tiny:40", "demo/docs:350", "demo/api:2500", "demo/web:8000")
 TOKEN = "demo-token-for-the-local-simulator"
+
+
+class Watchdog:
+    """A small process that outlives the demo only to clean up after it: children die with
+    their parent, a SIGKILLed demo included (no handler of the demo's runs then).
+
+    The demo holds the only write end of a pipe whose read end is the watchdog's stdin, and
+    writes `<pid> <identity>` for every child it starts. When the demo ends, however it
+    ends, the kernel closes that end; the watchdog reads EOF, SIGKILLs each child that is
+    still the very process started (pid and start time: never a recycled pid), stops the
+    demo's embedded Postgres and deletes its data (unless --keep). It is in its own session
+    (Ctrl-C in the terminal is for the console) and ignores SIGINT/SIGTERM/SIGHUP.
+    Threads do not matter here (PR_SET_PDEATHSIG would fire when the starting *thread* ends,
+    and the demo starts workers from several)."""
+
+    def __init__(self, data_dir: Path, *, keep: bool) -> None:
+        read, self._write = os.pipe()  # both non-inheritable: no other child holds the end
+        code = "import sys; from console.demo import watch; watch(sys.argv[1], sys.argv[2])"
+        self.process = subprocess.Popen(
+            [sys.executable, "-P", "-c", code, str(data_dir), "keep" if keep else "delete"],
+            stdin=read,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        os.close(read)
+        self._lock = threading.Lock()
+
+    def adopt(self, pid: int) -> None:
+        """Kill `pid` (as it is now: pid and start time) when the demo ends."""
+        line = f"{pid} {process_identity(pid)}\n".encode()
+        # The watchdog gone (OSError): nothing better to do than go on.
+        with self._lock, suppress(OSError):
+            os.write(self._write, line)
+
+
+def watch(data_dir: str, keep: str) -> None:
+    """The watchdog's body (see `Watchdog`): wait for the demo to end, then clean up."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    children = sys.stdin.buffer.read().decode().split("\n")  # returns at the demo's end
+    for line in children:
+        pid_text, _, identity = line.partition(" ")
+        if pid_text.isdigit() and identity and process_identity(int(pid_text)) == identity:
+            with suppress(OSError):
+                os.kill(int(pid_text), signal.SIGKILL)
+    stop_embedded(Path(data_dir))
+    if keep != "keep":
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+class DemoWorkers(LocalWorkers):
+    """The demo's worker processes: each one adopted by the watchdog as it starts."""
+
+    def __init__(self, watchdog: Watchdog, log_dir: Path, **kwargs: Any) -> None:
+        super().__init__(log_dir, **kwargs)
+        self.watchdog = watchdog
+
+    def start(self) -> str:
+        worker_id = super().start()
+        self.watchdog.adopt(self.started[-1][1].pid)
+        return worker_id
 
 
 @dataclass(frozen=True)
@@ -40,11 +108,13 @@ class DemoConfig:
 
 
 @contextmanager
-def simulator(config: DemoConfig) -> Iterator[str]:
+def simulator(config: DemoConfig, watchdog: Watchdog | None = None) -> Iterator[str]:
     """The simulator as a separate process (its CPU never slows the console); yields its URL."""
     options = ["--seed", "1", "--limit", str(config.budget)]
     options += ["--window-seconds", str(config.window_seconds), "--latency-ms", "15"]
-    with simulator_process(REPOSITORIES, *options) as (url, _):
+    with simulator_process(REPOSITORIES, *options) as (url, process):
+        if watchdog is not None:
+            watchdog.adopt(process.pid)
         yield url
 
 

@@ -29,6 +29,11 @@ from core.secrets import token_url_problem
 
 GITHUB_GRAPHQL_URL = "https://api.github.com/graphql"
 GITHUB_API_HOST = "api.github.com"
+# The largest GraphQL budget GitHub.com gives any token, points per hour: GITHUB_TOKEN in
+# Actions on Enterprise Cloud (users 5,000; Enterprise Cloud users and Apps 10,000; App
+# installations at most 12,500). Source: docs.github.com, "Rate limits and query limits for
+# the GraphQL API". A reserve this large could never be kept.
+GITHUB_LARGEST_GRAPHQL_BUDGET = 15_000
 
 
 class Backend(StrEnum):
@@ -253,6 +258,20 @@ class Settings(BaseSettings):
             raise ValueError(
                 "GITHUB_SERVER_TIME_BUDGET must not exceed GITHUB_SERVER_TIME_WINDOW (GitHub "
                 "allows at most the window's length of server time per window)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _reserve_below_any_budget(self) -> Settings:
+        """A reserve no GitHub.com budget can hold would make every query wait for a reset
+        forever. (Elsewhere, GitHub Enterprise or the simulator, the client refuses it as
+        soon as the token's budget is known: `ReserveExceedsBudget`.)"""
+        on_github = urlsplit(self.github_graphql_url).hostname == GITHUB_API_HOST
+        if on_github and self.min_graphql_points >= GITHUB_LARGEST_GRAPHQL_BUDGET:
+            raise ValueError(
+                f"MIN_GRAPHQL_POINTS must be below {GITHUB_LARGEST_GRAPHQL_BUDGET:,}, the "
+                "largest GraphQL budget GitHub gives a token per hour (a user's is 5,000): a "
+                "larger reserve could never be kept (default 500)"
             )
         return self
 

@@ -38,6 +38,7 @@ import signal
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -53,6 +54,11 @@ SUPERUSER = "postgres"
 PORT = 5432
 SOCKET_NAME = f".s.PGSQL.{PORT}"
 MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with its terminating NUL
+# What the server binaries (initdb, postgres, unshare) get from the environment: an explicit
+# allow-list. Everything else stays out: GITHUB_TOKEN, SUPABASE_SERVICE_KEY, DATABASE_URL and
+# whatever a `.env` or the user's shell holds would otherwise sit in /proc/<pid>/environ of a
+# long-lived server that outlives the command which started it.
+SERVER_ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "TMPDIR")
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 
@@ -210,7 +216,11 @@ class EmbeddedPostgres:
 
     def _major_version(self) -> str:
         out = subprocess.run(
-            [self._bin("postgres"), "-V"], capture_output=True, text=True, check=True
+            [self._bin("postgres"), "-V"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=server_environment(),
         ).stdout
         return out.split()[-1].split(".")[0]
 
@@ -239,6 +249,7 @@ class EmbeddedPostgres:
                 ],
                 capture_output=True,
                 text=True,
+                env=server_environment(),
             )
         if result.returncode != 0:
             shutil.rmtree(self.pgdata, ignore_errors=True)
@@ -316,6 +327,7 @@ class EmbeddedPostgres:
                 stdin=subprocess.DEVNULL,
                 stdout=logfd,
                 stderr=subprocess.STDOUT,
+                env=server_environment(),
                 start_new_session=True,  # Ctrl-C in the terminal is for the console, not it
             )
         finally:
@@ -372,7 +384,9 @@ class EmbeddedPostgres:
             return []
         user = _namespace_user()
         prefix = ["unshare", "--user", f"--map-user={user.pw_uid}", f"--map-group={user.pw_gid}"]
-        probe = subprocess.run([*prefix, "--", "true"], capture_output=True, text=True)
+        probe = subprocess.run(
+            [*prefix, "--", "true"], capture_output=True, text=True, env=server_environment()
+        )
         if probe.returncode != 0:
             raise StoreUnavailable(
                 "the embedded Postgres does not run as root (PostgreSQL refuses it) and this "
@@ -401,6 +415,7 @@ def embedded_database_url(data_dir: Path) -> str:
     if server is None:
         server = _instances[key] = EmbeddedPostgres(key)
         atexit.register(_release_quietly, server)
+        _stop_on_sigterm()
     try:
         return server.acquire()
     except StoreUnavailable:
@@ -442,6 +457,31 @@ def postgres_bin_dir() -> Path:
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def server_environment() -> dict[str, str]:
+    """The environment of every server binary started here (SERVER_ENV_ALLOWED only)."""
+    env = {k: v for k, v in os.environ.items() if k in SERVER_ENV_ALLOWED}
+    env.setdefault("PATH", os.defpath)
+    return env
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends the process through SystemExit, so the atexit hook that releases the
+    server runs: the last client out stops it, a SIGTERMed command included (the default
+    action would exit without it and leave the server to the next command). Only in the
+    main thread, and only where nobody handles SIGTERM already (a worker's own handler,
+    which finishes its page, stays)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def _exit(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM: the default
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
 
 
 def _make_private_dirs(path: Path) -> None:
@@ -501,19 +541,36 @@ def _namespace_user() -> pwd.struct_passwd:
     raise StoreUnavailable("no unprivileged account in /etc/passwd to run the embedded Postgres")
 
 
-def _pid_from_lockfile(lockfile: Path) -> int | None:
+def _lockfile_lines(lockfile: Path) -> list[str] | None:
+    """The lines of a `postmaster.pid`, or None when there is none. Bytes that are not UTF-8
+    are kept as U+FFFD: the data directory's path (line 2) may legitimately hold them, and
+    only the pid (line 1) and the status (line 8) are read."""
     try:
-        first = lockfile.read_text().split("\n", 1)[0].strip()
+        raw = lockfile.read_bytes()
     except OSError:
         return None
-    return int(first) if first.isdigit() else None
+    return raw.decode("utf-8", errors="replace").split("\n")
+
+
+def _pid_from_lockfile(lockfile: Path) -> int | None:
+    """The pid a `postmaster.pid` names; None when there is no file or it is empty (a crash
+    while Postgres was writing it). Raises StoreUnavailable, saying what to do, when its first
+    line is not a pid: a file Postgres did not write cannot be trusted to be stale."""
+    lines = _lockfile_lines(lockfile)
+    if lines is None or not "".join(lines).strip():
+        return None
+    first = lines[0].strip()
+    if first.isascii() and first.isdigit() and 0 < int(first) < 2**31:
+        return int(first)
+    raise StoreUnavailable(
+        f"the embedded Postgres' lock file {lockfile} is corrupt (its first line is not a "
+        "process id): if no embedded Postgres is running on that directory (`ps -ef | grep "
+        "postgres`), delete the file and run the command again"
+    )
 
 
 def _lockfile_status(lockfile: Path) -> str:
-    try:
-        lines = lockfile.read_text().split("\n")
-    except OSError:
-        return ""
+    lines = _lockfile_lines(lockfile) or []
     return lines[7].strip() if len(lines) > 7 else ""
 
 

@@ -13,14 +13,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from console.view import format_duration
 from core.backfill.names import parse_repositories
-from core.backfill.registry import add_repositories
+from core.backfill.registry import AddResult
 from core.backfill.runtime import Engine, open_engine, tune_garbage_collector
 from core.backfill.worker import Worker, WorkerOptions
 from core.config import load_settings
 from core.store.models import BackfillProgress
 
-from .args import positive_int
+from .add import add_each, report_failures
+from .args import MAX_CONCURRENCY, bounded_int
 from .worker import install_stop_handlers
+
+# Like `worker --concurrency`: each backfill worked at once holds a database connection.
+WORKERS = bounded_int(1, MAX_CONCURRENCY, "each one holds a database connection")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,16 +35,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Register the repositories (like `add`), then work on their backfills in this "
             "process until every one has completed or failed, showing progress, rate, ETA and "
             "the GraphQL budget. Other workers (any machine) may help at the same time. "
-            "Exit status 1 if a backfill failed."
+            "A repository GitHub will not serve is reported and left out; the others go on. "
+            "Exit status 1 if a backfill failed or a repository was not added."
         ),
     )
     parser.add_argument("repositories", nargs="+", metavar="OWNER/NAME")
     parser.add_argument(
         "--workers",
-        type=positive_int,
+        type=WORKERS,
         default=2,
         metavar="N",
-        help="backfills worked at once (default 2)",
+        help=f"backfills worked at once (default 2, at most {MAX_CONCURRENCY})",
     )
     parser.set_defaults(func=run)
 
@@ -119,10 +124,15 @@ def run(args: argparse.Namespace) -> int:
     tune_garbage_collector()
     console = Console(stderr=False)
 
+    failed_to_add: list[tuple[str, AddResult | str]] = []
+
     async def work() -> list[BackfillProgress]:
         async with open_engine(settings, store_max_size=args.workers + 3) as engine:
-            added = await add_repositories(engine.store, engine.client, args.repositories)
-            ids = tuple(UUID(r.backfill_state_id) for r in added)
+            results = await add_each(engine.store, engine.client, args.repositories)
+            failed_to_add.extend((n, r) for n, r in results if isinstance(r, str))
+            ids = tuple(UUID(r.backfill_state_id) for _, r in results if not isinstance(r, str))
+            if not ids:  # none added: work on nothing (an empty `only` would mean everything)
+                return []
             worker = Worker(
                 engine.store,
                 engine.client,
@@ -146,4 +156,5 @@ def run(args: argparse.Namespace) -> int:
     unfinished = [p for p in final if p.status != "completed"]
     for p in unfinished:
         console.print(f"[red]{p.repository}[/]: {_status(p)}")
-    return 1 if unfinished else 0
+    not_added = report_failures(failed_to_add)
+    return 1 if unfinished or not_added else 0

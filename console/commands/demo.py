@@ -9,7 +9,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .args import positive_int
+from .args import MAX_CONCURRENCY, bounded_int
+
+# Each worker process holds its own database connections and its own simulator traffic on
+# this one machine: the same bound as `worker --concurrency`.
+WORKERS = bounded_int(1, MAX_CONCURRENCY, "each one is a process with database connections")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
-        "--workers", type=positive_int, default=2, metavar="N", help="worker processes (2)"
+        "--workers",
+        type=WORKERS,
+        default=2,
+        metavar="N",
+        help=f"worker processes (default 2, at most {MAX_CONCURRENCY})",
     )
     parser.add_argument(
         "--keep",
@@ -39,8 +47,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from console.app import BackfillConsole
     from console.backend import Backend
-    from console.demo import DemoConfig, DemoScript, environment, register, settings_for, simulator
-    from console.local_workers import LocalWorkers
+    from console.demo import (
+        DemoConfig,
+        DemoScript,
+        DemoWorkers,
+        Watchdog,
+        environment,
+        register,
+        settings_for,
+        simulator,
+    )
     from core.embedded import stop_embedded
 
     data_dir = Path(tempfile.mkdtemp(prefix="backfill-console-demo-"))
@@ -51,13 +67,17 @@ def run(args: argparse.Namespace) -> int:
         # layer's own exit handler has stopped it (atexit runs last-in, first-out).
         atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
     config = DemoConfig(data_dir=data_dir, workers=args.workers)
+    # Cleans up if this process is killed outright (SIGKILL: no handler or atexit runs).
+    watchdog = Watchdog(data_dir, keep=args.keep)
     print("starting the simulator and an embedded Postgres…", flush=True)
-    with simulator(config) as url:
+    with simulator(config, watchdog) as url:
         env = environment(config, url)
         settings = settings_for(env)
         for line in asyncio.run(register(settings)):
             print(line, flush=True)
-        workers = LocalWorkers(data_dir / "logs", env=env, extra_args=["--lease-seconds", "15"])
+        workers = DemoWorkers(
+            watchdog, data_dir / "logs", env=env, extra_args=["--lease-seconds", "15"]
+        )
         app = BackfillConsole(
             Backend(settings),
             local_workers=workers,

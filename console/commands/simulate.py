@@ -13,7 +13,7 @@ import threading
 
 from core.simulator import FaultSpec, RepoSpec, SimConfig, Simulator
 from core.simulator.app import AppSpec, InstallationSpec
-from core.simulator.config import PROFILES, apply_profile
+from core.simulator.config import PROFILES, apply_profile, fault_help
 from core.simulator.server import base_url, make_server
 
 DEFAULT_REPOS = ["octo-org/backfill-demo:250", "octo-org/monorepo:2000"]
@@ -88,6 +88,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "non-empty token is accepted (with --app-id, installation tokens only while "
             "they live)."
         ),
+        epilog="fault kinds for --faults:\n" + fault_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=_port, default=0, help="port; 0 picks a free one")
@@ -108,7 +110,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=_faults,
         default=None,
         metavar="SPEC",
-        help="fault rates, e.g. 502:0.1,504:0.05,reset:0.02,slow:0.05,malformed:0.05,partial:0.02",
+        help=(
+            "comma-separated faults, random (KIND:RATE) or aimed (KIND@OWNER/NAME[#N][*K]), "
+            "e.g. 502:0.1,saml@acme/api,vanish@acme/web#12*1; every KIND is listed below"
+        ),
     )
     parser.add_argument("--seed", type=_int, default=0, help="data and fault seed")
     parser.add_argument(

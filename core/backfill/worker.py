@@ -345,6 +345,7 @@ class Worker:
             return True
         numbers = [pr.number for pr in fetched.pull_requests]
         try:
+            await self._refuse_malformed(lease, chunk, fetched)
             await self.store.record_chunk_prs(chunk, numbers)
             result = await self.store.commit_sync_chunk(
                 chunk,
@@ -450,6 +451,7 @@ class Worker:
             return fetched
         page = fetched
         try:
+            await self._refuse_malformed(lease, chunk, page)
             result = await self._store(lease, chunk, page)
         except Exception as exc:  # the database refused or blinked: never leave it `processing`
             log.warning("could not store chunk %s", chunk.chunk_number, exc_info=True)
@@ -476,6 +478,18 @@ class Worker:
         if result.status == "completed":
             self._event(f"{lease.repository}: completed")
         return result.status != "active"
+
+    async def _refuse_malformed(self, lease: Lease, chunk: Chunk, page: PullRequestPage) -> None:
+        """PRs GitHub sent malformed (`PullRequestPage.refused`, decided by the pager) are
+        recorded as refused, like the PRs the database refuses, before the rest commits: the
+        completion check counts them as explained, not missing."""
+        for bad in page.refused:
+            await self.store.refuse_pull_request(chunk, bad.github_id, bad.number, bad.reason)
+        if page.refused:
+            self._event(
+                f"{lease.repository}: chunk {chunk.chunk_number}: {len(page.refused)} PR(s) "
+                f"refused (see pull_request_failures): {page.refused[0].reason}"
+            )
 
     async def _store(self, lease: Lease, chunk: Chunk, page: PullRequestPage) -> CommitResult:
         """Commit a page; a page the store's transport refuses as too large (PostgREST behind

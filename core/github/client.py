@@ -35,6 +35,7 @@ from core.github.errors import (
     MalformedResponse,
     RateLimitedError,
     RepositoryNotFound,
+    ReserveExceedsBudget,
     ResourceLimitsExceeded,
     SecondaryRateLimitError,
     TransientError,
@@ -64,6 +65,9 @@ TRANSIENT_BASE_WAIT = 1.0
 TRANSIENT_MAX_WAIT = 30.0
 REQUEST_DEADLINE = 60.0  # whole request, send to last byte (GitHub itself stops at 10 s)
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a full page with long bodies is a few MB
+# A wait longer than this is said on one line (log level WARNING: every CLI command shows it)
+# with what it waits for and until when; shorter ones are routine pacing.
+WAIT_NOTICE_SECONDS = 5.0
 CLOCK_SKEW_NOISE = 1.5  # seconds of apparent skew that `Date`'s whole seconds explain
 # What reading an answer of the wrong shape raises (pydantic's ValidationError is a ValueError).
 SHAPE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError)
@@ -93,6 +97,14 @@ class _PrimaryLimited(Exception):
     def __init__(self, reset_at: datetime, message: str) -> None:
         super().__init__(message)
         self.reset_at = reset_at
+
+
+def _duration(seconds: float) -> str:
+    """`45 s`, `12 min`, `1 h 01 min`: how long a wait is, for its one line."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 async def _maybe_await(result: Awaitable[None] | None) -> None:
@@ -194,7 +206,13 @@ class GitHubClient:
         """
         if not self._budget.known:
             await self._dry_run()
-        self._check(estimated_cost, self.min_remaining if min_remaining is None else min_remaining)
+        reserve = self.min_remaining if min_remaining is None else min_remaining
+        limit = self._budget.limit
+        if limit is not None and 0 < limit <= reserve:
+            # Clamping such a reserve lets only an untouched budget through: after the first
+            # point every query would wait for a reset with the budget nearly full.
+            raise ReserveExceedsBudget(reserve, limit)
+        self._check(estimated_cost, reserve)
 
     def within_budget(self, estimated_cost: int) -> bool:
         """Whether what earlier answers reported leaves the reserve untouched by a query of
@@ -236,8 +254,19 @@ class GitHubClient:
                 self._budget.observe_rate_limit(data.get("rateLimit"), dry_run=True)
             await self._publish()
 
-    async def _wait_until(self, until: datetime, reason: str) -> None:
-        log.info("github %s: waiting until %s (%s)", self._fingerprint, until.isoformat(), reason)
+    async def _wait_until(self, until: datetime, reason: str, detail: str = "") -> None:
+        """Sleep until `until` (GitHub's clock). Every wait goes through here: one longer than
+        WAIT_NOTICE_SECONDS is said on one line (what for, until when, and that Ctrl-C
+        stops it); the sleep is an ordinary cancellable one, so Ctrl-C ends it."""
+        seconds = max(0.0, (until - self._now()).total_seconds())
+        level = logging.WARNING if seconds > WAIT_NOTICE_SECONDS else logging.INFO
+        log.log(
+            level,
+            "waiting until %s UTC (%s) for %s; Ctrl-C stops",
+            f"{until:%H:%M:%S}",
+            _duration(seconds),
+            detail or reason,
+        )
         if self._on_wait is not None:
             await _maybe_await(self._on_wait(until, reason))
         await self._sleep(max(0.0, (until - self._now()).total_seconds()))
@@ -278,7 +307,11 @@ class GitHubClient:
                 # GitHub said limited: never send again before its reset (its clock), and
                 # not in the same instant even if the reset looks past.
                 continue_after = max(reset_at, self._now()) + timedelta(seconds=1)
-                await self._wait_until(continue_after, "GraphQL rate limit")
+                await self._wait_until(
+                    continue_after,
+                    "GraphQL rate limit",
+                    "the GraphQL budget to reset (GitHub answered that it is spent)",
+                )
                 continue
             finally:
                 self._reserved -= cost
@@ -296,7 +329,12 @@ class GitHubClient:
             except RateLimitedError as exc:
                 if not self.wait_on_rate_limit:
                     raise
-                await self._wait_until(exc.reset_at + timedelta(seconds=1), "GraphQL budget")
+                await self._wait_until(
+                    exc.reset_at + timedelta(seconds=1),
+                    "GraphQL budget",
+                    f"the GraphQL budget to reset ({exc.remaining:,} points left, a query needs "
+                    f"~{exc.estimated_cost}, MIN_GRAPHQL_POINTS={self.min_remaining} kept)",
+                )
                 continue
             self._reserved += cost
             return
@@ -399,6 +437,8 @@ class GitHubClient:
                 await self._wait_until(
                     self._now() + timedelta(seconds=self._secondary_wait(retry_after, secondary)),
                     "GitHub secondary rate limit",
+                    f"GitHub's secondary rate limit to pass (try {secondary} of "
+                    f"{self.max_retries})",
                 )
                 continue
             if outcome.action is Action.STOP:
@@ -438,6 +478,7 @@ class GitHubClient:
                     "try a smaller page",
                     attempts=transient,
                     status=status,
+                    reason=outcome.reason,
                 )
             delay = min(TRANSIENT_MAX_WAIT, TRANSIENT_BASE_WAIT * 2 ** (transient - 1))
             delay += self._rng.uniform(0, delay / 2)
@@ -595,9 +636,10 @@ class GitHubClient:
                 self._malformed(key, owner, name, ValueError("an answer that makes no progress"))
         try:
             count = min(page_size, buffer.complete_prefix())
-            prs, end_cursor = buffer.take(count)
+            prs, refused, end_cursor = buffer.take(count)
             result = PullRequestPage(
                 pull_requests=prs,
+                refused=refused,
                 end_cursor=end_cursor,
                 has_next_page=buffer.has_next_page,
                 total_count=buffer.total_count,

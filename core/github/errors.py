@@ -52,6 +52,26 @@ class RateLimitedError(GitHubError):
         return self.reset_at.isoformat()
 
 
+class ReserveExceedsBudget(GitHubError):
+    """MIN_GRAPHQL_POINTS keeps at least this token's whole budget in reserve: no query could
+    ever run, and waiting for resets would wait forever. Fatal, like bad credentials: every
+    worker using the token stops with one line saying what to set."""
+
+    type = "RESERVE_EXCEEDS_BUDGET"
+    action = Action.STOP
+    fatal = True
+    exit_code = 2
+
+    def __init__(self, reserve: int, limit: int) -> None:
+        super().__init__(
+            f"MIN_GRAPHQL_POINTS is {reserve:,}, but this token's whole GraphQL budget is "
+            f"{limit:,} points per window: nothing could ever run; set MIN_GRAPHQL_POINTS "
+            f"below {limit:,} (default 500)"
+        )
+        self.reserve = reserve
+        self.limit = limit
+
+
 class SecondaryRateLimitError(GitHubError):
     """GitHub's abuse/secondary limit kept answering after the bounded waits."""
 
@@ -96,10 +116,13 @@ class TransientError(GitHubError):
     action = Action.SHRINK
     shrink_page = True
 
-    def __init__(self, message: str, *, attempts: int, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, attempts: int, status: int | None = None, reason: str = ""
+    ) -> None:
         super().__init__(message)
         self.attempts = attempts
         self.status = status
+        self.reason = reason  # what GitHub's last answer was, without advice for workers
 
 
 class MalformedResponse(GitHubError):

@@ -169,6 +169,15 @@ def _actor(raw: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+class RefusedPullRequest(BaseModel):
+    """A PR whose own data GitHub sent malformed: recorded in pull_request_failures (counted
+    as refused by the completion check), never stored half-read; its page goes on without it."""
+
+    github_id: str
+    number: int | None
+    reason: str
+
+
 class PullRequestPage(BaseModel):
     """One chunk: complete PRs, oldest first, and where the next chunk starts.
 
@@ -177,6 +186,8 @@ class PullRequestPage(BaseModel):
     """
 
     pull_requests: list[PullRequest]
+    # PRs of this page refused for their own malformed data (the cursor moves past them).
+    refused: list[RefusedPullRequest] = []
     end_cursor: str | None
     has_next_page: bool
     total_count: int

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from core.github.models import PullRequest
+from pydantic import ValidationError
+
+from core.github.models import PullRequest, RefusedPullRequest
 from core.github.queries import NESTED, FollowUp
 
 
@@ -20,6 +22,19 @@ class AnswerProblem(ValueError):
     """An answer of the right types that cannot be right: it repeats what was delivered, says
     "more" without a cursor, or ends a list short of its `totalCount`. The client turns it
     into the `fail_chunk` outcome (`core.github.outcomes.malformed`)."""
+
+
+class MalformedPullRequest(ValueError):
+    """One PR's own data is not the shape asked for (a nested list that is not a list, a
+    review without its id, a field of the wrong type): that PR is refused (recorded in
+    pull_request_failures), the rest of its page is stored. Only the page's own structure
+    (the PR list, its pageInfo, a PR without an id to record it by) fails the whole page."""
+
+
+# What reading one PR of the wrong shape raises (pydantic's ValidationError is a ValueError).
+_PR_SHAPE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError)
+# The fields each nested node must have to be stored (its key in the store).
+_NESTED_KEY = {"reviews": "id", "comments": "id", "labels": "name"}
 
 
 def github_count(value: Any, what: str) -> int:
@@ -40,10 +55,20 @@ class _Entry:
     raw: dict[str, Any]
     nodes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     pending: dict[str, str | None] = field(default_factory=dict)  # field -> resume cursor
+    refused: str | None = None  # why this PR's own data cannot be stored
 
     @property
     def complete(self) -> bool:
         return not self.pending
+
+    def refuse(self, reason: str) -> None:
+        """This PR alone is refused; it keeps its place (and cursor) in the page."""
+        if not isinstance(self.raw.get("id"), str):
+            # Nothing to record it by: the page itself cannot be trusted.
+            raise AnswerProblem(f"a pull request without an id: {reason}")
+        self.refused = reason[:500]
+        self.pending.clear()
+        self.nodes.clear()
 
 
 def _updated(node: dict[str, Any]) -> datetime:
@@ -96,8 +121,11 @@ class RepoBuffer:
                 )
             known.add(node.get("id"))
             entry = _Entry(cursor=edge["cursor"], raw=node)
-            for name in NESTED:
-                self._absorb(entry, name, node.get(name))
+            try:
+                for name in NESTED:
+                    self._absorb(entry, name, node.get(name))
+            except MalformedPullRequest as exc:
+                entry.refuse(str(exc))
             self.entries.append(entry)
         if self.reached_end:
             self.frontier = self.entries[-1].cursor if self.entries else self.frontier
@@ -110,7 +138,7 @@ class RepoBuffer:
         """Fold one follow-up answer. A PR gone before its follow-ups are read is never stored
         short: the page fails and is fetched again, which lists it whole, or no more."""
         entry = self._find(follow.pr_id)
-        if entry is None:
+        if entry is None or entry.refused is not None:
             return
         if node is None:
             have = len(entry.nodes.get(follow.field, []))
@@ -118,17 +146,37 @@ class RepoBuffer:
                 f"pull request #{entry.raw.get('number')} was gone when its remaining "
                 f"{follow.field} were asked for ({have} read): the page is fetched again"
             )
-        self._absorb(entry, follow.field, node.get(follow.field))
+        try:
+            if not isinstance(node, dict):
+                raise MalformedPullRequest(f"its follow-up answer is {type(node).__name__}")
+            self._absorb(entry, follow.field, node.get(follow.field))
+        except MalformedPullRequest as exc:
+            entry.refuse(str(exc))
 
     @staticmethod
     def _absorb(entry: _Entry, name: str, conn: dict[str, Any] | None) -> None:
         """One page of a nested connection. "More, but no cursor" is malformed, never the end;
-        a list that ends short of its (latest) `totalCount` is not complete either."""
+        a list that ends short of its (latest) `totalCount` is not complete either (both:
+        the page is fetched again). Raises MalformedPullRequest when the connection is not
+        the shape asked for: that PR alone is refused."""
         nodes = entry.nodes.setdefault(name, [])
         if conn is None:
             raise AnswerProblem(f"{name} of pull request {entry.raw.get('id')!r} is null")
-        nodes.extend(n for n in conn.get("nodes") or [] if n is not None)
+        if not isinstance(conn, dict):
+            raise MalformedPullRequest(f"its {name} is {type(conn).__name__}, not an object")
+        got = conn.get("nodes") or []
+        if not isinstance(got, list):
+            raise MalformedPullRequest(f"its {name}.nodes is {type(got).__name__}, not a list")
+        key = _NESTED_KEY.get(name)
+        for n in got:
+            if n is None:
+                continue
+            if not isinstance(n, dict) or (key and not isinstance(n.get(key), str)):
+                raise MalformedPullRequest(f"one of its {name} has no {key or 'object'}")
+            nodes.append(n)
         info = conn.get("pageInfo") or {}
+        if not isinstance(info, dict):
+            raise MalformedPullRequest(f"its {name}.pageInfo is {type(info).__name__}")
         if info.get("hasNextPage"):
             if not info.get("endCursor"):
                 raise AnswerProblem(
@@ -186,14 +234,46 @@ class RepoBuffer:
 
     # -- output -----------------------------------------------------------------------------
 
-    def take(self, count: int) -> tuple[list[PullRequest], str | None]:
-        """Remove and convert the first `count` (complete) PRs; returns them and the new cursor."""
+    def take(self, count: int) -> tuple[list[PullRequest], list[RefusedPullRequest], str | None]:
+        """Remove and convert the first `count` (complete) PRs; returns them, the PRs refused
+        for their own malformed data (MalformedPullRequest), and the new cursor, which moves
+        past both."""
         taken, self.entries = self.entries[:count], self.entries[count:]
+        prs: list[PullRequest] = []
+        refused: list[RefusedPullRequest] = []
+        for entry in taken:
+            if entry.refused is None:
+                try:
+                    prs.append(PullRequest.from_graphql(entry.raw, entry.nodes))
+                    continue
+                except _PR_SHAPE_ERRORS as exc:
+                    entry.refuse(_shape_reason(exc))
+            number = entry.raw.get("number")
+            refused.append(
+                RefusedPullRequest(
+                    github_id=str(entry.raw["id"]),
+                    number=number if _is_int(number) else None,
+                    reason=f"GitHub's data for this PR is not the shape asked for: {entry.refused}",
+                )
+            )
         self.delivered.update(str(e.raw.get("id")) for e in taken)
         if taken:
             self.start_after = taken[-1].cursor
-        return [PullRequest.from_graphql(e.raw, e.nodes) for e in taken], self.start_after
+        return prs, refused, self.start_after
 
     @property
     def has_next_page(self) -> bool:
         return bool(self.entries) or self.has_more
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+
+
+def _shape_reason(exc: Exception) -> str:
+    """A short reason naming the field (pydantic: its location), never the whole value."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"{where}: {first['msg']}"[:300]
+    return f"{type(exc).__name__}: {str(exc)[:200]}"

@@ -20,27 +20,52 @@ _REPO_RE = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,1
 # Faults drawn at random per request (KIND:RATE), or aimed at a repository (KIND@OWNER/NAME)
 # and, for the per-PR kinds, at one PR (KIND@OWNER/NAME#NUMBER); `*N` limits an aimed fault to
 # its first N requests. Each reproduces an answer GitHub (or a proxy) gives; the samples and
-# their sources are in tests/github/answer_samples.py.
-REQUEST_FAULTS = (
-    "502", "504", "reset", "slow", "malformed", "partial",
-    "went_wrong",  # 200 + errors "Something went wrong while executing your query..."
-    "message_limit",  # 200, top-level message "API rate limit exceeded ...", no errors
-    "secondary",  # 403 JSON secondary limit (with retry-after if configured)
-    "secondary_text",  # 403 plain-text "secondary rate limit", no retry-after
-    "bad_encoding",  # Content-Encoding: gzip on a body that is not gzip
-    "trickle",  # the answer one byte every `trickle_seconds`
-    "huge",  # the answer padded to `huge_bytes`
-)  # fmt: skip
-REPO_FAULTS = (
-    "saml",  # data.repository null + FORBIDDEN, extensions.saml_failure
-    "repeat_page",  # pullRequests ignores `after` (a caching proxy)
-    "early_end",  # a page after a cursor: no PRs and hasNextPage false, totalCount unchanged
-)
-PR_FAULTS = (
-    "vanish",  # node(id:) of that PR: null + NOT_FOUND (deleted since it was listed)
-    "null_cursor",  # its reviews/comments: hasNextPage true, endCursor null
-)
+# their sources are in tests/github/answer_samples.py. One line each: `simulate --help` lists
+# these very lines, so the help cannot fall behind the code.
+REQUEST_FAULT_HELP = {
+    "502": 'HTTP 502 with GitHub\'s "Something went wrong" body (its 10 s timeout)',
+    "504": 'HTTP 504 "We couldn\'t respond to your request in time"',
+    "reset": "the connection dropped without an answer",
+    "slow": "the answer delayed by `slow_seconds` (1 s)",
+    "malformed": "a 200 whose JSON body is cut in half",
+    "partial": "RESOURCE_LIMITS_EXCEEDED past a small random number of nodes",
+    "went_wrong": '200 + errors "Something went wrong while executing your query..."',
+    "message_limit": '200, top-level "API rate limit exceeded", no errors, remaining 0',
+    "secondary": "403 JSON secondary rate limit (with retry-after if configured)",
+    "secondary_text": '403 plain-text "secondary rate limit", no retry-after',
+    "bad_encoding": "Content-Encoding: gzip on a body that is not gzip",
+    "trickle": "the answer one byte every `trickle_seconds`",
+    "huge": "the answer padded to `huge_bytes`",
+}
+REPO_FAULT_HELP = {
+    "saml": "data.repository null + FORBIDDEN, extensions.saml_failure",
+    "repeat_page": "pullRequests ignores `after` (a caching proxy)",
+    "early_end": "a page after a cursor: no PRs, hasNextPage false, totalCount unchanged",
+}
+PR_FAULT_HELP = {
+    "vanish": "node(id:) of that PR: null + NOT_FOUND (deleted since it was listed)",
+    "null_cursor": "its reviews/comments: hasNextPage true, endCursor null",
+    "nested_not_list": "its reviews.nodes an object, not a list (a broken proxy or GitHub bug)",
+    "nested_no_id": "its first review (else comment) without its id (a broken proxy or bug)",
+}
+REQUEST_FAULTS = tuple(REQUEST_FAULT_HELP)
+REPO_FAULTS = tuple(REPO_FAULT_HELP)
+PR_FAULTS = tuple(PR_FAULT_HELP)
 FAULT_KINDS = REQUEST_FAULTS
+
+
+def fault_help() -> str:
+    """Every fault kind with its one line, for `simulate --help` (generated from the lists
+    above: one source)."""
+    lines = ["random per request (KIND:RATE) or aimed at a repository (KIND@OWNER/NAME[*N]):"]
+    lines += [f"  {kind:<16} {text}" for kind, text in REQUEST_FAULT_HELP.items()]
+    lines.append("aimed at a repository only, KIND@OWNER/NAME[*N]:")
+    lines += [f"  {kind:<16} {text}" for kind, text in REPO_FAULT_HELP.items()]
+    lines.append("aimed at one pull request only, KIND@OWNER/NAME#NUMBER[*N]:")
+    lines += [f"  {kind:<16} {text}" for kind, text in PR_FAULT_HELP.items()]
+    return "\n".join(lines)
+
+
 _TARGET_RE = re.compile(r"^([a-z0-9_]+)@([^#*\s]+/[^#*\s]+)(?:#(\d+))?(?:\*(\d+))?$")
 
 

@@ -365,6 +365,8 @@ class Simulator:
                 response.trickle = self.config.trickle_seconds
             else:
                 response.pad = max(0, self.config.huge_bytes - len(response.body))
+        if touched and response.status == 200:
+            response.body = self._break_nested(response.body, touched)
         if fault == "malformed" and response.status == 200:
             self._faults["malformed"] += 1
             response.body = response.body[: max(1, len(response.body) // 2)]
@@ -501,6 +503,37 @@ class Simulator:
                 self._faults[target.kind] += 1
             return target.kind
         return None
+
+    def _break_nested(self, body: bytes, touched: set[str]) -> bytes:
+        """Faults `nested_not_list` / `nested_no_id`: one listed PR's nested data broken, the
+        rest of the page intact (what a broken proxy, or a GitHub bug, does to one node)."""
+        kinds = ("nested_not_list", "nested_no_id")
+        spec = self.config.faults
+        if spec is None or not any(t.kind in kinds for t in spec.targets):
+            return body
+        payload = json.loads(body)
+        repository = (payload.get("data") or {}).get("repository") or {}
+        edges = (repository.get("pullRequests") or {}).get("edges") or []
+        changed = False
+        for edge in edges:
+            node = edge.get("node") if isinstance(edge, dict) else None
+            if not isinstance(node, dict) or not isinstance(node.get("number"), int):
+                continue
+            kind = self.aimed(kinds, touched, node["number"])
+            if kind == "nested_not_list":
+                reviews = node.get("reviews") or {}
+                reviews["nodes"] = {"nodes": reviews.get("nodes")}  # an object, not a list
+                node["reviews"] = reviews
+                changed = True
+            elif kind == "nested_no_id":
+                lists = [(node.get(f) or {}).get("nodes") or [] for f in ("reviews", "comments")]
+                first = next((items[0] for items in lists if items), None)
+                if first is None:
+                    node.setdefault("reviews", {})["nodes"] = [{}]
+                else:
+                    first.pop("id", None)
+                changed = True
+        return R.dump(payload) if changed else body
 
     def _aimed_at(self, kind: str, repo: str, number: int | None = None) -> bool:
         """For resolvers: is `kind` aimed at this repository (or PR) now?"""

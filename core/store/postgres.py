@@ -6,11 +6,14 @@ Also what `migrate` needs (DDL), which only a direct connection can run.
 from __future__ import annotations
 
 import logging
+import os
+import re
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
 import psycopg
+import psycopg_pool
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -29,13 +32,60 @@ _SESSION_SETUP = (
 )
 
 
+# libpq's own words for each address it tried: `connection to server at "HOST", port N
+# failed: REASON` or `connection to server on socket "PATH" failed: REASON`.
+_LIBPQ_TARGET = re.compile(
+    r'connection to server (?:at "(?P<host>[^"]*)"(?: \([^)]*\))?, port (?P<port>\d+)|'
+    r'on socket "(?P<socket>[^"]*)") failed: (?P<reason>.*)'
+)
+
+
+def connection_target(conninfo: str, message: str = "") -> str:
+    """Where a connection was tried: `host:port` (each, when several) or the socket path,
+    as libpq reports it, else from the connection string and PGHOST/PGPORT. Never the
+    password (only host, port and socket path are read)."""
+    tried = []
+    for match in _LIBPQ_TARGET.finditer(message):
+        where = match["socket"] or f"{match['host']}:{match['port']}"
+        if where not in tried:
+            tried.append(where)
+    if tried:
+        return ", ".join(tried)
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        params = {}
+    hosts = str(params.get("host") or os.environ.get("PGHOST") or "").split(",")
+    ports = str(params.get("port") or os.environ.get("PGPORT") or "5432").split(",")
+    out = []
+    for i, host in enumerate(hosts):
+        port = ports[i] if i < len(ports) else ports[-1]
+        if not host:
+            out.append(f"the local socket (port {port}; no host given)")
+        elif host.startswith("/"):
+            out.append(f"{host}/.s.PGSQL.{port}")
+        else:
+            out.append(f"{host}:{port}")
+    return ", ".join(out)
+
+
 def describe_connect_error(exc: Exception, setting: str, conninfo: str) -> str:
-    """One line on why a connection failed. libpq echoes hosts, and with an unencoded `@` in
-    the password part of the password is taken for the host: every trace of it is masked."""
-    if isinstance(exc, psycopg.OperationalError):
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "connection failed"
+    """One line on why a connection failed, naming where it was tried (host:port or socket
+    path). libpq echoes hosts, and with an unencoded `@` in the password part of the password
+    is taken for the host: every trace of it is masked."""
+    if isinstance(exc, psycopg.OperationalError | psycopg_pool.PoolTimeout):
+        text = str(exc).strip()
+        found = _LIBPQ_TARGET.search(text)
+        if found is not None:
+            reason = found["reason"].strip()
+            hint = text.splitlines()[-1].strip()
+            if hint and hint not in reason and hint != text.splitlines()[0].strip():
+                reason = f"{reason} ({hint})"
+        else:
+            reason = text.splitlines()[-1].strip() if text else "connection failed"
+        where = connection_target(conninfo, text)
         return redact_password(
-            f"cannot connect to the database given by {setting}: {reason}", conninfo
+            f"cannot connect to the database given by {setting} at {where}: {reason}", conninfo
         )
     return f"{setting} is not a valid PostgreSQL connection URL"
 

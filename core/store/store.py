@@ -203,7 +203,7 @@ class Store:
         raise AssertionError("unreachable")
 
     async def refuse_pull_request(
-        self, chunk: Chunk, github_id: str, number: int, error: str
+        self, chunk: Chunk, github_id: str, number: int | None, error: str
     ) -> bool:
         """Record a PR that cannot be stored (pull_request_failures), fenced by the chunk."""
         return await self._flag(
