@@ -8,7 +8,6 @@ import pty
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -164,17 +163,6 @@ def test_remove_yes_deletes_exactly_that_repositorys_rows(
     assert owned_rows(database_url, "acme/web") == {t: set() for t in OWNED}
 
 
-def test_remove_without_yes_and_no_terminal_refuses(
-    two_backfilled: dict[str, str], database_url: str
-) -> None:
-    before = every_row(database_url)
-    result = run(two_backfilled, "remove", "acme/web")
-    assert result.returncode == 1
-    assert "would remove acme/web:" in result.stdout
-    assert "nothing deleted: pass --yes" in result.stdout
-    assert every_row(database_url) == before
-
-
 def _on_a_terminal(env: dict[str, str], answer: str, *args: str) -> tuple[int, str]:
     """The CLI on a pseudo-terminal, `answer` typed at its prompt."""
     primary, secondary = pty.openpty()
@@ -211,16 +199,21 @@ def _on_a_terminal(env: dict[str, str], answer: str, *args: str) -> tuple[int, s
     return code, output.decode(errors="replace")
 
 
-@pytest.mark.parametrize(("answer", "removed"), [("acme/api", False), ("acme/web", True)])
-def test_remove_on_a_terminal_asks_for_the_name(
-    answer: str, removed: bool, two_backfilled: dict[str, str], database_url: str
+def test_remove_without_yes_refuses_with_no_terminal_and_asks_on_one(
+    two_backfilled: dict[str, str], database_url: str
 ) -> None:
-    before: dict[str, Any] = every_row(database_url)
-    code, output = _on_a_terminal(two_backfilled, answer, "remove", "acme/web")
+    before = every_row(database_url)
+    result = run(two_backfilled, "remove", "acme/web")
+    assert result.returncode == 1
+    assert "would remove acme/web:" in result.stdout
+    assert "nothing deleted: pass --yes" in result.stdout
+    assert every_row(database_url) == before
+
+    code, output = _on_a_terminal(two_backfilled, "acme/api", "remove", "acme/web")
     assert "would remove acme/web:" in output
-    if removed:
-        assert code == 0 and "removed acme/web:" in output
-        assert backfills(database_url) == {"acme/api": "completed"}
-    else:
-        assert code == 1 and "cancelled: nothing deleted" in output
-        assert every_row(database_url) == before
+    assert code == 1 and "cancelled: nothing deleted" in output  # not the name asked for
+    assert every_row(database_url) == before
+
+    code, output = _on_a_terminal(two_backfilled, "acme/web", "remove", "acme/web")
+    assert code == 0 and "removed acme/web:" in output
+    assert backfills(database_url) == {"acme/api": "completed"}
