@@ -5,9 +5,7 @@ detail screen's lease (worker, host, expiry) from a real worker holding a live l
 
 from __future__ import annotations
 
-import json
 import socket
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from tests.console.test_detail import select
 from tests.console.test_keys import SIZE, refresh, rows, settle, wait_for
 from tests.engine.harness import SimServer, cli, simulator, start_worker
 from tests.sync.helpers import differences
+from tests.sync.test_sync_crash import get, post
 
 REPO = "acme/fresh"
 # The backfill began this long ago (moved back in the database): the lag the column shows.
@@ -33,19 +32,6 @@ def evolving() -> Iterator[SimServer]:
     """A simulator of its own: `evolve` changes it, so no other test shares it."""
     with simulator([f"{REPO}:150"], seed=23) as server:
         yield server
-
-
-def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def get(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return json.loads(response.read())
 
 
 def state(database_url: str) -> dict[str, Any]:

@@ -87,13 +87,18 @@ async def on_legacy(pilot: Any) -> None:
     await pilot.press("down", "down", "down", "down")
 
 
-async def in_detail(pilot: Any) -> None:
-    await on_legacy(pilot)
+async def opened(pilot: Any) -> None:
+    """Enter on the selected row, once the detail screen has read its repository."""
     await pilot.press("enter")
     app: BackfillConsole = pilot.app
     await asyncio.gather(*(w.wait() for w in app.workers), return_exceptions=True)
     await pilot.pause()
     await pilot.pause()
+
+
+async def in_detail(pilot: Any) -> None:
+    await on_legacy(pilot)
+    await opened(pilot)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -105,11 +110,8 @@ def test_detail_screen(snap_compare, size: str) -> None:
 async def in_syncing_detail(pilot: Any) -> None:
     """The main screen polled, then octo/react (row 2: completed, a sync under way)."""
     await polled(pilot)
-    await pilot.press("down", "enter")
-    app: BackfillConsole = pilot.app
-    await asyncio.gather(*(w.wait() for w in app.workers), return_exceptions=True)
-    await pilot.pause()
-    await pilot.pause()
+    await pilot.press("down")
+    await opened(pilot)
 
 
 @pytest.mark.parametrize("size", SIZES)
