@@ -352,13 +352,12 @@ def events_between(previous: StatsReport | None, current: StatsReport, now: date
             events.append(_event(now, f"{p.repository}: added ({p.total_prs or 0:,} PRs)"))
             continue
         if p.status == old.status == "completed":  # a completed repository moves by syncs
-            events += _sync_events(
-                p,
-                old,
-                fresh.get(p.backfill_state_id),
-                was_fresh.get(p.backfill_state_id),
-                now,
+            chunk, more = _sync_events(
+                p, old, fresh.get(p.backfill_state_id), was_fresh.get(p.backfill_state_id), now
             )
+            done += chunk
+            done_prs += max(0, p.processed_prs - old.processed_prs)
+            events += more
         elif p.last_chunk_number > old.last_chunk_number and p.processed_prs > old.processed_prs:
             done_prs += p.processed_prs - old.processed_prs
             done.append(
@@ -403,25 +402,29 @@ def _sync_events(
     f: Freshness | None,
     was: Freshness | None,
     now: datetime,
-) -> list[Text]:
-    """A completed repository's sync (issue 17): started, each sync chunk (numbered by the
-    backfill's own counter), finished with how fresh the data now is."""
+) -> tuple[list[Text], list[Text]]:
+    """A completed repository's sync (issue 17): its sync chunks done (numbered by the
+    backfill's own counter; counted with the backfill's chunks when many move at once), and
+    the sync started, or finished with how fresh the data now is."""
+    chunks: list[Text] = []
     events: list[Text] = []
-    if f is not None and f.syncing and not (was is not None and was.syncing):
+    started = f is not None and f.syncing and not (was is not None and was.syncing)
+    if started and p.last_chunk_number == old.last_chunk_number:
         events.append(_event(now, f"{p.repository}: sync started", "cyan"))
     if p.last_chunk_number > old.last_chunk_number:
         new = p.processed_prs - old.processed_prs
-        chunks = (
+        numbers = (
             f"#{p.last_chunk_number}"
             if p.last_chunk_number == old.last_chunk_number + 1
             else f"#{old.last_chunk_number + 1}-#{p.last_chunk_number}"
         )
         extra = f", +{new:,} new PRs" if new > 0 else ""
-        events.append(_event(now, f"{p.repository}: sync chunk {chunks} done{extra}"))
+        what = f"sync started, chunk {numbers}" if started else f"sync chunk {numbers}"
+        chunks.append(_event(now, f"{p.repository}: {what} done{extra}"))
     if f is not None and was is not None and f.syncs > was.syncs:
         fresh = f" as of {clock(f.fresh_as_of)}" if f.fresh_as_of is not None else ""
         events.append(_event(now, f"{p.repository}: synced, fresh{fresh}", "green"))
-    return events
+    return chunks, events
 
 
 def _worker_events(

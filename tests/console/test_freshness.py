@@ -122,7 +122,9 @@ async def test_lag_column_then_the_sync_key_brings_the_database_to_githubs_truth
             assert cell(app, REPO, "Lag") == format_duration(fresh.lag_seconds)
             assert cell(app, REPO, "Status") == "completed"
             events = [line[9:] for line in app.event_lines]
-            assert any(e.startswith(f"{REPO}: sync chunk #") for e in events), events
+            assert any(
+                e.startswith(f"{REPO}: sync") and " chunk #" in e and " done" in e for e in events
+            ), events
             assert any(e.startswith(f"{REPO}: synced, fresh as of ") for e in events), events
 
             await pilot.press("enter")

@@ -191,9 +191,10 @@ def test_sync_events_name_the_sync_chunks_and_the_new_freshness() -> None:
     walking = state(6, 102, syncing=True, syncs=1)
     done = state(7, 102, syncing=False, syncs=2)
     assert [e.plain[9:] for e in events_between(idle, walking, NOW)] == [
-        "a/b: sync started",
-        "a/b: sync chunk #5-#6 done, +2 new PRs",
+        "a/b: sync started, chunk #5-#6 done, +2 new PRs"
     ]
+    begun = state(4, 100, syncing=True, syncs=1)
+    assert [e.plain[9:] for e in events_between(idle, begun, NOW)] == ["a/b: sync started"]
     assert [e.plain[9:] for e in events_between(walking, done, NOW)] == [
         "a/b: sync chunk #7 done",
         "a/b: synced, fresh as of 14:13:00",
