@@ -486,6 +486,33 @@ class BackfillConsole(App[None]):
         self._reload()
 
     @work(group="actions", exit_on_error=False)
+    async def action_sync_now(self) -> None:
+        """Make the selected repository's sync due now (`request_sync`); a running worker
+        claims it as it claims any due sync, as `backfill-console sync` does."""
+        selected = self.selected()
+        if selected is None:
+            self._fail("select a repository first")
+            return
+        backfill_state_id = selected.backfill_state_id
+        try:
+            marked = await self.backend.call(lambda store: store.request_sync([backfill_state_id]))
+        except Exception as exc:
+            self._fail(f"sync failed: {describe(exc)}")
+            return
+        if not marked:
+            self._fail(
+                f"{selected.repository} is {selected.status}: only a completed backfill is "
+                "synced (the backfill itself reaches the changes)"
+            )
+            return
+        self.log_event(f"{selected.repository}: sync requested: due now")
+        if self._workers_alive():
+            self.log_event("a running worker will sync it (unless it runs with --sync-every 0)")
+        else:
+            self.log_event("no worker is running: start one (w) or run `backfill-console worker`")
+        self._reload()
+
+    @work(group="actions", exit_on_error=False)
     async def action_remove(self) -> None:
         selected = self.selected()
         if selected is None:

@@ -82,7 +82,10 @@ class DetailScreen(Screen[None]):
                 ),
                 None,
             )
-        self.query_one("#detail-state", Static).update(detail_summary(detail, progress))
+        freshness = None
+        if self.console.report is not None:
+            freshness = self.console.report.freshness_of(detail.backfill_state_id)
+        self.query_one("#detail-state", Static).update(detail_summary(detail, progress, freshness))
         if not self.query("#detail-chunks"):
             table = KeyedTable(chunk_columns(detail), id="detail-chunks", classes="panel")
             table.border_title = "Recent chunks (newest first)"

@@ -70,6 +70,13 @@ COMMANDS: tuple[Command, ...] = (
         control=True,
     ),
     Command(
+        "sync_now",
+        "n",
+        "Sync",
+        "Sync the selected completed repository with GitHub now (a running worker does it)",
+        control=True,
+    ),
+    Command(
         "remove",
         "x",
         "Remove",

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from rich.text import Text
 
@@ -20,6 +21,7 @@ from core.store.models import (
     BackfillDetail,
     BackfillProgress,
     ChunkRecord,
+    Freshness,
     StuckChunk,
     WorkerRecord,
 )
@@ -36,14 +38,17 @@ class ColumnSpec:
     most: int | None = None
 
 
+# The lag (how old the data of a completed repository is, issue 17) comes before the progress
+# bar: at 80 columns the bar goes first, as the count says the same in figures.
 REPOSITORY_COLUMNS = (
     ColumnSpec("Repository", 0, least=12, most=40),
     ColumnSpec("Processed", 2, least=13),
-    ColumnSpec("Progress", 4, least=19, most=19),
-    ColumnSpec("PRs/min", 5, least=7),
+    ColumnSpec("Progress", 5, least=19, most=19),
+    ColumnSpec("PRs/min", 6, least=7),
     ColumnSpec("ETA", 3, least=5),
+    ColumnSpec("Lag", 4, least=6),
     ColumnSpec("Status", 1, least=16),
-    ColumnSpec("Chunks", 6, least=6, most=24),
+    ColumnSpec("Chunks", 7, least=6, most=24),
 )
 WORKER_COLUMNS = (
     ColumnSpec("Worker", 0, least=10, most=32),
@@ -76,16 +81,18 @@ def layout_columns(
     specs: Sequence[ColumnSpec], natural: dict[str, int], available: int, padding: int = 2
 ) -> dict[str, int]:
     """Column widths for `available` cells, in display order: columns join by priority while
-    their least width fits, then grow by priority towards their widest cell (`natural`),
-    bounded ones first, so free text (a status, an error) takes what is left."""
+    their least width fits (the first that does not ends the list), then grow by priority
+    towards their widest cell (`natural`), bounded ones first, so free text (a status, an
+    error) takes what is left."""
     widths: dict[str, int] = {}
     left = available
     ranked = sorted(specs, key=lambda spec: spec.priority)
     for spec in ranked:
         need = min(spec.least, natural.get(spec.name, spec.least))
-        if left >= need + padding:
-            widths[spec.name] = need
-            left -= need + padding
+        if left < need + padding:
+            break  # what is left goes to the columns shown, not to a lower priority
+        widths[spec.name] = need
+        left -= need + padding
     for spec in sorted(ranked, key=lambda spec: spec.most is None):
         if spec.name not in widths:
             continue
@@ -158,10 +165,22 @@ _STATE_STYLE = {
 }
 
 
-def repository_status(p: BackfillProgress) -> Text:
-    """The status column: `core.monitoring.standing` in a few words, times on this clock."""
+def sync_requested(f: Freshness | None) -> bool:
+    """A "sync now" not yet honoured: asked for after the last sync finished."""
+    if f is None or f.sync_requested_at is None:
+        return False
+    return f.synced_at is None or f.sync_requested_at > f.synced_at
+
+
+def repository_status(p: BackfillProgress, f: Freshness | None = None) -> Text:
+    """The status column: `core.monitoring.standing` in a few words, times on this clock;
+    a completed repository says when a sync is under way or asked for (`f`, issue 17)."""
     s = standing(p)
     style = _STATE_STYLE.get(s.state, "dim")
+    if s.state == "completed" and f is not None and f.syncing:
+        return Text("syncing", style="bold cyan")
+    if s.state == "completed" and sync_requested(f):
+        return Text("sync requested", style="cyan")
     if s.state == "completed":
         return Text("completed" + (f": {s.why}" if s.why else ""), style=style)
     if s.state == "failed":
@@ -176,7 +195,13 @@ def repository_status(p: BackfillProgress) -> Text:
     return Text(s.state, style=style)
 
 
-def repository_cells(p: BackfillProgress) -> tuple[Text | str, ...]:
+def lag_cell(f: Freshness | None) -> str:
+    """How old a completed repository's data is (the database's clock); empty while its
+    backfill runs (the backfill is the news)."""
+    return "" if f is None or f.lag_seconds is None else format_duration(f.lag_seconds)
+
+
+def repository_cells(p: BackfillProgress, f: Freshness | None = None) -> tuple[Text | str, ...]:
     total = "?" if p.total_prs is None else f"{p.total_prs:,}"
     fraction = None if p.percent is None else p.percent / 100
     if p.total_prs is None and p.status == "completed":
@@ -184,7 +209,7 @@ def repository_cells(p: BackfillProgress) -> tuple[Text | str, ...]:
     progress = bar(fraction)
     progress.append(f" {p.percent:5.1f}%" if p.percent is not None else "      ")
     rate = f"{p.prs_per_minute:,.0f}" if p.prs_per_minute else "—"
-    eta = "" if p.status in ("completed", "failed") else format_duration(p.eta_seconds)
+    eta = "" if p.status == "completed" else format_duration(p.eta_seconds)
     chunks = Text(f"#{p.last_chunk_number}")
     if p.chunks_processing:
         chunks.append(f" {p.chunks_processing} running", style="cyan")
@@ -196,7 +221,8 @@ def repository_cells(p: BackfillProgress) -> tuple[Text | str, ...]:
         progress,
         rate,
         eta,
-        repository_status(p),
+        lag_cell(f),
+        repository_status(p, f),
         chunks,
     )
 
@@ -307,6 +333,10 @@ def _event(moment: datetime, message: str, style: str = "") -> Text:
     return text
 
 
+def freshness_by_id(report: StatsReport) -> dict[UUID, Freshness]:
+    return {f.backfill_state_id: f for f in report.freshness}
+
+
 def events_between(previous: StatsReport | None, current: StatsReport, now: datetime) -> list[Text]:
     """What changed since the last snapshot: chunks done, failures, waits, workers, recoveries."""
     if previous is None:
@@ -315,12 +345,20 @@ def events_between(previous: StatsReport | None, current: StatsReport, now: date
     done: list[Text] = []
     done_prs = 0
     before = {p.backfill_state_id: p for p in previous.progress}
+    fresh, was_fresh = freshness_by_id(current), freshness_by_id(previous)
     for p in current.progress:
         old = before.get(p.backfill_state_id)
         if old is None:
             events.append(_event(now, f"{p.repository}: added ({p.total_prs or 0:,} PRs)"))
             continue
-        if p.last_chunk_number > old.last_chunk_number and p.processed_prs > old.processed_prs:
+        if p.status == old.status == "completed":  # a completed repository moves by syncs
+            chunk, more = _sync_events(
+                p, old, fresh.get(p.backfill_state_id), was_fresh.get(p.backfill_state_id), now
+            )
+            done += chunk
+            done_prs += max(0, p.processed_prs - old.processed_prs)
+            events += more
+        elif p.last_chunk_number > old.last_chunk_number and p.processed_prs > old.processed_prs:
             done_prs += p.processed_prs - old.processed_prs
             done.append(
                 _event(
@@ -356,6 +394,37 @@ def events_between(previous: StatsReport | None, current: StatsReport, now: date
     events += _worker_events(previous.workers, current.workers, now)
     events += _stuck_events(previous.stuck, current.stuck, now)
     return events
+
+
+def _sync_events(
+    p: BackfillProgress,
+    old: BackfillProgress,
+    f: Freshness | None,
+    was: Freshness | None,
+    now: datetime,
+) -> tuple[list[Text], list[Text]]:
+    """A completed repository's sync (issue 17): its sync chunks done (numbered by the
+    backfill's own counter; counted with the backfill's chunks when many move at once), and
+    the sync started, or finished with how fresh the data now is."""
+    chunks: list[Text] = []
+    events: list[Text] = []
+    started = f is not None and f.syncing and not (was is not None and was.syncing)
+    if started and p.last_chunk_number == old.last_chunk_number:
+        events.append(_event(now, f"{p.repository}: sync started", "cyan"))
+    if p.last_chunk_number > old.last_chunk_number:
+        new = p.processed_prs - old.processed_prs
+        numbers = (
+            f"#{p.last_chunk_number}"
+            if p.last_chunk_number == old.last_chunk_number + 1
+            else f"#{old.last_chunk_number + 1}-#{p.last_chunk_number}"
+        )
+        extra = f", +{new:,} new PRs" if new > 0 else ""
+        what = f"sync started, chunk {numbers}" if started else f"sync chunk {numbers}"
+        chunks.append(_event(now, f"{p.repository}: {what} done{extra}"))
+    if f is not None and was is not None and f.syncs > was.syncs:
+        fresh = f" as of {clock(f.fresh_as_of)}" if f.fresh_as_of is not None else ""
+        events.append(_event(now, f"{p.repository}: synced, fresh{fresh}", "green"))
+    return chunks, events
 
 
 def _worker_events(
@@ -401,10 +470,11 @@ def build_view(
 ) -> View:
     wanted = filter_text.strip().lower()
     observed = report.progress[0].observed_at if report.progress else now
+    fresh = freshness_by_id(report)
     return View(
         observed_at=observed,
         repositories={
-            str(p.backfill_state_id): repository_cells(p)
+            str(p.backfill_state_id): repository_cells(p, fresh.get(p.backfill_state_id))
             for p in report.progress
             if wanted in p.repository.lower()
         },
@@ -488,14 +558,36 @@ def _line(text: Text, label: str, value: Text | str) -> None:
     text.append("\n")
 
 
-def detail_summary(detail: BackfillDetail, p: BackfillProgress | None) -> Text:
+def sync_summary(f: Freshness) -> Text:
+    """A completed repository's freshness: as of when, the lag, how many syncs, and whether
+    one is under way or asked for."""
+    assert f.fresh_as_of is not None
+    text = Text(f"fresh as of {f.fresh_as_of.astimezone():%Y-%m-%d %H:%M:%S}")
+    text.append(f" · lag {format_duration(f.lag_seconds)}", style="bold")
+    if f.syncing:
+        text.append(" · syncing now", style="bold cyan")
+    elif sync_requested(f):
+        text.append(" · sync requested", style="cyan")
+    if f.syncs and f.synced_at is not None:
+        text.append(f" · {f.syncs:,} sync{'s' if f.syncs != 1 else ''}, last {clock(f.synced_at)}")
+    elif not f.syncs:
+        text.append(" · never synced (as of its backfill's start)")
+    if f.watermark is not None:
+        text.append(f" · watermark {f.watermark.astimezone():%Y-%m-%d %H:%M:%S}", style="dim")
+    return text
+
+
+def detail_summary(
+    detail: BackfillDetail, p: BackfillProgress | None, f: Freshness | None = None
+) -> Text:
     """The backfill's state, in full: status with its reason and since when, progress, rate,
-    ETA, cursor, page size, errors and cooldown, lease, and a sync state when there is one."""
+    ETA, cursor, page size, errors and cooldown, lease, and its freshness (lag) once
+    completed."""
     now = detail.observed_at
     text = Text()
     if p is not None:
         s = standing(p)
-        status = repository_status(p)
+        status = repository_status(p)  # a sync under way is on the Sync line
         if s.why and s.state not in ("failed", "stalled", "completed"):
             status.append(f" ({s.why})")
         if s.since is not None:
@@ -504,11 +596,7 @@ def detail_summary(detail: BackfillDetail, p: BackfillProgress | None) -> Text:
         total = "?" if p.total_prs is None else f"{p.total_prs:,}"
         percent = "" if p.percent is None else f" ({p.percent:.1f}%)"
         rate = f"{p.prs_per_minute:,.0f} PRs/min" if p.prs_per_minute else "— PRs/min"
-        eta = (
-            ""
-            if p.status in ("completed", "failed")
-            else f" · ETA {format_duration(p.eta_seconds)}"
-        )
+        eta = "" if p.status == "completed" else f" · ETA {format_duration(p.eta_seconds)}"
         _line(text, "Progress", f"{p.processed_prs:,}/{total} PRs{percent} · {rate}{eta}")
     else:
         _line(text, "State", Text(detail.status))
@@ -532,8 +620,7 @@ def detail_summary(detail: BackfillDetail, p: BackfillProgress | None) -> Text:
         _line(text, "Lease", f"{detail.leased_by}{host} · {expiry}")
     else:
         _line(text, "Lease", Text("none (no worker holds it)", style="dim"))
-    sync = {k: v for k, v in detail.state.items() if k.startswith("sync") and v is not None}
-    if sync:  # the sync watermark, once the schema has one
-        _line(text, "Sync", " · ".join(f"{k.removeprefix('sync_')} {v}" for k, v in sync.items()))
+    if f is not None and f.fresh_as_of is not None:
+        _line(text, "Sync", sync_summary(f))
     text.rstrip()
     return text

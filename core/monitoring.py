@@ -125,6 +125,20 @@ def standing(p: BackfillProgress, stall_after: timedelta = STALL_AFTER) -> Stand
     return Standing("idle", p.last_error or "no worker holds it", moved)
 
 
+# A backfill that is not moving on its own has no rate and no ETA: a failed one waits for a
+# retry, a paused one for a resume; the PRs its last chunks stored are history, not a pace.
+NOT_MOVING = ("failed", "paused")
+
+
+def without_pace(p: BackfillProgress) -> BackfillProgress:
+    """`p` with no rate (0 PRs/min) and no ETA (None, shown as "—") when it is failed or
+    paused; unchanged otherwise. The one place `stats`, `stats --json` and the console get
+    the rule from."""
+    if p.status not in NOT_MOVING:
+        return p
+    return p.model_copy(update={"prs_per_minute": 0.0, "eta_seconds": None})
+
+
 @dataclass(frozen=True)
 class StatsReport:
     chunks: ChunkStatistics
@@ -168,6 +182,7 @@ async def collect_stats(
         store.stuck_chunks(stuck_minutes),
         store.freshness(),
     )
+    progress = [without_pace(p) for p in progress]
     if backfill_state_id is not None:  # per backfill: its own progress row only
         progress = [p for p in progress if p.backfill_state_id == backfill_state_id]
         stuck = [c for c in stuck if c.backfill_state_id == backfill_state_id]

@@ -1,7 +1,6 @@
-"""`backfill-console retry OWNER/NAME...`.
-
-`retry` puts failed backfills back to pending (their cursor and stored PRs stay); `remove`
-deletes a repository and everything stored for it, and without `--yes` only counts it.
+"""`backfill-console retry OWNER/NAME...`: failed backfills back to pending once the cause is
+fixed; their cursor and stored PRs stay, so a worker resumes each where it stopped. Every
+name is looked up before anything changes: one unknown name retries none.
 """
 
 from __future__ import annotations

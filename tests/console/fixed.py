@@ -17,6 +17,7 @@ from core.store.models import (
     BackfillProgress,
     ChunkRecord,
     ChunkStatistics,
+    Freshness,
     RateLimitRecord,
     RemovalCounts,
     StuckChunk,
@@ -72,6 +73,26 @@ def progress(
         observed_at=NOW,
         # Stored something a minute ago, unless the fixture says it stalled that long ago.
         progressed_at=NOW - timedelta(minutes=stalled_minutes or 1),
+    )
+
+
+def freshness(p: BackfillProgress, *, syncing: bool = False, syncs: int = 0) -> Freshness:
+    """As `sync_freshness_snapshot` says it: a completed repository is fresh as of its last
+    sync's start (never synced: its backfill's start); one still backfilling has no lag."""
+    done = p.status == "completed"
+    fresh_as_of = NOW - timedelta(minutes=17) if syncs else p.started_at
+    return Freshness(
+        backfill_state_id=p.backfill_state_id,
+        repository=p.repository,
+        status=p.status,
+        watermark=NOW - timedelta(minutes=19) if syncs else None,
+        synced_at=NOW - timedelta(minutes=16) if syncs else None,
+        fresh_as_of=fresh_as_of if done else None,
+        lag_seconds=int((NOW - fresh_as_of).total_seconds()) if done and fresh_as_of else None,
+        syncing=syncing,
+        sync_requested_at=None,
+        syncs=syncs,
+        observed_at=NOW,
     )
 
 
@@ -176,12 +197,18 @@ def report(repositories: int = 0) -> StatsReport:
             reason="recovered 37/37",
         )
     ]
+    # octo/react is syncing (synced 3 times before); acme/empty was never synced.
+    fresh = [
+        freshness(p, syncing=True, syncs=3) if p.repository == "octo/react" else freshness(p)
+        for p in rows
+    ]
     return StatsReport(
         chunks=ChunkStatistics(processing=2, completed=1_648, failed=3, stuck=1, total=1_653),
         progress=rows,
         workers=workers,
         budgets=[budget_metrics(budget)],
         stuck=stuck,
+        freshness=fresh,
     )
 
 
@@ -265,6 +292,58 @@ def detail() -> BackfillDetail:
     )
 
 
+def syncing_detail() -> BackfillDetail:
+    """octo/react in full: completed, a sync walking its second page under a live lease."""
+    chunks = [
+        ChunkRecord(
+            chunk_number=431,
+            kind="sync",
+            status="processing",
+            started_at=NOW - timedelta(seconds=4),
+            worker_id="worker-a",
+        ),
+        ChunkRecord(
+            chunk_number=430,
+            kind="sync",
+            status="completed",
+            started_at=NOW - timedelta(seconds=9),
+            completed_at=NOW - timedelta(seconds=5),
+            pr_count=100,
+            worker_id="worker-a",
+        ),
+        *(
+            ChunkRecord(
+                chunk_number=n,
+                kind="sync" if n == 429 else "backfill",
+                status="completed",
+                started_at=NOW - timedelta(minutes=17 + (429 - n) * 5),
+                completed_at=NOW - timedelta(minutes=16 + (429 - n) * 5),
+                pr_count=12 if n == 429 else 37,
+                worker_id="worker-b",
+            )
+            for n in range(429, 420, -1)
+        ),
+    ]
+    return BackfillDetail(
+        backfill_state_id=_id("octo/react"),
+        repository_id=_id("repo:octo/react"),
+        repository="octo/react",
+        status="completed",
+        page_size=100,
+        error_count=0,
+        last_error=None,
+        cooldown_until=None,
+        leased_by="worker-a",
+        lease_expires_at=NOW + timedelta(seconds=52),
+        lease_host="ci-runner-1",
+        has_cursor=True,
+        after_pr=15_800,
+        state={"kind": None},
+        chunks=chunks,
+        observed_at=NOW,
+    )
+
+
 class FixedBackend(Backend):
     """A backend whose database answers with the fixed report (or fails, for the error view)."""
 
@@ -303,4 +382,6 @@ class FixedBackend(Backend):
         )
 
     async def detail(self, backfill_state_id: str) -> BackfillDetail | None:
+        if backfill_state_id == str(_id("octo/react")):
+            return syncing_detail()
         return detail()

@@ -15,6 +15,7 @@ import pytest
 import time_machine
 
 from console.app import BackfillConsole
+from console.widgets import KeyedTable
 from tests.console.fixed import NOW, FixedBackend
 
 SIZES = {"small": (80, 24), "large": (120, 40)}
@@ -86,8 +87,8 @@ async def on_legacy(pilot: Any) -> None:
     await pilot.press("down", "down", "down", "down")
 
 
-async def in_detail(pilot: Any) -> None:
-    await on_legacy(pilot)
+async def opened(pilot: Any) -> None:
+    """Enter on the selected row, once the detail screen has read its repository."""
     await pilot.press("enter")
     app: BackfillConsole = pilot.app
     await asyncio.gather(*(w.wait() for w in app.workers), return_exceptions=True)
@@ -95,10 +96,54 @@ async def in_detail(pilot: Any) -> None:
     await pilot.pause()
 
 
+async def in_detail(pilot: Any) -> None:
+    await on_legacy(pilot)
+    await opened(pilot)
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_detail_screen(snap_compare, size: str) -> None:
     """acme/legacy: failed, its chunks, the failed chunk's error in full."""
     assert snap_compare(console(), terminal_size=SIZES[size], run_before=in_detail)
+
+
+async def in_syncing_detail(pilot: Any) -> None:
+    """The main screen polled, then octo/react (row 2: completed, a sync under way)."""
+    await polled(pilot)
+    await pilot.press("down")
+    await opened(pilot)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_detail_screen_syncing(snap_compare, size: str) -> None:
+    """octo/react: fresh as of when, its lag, the sync's lease and its sync chunks."""
+    assert snap_compare(console(), terminal_size=SIZES[size], run_before=in_syncing_detail)
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_no_table_scrolls_sideways(size: str) -> None:
+    """Issue 19: the snapshots' tables fit; none has a horizontal scrollbar, on the main
+    screen (a failed, a stalled and a syncing repository among its rows) and in details."""
+    from textual.widgets import DataTable
+
+    def sideways(app: BackfillConsole) -> list[str]:
+        return [
+            str(table.id)
+            for table in app.screen.query(DataTable)
+            if table.show_horizontal_scrollbar or table.max_scroll_x > 0
+        ]
+
+    for run_before in (polled, in_detail, in_syncing_detail):
+        app = console()
+        async with app.run_test(size=SIZES[size]) as pilot:
+            await run_before(pilot)
+            assert sideways(app) == [], run_before.__name__
+            table = app.query_one("#repositories", KeyedTable)
+            status = {table.row_text(k.value)[0]: table.row_text(k.value)[-2] for k in table.rows}
+            assert status["acme/legacy"].startswith("failed: ")
+            assert status["acme/mono"].startswith("stalled since ")
+            assert status["octo/react"] == "syncing"
+            assert "Lag" in table.widths and "Status" in table.widths
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -10,13 +10,17 @@ import pytest
 
 from console.view import (
     MAX_CHUNK_EVENTS,
+    REPOSITORY_COLUMNS,
     build_view,
     events_between,
     format_duration,
+    repository_cells,
     repository_status,
 )
 from core.monitoring import StatsReport, standing
 from tests.console.fixed import NOW, progress, report
+
+REPOSITORY_NAMES = [c.name for c in REPOSITORY_COLUMNS]
 
 
 @pytest.fixture(autouse=True)
@@ -110,7 +114,9 @@ def test_many_repositories_moving_at_once_make_one_line() -> None:
 def test_workers_and_stuck_chunks_coming_and_going() -> None:
     base = report()
     gone = base.workers[0].model_copy(update={"alive": False})
-    later = StatsReport(base.chunks, base.progress, [gone, *base.workers[1:]], base.budgets, [])
+    later = StatsReport(
+        base.chunks, base.progress, [gone, *base.workers[1:]], base.budgets, [], base.freshness
+    )
     events = [e.plain[9:] for e in events_between(base, later, NOW + timedelta(seconds=2))]
     assert events == ["worker worker-a gone", "acme/legacy: chunk #18 no longer stuck"]
     back = [e.plain[9:] for e in events_between(later, base, NOW)]
@@ -138,7 +144,8 @@ def test_columns_join_by_priority_and_free_text_takes_the_rest() -> None:
 
     natural = {s.name: 11 for s in REPOSITORY_COLUMNS} | {"Status": 60, "Progress": 19}
     narrow = layout_columns(REPOSITORY_COLUMNS, natural, 74)
-    assert list(narrow)[:2] == ["Repository", "Processed"] and "Status" in narrow
+    assert list(narrow)[:2] == ["Repository", "Processed"]
+    assert set(narrow) == {"Repository", "Processed", "ETA", "Lag", "Status"}
     assert "Chunks" not in narrow and "PRs/min" not in narrow  # the lowest priorities go
     assert sum(narrow.values()) + 2 * len(narrow) <= 74
     wide = layout_columns(REPOSITORY_COLUMNS, natural, 200)
@@ -155,3 +162,57 @@ def test_long_text_ends_with_an_ellipsis() -> None:
 
     assert fit(Text("failed: repository was deleted"), 12).plain == "failed: rep…"
     assert fit(Text("short"), 12).plain == "short"
+
+
+def test_lag_column_and_syncing_status_come_from_the_freshness() -> None:
+    """Issue 17: a completed repository shows how old its data is; one being synced says so;
+    one still backfilling has no lag (the backfill is the news)."""
+    base = report()
+    view = build_view(base, None, NOW)
+    by_name = {cells[0]: cells for cells in view.repositories.values()}
+    lag = REPOSITORY_NAMES.index("Lag")
+    status = REPOSITORY_NAMES.index("Status")
+    assert by_name["octo/react"][lag] == "17m" and str(by_name["octo/react"][status]) == "syncing"
+    assert by_name["acme/empty"][lag] == "2h 00m"  # never synced: as of its backfill's start
+    assert str(by_name["acme/empty"][status]) == "completed"
+    assert by_name["octo/linux"][lag] == "" and by_name["acme/legacy"][lag] == ""
+
+
+def test_sync_events_name_the_sync_chunks_and_the_new_freshness() -> None:
+    from tests.console.fixed import freshness
+
+    def state(chunk: int, processed: int, *, syncing: bool, syncs: int) -> StatsReport:
+        p = progress("a/b", processed=processed, total=processed, status="completed", chunk=chunk)
+        return StatsReport(
+            report().chunks, [p], [], [], [], [freshness(p, syncing=syncing, syncs=syncs)]
+        )
+
+    idle = state(4, 100, syncing=False, syncs=1)
+    walking = state(6, 102, syncing=True, syncs=1)
+    done = state(7, 102, syncing=False, syncs=2)
+    assert [e.plain[9:] for e in events_between(idle, walking, NOW)] == [
+        "a/b: sync started, chunk #5-#6 done, +2 new PRs"
+    ]
+    begun = state(4, 100, syncing=True, syncs=1)
+    assert [e.plain[9:] for e in events_between(idle, begun, NOW)] == ["a/b: sync started"]
+    assert [e.plain[9:] for e in events_between(walking, done, NOW)] == [
+        "a/b: sync chunk #7 done",
+        "a/b: synced, fresh as of 14:13:00",
+    ]
+    assert events_between(done, done, NOW) == []
+
+
+@pytest.mark.parametrize("status", ["failed", "paused"])
+def test_a_failed_or_paused_backfill_has_no_rate_and_no_eta(status: str) -> None:
+    """Its last chunks' pace is history: no PRs/min, no ETA ("—"), in the console and in
+    `stats` (both read `collect_stats`, which applies `without_pace`)."""
+    from core.monitoring import without_pace
+
+    raw = progress("a/b", processed=10, total=100, status=status, rate=50.0)
+    assert raw.eta_seconds is not None and raw.prs_per_minute == 50.0
+    p = without_pace(raw)
+    assert p.eta_seconds is None and p.prs_per_minute == 0.0
+    cells = dict(zip(REPOSITORY_NAMES, repository_cells(p), strict=True))
+    assert (cells["PRs/min"], cells["ETA"]) == ("—", "—")
+    active = progress("a/b", processed=10, total=100, rate=50.0)
+    assert without_pace(active) == active
