@@ -8,6 +8,7 @@ TEMPLATE`, which takes milliseconds, so tests never see each other's rows.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,7 +25,31 @@ from core.store import Store, migrations, postgres_store
 # The Supabase-like stack's fixtures (PostgREST on a test database), for every folder.
 pytest_plugins = ["tests.supabase.plugin"]
 
-TEMPLATE = "backfill_test_template"
+# One template per pytest-xdist worker: workers may share a TEST_DATABASE_URL server.
+TEMPLATE = f"backfill_test_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+
+
+@pytest.fixture(autouse=True)
+def _alone_when_marked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Under pytest-xdist, a test marked `alone` (it measures time, or loads every core) runs
+    while no other test does; the others run side by side.
+
+    A turnstile over two flock(2) locks in the run's shared base directory: every test passes
+    the gate, then holds `run` shared; an `alone` test holds the gate (so no test starts
+    behind it) and takes `run` exclusively (so it waits for the running ones to end). Holding
+    the gate keeps a stream of short tests from starving it.
+    """
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    shared = tmp_path_factory.getbasetemp().parent  # the run's, above each worker's own
+    alone = request.node.get_closest_marker("alone") is not None
+    with open(shared / "gate.lock", "a") as gate, open(shared / "run.lock", "a") as run:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        fcntl.flock(run, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        if not alone:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        yield
 
 
 def with_dbname(url: str, dbname: str) -> str:

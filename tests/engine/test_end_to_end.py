@@ -65,6 +65,7 @@ def env(database_url: str, tmp_path: Path) -> dict[str, str]:
     return base
 
 
+@pytest.mark.alone  # six worker processes and a simulator take every core
 def test_six_workers_twenty_repositories(
     env: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:

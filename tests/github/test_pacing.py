@@ -89,6 +89,7 @@ def test_monitoring_counts_answers_over_target_and_prs_per_hour() -> None:
     assert (snap.over_target, snap.timeouts, snap.prs, snap.used_seconds) == (0, 0, 0, 0)
 
 
+@pytest.mark.alone  # its server time is measured response time
 def test_a_client_on_the_github_profile_never_provokes_the_secondary_limit() -> None:
     """Three concurrent page walks through one client, GitHub's server time 60 times faster:
     no secondary-limit answer, and the simulator never counted more than the budget."""

@@ -57,6 +57,7 @@ def test_server_time_is_calibrated_to_public_timings(first: int) -> None:
     assert PUBLIC[first] * 0.75 <= mean <= PUBLIC[first] * 1.25, mean
 
 
+@pytest.mark.alone  # measures how long answers take
 def test_answers_take_their_server_time_divided_by_the_time_scale() -> None:
     sim = github(time_scale=20)
     response = page(sim, 37)

@@ -33,7 +33,7 @@ from .stack import (
     prepare_database,
 )
 
-TEMPLATE = "backfill_supabase_template"
+TEMPLATE = f"backfill_supabase_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 @pytest.fixture(scope="session")

@@ -119,9 +119,17 @@ def ensure_roles(admin_url: str) -> str:
     Returns the authenticator's password, set afresh: PostgREST logs in with it, which works
     on servers that ask for passwords too (TEST_DATABASE_URL). Any database of the cluster
     migrated by `backfill-console migrate` can then be served by a `SupabaseStack`.
+    pytest-xdist workers sharing one server take turns (an advisory lock) and agree on the
+    password (derived from the run's id), so one worker's PostgREST keeps logging in.
     """
-    password = secrets.token_urlsafe(16)
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    password = (
+        hashlib.sha256(f"authenticator:{run}".encode()).hexdigest()[:24]
+        if run
+        else secrets.token_urlsafe(16)
+    )
     with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext('backfill_test_roles'))")
         for role in API_ROLES:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
             if not exists:
