@@ -7,6 +7,7 @@ Secrets are `SecretStr`: their repr is masked, so they cannot leak through logs 
 from __future__ import annotations
 
 import os
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,24 @@ class Settings(BaseSettings):
     github_graphql_url: str = Field(
         default=GITHUB_GRAPHQL_URL, validation_alias="GITHUB_GRAPHQL_URL"
     )
+    # Several accounts' personal tokens, separated by commas or whitespace: one budget each.
+    # Tokens of one user share that user's budget (GitHub counts per user, not per token), so
+    # list one token per account.
+    github_tokens: SecretStr | None = Field(default=None, validation_alias="GITHUB_TOKENS")
+    # A GitHub App: its id and private key (PEM text, or a file holding it); optionally only
+    # some of its installations. Each installation has a budget of its own.
+    github_app_id: int | None = Field(default=None, gt=0, validation_alias="GITHUB_APP_ID")
+    github_app_private_key: SecretStr | None = Field(
+        default=None, validation_alias="GITHUB_APP_PRIVATE_KEY"
+    )
+    github_app_private_key_path: Path | None = Field(
+        default=None, validation_alias="GITHUB_APP_PRIVATE_KEY_PATH"
+    )
+    github_app_installation_ids: str | None = Field(
+        default=None, validation_alias="GITHUB_APP_INSTALLATION_IDS"
+    )
+    # GitHub's REST API (App authentication); derived from GITHUB_GRAPHQL_URL when unset.
+    github_api_url: str | None = Field(default=None, validation_alias="GITHUB_API_URL")
     min_graphql_points: int = Field(default=500, ge=0, validation_alias="MIN_GRAPHQL_POINTS")
     chunk_recovery_minutes: int = Field(
         default=30, ge=1, le=525_600, validation_alias="CHUNK_RECOVERY_MINUTES"
@@ -69,7 +88,18 @@ class Settings(BaseSettings):
         validation_alias="BACKFILL_DATA_DIR",
     )
 
-    @field_validator("database_url", "supabase_service_key", "github_token", mode="before")
+    @field_validator(
+        "database_url",
+        "supabase_service_key",
+        "github_token",
+        "github_tokens",
+        "github_app_id",
+        "github_app_private_key",
+        "github_app_private_key_path",
+        "github_app_installation_ids",
+        "github_api_url",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -80,12 +110,136 @@ class Settings(BaseSettings):
         """GitHub's tokens are printable ASCII. A trailing newline or no-break space (a
         copy-paste artefact) would fail every request later, one by one; refuse it now."""
         raw = value.get_secret_value() if value is not None else ""
-        if raw and not (raw.isascii() and raw.isprintable() and " " not in raw):
+        if raw and not _printable_token(raw):
             raise ValueError(
                 "contains whitespace or a character that is not printable ASCII (a copy-paste "
                 "artefact?): paste the token again"
             )
         return value
+
+    @field_validator("github_tokens")
+    @classmethod
+    def _tokens_are_distinct(cls, value: SecretStr | None) -> SecretStr | None:
+        """Each token printable ASCII, none twice (twice would count one budget as two).
+        Which one is wrong is said by position, never by content."""
+        if value is None:
+            return None
+        tokens = _split_tokens(value.get_secret_value())
+        for position, token in enumerate(tokens, start=1):
+            if not _printable_token(token):
+                raise ValueError(
+                    f"token {position} contains a character that is not printable ASCII (a "
+                    "copy-paste artefact?): paste it again"
+                )
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("lists the same token twice: list each account's token once")
+        return value if tokens else None
+
+    @field_validator("github_app_installation_ids")
+    @classmethod
+    def _installation_ids_are_numbers(cls, value: str | None) -> str | None:
+        if value is not None:
+            for part in re.split(r"[\s,]+", value.strip()):
+                if not part.isdigit() or int(part) <= 0:
+                    raise ValueError(
+                        "must be installation ids (positive numbers) separated by commas"
+                    )
+        return value
+
+    @field_validator("github_api_url")
+    @classmethod
+    def _api_url_is_safe(cls, value: str | None) -> str | None:
+        if value is not None:
+            value = value.strip().rstrip("/")
+            problem = token_url_problem(value, "GITHUB_API_URL", "the GitHub App's credentials")
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _app_is_complete(self) -> Settings:
+        """A GitHub App needs its id and exactly one form of its private key; the key must
+        be an RSA private key in PEM form. Messages never quote the key."""
+        inline, path = self.github_app_private_key, self.github_app_private_key_path
+        if inline is not None and path is not None:
+            raise ValueError("set GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_PATH, not both")
+        if self.github_app_id is None:
+            for name, value in (
+                ("GITHUB_APP_PRIVATE_KEY", inline),
+                ("GITHUB_APP_PRIVATE_KEY_PATH", path),
+                ("GITHUB_APP_INSTALLATION_IDS", self.github_app_installation_ids),
+            ):
+                if value is not None:
+                    raise ValueError(f"{name} is set but GITHUB_APP_ID is not: set both")
+            return self
+        if inline is None and path is None:
+            raise ValueError(
+                "GITHUB_APP_ID is set but its private key is not: set GITHUB_APP_PRIVATE_KEY "
+                "(the PEM text) or GITHUB_APP_PRIVATE_KEY_PATH (the .pem file GitHub gave you)"
+            )
+        from core.github.app import load_private_key
+
+        load_private_key(self.github_app_private_key_pem())  # raises a one-line ValueError
+        if self.rest_api_url is None:
+            raise ValueError(
+                "cannot tell GitHub's REST API URL from GITHUB_GRAPHQL_URL: set GITHUB_API_URL "
+                "(https://HOST/api/v3 for GitHub Enterprise Server)"
+            )
+        return self
+
+    def github_app_private_key_pem(self) -> SecretStr:
+        """The App's private key as PEM text, from GITHUB_APP_PRIVATE_KEY or the file at
+        GITHUB_APP_PRIVATE_KEY_PATH. A key pasted on one line with literal `\\n` (as some
+        secret stores keep it) gets its line breaks back.
+
+        Raises ValueError (safe to print: names the file, never its content)."""
+        if self.github_app_private_key is not None:
+            text = self.github_app_private_key.get_secret_value()
+            setting = "GITHUB_APP_PRIVATE_KEY"
+        elif self.github_app_private_key_path is not None:
+            setting = "GITHUB_APP_PRIVATE_KEY_PATH"
+            path = self.github_app_private_key_path.expanduser()
+            try:
+                text = path.read_text(encoding="ascii")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "not ASCII text"
+                raise ValueError(f"{setting}: cannot read {path} ({reason})") from None
+        else:
+            raise ValueError("no GitHub App private key is configured")
+        if "\n" not in text and "\\n" in text:
+            text = text.replace("\\n", "\n")
+        if "-----BEGIN" not in text or "PRIVATE KEY-----" not in text:
+            raise ValueError(
+                f"{setting} is not a PEM private key (expected -----BEGIN RSA PRIVATE KEY----- "
+                "...): use the .pem file GitHub generated for the App"
+            )
+        return SecretStr(text)
+
+    @property
+    def github_token_list(self) -> list[SecretStr]:
+        """GITHUB_TOKENS one by one (empty if unset)."""
+        if self.github_tokens is None:
+            return []
+        return [SecretStr(t) for t in _split_tokens(self.github_tokens.get_secret_value())]
+
+    @property
+    def installation_ids(self) -> frozenset[int] | None:
+        """GITHUB_APP_INSTALLATION_IDS as numbers; None = every installation of the App."""
+        if self.github_app_installation_ids is None:
+            return None
+        parts = re.split(r"[\s,]+", self.github_app_installation_ids.strip())
+        return frozenset(int(p) for p in parts if p)
+
+    @property
+    def rest_api_url(self) -> str | None:
+        """GitHub's REST API root: GITHUB_API_URL, else derived from GITHUB_GRAPHQL_URL
+        (api.github.com/graphql -> https://api.github.com; Enterprise Server's
+        https://HOST/api/graphql -> https://HOST/api/v3, as GitHub documents both; any other
+        .../graphql, such as the simulator's, -> the part before /graphql). None if it cannot
+        be told."""
+        if self.github_api_url is not None:
+            return self.github_api_url
+        return rest_url_for(self.github_graphql_url)
 
     @field_validator("github_server_time_budget", mode="before")
     @classmethod
@@ -139,12 +293,40 @@ _ENV_NAMES = {
     "supabase_service_key": "SUPABASE_SERVICE_KEY",
     "github_token": "GITHUB_TOKEN",
     "github_graphql_url": "GITHUB_GRAPHQL_URL",
+    "github_tokens": "GITHUB_TOKENS",
+    "github_app_id": "GITHUB_APP_ID",
+    "github_app_private_key": "GITHUB_APP_PRIVATE_KEY",
+    "github_app_private_key_path": "GITHUB_APP_PRIVATE_KEY_PATH",
+    "github_app_installation_ids": "GITHUB_APP_INSTALLATION_IDS",
+    "github_api_url": "GITHUB_API_URL",
     "min_graphql_points": "MIN_GRAPHQL_POINTS",
     "chunk_recovery_minutes": "CHUNK_RECOVERY_MINUTES",
     "data_dir": "BACKFILL_DATA_DIR",
     "github_server_time_window": "GITHUB_SERVER_TIME_WINDOW",
     "github_server_time_budget": "GITHUB_SERVER_TIME_BUDGET",
 }
+
+
+def _printable_token(raw: str) -> bool:
+    return raw.isascii() and raw.isprintable() and " " not in raw
+
+
+def _split_tokens(raw: str) -> list[str]:
+    """GITHUB_TOKENS' tokens: separated by commas and/or whitespace (newlines included)."""
+    return [t for t in re.split(r"[\s,]+", raw.strip()) if t]
+
+
+def rest_url_for(graphql_url: str) -> str | None:
+    """GitHub's REST root for a GraphQL endpoint (see `Settings.rest_api_url`), or None."""
+    parts = urlsplit(graphql_url.strip())
+    path = parts.path.rstrip("/")
+    if parts.hostname == GITHUB_API_HOST:
+        return f"{parts.scheme}://{parts.netloc}"
+    if path.endswith("/api/graphql"):  # Enterprise Server: /api/graphql and /api/v3
+        return f"{parts.scheme}://{parts.netloc}{path.removesuffix('/graphql')}/v3"
+    if path.endswith("/graphql"):
+        return f"{parts.scheme}://{parts.netloc}{path.removesuffix('/graphql')}"
+    return None
 
 
 def load_settings(**overrides: Any) -> Settings:

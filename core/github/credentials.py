@@ -14,11 +14,16 @@ No token or key is ever part of a `name`, `fingerprint`, repr or exception messa
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+import httpx
 from pydantic import SecretStr
 
 from core.errors import ConfigError
+from core.github.app import GitHubApp, InstallationAccess, load_private_key
 from core.secrets import fingerprint as secret_fingerprint
 
 if TYPE_CHECKING:
@@ -52,6 +57,11 @@ class Credential(Protocol):
         """GitHub answered 401 to `token`: refresh once if possible. True = retry with
         `await token()`; False = the credential itself is bad (an AuthenticationError)."""
         ...
+
+
+# Refresh an installation token this long before GitHub's `expires_at` (a few minutes, so a
+# request started near the end never carries a token that expires on the way).
+REFRESH_BEFORE = 300.0
 
 
 class NotVisible(Exception):
@@ -97,12 +107,29 @@ class StaticToken:
 
 
 class InstallationToken:
-    """One installation of a GitHub App: its token is minted with the App's JWT and refreshed
-    a few minutes before `expires_at` (and once on a 401). Filled in by core.github.app."""
+    """One installation of a GitHub App. Its token is minted with the App's JWT (POST
+    /app/installations/{id}/access_tokens) and refreshed `REFRESH_BEFORE` seconds before it
+    expires (a quarter of its life when that is shorter, for short-lived tokens), and once more
+    when GitHub answers 401 to it: GitHub's tokens last an hour and are then answered 401
+    "Bad credentials" ("Authenticating as a GitHub App installation", docs.github.com).
 
-    def __init__(self, installation_id: int, account: str) -> None:
+    Every task of a process shares one instance: a lock makes one refresh serve them all."""
+
+    def __init__(
+        self,
+        app: GitHubApp,
+        installation_id: int,
+        account: str,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._app = app
         self._installation_id = installation_id
         self.account = account
+        self._clock = clock
+        self._access: InstallationAccess | None = None
+        self._lock = asyncio.Lock()
+        self.refreshes = 0  # tokens minted (for tests and stats)
 
     @property
     def name(self) -> str:
@@ -116,23 +143,45 @@ class InstallationToken:
     def installation_id(self) -> int | None:
         return self._installation_id
 
+    def _fresh(self, access: InstallationAccess | None) -> bool:
+        if access is None:
+            return False
+        margin = min(REFRESH_BEFORE, access.lifetime / 4)
+        return self._clock() < access.expires_at - margin
+
     async def token(self) -> SecretStr:
-        raise NotImplementedError
+        async with self._lock:
+            if not self._fresh(self._access):
+                await self._refresh()
+            assert self._access is not None
+            return self._access.token
 
     async def rejected(self, token: SecretStr) -> bool:
-        raise NotImplementedError
+        """A 401 to `token`: mint a new one unless another task already has (then just
+        retry with it). Raises AppAuthError if GitHub refuses the App itself."""
+        async with self._lock:
+            current = self._access
+            if current is None or current.token.get_secret_value() == token.get_secret_value():
+                await self._refresh()
+            return True
+
+    async def _refresh(self) -> None:
+        self._access = await self._app.access_token(self._installation_id)
+        self.refreshes += 1
 
     def __repr__(self) -> str:
         return f"InstallationToken({self.name})"
 
 
 class Credentials:
-    """The set of credentials a process works with (at least one)."""
+    """The set of credentials a process works with (at least one), and the App when they are
+    its installations (to route repositories and close its connections)."""
 
-    def __init__(self, credentials: list[Credential]) -> None:
+    def __init__(self, credentials: list[Credential], app: GitHubApp | None = None) -> None:
         if not credentials:
             raise ConfigError("no GitHub credential is configured")
         self.all: list[Credential] = list(credentials)
+        self.app = app
 
     @property
     def is_app(self) -> bool:
@@ -145,9 +194,19 @@ class Credentials:
 
         Raises NotVisible when this is an App and none of its (configured) installations can see
         the repository."""
-        if not self.is_app:
+        if self.app is None:
             return None
-        raise NotImplementedError
+        found = await self.app.repository_installation(owner, name)
+        if found is None:
+            raise NotVisible(owner, name)
+        if all(c.installation_id != found.id for c in self.all):
+            raise NotVisible(
+                owner,
+                name,
+                f"installation {found.id} ({found.account}) can, but GITHUB_APP_INSTALLATION_IDS "
+                "leaves it out",
+            )
+        return found.id
 
     def by_installation(self, installation_id: int | None) -> Credential:
         """The credential of `installation_id`; None (any) gives the first. KeyError if this
@@ -161,6 +220,8 @@ class Credentials:
 
     async def aclose(self) -> None:
         """Release the App's HTTP connections (nothing for personal tokens)."""
+        if self.app is not None:
+            await self.app.aclose()
 
     async def __aenter__(self) -> Credentials:
         return self
@@ -172,15 +233,24 @@ class Credentials:
         return "Credentials(" + ", ".join(c.name for c in self.all) + ")"
 
 
-async def load_credentials(settings: Settings) -> Credentials:
+async def load_credentials(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Credentials:
     """GITHUB_APP_ID (+ key) -> one InstallationToken per installation (discovered with
     GET /app/installations, restricted by GITHUB_APP_INSTALLATION_IDS); else GITHUB_TOKENS
     (several accounts) -> StaticTokens; else GITHUB_TOKEN -> one StaticToken.
 
-    Raises ConfigError (one line, no secret) when nothing usable is configured."""
-    if getattr(settings, "github_app_id", None) is not None:
-        raise NotImplementedError("GitHub App credentials are not wired yet")
-    tokens: list[SecretStr] = list(getattr(settings, "github_tokens", None) or [])
+    The App's first token of each installation is minted here, so a wrong key or id fails now,
+    not in the first chunk. `transport`: for tests (the simulator in process).
+
+    Raises ConfigError (one line, no secret) when nothing usable is configured or an
+    installation asked for does not exist; AppAuthError when GitHub refuses the App."""
+    if settings.github_app_id is not None:
+        return await _load_app(settings, transport=transport, clock=clock)
+    tokens = settings.github_token_list
     if not tokens and settings.github_token is not None:
         tokens = [settings.github_token]
     if not tokens:
@@ -190,3 +260,43 @@ async def load_credentials(settings: Settings) -> Credentials:
             "it, or configure a GitHub App (GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY)"
         )
     return Credentials([StaticToken(t) for t in tokens])
+
+
+async def _load_app(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None,
+    clock: Callable[[], float],
+) -> Credentials:
+    assert settings.github_app_id is not None
+    api_url = settings.rest_api_url
+    if api_url is None:
+        raise ConfigError("cannot tell GitHub's REST API URL: set GITHUB_API_URL")
+    try:
+        key = load_private_key(settings.github_app_private_key_pem())
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    app = GitHubApp(settings.github_app_id, key, api_url, transport=transport, clock=clock)
+    try:
+        installations = await app.installations()
+        wanted = settings.installation_ids
+        if wanted is not None:
+            missing = sorted(wanted - {i.id for i in installations})
+            if missing:
+                raise ConfigError(
+                    "GITHUB_APP_INSTALLATION_IDS names installations the App does not have: "
+                    + ", ".join(str(m) for m in missing)
+                )
+            installations = [i for i in installations if i.id in wanted]
+        if not installations:
+            raise ConfigError(
+                f"the GitHub App {settings.github_app_id} has no installations: install it on "
+                "the accounts whose repositories you backfill"
+            )
+        credentials = [InstallationToken(app, i.id, i.account, clock=clock) for i in installations]
+        for credential in credentials:
+            await credential.token()  # a refused App fails here, once, clearly
+    except BaseException:
+        await app.aclose()
+        raise
+    return Credentials(list(credentials), app)
