@@ -167,6 +167,9 @@ class Worker:
         self.lanes = [Lane(x.client, x.presence, x.credential) for x in lanes] or [
             Lane(client, presence)
         ]
+        for lane in self.lanes:  # each budget published under its credential's name
+            if lane.presence.credential is None:
+                lane.presence.credential = lane.credential
         self.credentials = credentials
         self.routed = any(lane.installation_id is not None for lane in self.lanes)
         self.options = options or WorkerOptions()
