@@ -12,6 +12,7 @@ import sys
 import threading
 
 from core.simulator import FaultSpec, RepoSpec, SimConfig, Simulator
+from core.simulator.app import AppSpec, InstallationSpec
 from core.simulator.config import PROFILES, apply_profile
 from core.simulator.server import base_url, make_server
 
@@ -132,7 +133,78 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "minute, retry-after) by F; reports stay in GitHub's seconds"
         ),
     )
+    app = parser.add_argument_group(
+        "GitHub App",
+        "play GitHub's App side: GET /app/installations, POST /app/installations/ID/"
+        "access_tokens and GET /repos/OWNER/NAME/installation with the App's JWT (RS256, "
+        "checked against --app-public-key); installation tokens see only their owners' "
+        "repositories and share one budget per installation",
+    )
+    app.add_argument("--app-id", type=_positive_int, default=None, metavar="ID", help="App id")
+    app.add_argument(
+        "--app-public-key",
+        default=None,
+        metavar="PEM_PATH",
+        help="the App's RSA public key (PEM file) that verifies its JWTs",
+    )
+    app.add_argument(
+        "--installation",
+        dest="installations",
+        action="append",
+        type=_installation,
+        default=None,
+        metavar="ID:OWNER[,OWNER...]",
+        help="an installation and the owners whose repositories it sees (repeatable)",
+    )
+    app.add_argument(
+        "--installation-limit",
+        type=_positive_int,
+        default=5000,
+        metavar="N",
+        help="points per window of each installation (5000)",
+    )
+    app.add_argument(
+        "--token-ttl",
+        type=_positive_float,
+        default=3600.0,
+        metavar="S",
+        help="seconds an installation token lives (3600; divided by --time-scale)",
+    )
     parser.set_defaults(func=run)
+
+
+def _installation(text: str) -> InstallationSpec:
+    try:
+        return InstallationSpec.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _app(args: argparse.Namespace) -> AppSpec | None:
+    """The App from the flags, or None; ValueError with a message for users."""
+    given = args.app_id is not None or args.app_public_key is not None or args.installations
+    if not given:
+        return None
+    if args.app_id is None or args.app_public_key is None or not args.installations:
+        raise ValueError("--app-id, --app-public-key and --installation go together")
+    try:
+        with open(args.app_public_key, "rb") as handle:
+            pem = handle.read()
+    except OSError as exc:
+        raise ValueError(f"cannot read {args.app_public_key}: {exc.strerror}") from None
+    try:
+        return AppSpec(
+            app_id=args.app_id,
+            public_key_pem=pem,
+            installations=tuple(args.installations),
+            installation_limit=args.installation_limit,
+            token_ttl=args.token_ttl,
+        )
+    except ValueError as exc:
+        message = str(exc)
+        if "two installations" in message or "RSA" in message or "TTL" in message:
+            raise
+        raise ValueError(f"{args.app_public_key} is not a PEM public key") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -145,6 +217,11 @@ def run(args: argparse.Namespace) -> int:
         faults=args.faults,
         latency_ms=args.latency_ms,
     )
+    try:
+        config.app = _app(args)
+    except ValueError as exc:
+        print(f"backfill-console: error: {exc}", file=sys.stderr)
+        return 2
     sim = Simulator(apply_profile(config, args.profile, args.time_scale))
     try:
         server = make_server(sim, args.host, args.port)

@@ -26,6 +26,7 @@ from pydantic import SecretStr
 
 from core.config import GITHUB_GRAPHQL_URL
 from core.github.cost import estimate_cost
+from core.github.credentials import Credential, StaticToken
 from core.github.errors import (
     AuthenticationError,
     BackfillRefused,
@@ -52,7 +53,6 @@ from core.github.queries import (
     batch_query,
     fill_size,
 )
-from core.secrets import fingerprint
 
 log = logging.getLogger("core.github")
 
@@ -101,9 +101,10 @@ class GitHubClient:
 
     def __init__(
         self,
-        token: SecretStr | str,
+        token: SecretStr | str | None = None,
         url: str = GITHUB_GRAPHQL_URL,
         *,
+        credential: Credential | None = None,
         min_remaining: int = 500,
         max_in_flight: int = 2,
         timeout: float = 15.0,
@@ -119,7 +120,10 @@ class GitHubClient:
         max_answer_bytes: int = MAX_ANSWER_BYTES,
         pacer: ServerTimePacer | None = None,
     ) -> None:
-        self._token = token if isinstance(token, SecretStr) else SecretStr(token)
+        if (token is None) == (credential is None):
+            raise ValueError("GitHubClient takes a token or a credential (one of them)")
+        # Asked for a token before every request: an installation's is refreshed on the way.
+        self.credential: Credential = credential or StaticToken(token or "")
         self.url = url
         self.min_remaining = min_remaining
         self.max_retries = max_retries
@@ -132,7 +136,7 @@ class GitHubClient:
         self.request_deadline = request_deadline
         self.max_answer_bytes = max_answer_bytes
         self._rng = rng or random.Random()
-        self._fingerprint = fingerprint(self._token)
+        self._fingerprint = self.credential.fingerprint
         self._http = httpx.AsyncClient(transport=transport, timeout=timeout)
         self._in_flight = asyncio.Semaphore(max_in_flight)
         # Server time (response time) per window, shared by every worker using this client.
@@ -293,14 +297,16 @@ class GitHubClient:
             self._reserved += cost
             return
 
-    async def _post(self, body: dict[str, Any]) -> tuple[int | None, httpx.Headers, bytes, Any]:
+    async def _post(
+        self, body: dict[str, Any], token: SecretStr
+    ) -> tuple[int | None, httpx.Headers, bytes, Any]:
         """One POST with an overall deadline and a cap on the answer's size.
 
         httpx's timeout is per read: an answer trickling a byte every few seconds would never
         end. Returns (status, headers, body, exception) and never raises for the answer.
         """
         headers = {
-            "Authorization": f"bearer {self._token.get_secret_value()}",
+            "Authorization": f"bearer {token.get_secret_value()}",
             "Accept": "application/json",
         }
         async with self._in_flight:
@@ -325,7 +331,8 @@ class GitHubClient:
                     "POST", self.url, json=body, headers=headers
                 ) as response:
                     status, got = response.status_code, response.headers
-                    self._observe_headers(got)
+                    # A 401's rate headers are the unauthenticated caller's, not this budget's.
+                    self._observe_headers(got, budget=status != 401)
                     length = got.get("content-length", "")
                     if length.isdigit() and int(length) > self.max_answer_bytes:
                         raise AnswerTooLarge(f"{int(length):,} bytes announced")
@@ -342,7 +349,7 @@ class GitHubClient:
         except (httpx.HTTPError, AnswerTooLarge) as exc:
             return status, got, b"", exc
 
-    def _observe_headers(self, headers: httpx.Headers) -> None:
+    def _observe_headers(self, headers: httpx.Headers, *, budget: bool = True) -> None:
         """Budget headers, and GitHub's clock: `Date` gives the offset to ours."""
         date = headers.get("date")
         if date:
@@ -353,16 +360,19 @@ class GitHubClient:
             if offset is not None:
                 # `Date` has whole seconds (floored): under ~1 s is noise, not skew.
                 self._offset = offset if abs(offset) >= CLOCK_SKEW_NOISE else 0.0
-        self._budget.observe_headers(headers)
+        if budget:
+            self._budget.observe_headers(headers)
 
     async def _send(self, query: str, variables: dict[str, Any] | None) -> dict[str, Any]:
         """POST and apply the answer's outcome (`core.github.outcomes.decide`): return the
         payload (ok), wait and resend (secondary limit, bounded), retry a blip in place
         (bounded), or raise the error that carries the outcome for the caller."""
         transient = secondary = 0
+        renewed = False  # the credential was told of a 401 once for this request
         body = {"query": query, "variables": variables or {}}
         while True:
-            status, headers, raw, exc = await self._post(body)
+            token = await self.credential.token()
+            status, headers, raw, exc = await self._post(body, token)
             outcome = decide(status, headers, raw, exc)
             if outcome.timeout:
                 self.pacer.count("timeouts")
@@ -390,8 +400,17 @@ class GitHubClient:
                 )
                 continue
             if outcome.action is Action.STOP:
+                if status == 401 and not renewed and await self.credential.rejected(token):
+                    renewed = True  # an expired installation token: a new one, same request
+                    continue
                 if status == 401:
-                    raise AuthenticationError(outcome.reason)
+                    reason = outcome.reason
+                    if self.credential.installation_id is not None:
+                        reason = (
+                            "GitHub answered 401 (Bad credentials) even to a newly minted "
+                            "installation token: is the installation suspended or removed?"
+                        )
+                    raise AuthenticationError(f"{self.credential.name}: {reason}")
                 raise EndpointMissing(f"{outcome.reason} (url {self.url})")
             if outcome.action is Action.FAIL_BACKFILL:
                 refused = BackfillRefused(outcome.reason)

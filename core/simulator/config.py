@@ -10,7 +10,10 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .app import AppSpec
 
 _REPO_RE = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,100}):(\d+)$")
 
@@ -172,6 +175,8 @@ class SimConfig:
     slow_seconds: float = 1.0  # real delay added by the `slow` fault
     trickle_seconds: float = 2.0  # between two bytes of a `trickle` answer
     huge_bytes: int = 100 * 1024 * 1024  # size of a `huge` answer
+    # GitHub's App side (core.simulator.app): its installations, their budgets and tokens.
+    app: AppSpec | None = None
 
     @property
     def minute(self) -> float:

@@ -22,6 +22,7 @@ from .responses import RateSnapshot
 @dataclass
 class TokenState:
     user_id: int
+    limit: int  # points per window (an installation's may differ from a token's)
     window_start: float | None = None
     used: int = 0
     points_total: int = 0
@@ -41,11 +42,12 @@ class Budgets:
         self.config = config
         self.tokens: dict[str, TokenState] = {}
 
-    def state(self, token: str) -> TokenState:
-        found = self.tokens.get(token)
+    def state(self, key: str, limit: int | None = None) -> TokenState:
+        """The budget of `key`: a token, or `installation:ID` (all of its tokens share it)."""
+        found = self.tokens.get(key)
         if found is None:
-            found = TokenState(user_id=len(self.tokens) + 1)
-            self.tokens[token] = found
+            found = TokenState(user_id=len(self.tokens) + 1, limit=limit or self.config.limit)
+            self.tokens[key] = found
         return found
 
     def snapshot(self, state: TokenState, now: float) -> RateSnapshot:
@@ -54,7 +56,7 @@ class Budgets:
         if state.window_start is None or now >= state.window_start + window:
             state.window_start = now
             state.used = 0
-        return RateSnapshot(self.config.limit, state.used, state.window_start + window)
+        return RateSnapshot(state.limit, state.used, state.window_start + window)
 
     def charge(self, state: TokenState, points: int) -> None:
         state.used += points

@@ -91,6 +91,20 @@ class RequestContext:
     # aimed(kind, "owner/name", pr_number) -> whether that fault applies now (SimConfig.faults)
     aimed: Callable[..., bool] = lambda kind, repo, number=None: False
     pages: list[tuple[str, str]] = field(default_factory=list)
+    # An installation token sees only its owners' repositories (lower case); None = all.
+    owners: frozenset[str] | None = None
+
+    def hidden(self, repo: Repo) -> bool:
+        return self.owners is not None and repo.owner.lower() not in self.owners
+
+    def hidden_node(self, text: str) -> bool:
+        """A node id of a repository (or its PRs, reviews...) this token cannot see."""
+        if self.owners is None:
+            return False
+        parsed = parse_node_id(text)
+        if parsed is None or parsed[0] in ("user", "bot") or parsed[1] >= len(self.world.repos):
+            return False
+        return self.hidden(self.world.repos[parsed[1]])
 
 
 class Desc(Ordering):
@@ -228,7 +242,7 @@ def q_repository(ex: Execution, source, args, path, nodes):
     ctx: RequestContext = ex.context
     full = f"{args['owner']}/{args['name']}"
     repo = ctx.world.by_name.get(full.lower())
-    if repo is None:
+    if repo is None or ctx.hidden(repo):
         raise FieldError(f"Could not resolve to a Repository with the name '{full}'.", "NOT_FOUND")
     if ctx.aimed("saml", repo.full_name):
         error = R.saml_forbidden([])
@@ -257,7 +271,7 @@ def _vanished(ctx: RequestContext, found: dict[str, Any] | None) -> bool:
 
 def q_node(ex: Execution, source, args, path, nodes):
     found = ex.context.world.node(args["id"])
-    if found is None or _vanished(ex.context, found):
+    if found is None or _vanished(ex.context, found) or ex.context.hidden_node(args["id"]):
         raise _not_found_node(args["id"])
     return found
 
@@ -266,7 +280,7 @@ def q_nodes(ex: Execution, source, args, path, nodes):
     out = []
     for index, text in enumerate(args["ids"]):
         found = ex.context.world.node(text)
-        if found is not None and _vanished(ex.context, found):
+        if found is not None and (_vanished(ex.context, found) or ex.context.hidden_node(text)):
             found = None
         if found is None:
             ex.add_error(_not_found_node(text).message, (path, index), nodes, "NOT_FOUND")

@@ -28,6 +28,7 @@ from core.github.cost import MAX_NODES, estimate_cost, node_limit_connection
 from core.secrets import fingerprint
 
 from . import responses as R
+from .app import SimApp
 from .config import PR_FAULTS, REPO_FAULTS, REQUEST_FAULTS, SimConfig
 from .data import USER_POOL, Draw
 from .evolve import evolve as evolve_repo
@@ -44,6 +45,7 @@ INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
 # Request-level shapes answered instead of executing the query (nothing charged).
 _ANSWERED_INSTEAD = frozenset({"secondary", "secondary_text", "message_limit", "went_wrong"})
 STATS_PATH = "/_sim/stats"
+_INSTALLATION_KEY = "installation:"  # budget key of an installation's tokens
 EVOLVE_PATH = "/_sim/evolve"
 TRUTH_PATH = "/_sim/truth"
 
@@ -84,6 +86,11 @@ class Simulator:
         self._totals: dict[tuple[str, int], tuple[int, int]] = {}
         self._aimed_used: Counter[int] = Counter()
         self._current: TokenState | None = None  # whose request is being handled
+        self.app = (
+            SimApp(config.app, config.clock, config.time_scale, config.seed)
+            if config.app is not None
+            else None
+        )
 
     # --- public API -----------------------------------------------------------------------
 
@@ -149,19 +156,28 @@ class Simulator:
                 raise KeyError(f"unknown simulated repository {repo!r}")
             return repo_truth(found)
 
+    def expire_installation_tokens(self) -> None:
+        """Every installation token issued so far stops working now (as when GitHub revokes
+        them, or they outlive their hour): the next request with one is answered 401."""
+        with self._lock:
+            if self.app is not None:
+                self.app.expire_all()
+
     def stats(self) -> dict[str, Any]:
-        """Ground truth of what was served; same JSON as GET /_sim/stats."""
+        """Ground truth of what was served; same JSON as GET /_sim/stats. Budgets of personal
+        tokens under `tokens` (by fingerprint); an App's under `installations` (by id)."""
         with self._lock:
             now = self.config.clock()
             tokens = {}
+            installations = {}
             for token, state in self.budgets.tokens.items():
                 start, used = state.window_start, state.used
                 expired = start is None or now >= start + self.config.window_seconds
-                tokens[fingerprint(token)] = {
+                entry = {
                     "points_used": state.points_total,
                     "requests": state.requests,
-                    "remaining": self.config.limit if expired else max(0, self.config.limit - used),
-                    "limit": self.config.limit,
+                    "remaining": state.limit if expired else max(0, state.limit - used),
+                    "limit": state.limit,
                     # GitHub's seconds (before time scaling): all, and the most in one minute
                     "server_seconds": round(state.server_seconds, 3),
                     "server_seconds_peak_minute": round(state.server_peak, 3),
@@ -173,6 +189,24 @@ class Simulator:
                         3,
                     ),
                 }
+                if token.startswith(_INSTALLATION_KEY):
+                    installations[token.removeprefix(_INSTALLATION_KEY)] = entry
+                else:
+                    tokens[fingerprint(token)] = entry
+            if self.app is not None:
+                for spec in self.app.spec.installations:
+                    entry = installations.setdefault(
+                        str(spec.id),
+                        {
+                            "points_used": 0,
+                            "requests": 0,
+                            "remaining": self.app.spec.installation_limit,
+                            "limit": self.app.spec.installation_limit,
+                        },
+                    )
+                    entry["account"] = spec.account
+                    entry["owners"] = list(spec.owners)
+                    entry["tokens_issued"] = self.app.tokens_issued.get(spec.id, 0)
             reviews, comments = {}, {}
             for repo in self.world.repos:
                 key = (repo.full_name, repo.count)
@@ -181,6 +215,8 @@ class Simulator:
                 reviews[repo.full_name], comments[repo.full_name] = self._totals[key]
             return {
                 "tokens": tokens,
+                "installations": installations,
+                "app_refusals": dict(self.app.refused) if self.app is not None else {},
                 "requests": self._requests,
                 "pages": {repo: dict(keys) for repo, keys in self._pages.items()},
                 "prs": {r.full_name: r.count for r in self.world.repos},
@@ -200,7 +236,7 @@ class Simulator:
             if path in (EVOLVE_PATH, TRUTH_PATH):
                 response = self._control(method.upper(), path, query, body)
             else:
-                response = self._handle(method.upper(), path, headers, body)
+                response = self._handle(method.upper(), path, headers, body, query)
             server = response.meta.get("server_seconds")
             if server is not None and self.config.serve_server_time:
                 # The answer takes its server time (scaled), what was spent here included.
@@ -238,7 +274,9 @@ class Simulator:
 
     # --- the pipeline ---------------------------------------------------------------------
 
-    def _handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes):
+    def _handle(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, query: str = ""
+    ):
         self._seq += 1
         request_id = self._request_id(self._seq)
         now = self.config.clock()
@@ -246,14 +284,29 @@ class Simulator:
         if method == "GET" and path == STATS_PATH:
             stats = R.dump(self.stats())
             return R.SimResponse(200, R.headers(request_id, anonymous), stats)
+        if self.app is not None and self.app.handles(path):
+            self._outcomes["app"] += 1
+            return self.app.handle(
+                method, path, query, headers, request_id, self._repository_exists
+            )
         if path.rstrip("/") not in GRAPHQL_PATHS or method != "POST":
             return R.SimResponse(404, R.headers(request_id, anonymous), R.dump(R.not_found()))
         self._requests += 1
         token = self._token(headers)
+        owners: frozenset[str] | None = None
+        limit: int | None = None
+        if token is not None and self.app is not None:
+            installation = self.app.installation_of(token)
+            if installation is False:  # expired, or never issued
+                token = None
+            elif installation is not None and installation is not True:
+                owners = frozenset(o.lower() for o in installation.owners)
+                limit = self.app.spec.installation_limit
+                token = f"{_INSTALLATION_KEY}{installation.id}"  # one budget for its tokens
         if token is None:
             self._outcomes["401"] += 1
             return R.SimResponse(401, R.headers(request_id, anonymous), R.dump(R.bad_credentials()))
-        state = self.budgets.state(token)
+        state = self.budgets.state(token, limit)
         state.requests += 1
         if state.first_at is None:
             state.first_at = now
@@ -292,7 +345,7 @@ class Simulator:
                 body_out = R.dump(R.message_rate_limit(state.user_id))
                 return R.SimResponse(200, limited, body_out, delay=delay)
             return R.SimResponse(200, hdrs, R.dump(R.went_wrong(request_id)), delay=delay)
-        response = self._graphql(body, state, rate, request_id, fault, now)
+        response = self._graphql(body, state, rate, request_id, fault, now, owners)
         response.delay += delay
         if fault == "slow":
             self._faults["slow"] += 1
@@ -320,6 +373,7 @@ class Simulator:
         request_id: str,
         fault: str | None,
         now: float,
+        owners: frozenset[str] | None = None,
     ) -> R.SimResponse:
         def reply(payload: Any, status: int = 200, snap: R.RateSnapshot = rate) -> R.SimResponse:
             return R.SimResponse(status, R.headers(request_id, snap), R.dump(payload))
@@ -381,7 +435,9 @@ class Simulator:
             self._faults["partial"] += 1
             resource_limit = 2 + Draw(self.config.seed, "partial", self._graphql_seq).below(40)
         viewer = self.world.actors.user((USER_POOL - state.user_id) % USER_POOL)
-        context = RequestContext(self.world, rate_limit, viewer, resource_limit, self._aimed_at)
+        context = RequestContext(
+            self.world, rate_limit, viewer, resource_limit, self._aimed_at, owners=owners
+        )
         execution = Execution(
             self.schema,
             document,
@@ -481,6 +537,9 @@ class Simulator:
         )
         for key in names:
             data[key] = (result.data or {}).get(key)
+
+    def _repository_exists(self, owner: str, name: str) -> bool:
+        return f"{owner}/{name}".lower() in self.world.by_name
 
     def _token(self, headers: Mapping[str, str]) -> str | None:
         value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
