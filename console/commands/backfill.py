@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from console.view import format_duration
 from core.backfill.names import parse_repositories
-from core.backfill.registry import add_repositories
+from core.backfill.registry import add_repositories, installation_clients
 from core.backfill.runtime import Engine, open_engine, tune_garbage_collector
 from core.backfill.worker import Worker, WorkerOptions
 from core.config import load_settings
@@ -121,13 +121,21 @@ def run(args: argparse.Namespace) -> int:
 
     async def work() -> list[BackfillProgress]:
         async with open_engine(settings, store_max_size=args.workers + 3) as engine:
-            added = await add_repositories(engine.store, engine.client, args.repositories)
+            added = await add_repositories(
+                engine.store,
+                engine.client,
+                args.repositories,
+                credentials=engine.credentials,
+                clients=installation_clients(engine.lanes),
+            )
             ids = tuple(UUID(r.backfill_state_id) for r in added)
             worker = Worker(
                 engine.store,
                 engine.client,
                 engine.presence,
                 WorkerOptions(concurrency=args.workers, until_idle=True, only=ids, idle_interval=1),
+                lanes=engine.lanes,
+                credentials=engine.credentials,
             )
             install_stop_handlers(worker)
             view = ProgressView(engine, ids, console)

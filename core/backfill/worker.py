@@ -95,7 +95,7 @@ class LaneLike(Protocol):
 
 
 @dataclass(eq=False)
-class Lane:
+class _Lane:
     """One budget a worker draws on: a credential (a personal token or an App installation),
     its own client (budget, pre-flight check, server-time pacing) and its own presence (the
     budget and waits it publishes, keyed by the credential's fingerprint), and how many
@@ -131,7 +131,7 @@ class Lane:
 @dataclass
 class _Held:
     lease: Lease
-    lane: Lane
+    lane: _Lane
     lost: bool = False
     handing_over: bool = False  # asked to let go: only hand out what was fetched ahead
 
@@ -164,8 +164,8 @@ class Worker:
         self.client = client
         self.presence = presence
         # `client`/`presence` are the first lane's (callers with one token pass only them).
-        self.lanes = [Lane(x.client, x.presence, x.credential) for x in lanes] or [
-            Lane(client, presence)
+        self.lanes = [_Lane(x.client, x.presence, x.credential) for x in lanes] or [
+            _Lane(client, presence)
         ]
         for lane in self.lanes:  # each budget published under its credential's name
             if lane.presence.credential is None:
@@ -317,18 +317,18 @@ class Worker:
 
     # -- routing (issue 18) ----------------------------------------------------------------
 
-    def _routing(self, lanes: Sequence[Lane]) -> list[int] | None:
+    def _routing(self, lanes: Sequence[_Lane]) -> list[int] | None:
         """The `installations` argument of a claim that `lanes` may work; None: not routed."""
         if not self.routed:
             return None
         return [lane.installation_id for lane in lanes if lane.installation_id is not None]
 
-    def _claim_groups(self) -> list[list[Lane]]:
+    def _claim_groups(self) -> list[list[_Lane]]:
         """The lanes to claim for, in turn: those with budget and the fewest backfills in hand,
         then all those with budget, then (every budget spent) the one that resets first, whose
         backfill is then waited on as with a single token."""
         ready = [lane for lane in self.lanes if lane.ready()]
-        groups: list[list[Lane]] = []
+        groups: list[list[_Lane]] = []
         if ready:
             least = min(lane.holding for lane in ready)
             idle = [lane for lane in ready if lane.holding == least]
@@ -336,10 +336,10 @@ class Worker:
             if len(idle) < len(ready) and self.routed:
                 groups.append(ready)
         else:
-            groups.append([min(self.lanes, key=Lane.resets_at)])
+            groups.append([min(self.lanes, key=_Lane.resets_at)])
         return groups
 
-    async def _claim(self, only: list[UUID] | None) -> tuple[Lease, Lane | None] | None:
+    async def _claim(self, only: list[UUID] | None) -> tuple[Lease, _Lane | None] | None:
         """Claim a backfill that a budget with room can work, and the lane to work it with
         (None: the claim ended at once, e.g. its repository is visible to no installation)."""
         opts = self.options
@@ -351,17 +351,17 @@ class Worker:
                 return lease, await self._lane_for(lease, group)
         return None
 
-    def _best(self, lanes: Sequence[Lane]) -> Lane:
+    def _best(self, lanes: Sequence[_Lane]) -> _Lane:
         """Of equivalent lanes (personal tokens): the least busy, then the most budget left."""
         return min(lanes, key=lambda lane: (lane.holding, -lane.remaining()))
 
-    def _by_installation(self, installation_id: int) -> Lane | None:
+    def _by_installation(self, installation_id: int) -> _Lane | None:
         for lane in self.lanes:
             if lane.installation_id == installation_id:
                 return lane
         return None
 
-    async def _lane_for(self, lease: Lease, group: Sequence[Lane]) -> Lane | None:
+    async def _lane_for(self, lease: Lease, group: Sequence[_Lane]) -> _Lane | None:
         """The lane of the installation that sees the leased repository. A repository added
         before routing is routed now (GET /repos/{owner}/{repo}/installation, remembered);
         one no installation can see fails with the reason."""
@@ -401,7 +401,7 @@ class Worker:
             return None
         return min(w for w in waits if w is not None)
 
-    async def _work(self, lease: Lease, lane: Lane) -> None:
+    async def _work(self, lease: Lease, lane: _Lane) -> None:
         held = _Held(lease, lane)
         lane.holding += 1
         lane.presence.hold(lease)
@@ -460,7 +460,7 @@ class Worker:
             await self._sync(lease, lane)
         return True
 
-    async def _sync(self, lease: SyncLease, lane: Lane) -> None:
+    async def _sync(self, lease: SyncLease, lane: _Lane) -> None:
         held = _Held(lease, lane)
         lane.holding += 1
         lane.presence.hold(lease)
@@ -588,7 +588,12 @@ class Worker:
                 self._event(
                     f"{lease.repository}: waiting for the GraphQL budget until {until:%H:%M:%S}"
                 )
-                await self._pause(lane.client.seconds_until(until))
+                # Every budget is spent: wake at the first reset, this one's or another's
+                # (then this backfill is let go for that one's work, above).
+                wake = min(
+                    [until, *(other.resets_at() + timedelta(seconds=1) for other in self.lanes)]
+                )
+                await self._pause(lane.client.seconds_until(wake))
                 if self._stopping():
                     return False
                 continue
