@@ -183,6 +183,7 @@ class Worker:
             time.monotonic() + self.options.max_runtime if self.options.max_runtime else None
         )
         self._slots: list[asyncio.Task[None]] = []
+        self._claiming = asyncio.Lock()
 
     # -- control -------------------------------------------------------------------------
 
@@ -343,12 +344,17 @@ class Worker:
         """Claim a backfill that a budget with room can work, and the lane to work it with
         (None: the claim ended at once, e.g. its repository is visible to no installation)."""
         opts = self.options
-        for group in self._claim_groups():
-            lease = await self.store.claim_backfill(
-                opts.worker_id, opts.lease_seconds, only, installations=self._routing(group)
-            )
-            if lease is not None:
-                return lease, await self._lane_for(lease, group)
+        # One slot at a time, so the next slot sees which lanes are busy (`holding`).
+        async with self._claiming:
+            for group in self._claim_groups():
+                lease = await self.store.claim_backfill(
+                    opts.worker_id, opts.lease_seconds, only, installations=self._routing(group)
+                )
+                if lease is not None:
+                    lane = await self._lane_for(lease, group)
+                    if lane is not None:
+                        lane.holding += 1  # until _work lets it go
+                    return lease, lane
         return None
 
     def _best(self, lanes: Sequence[_Lane]) -> _Lane:
@@ -403,7 +409,6 @@ class Worker:
 
     async def _work(self, lease: Lease, lane: _Lane) -> None:
         held = _Held(lease, lane)
-        lane.holding += 1
         lane.presence.hold(lease)
         self.page_sizes.remember(lease.backfill_state_id, lease.page_size)
         keeper = asyncio.create_task(self._keep_alive(held))
@@ -444,25 +449,27 @@ class Worker:
         if not ready:
             return False
         older_than = timedelta(seconds=every) if every and not opts.sync_only else None
-        lease = await self.store.claim_sync(
-            opts.worker_id,
-            opts.lease_seconds,
-            older_than=older_than,
-            only=only,
-            margin_seconds=opts.sync_margin,
-            installations=self._routing(ready),
-        )
-        if lease is None:
-            return False
+        async with self._claiming:
+            lease = await self.store.claim_sync(
+                opts.worker_id,
+                opts.lease_seconds,
+                older_than=older_than,
+                only=only,
+                margin_seconds=opts.sync_margin,
+                installations=self._routing(ready),
+            )
+            if lease is None:
+                return False
+            lane = await self._lane_for(lease, ready)
+            if lane is not None:
+                lane.holding += 1  # until _sync lets it go
         self.stats.claims += 1
-        lane = await self._lane_for(lease, ready)
         if lane is not None:
             await self._sync(lease, lane)
         return True
 
     async def _sync(self, lease: SyncLease, lane: _Lane) -> None:
         held = _Held(lease, lane)
-        lane.holding += 1
         lane.presence.hold(lease)
         keeper = asyncio.create_task(self._keep_alive(held))
         self._event(
@@ -577,6 +584,11 @@ class Worker:
                 return False
             except RateLimitedError as exc:
                 until = exc.reset_at + timedelta(seconds=1)  # GitHub's clock
+                if lane.client.fetched_ahead(lease.owner, lease.name):
+                    # Paid for already: store what was fetched ahead before waiting or letting
+                    # go (the next holder would fetch it again, from a spent budget).
+                    held.handing_over = True
+                    return True
                 if any(other.ready() for other in self.lanes if other is not lane):
                     await self.store.set_waiting(lease, until)
                     self._event(
