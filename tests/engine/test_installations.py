@@ -1,13 +1,15 @@
 """Several budgets at once (issue 18), end to end: real worker processes, the simulator over
 HTTP playing GitHub's App side, the embedded Postgres.
 
-Why a wall-time ratio is not a timed test here: with a budget of L points per window of W
-seconds and work that costs P points, a worker spends its budget in a fraction of a window
-and then waits for the reset, so a run takes about ceil(P / L) windows through one
-installation and ceil(P / 2L) through two, whatever the machine's speed. The windows are
-what is measured (both runs in the same test, same data, same budget per installation); the
-machine's own time only adds the same startup to both runs, which pushes the ratio towards 1,
-never below 0.6.
+Why the two-versus-one comparison is a ratio of budget windows, not a timed test: each
+installation has L points per window of W seconds, and the work costs P points split evenly
+between two owners (measured: 24-25 points each with this data). A worker spends a window's
+points in a fraction of the window and then waits for the reset, so the run takes about P / L
+windows through one installation that sees both owners, and P / 2L through two installations
+working at once, whatever the machine's speed. With P / L around ten windows, rounding to whole
+windows moves the ratio by about a tenth, and process startup (the same in both runs) only
+moves it towards 1; measured 0.41-0.43. Both runs are in the same test, on the same data,
+with the same budget per installation; 0.6 is the issue's bound.
 """
 
 from __future__ import annotations
@@ -199,9 +201,9 @@ def test_two_installations_work_at_once_each_within_its_budget(
     assert "hidden/secret: backfill failed: no installation of GitHub App" in added.stdout
     assert stats["outcomes"].get("rate_limited", 0) == 0, stats["outcomes"]
     assert stats["outcomes"].get("401", 0) == 0, stats["outcomes"]
-    for installation in ("1", "2"):
-        used = stats["installations"][installation]
-        assert used["points_used"] > 2 * int(LIMIT), used  # the work needed several windows
+    points = [stats["installations"][i]["points_used"] for i in ("1", "2")]
+    assert min(points) > 2 * int(LIMIT), points  # the work needed several windows each
+    assert max(points) <= 1.25 * min(points), points  # split evenly (the ratio's premise)
     # stats --json: the spec's metrics per installation, by name, without a secret.
     assert stats_json.returncode == 0, stats_json.stderr
     budgets = {b["name"]: b for b in json.loads(stats_json.stdout)["graphql"]}
