@@ -134,6 +134,7 @@ class _Held:
     lane: _Lane
     lost: bool = False
     handing_over: bool = False  # asked to let go: only hand out what was fetched ahead
+    hand_out: int = 0  # budget spent: hand out this many complete PRs fetched ahead, no request
 
 
 class Worker:
@@ -569,11 +570,24 @@ class Worker:
                 self._event(f"{held.lease.repository}: lease lost; stopping work on it")
                 return
 
+    async def _idle_budget_elsewhere(self, spent: _Lane) -> bool:
+        """Whether another lane has budget, no slot of this worker on it, and work to claim:
+        then a backfill of the `spent` lane is let go so this slot works that lane meanwhile.
+        (A lane another slot already works needs no help; letting go throws away the PRs
+        fetched ahead, which the next holder pays for again.)"""
+        idle = [o for o in self.lanes if o is not spent and o.holding == 0 and o.ready()]
+        if not idle:
+            return False
+        only = list(self.options.only) if self.options.only else None
+        summary = await self.store.work_summary(only, installations=self._routing(idle))
+        return summary.claimable > 0
+
     async def _wait_for_budget(self, held: _Held) -> bool:
         """Before reserving a chunk, wait out a low budget (until reset + 1 s); never pause
         forever. Returns False if asked to stop meanwhile, or to let the backfill go because
-        another lane has budget (the slot claims work for that one instead; the backfill is
-        marked waiting until its budget's reset and claimed again after it)."""
+        another lane has budget and nobody on it (`_idle_budget_elsewhere`: the slot claims
+        work for that one instead; the backfill is marked waiting until its budget's reset
+        and claimed again after it)."""
         lease, lane = held.lease, held.lane
         while True:
             try:
@@ -584,12 +598,13 @@ class Worker:
                 return False
             except RateLimitedError as exc:
                 until = exc.reset_at + timedelta(seconds=1)  # GitHub's clock
-                if lane.client.fetched_ahead(lease.owner, lease.name):
-                    # Paid for already: store what was fetched ahead before waiting or letting
-                    # go (the next holder would fetch it again, from a spent budget).
-                    held.handing_over = True
-                    return True
-                if any(other.ready() for other in self.lanes if other is not lane):
+                if await self._idle_budget_elsewhere(lane):
+                    complete = lane.client.fetched_complete(lease.owner, lease.name)
+                    if complete:
+                        # Paid for already and needing no request: store it before letting
+                        # go (the next holder would fetch it again).
+                        held.hand_out = complete
+                        return True
                     await self.store.set_waiting(lease, until)
                     self._event(
                         f"{lease.repository}: {lane.name}'s budget is spent until "
@@ -624,7 +639,9 @@ class Worker:
             return True  # lease lost, paused, or finished
         size = self.page_sizes.get(key)
         client = held.lane.client
-        if held.handing_over:  # what was fetched ahead, completed by follow-ups only
+        if held.hand_out:  # what was fetched ahead and is complete: no request at all
+            size, held.hand_out = min(size, held.hand_out), 0
+        elif held.handing_over:  # what was fetched ahead, completed by follow-ups only
             size = min(size, max(1, client.fetched_ahead(lease.owner, lease.name)))
         fetched = await self._fetch(
             held,
