@@ -313,7 +313,7 @@ def _printable_token(raw: str) -> bool:
 
 def _split_tokens(raw: str) -> list[str]:
     """GITHUB_TOKENS' tokens: separated by commas and/or whitespace (newlines included)."""
-    return [t for t in re.split(r"[\s,]+", raw.strip()) if t]
+    return [t for t in re.split(r"[\s,]+", raw.strip(" \t\r\n"), flags=re.ASCII) if t]
 
 
 def rest_url_for(graphql_url: str) -> str | None:
@@ -365,9 +365,24 @@ def supabase_url_setting() -> str:
 
 
 def token_destination_notice(settings: Settings) -> str | None:
-    """One line saying where GITHUB_TOKEN goes when that is not GitHub's own API."""
+    """One line saying where the GitHub credentials go when that is not GitHub's own API:
+    GITHUB_TOKEN(S) to GITHUB_GRAPHQL_URL's host; an App's JWT and tokens also to its REST
+    host."""
     host = urlsplit(settings.github_graphql_url).hostname
-    if host == GITHUB_API_HOST or settings.github_token is None:
+    if settings.github_app_id is not None:
+        rest = urlsplit(settings.rest_api_url or "").hostname
+        hosts = sorted({h for h in (host, rest) if h and h != GITHUB_API_HOST})
+        if not hosts:
+            return None
+        return (
+            "note: the GitHub App's JWT and installation tokens are sent to "
+            f"{' and '.join(hosts)} (GITHUB_GRAPHQL_URL, GITHUB_API_URL), not {GITHUB_API_HOST}"
+        )
+    if host == GITHUB_API_HOST:
+        return None
+    if settings.github_tokens is not None:
+        return f"note: GITHUB_TOKENS are sent to {host} (GITHUB_GRAPHQL_URL), not {GITHUB_API_HOST}"
+    if settings.github_token is None:
         return None
     return f"note: GITHUB_TOKEN is sent to {host} (GITHUB_GRAPHQL_URL), not {GITHUB_API_HOST}"
 

@@ -85,7 +85,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Serve GitHub's GraphQL API, simulated: POST /graphql and /api/graphql, "
             "GET /_sim/stats. Point GITHUB_GRAPHQL_URL at http://HOST:PORT/graphql; any "
-            "non-empty token is accepted."
+            "non-empty token is accepted (with --app-id, installation tokens only while "
+            "they live)."
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")

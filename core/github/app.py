@@ -17,6 +17,10 @@ authenticating-with-a-github-app/):
 - "Authenticating as a GitHub App installation": the installation token is sent as a bearer
   token; it expires after an hour, after which GitHub answers 401 "Bad credentials".
 
+A clock off from GitHub's makes GitHub refuse the JWT ("'exp' is too far in the future" when
+ours runs ahead, "must be ... the future time" when behind): the refusal's `Date` gives
+GitHub's clock and the request is signed again on it, once (octokit/auth-app.js does the same).
+
 Nothing here puts the key, a JWT or a token into a message, a repr or a log line: errors carry
 GitHub's own message (which never echoes credentials) and the HTTP status.
 """
@@ -56,13 +60,18 @@ _HINTS = {
     ),
     "Integration not found": "check GITHUB_APP_ID",
     "'Expiration time' claim ('exp') is too far in the future": (
-        "this machine's clock is ahead of GitHub's: synchronise it (NTP)"
+        "this machine's clock is ahead of GitHub's, or the JWT lives too long: synchronise the "
+        "clock (NTP)"
     ),
     "'Expiration time' claim ('exp') must be a numeric value representing the future time "
     "at which the assertion expires": "this machine's clock is behind GitHub's: synchronise it",
     "'Issued at' claim ('iat') must be an Integer representing the time that the assertion "
     "was issued": "this machine's clock is ahead of GitHub's: synchronise it (NTP)",
 }
+
+
+_CLOCK_MESSAGES = frozenset(m for m, hint in _HINTS.items() if "clock" in hint)
+CLOCK_SKEW_NOISE = 2.0  # seconds: `Date` has whole seconds; less than this is no skew
 
 
 class AppAuthError(AuthenticationError):
@@ -133,6 +142,7 @@ class GitHubApp:
         self.api_url = api_url.rstrip("/")
         self._clock = clock
         self._http = httpx.AsyncClient(transport=transport, timeout=timeout)
+        self._offset = 0.0  # GitHub's clock minus ours, learnt from a refusal's `Date`
         self.requests_sent = 0
 
     def __repr__(self) -> str:
@@ -142,8 +152,9 @@ class GitHubApp:
         await self._http.aclose()
 
     def jwt(self) -> SecretStr:
-        """A JWT for the App: RS256, iat 60 s ago, exp 9 minutes ahead, iss the App id."""
-        now = int(self._clock())
+        """A JWT for the App: RS256, iat 60 s ago, exp 9 minutes ahead, iss the App id; times
+        on GitHub's clock as far as its answers' `Date` told (see `_request`)."""
+        now = int(self._clock() + self._offset)
         claims = {"iat": now - JWT_BACKDATE, "exp": now + JWT_LIFETIME, "iss": str(self.app_id)}
         return SecretStr(jwt.encode(claims, self._key, algorithm="RS256"))
 
@@ -216,6 +227,7 @@ class GitHubApp:
         """One REST call with a fresh JWT. 5xx and network errors are retried a few times;
         a refusal raises AppAuthError with GitHub's message."""
         attempts = 3
+        skew_retried = False
         for attempt in range(1, attempts + 1):
             headers = {
                 "Authorization": f"Bearer {self.jwt().get_secret_value()}",
@@ -244,16 +256,37 @@ class GitHubApp:
                     attempts=attempt,
                     status=response.status_code,
                 )
+            if not skew_retried and self._learn_skew(response):
+                skew_retried = True  # once: sign again on GitHub's clock (as octokit does)
+                continue
             raise AppAuthError(_refusal(method, url, self.api_url, response))
         raise AssertionError("unreachable")
+
+    def _learn_skew(self, response: httpx.Response) -> bool:
+        """A 401 saying the JWT's times are off: take GitHub's clock from the answer's `Date`
+        (whole seconds) and say whether that changes anything worth a second try."""
+        if response.status_code != 401 or _message(response) not in _CLOCK_MESSAGES:
+            return False
+        github_now = _answer_time(response)
+        if github_now is None:
+            return False
+        offset = github_now - self._clock()
+        if abs(offset - self._offset) < CLOCK_SKEW_NOISE:
+            return False
+        self._offset = offset
+        return True
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("message") or "").strip()
+    except (ValueError, AttributeError):
+        return ""
 
 
 def _refusal(method: str, url: str, api_url: str, response: httpx.Response) -> str:
     """`GitHub refused the App (401 on POST /app/...): <GitHub's message> (<hint>)`."""
-    try:
-        message = str(response.json().get("message") or "").strip()
-    except (ValueError, AttributeError):
-        message = ""
+    message = _message(response)
     path = url.removeprefix(api_url).split("?", 1)[0]
     text = f"GitHub refused the GitHub App ({response.status_code} on {method} {path})"
     if message:

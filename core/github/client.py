@@ -77,6 +77,10 @@ class RepositoryFacts:
     total_prs: int
 
 
+# The token the task's latest request carried (so a 401 can be reported against it).
+_TOKEN_SENT: contextvars.ContextVar[SecretStr | None] = contextvars.ContextVar(
+    "token_sent", default=None
+)
 # The response times of the requests one task sends (a page fetch collects them).
 _RESPONSE_TIMES: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
     "response_times", default=None
@@ -297,18 +301,13 @@ class GitHubClient:
             self._reserved += cost
             return
 
-    async def _post(
-        self, body: dict[str, Any], token: SecretStr
-    ) -> tuple[int | None, httpx.Headers, bytes, Any]:
+    async def _post(self, body: dict[str, Any]) -> tuple[int | None, httpx.Headers, bytes, Any]:
         """One POST with an overall deadline and a cap on the answer's size.
 
         httpx's timeout is per read: an answer trickling a byte every few seconds would never
         end. Returns (status, headers, body, exception) and never raises for the answer.
         """
-        headers = {
-            "Authorization": f"bearer {token.get_secret_value()}",
-            "Accept": "application/json",
-        }
+        headers = {"Accept": "application/json"}
         async with self._in_flight:
             ticket = await self.pacer.acquire()  # within the token's server-time budget
             try:
@@ -322,6 +321,10 @@ class GitHubClient:
     async def _post_paced(
         self, body: dict[str, Any], headers: dict[str, str]
     ) -> tuple[int | None, httpx.Headers, bytes, Any]:
+        # The token is taken now, after any wait for a slot or the pacer: valid as it is sent.
+        token = await self.credential.token()
+        _TOKEN_SENT.set(token)
+        headers = {**headers, "Authorization": f"bearer {token.get_secret_value()}"}
         status: int | None = None
         got = httpx.Headers()
         try:
@@ -371,8 +374,7 @@ class GitHubClient:
         renewed = False  # the credential was told of a 401 once for this request
         body = {"query": query, "variables": variables or {}}
         while True:
-            token = await self.credential.token()
-            status, headers, raw, exc = await self._post(body, token)
+            status, headers, raw, exc = await self._post(body)
             outcome = decide(status, headers, raw, exc)
             if outcome.timeout:
                 self.pacer.count("timeouts")
@@ -400,7 +402,13 @@ class GitHubClient:
                 )
                 continue
             if outcome.action is Action.STOP:
-                if status == 401 and not renewed and await self.credential.rejected(token):
+                sent = _TOKEN_SENT.get()
+                if (
+                    status == 401
+                    and sent is not None
+                    and not renewed
+                    and await self.credential.rejected(sent)
+                ):
                     renewed = True  # an expired installation token: a new one, same request
                     continue
                 if status == 401:

@@ -6,6 +6,10 @@ free) → cost and node limit → primary budget (200 + RATE_LIMITED, or charge)
 server time (502 past the timeout, points still charged) → response with `x-ratelimit-*`
 headers. The whole of `handle()` runs under one lock, so budgets and statistics stay exact
 with a threaded server; it never sleeps (servers honour `SimResponse.delay`).
+
+With `SimConfig.app`, GitHub's App side too (core.simulator.app): its REST endpoints are
+answered before GraphQL, and an installation token is checked first (expired → 401), budgeted
+per installation, and sees only its owners' repositories.
 """
 
 from __future__ import annotations
@@ -202,6 +206,10 @@ class Simulator:
                             "requests": 0,
                             "remaining": self.app.spec.installation_limit,
                             "limit": self.app.spec.installation_limit,
+                            "server_seconds": 0.0,
+                            "server_seconds_peak_minute": 0.0,
+                            "secondary_at": [],
+                            "span_seconds": 0.0,
                         },
                     )
                     entry["account"] = spec.account
