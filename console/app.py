@@ -224,6 +224,8 @@ class BackfillConsole(App[None]):
             self.query_one("#chunks", Static).update(view.chunks)
             budget = view.budget
             if budget is not None:
+                # Several tokens/installations: one line each where the sparkline was.
+                self.query_one("#budget").set_class(budget.several, "-several")
                 self.query_one("#budget-text", Static).update(budget.describe())
                 gauge = self.query_one("#budget-gauge", ProgressBar)
                 gauge.update(total=budget.limit, progress=budget.remaining)

@@ -60,9 +60,14 @@ def server_time_metrics(record: RateLimitRecord) -> dict[str, Any] | None:
 
 
 def budget_metrics(record: RateLimitRecord) -> dict[str, Any]:
-    """The spec's metric names for a stored budget snapshot, and its server time."""
+    """The spec's metric names for a stored budget snapshot, and its server time. `name`: whose
+    budget ("installation 42 (octo-org)", "token 1a2b3c4d"; the fingerprint when the writer
+    did not say), `installationId`: its GitHub App installation (None for a personal token).
+    Never a token: the fingerprint is one-way."""
     average = record.average_cost_per_query or (record.last_cost or 1)
     return {
+        "name": record.name,
+        "installationId": record.installation_id,
         "tokenFingerprint": record.token_fingerprint,
         "remaining": record.remaining,
         "limit": record.limit,

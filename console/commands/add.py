@@ -9,15 +9,19 @@ import sys
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from core.backfill.names import parse_repositories
-from core.backfill.registry import AddResult, RepositoriesNotFound, add_repositories
-from core.backfill.runtime import open_engine
+from core.backfill.registry import (
+    AddResult,
+    RepositoriesNotFound,
+    add_repositories,
+    installation_clients,
+)
+from core.backfill.runtime import Engine, open_engine
 from core.config import load_settings
-from core.github.client import GitHubClient
 from core.github.errors import GitHubError, TransientError
 from core.github.outcomes import Action
-from core.store.store import Store
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "with the reason, the others are added, and the exit status is 1. A repository "
             "whose backfill already ended is topped up from where it stopped (only PRs "
             "created since are fetched). A wait for GitHub's budget is said on one line; "
-            "Ctrl-C stops it."
+            "Ctrl-C stops it. With a GitHub App, each repository is routed to the "
+            "installation that can see it; one that no installation can see is registered "
+            "with its backfill failed, saying so (exit status 1)."
         ),
     )
     parser.add_argument("repositories", nargs="+", metavar="OWNER/NAME")
@@ -48,17 +54,23 @@ def failure_reason(exc: GitHubError) -> str:
     return str(exc)
 
 
-async def add_each(
-    store: Store, client: GitHubClient, names: list[str]
-) -> list[tuple[str, AddResult | str]]:
-    """Add each repository on its own (`add` and `backfill`): one that GitHub will not serve
-    (not found, forbidden, still failing after the client's bounded retries) gets its reason
-    instead of a result, and the others are added. Raises what stops every repository alike
-    (bad token, no endpoint, an impossible reserve: `Action.STOP`)."""
+async def add_each(engine: Engine, names: list[str]) -> list[tuple[str, AddResult | str]]:
+    """Add each repository on its own (`add` and `backfill`), routed to its App installation
+    when there is one: one that GitHub will not serve (not found, forbidden, still failing
+    after the client's bounded retries) gets its reason instead of a result, and the others
+    are added. Raises what stops every repository alike (bad token, no endpoint, an
+    impossible reserve: `Action.STOP`)."""
+    clients = installation_clients(engine.lanes)
     out: list[tuple[str, AddResult | str]] = []
     for name in names:
         try:
-            added = await add_repositories(store, client, [name])
+            added = await add_repositories(
+                engine.store,
+                engine.client,
+                [name],
+                credentials=engine.credentials,
+                clients=clients,
+            )
         except GitHubError as exc:
             if exc.action is Action.STOP:
                 raise
@@ -69,11 +81,17 @@ async def add_each(
 
 
 def report_failures(results: list[tuple[str, AddResult | str]]) -> int:
-    """One stderr line per repository not added; how many."""
-    failed = [(name, r) for name, r in results if isinstance(r, str)]
-    for name, reason in failed:
-        print(f"backfill-console: {name} not added: {reason}", file=sys.stderr)
-    return len(failed)
+    """One stderr line per repository not added or whose backfill failed at once (no App
+    installation can see it); how many."""
+    failed = 0
+    for name, r in results:
+        reason = r if isinstance(r, str) else r.reason
+        if reason is None:
+            continue
+        failed += 1
+        what = "not added" if isinstance(r, str) else "backfill failed"
+        print(f"backfill-console: {name} {what}: {reason}", file=sys.stderr)
+    return failed
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,14 +102,23 @@ def run(args: argparse.Namespace) -> int:
 
     async def add() -> list[tuple[str, AddResult | str]]:
         async with open_engine(settings, store_max_size=2) as engine:
-            return await add_each(engine.store, engine.client, args.repositories)
+            return await add_each(engine, args.repositories)
 
     results = asyncio.run(add())
+    added = [r for _, r in results if not isinstance(r, str)]
+    routed = any(r.installation_id is not None or r.reason for r in added)
     table = Table("repository", "PRs on GitHub", "result")
+    if routed:
+        table.add_column("installation", justify="right")
     for name, r in results:
+        # From GitHub and the database: never read as markup.
         if isinstance(r, str):
-            table.add_row(name, "-", f"not added: {r}")
+            row: list[Text | str] = [Text(name), "-", Text(f"not added: {r}")]
         else:
-            table.add_row(r.repository, str(r.total_prs), r.outcome)
+            row = [Text(r.repository), str(r.total_prs), Text(r.outcome)]
+        if routed:
+            installation = None if isinstance(r, str) else r.installation_id
+            row.append(str(installation) if installation is not None else "-")
+        table.add_row(*row)
     Console().print(table)
     return 1 if report_failures(results) else 0

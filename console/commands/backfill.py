@@ -128,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
 
     async def work() -> list[BackfillProgress]:
         async with open_engine(settings, store_max_size=args.workers + 3) as engine:
-            results = await add_each(engine.store, engine.client, args.repositories)
+            results = await add_each(engine, args.repositories)
+            # Not added; one whose backfill failed at once is among the unfinished below.
             failed_to_add.extend((n, r) for n, r in results if isinstance(r, str))
             ids = tuple(UUID(r.backfill_state_id) for _, r in results if not isinstance(r, str))
             if not ids:  # none added: work on nothing (an empty `only` would mean everything)
@@ -138,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
                 engine.client,
                 engine.presence,
                 WorkerOptions(concurrency=args.workers, until_idle=True, only=ids, idle_interval=1),
+                lanes=engine.lanes,
+                credentials=engine.credentials,
             )
             install_stop_handlers(worker)
             view = ProgressView(engine, ids, console)

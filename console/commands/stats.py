@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Show chunk statistics over the last 24 hours (processing / completed / failed / "
             "stuck), progress per repository with rate and ETA, live workers, and the latest "
-            "GraphQL budget seen by any worker."
+            "GraphQL budget of every token or App installation, as any worker last saw it."
         ),
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
@@ -114,8 +114,10 @@ def render(report: StatsReport, console: Console) -> None:
     alive = [w for w in report.workers if w.alive]
     console.print(f"[bold]Workers[/]  {len(alive)} alive")
     for budget in report.budgets:
+        # Whose budget: the credential's name (never a token), else its fingerprint.
+        who = str(budget.get("name") or budget["tokenFingerprint"])
         console.print(
-            f"[bold]GraphQL budget[/] {escape(str(budget['tokenFingerprint']))}  remaining "
+            f"[bold]GraphQL budget[/] {escape(who)}  remaining "
             f"{budget['remaining']}/{budget['limit']}  ({budget['percentageUsed']:.2f}% used, "
             f"resets {budget['resetAt']})"
         )

@@ -86,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
                     sync_only=True,
                 ),
                 on_event=lambda message: console.print(escape(message)),
+                lanes=engine.lanes,  # each repository synced with its installation's client
+                credentials=engine.credentials,
             )
             install_stop_handlers(worker)
             await worker.run()

@@ -123,7 +123,14 @@ def run(args: argparse.Namespace) -> int:
 
     async def work() -> WorkerStats:
         async with open_engine(settings, store_max_size=args.concurrency + 2) as engine:
-            worker = Worker(engine.store, engine.client, engine.presence, options)
+            worker = Worker(
+                engine.store,
+                engine.client,
+                engine.presence,
+                options,
+                lanes=engine.lanes,  # one client per token/App installation (issue 18)
+                credentials=engine.credentials,
+            )
             install_stop_handlers(worker)
             return await worker.run()
 

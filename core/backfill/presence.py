@@ -16,6 +16,7 @@ import uuid
 from datetime import datetime
 from uuid import UUID
 
+from core.github.credentials import Credential
 from core.github.metrics import RateLimitMetrics
 from core.github.pacing import ServerTimePacer
 from core.store.models import Lease
@@ -32,9 +33,12 @@ class Presence:
         *,
         min_interval: float = 1.0,
         pacer: ServerTimePacer | None = None,
+        credential: Credential | None = None,
     ) -> None:
         self.store = store
         self.token_fingerprint = token_fingerprint
+        # Whose budget, for stats and the console: its name and installation (never a token).
+        self.credential = credential
         self.pacer = pacer
         # Other processes pace against what this one publishes: at least 20 times a window.
         self.min_interval = min(min_interval, pacer.window / 20) if pacer else min_interval
@@ -72,6 +76,8 @@ class Presence:
             queries=metrics.queries_sampled,
             process=self.process if pacing else None,
             server_time=pacing,
+            credential=self.credential.name if self.credential else None,
+            installation_id=self.credential.installation_id if self.credential else None,
         )
         if self.pacer is not None:
             window = self.pacer.window

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from core.backfill.names import parse_repositories
 from core.github.client import GitHubClient, RepositoryFacts
+from core.github.credentials import Credentials, NotVisible
 from core.github.errors import GitHubError, RepositoryNotFound
 from core.store.store import Store
 
-Outcome = Literal["added", "topped up", "already registered"]
+if TYPE_CHECKING:
+    from core.backfill.runtime import Lane
+
+Outcome = Literal["added", "topped up", "already registered", "not visible"]
 
 
 class RepositoriesNotFound(GitHubError):
@@ -30,30 +35,84 @@ class AddResult:
     status: str
     total_prs: int
     backfill_state_id: str
+    installation_id: int | None = None  # the App installation that sees it (None: any)
+    reason: str | None = None  # why its backfill failed at once (no installation sees it)
 
 
-async def add_repositories(store: Store, client: GitHubClient, names: list[str]) -> list[AddResult]:
+def installation_clients(lanes: Iterable[Lane]) -> dict[int, GitHubClient]:
+    """Each App installation's client, from a process's lanes (core.backfill.runtime); personal
+    tokens have none (any client will do)."""
+    return {
+        lane.credential.installation_id: lane.client
+        for lane in lanes
+        if lane.credential.installation_id is not None
+    }
+
+
+def unreachable_reason(exc: NotVisible, app_id: int | None) -> str:
+    """What a backfill no installation can see says: which App, which repository, what to do."""
+    app = f"GitHub App {app_id}" if app_id is not None else "the GitHub App"
+    base = f"no installation of the GitHub App can see {exc.owner}/{exc.repo}"
+    detail = str(exc).removeprefix(base).removeprefix(": ")
+    if detail:
+        repository = f"{exc.owner}/{exc.repo}"
+        return f"no installation of {app} this process may use can see {repository}: {detail}"
+    return (
+        f"no installation of {app} can see {exc.owner}/{exc.repo}; install the App on "
+        f"{exc.owner} (or give it access to this repository), then add it again"
+    )
+
+
+async def add_repositories(
+    store: Store,
+    client: GitHubClient,
+    names: list[str],
+    *,
+    credentials: Credentials | None = None,
+    clients: Mapping[int, GitHubClient] | None = None,
+) -> list[AddResult]:
     """Validate every name and ask GitHub for every count before writing anything.
 
     A repository already registered is left alone, unless its backfill ended (completed or
     failed): then it is reopened from its stored cursor, fetching only PRs created since.
+
+    With a GitHub App (`credentials.is_app`), each repository is routed first: the
+    installation that can see it (GET /repos/{owner}/{repo}/installation) is stored on it and
+    its count asked with that installation's client (`clients[installation_id]`). A
+    repository no installation can see is registered with its backfill failed, the reason
+    saying so (outcome "not visible"); the others go on. Raises RepositoriesNotFound (nothing
+    written) when a repository does not exist for the credential that should see it.
     """
     repos = parse_repositories(names)
-    found: list[RepositoryFacts] = []
+    found: list[tuple[RepositoryFacts, int | None]] = []
+    unseen: list[tuple[str, str, str]] = []
     missing = []
     for owner, name in repos:
+        installation = None
+        lookup = client
+        if credentials is not None:
+            try:
+                installation = await credentials.installation_for(owner, name)
+            except NotVisible as exc:
+                app_id = credentials.app.app_id if credentials.app is not None else None
+                unseen.append((owner, name, unreachable_reason(exc, app_id)))
+                continue
+            if installation is not None and clients:
+                lookup = clients.get(installation, client)
         try:
-            found.append(await client.repository(owner, name))
+            found.append((await lookup.repository(owner, name), installation))
         except RepositoryNotFound:
             missing.append(f"{owner}/{name}")
     if missing:
         raise RepositoriesNotFound(missing)
 
     results = []
-    for facts in found:
+    for facts, installation in found:
         # By node id, under GitHub's current name: a renamed repository is the same one.
         total = facts.total_prs
-        reg = await store.register_backfill(facts.owner, facts.name, total, facts.node_id)
+        reg = await store.register_backfill(
+            facts.owner, facts.name, total, facts.node_id, installation_id=installation
+        )
         outcome: Outcome = "added"
         status = reg.status
         if not reg.created:
@@ -61,6 +120,26 @@ async def add_repositories(store: Store, client: GitHubClient, names: list[str])
             if await store.reopen_backfill(reg.backfill_state_id, total):
                 outcome, status = "topped up", "pending"
         results.append(
-            AddResult(f"{reg.owner}/{reg.name}", outcome, status, total, str(reg.backfill_state_id))
+            AddResult(
+                f"{reg.owner}/{reg.name}",
+                outcome,
+                status,
+                total,
+                str(reg.backfill_state_id),
+                installation,
+            )
+        )
+    for owner, name, reason in unseen:
+        reg = await store.register_backfill(owner, name, 0)
+        failed = await store.fail_unreachable_backfill(reg.backfill_state_id, reason)
+        results.append(
+            AddResult(
+                f"{reg.owner}/{reg.name}",
+                "not visible",
+                "failed" if failed else reg.status,
+                0,
+                str(reg.backfill_state_id),
+                reason=reason,
+            )
         )
     return results

@@ -125,7 +125,7 @@ async def open_client(
         pacer = ServerTimePacer(
             settings.github_server_time_window, settings.github_server_time_budget
         )
-        presence = Presence(store, credential.fingerprint, pacer=pacer)
+        presence = Presence(store, credential.fingerprint, pacer=pacer, credential=credential)
         client = GitHubClient(
             url=settings.github_graphql_url,
             credential=credential,

@@ -15,16 +15,17 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import TypeVar
+from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
 from uuid import UUID
 
 from core.backfill.page_size import PageSizes
 from core.backfill.presence import Presence
 from core.errors import PageTooLarge
 from core.github.client import GitHubClient
+from core.github.credentials import Credential, Credentials, NotVisible
 from core.github.errors import GitHubError, RateLimitedError
 from core.github.models import PullRequestPage
 from core.github.outcomes import Action
@@ -82,14 +83,72 @@ class WorkerStats:
     sync_pages: int = 0
 
 
+class LaneLike(Protocol):
+    """What a worker needs of each credential (core.backfill.runtime.Lane)."""
+
+    @property
+    def credential(self) -> Credential | None: ...
+    @property
+    def client(self) -> GitHubClient: ...
+    @property
+    def presence(self) -> Presence: ...
+
+
+@dataclass(eq=False)
+class _Lane:
+    """One budget a worker draws on: a credential (a personal token or an App installation),
+    its own client (budget, pre-flight check, server-time pacing) and its own presence (the
+    budget and waits it publishes, keyed by the credential's fingerprint), and how many
+    backfills this worker works through it right now."""
+
+    client: GitHubClient
+    presence: Presence
+    credential: Credential | None = None
+    holding: int = 0
+
+    @property
+    def installation_id(self) -> int | None:
+        return self.credential.installation_id if self.credential is not None else None
+
+    @property
+    def name(self) -> str:
+        return self.credential.name if self.credential is not None else "the token"
+
+    def ready(self) -> bool:
+        """What its client knows leaves the reserve untouched by a page (unknown: ready)."""
+        return self.client.within_budget(PAGE_COST_ESTIMATE)
+
+    def resets_at(self) -> datetime:
+        """When its budget is full again (GitHub's clock); now when unknown."""
+        metrics = self.client.metrics
+        return metrics.reset_at if metrics is not None else self.client.github_now()
+
+    def remaining(self) -> int:
+        metrics = self.client.metrics
+        return metrics.remaining if metrics is not None else 1 << 30
+
+
 @dataclass
 class _Held:
     lease: Lease
+    lane: _Lane
     lost: bool = False
     handing_over: bool = False  # asked to let go: only hand out what was fetched ahead
+    hand_out: int = 0  # budget spent: hand out this many complete PRs fetched ahead, no request
 
 
 class Worker:
+    """Works backfills with one or more budgets (`lanes`: one per credential, issue 18).
+
+    Before each claim it passes the App installations whose budget has room for a page, so
+    it claims only what it can work now; it works each backfill with the client of the
+    installation that sees the repository. An exhausted installation never idles the others:
+    its backfill is let go (marked waiting until the reset) while another has budget. Only
+    when every budget is spent does a slot wait, for the earliest reset, as with one token.
+    Personal tokens (GITHUB_TOKENS) see every repository: claims are not routed, and each
+    claim goes to the token with budget that holds the fewest backfills.
+    """
+
     def __init__(
         self,
         store: Store,
@@ -99,10 +158,21 @@ class Worker:
         *,
         page_sizes: PageSizes | None = None,
         on_event: Callable[[str], None] | None = None,
+        lanes: Sequence[LaneLike] = (),
+        credentials: Credentials | None = None,
     ) -> None:
         self.store = store
         self.client = client
         self.presence = presence
+        # `client`/`presence` are the first lane's (callers with one token pass only them).
+        self.lanes = [_Lane(x.client, x.presence, x.credential) for x in lanes] or [
+            _Lane(client, presence)
+        ]
+        for lane in self.lanes:  # each budget published under its credential's name
+            if lane.presence.credential is None:
+                lane.presence.credential = lane.credential
+        self.credentials = credentials
+        self.routed = any(lane.installation_id is not None for lane in self.lanes)
         self.options = options or WorkerOptions()
         self.page_sizes = page_sizes or PageSizes(target=client.pacer.target)
         self.stats = WorkerStats()
@@ -114,6 +184,7 @@ class Worker:
             time.monotonic() + self.options.max_runtime if self.options.max_runtime else None
         )
         self._slots: list[asyncio.Task[None]] = []
+        self._claiming = asyncio.Lock()
 
     # -- control -------------------------------------------------------------------------
 
@@ -192,8 +263,9 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     task.result()
             await self._announce_once("stopped")
-            with contextlib.suppress(Exception):
-                await self.presence.flush()
+            for lane in self.lanes:
+                with contextlib.suppress(Exception):
+                    await lane.presence.flush()
         errors = [r for r in results if isinstance(r, BaseException)]
         fatal = [e for e in errors if not isinstance(e, asyncio.CancelledError)]
         if fatal:
@@ -224,32 +296,127 @@ class Worker:
         """One claim and its work. False when run with `until_idle` and nothing is left."""
         opts = self.options
         only = list(opts.only) if opts.only else None
-        lease = None
+        claimed = None
         if not opts.sync_only:
-            lease = await self.store.claim_backfill(opts.worker_id, opts.lease_seconds, only)
-        if lease is None:
+            claimed = await self._claim(only)
+        if claimed is None:
             synced = await self._claim_and_sync(only)
             if synced:
                 return True
             if opts.sync_only:
                 return False  # nothing due, or another worker holds it: skip
-            if opts.until_idle and (await self.store.work_summary(only)).outstanding == 0:
-                return False
+            if opts.until_idle:
+                mine = self._routing(self.lanes)
+                if (await self.store.work_summary(only, installations=mine)).outstanding == 0:
+                    return False
             await self._pause(opts.idle_interval)
             return True
+        lease, lane = claimed
         self.stats.claims += 1
-        await self._work(lease)
+        if lane is not None:
+            await self._work(lease, lane)
         return True
 
-    async def _work(self, lease: Lease) -> None:
-        held = _Held(lease)
-        self.presence.hold(lease)
+    # -- routing (issue 18) ----------------------------------------------------------------
+
+    def _routing(self, lanes: Sequence[_Lane]) -> list[int] | None:
+        """The `installations` argument of a claim that `lanes` may work; None: not routed."""
+        if not self.routed:
+            return None
+        return [lane.installation_id for lane in lanes if lane.installation_id is not None]
+
+    def _claim_groups(self) -> list[list[_Lane]]:
+        """The lanes to claim for, in turn: those with budget and the fewest backfills in hand,
+        then all those with budget, then (every budget spent) the one that resets first, whose
+        backfill is then waited on as with a single token."""
+        ready = [lane for lane in self.lanes if lane.ready()]
+        groups: list[list[_Lane]] = []
+        if ready:
+            least = min(lane.holding for lane in ready)
+            idle = [lane for lane in ready if lane.holding == least]
+            groups.append(idle)
+            if len(idle) < len(ready) and self.routed:
+                groups.append(ready)
+        else:
+            groups.append([min(self.lanes, key=_Lane.resets_at)])
+        return groups
+
+    async def _claim(self, only: list[UUID] | None) -> tuple[Lease, _Lane | None] | None:
+        """Claim a backfill that a budget with room can work, and the lane to work it with
+        (None: the claim ended at once, e.g. its repository is visible to no installation)."""
+        opts = self.options
+        # One slot at a time, so the next slot sees which lanes are busy (`holding`).
+        async with self._claiming:
+            for group in self._claim_groups():
+                lease = await self.store.claim_backfill(
+                    opts.worker_id, opts.lease_seconds, only, installations=self._routing(group)
+                )
+                if lease is not None:
+                    lane = await self._lane_for(lease, group)
+                    if lane is not None:
+                        lane.holding += 1  # until _work lets it go
+                    return lease, lane
+        return None
+
+    def _best(self, lanes: Sequence[_Lane]) -> _Lane:
+        """Of equivalent lanes (personal tokens): the least busy, then the most budget left."""
+        return min(lanes, key=lambda lane: (lane.holding, -lane.remaining()))
+
+    def _by_installation(self, installation_id: int) -> _Lane | None:
+        for lane in self.lanes:
+            if lane.installation_id == installation_id:
+                return lane
+        return None
+
+    async def _lane_for(self, lease: Lease, group: Sequence[_Lane]) -> _Lane | None:
+        """The lane of the installation that sees the leased repository. A repository added
+        before routing is routed now (GET /repos/{owner}/{repo}/installation, remembered);
+        one no installation can see fails with the reason."""
+        if not self.routed:
+            return self._best(group)
+        installation = lease.installation_id
+        if installation is None:
+            if self.credentials is None:
+                return self._best(group)
+            try:
+                installation = await self.credentials.installation_for(lease.owner, lease.name)
+            except NotVisible as exc:
+                await self._fail_backfill(lease, str(exc))
+                await self._release(lease)
+                return None
+            if installation is None:  # not an App after all: any credential will do
+                return self._best(group)
+            await self.store.route_repository(lease.repository_id, installation)
+            self._event(f"{lease.repository}: routed to installation {installation}")
+        lane = self._by_installation(installation)
+        if lane is None:  # routed to an installation this process has no credential for
+            self._event(
+                f"{lease.repository}: its installation {installation} is not one of this "
+                "worker's; left for a worker that has it"
+            )
+            await self._release(lease)
+        return lane
+
+    async def _release(self, lease: Lease) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self.store.release(lease))
+
+    def _waiting_until(self) -> datetime | None:
+        """When this process's budget wait ends: only when every lane holding work waits."""
+        waits = [lane.presence.waiting_until for lane in self.lanes if lane.holding]
+        if not waits or any(w is None for w in waits):
+            return None
+        return min(w for w in waits if w is not None)
+
+    async def _work(self, lease: Lease, lane: _Lane) -> None:
+        held = _Held(lease, lane)
+        lane.presence.hold(lease)
         self.page_sizes.remember(lease.backfill_state_id, lease.page_size)
         keeper = asyncio.create_task(self._keep_alive(held))
         try:
             until = time.monotonic() + self.options.slice_seconds
             while not self._stopping() and not held.lost:
-                if not await self._wait_for_budget(lease):
+                if not await self._wait_for_budget(held):
                     break
                 if await self._one_page(held):
                     break
@@ -257,17 +424,17 @@ class Worker:
                 if time.monotonic() >= until and await self._others_waiting():
                     # Let another backfill have this slot for a while, once the PRs fetched
                     # ahead for this one are stored (the next holder would fetch them again).
-                    if not self.client.fetched_ahead(lease.owner, lease.name):
+                    if not lane.client.fetched_ahead(lease.owner, lease.name):
                         break
                     held.handing_over = True
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
-            self.presence.drop(lease)
-            self.client.forget(lease.owner, lease.name)
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.store.release(lease))
+            lane.holding -= 1
+            lane.presence.drop(lease)
+            lane.client.forget(lease.owner, lease.name)
+            await self._release(lease)
 
     # -- syncs (issue 17) -----------------------------------------------------------------
 
@@ -279,29 +446,32 @@ class Worker:
         every = opts.sync_every
         if not every and not opts.sync_only:
             return False  # --sync-every 0: this worker does not sync
-        if not self._budget_allows():
+        ready = [lane for lane in self.lanes if lane.ready()]
+        if not ready:
             return False
         older_than = timedelta(seconds=every) if every and not opts.sync_only else None
-        lease = await self.store.claim_sync(
-            opts.worker_id,
-            opts.lease_seconds,
-            older_than=older_than,
-            only=only,
-            margin_seconds=opts.sync_margin,
-        )
-        if lease is None:
-            return False
+        async with self._claiming:
+            lease = await self.store.claim_sync(
+                opts.worker_id,
+                opts.lease_seconds,
+                older_than=older_than,
+                only=only,
+                margin_seconds=opts.sync_margin,
+                installations=self._routing(ready),
+            )
+            if lease is None:
+                return False
+            lane = await self._lane_for(lease, ready)
+            if lane is not None:
+                lane.holding += 1  # until _sync lets it go
         self.stats.claims += 1
-        await self._sync(lease)
+        if lane is not None:
+            await self._sync(lease, lane)
         return True
 
-    def _budget_allows(self) -> bool:
-        """What the client knows of the budget leaves the reserve untouched by a page."""
-        return self.client.within_budget(PAGE_COST_ESTIMATE)
-
-    async def _sync(self, lease: SyncLease) -> None:
-        held = _Held(lease)
-        self.presence.hold(lease)
+    async def _sync(self, lease: SyncLease, lane: _Lane) -> None:
+        held = _Held(lease, lane)
+        lane.presence.hold(lease)
         keeper = asyncio.create_task(self._keep_alive(held))
         self._event(
             f"{lease.repository}: sync started (changes since {lease.since:%Y-%m-%d %H:%M:%S})"
@@ -310,7 +480,7 @@ class Worker:
             while not self._stopping() and not held.lost:
                 try:
                     await self._interruptible(
-                        self.client.check_rate_limit_before_query(PAGE_COST_ESTIMATE)
+                        lane.client.check_rate_limit_before_query(PAGE_COST_ESTIMATE)
                     )
                 except (_Interrupted, RateLimitedError):
                     break  # resumed later from the walk's cursor
@@ -320,10 +490,10 @@ class Worker:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
-            self.presence.drop(lease)
-            self.client.forget(lease.owner, lease.name)
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self.store.release(lease))
+            lane.holding -= 1
+            lane.presence.drop(lease)
+            lane.client.forget(lease.owner, lease.name)
+            await self._release(lease)
 
     async def _one_sync_page(self, held: _Held, lease: SyncLease) -> bool:
         """Fetch and commit one page of a sync. True when the walk ends or stops here."""
@@ -336,7 +506,7 @@ class Worker:
             held,
             chunk,
             size,
-            self.client.fetch_changed_pull_requests(
+            held.lane.client.fetch_changed_pull_requests(
                 lease.owner, lease.name, after=chunk.cursor_before, page_size=size,
                 since=lease.since,
             ),
@@ -380,8 +550,10 @@ class Worker:
         return result.done
 
     async def _others_waiting(self) -> bool:
+        """Whether backfills this worker could work now wait for a slot."""
         only = list(self.options.only) if self.options.only else None
-        return (await self.store.work_summary(only)).claimable > 0
+        ready = self._routing([lane for lane in self.lanes if lane.ready()])
+        return (await self.store.work_summary(only, installations=ready)).claimable > 0
 
     async def _keep_alive(self, held: _Held) -> None:
         """Extend the lease well before it expires; notice when it is gone."""
@@ -399,28 +571,62 @@ class Worker:
                 self._event(f"{held.lease.repository}: lease lost; stopping work on it")
                 return
 
-    async def _wait_for_budget(self, lease: Lease) -> bool:
+    async def _idle_budget_elsewhere(self, spent: _Lane) -> bool:
+        """Whether another lane has budget, no slot of this worker on it, and work to claim:
+        then a backfill of the `spent` lane is let go so this slot works that lane meanwhile.
+        (A lane another slot already works needs no help; letting go throws away the PRs
+        fetched ahead, which the next holder pays for again.)"""
+        idle = [o for o in self.lanes if o is not spent and o.holding == 0 and o.ready()]
+        if not idle:
+            return False
+        only = list(self.options.only) if self.options.only else None
+        summary = await self.store.work_summary(only, installations=self._routing(idle))
+        return summary.claimable > 0
+
+    async def _wait_for_budget(self, held: _Held) -> bool:
         """Before reserving a chunk, wait out a low budget (until reset + 1 s); never pause
-        forever. Returns False if asked to stop meanwhile."""
+        forever. Returns False if asked to stop meanwhile, or to let the backfill go because
+        another lane has budget and nobody on it (`_idle_budget_elsewhere`: the slot claims
+        work for that one instead; the backfill is marked waiting until its budget's reset
+        and claimed again after it)."""
+        lease, lane = held.lease, held.lane
         while True:
             try:
                 await self._interruptible(
-                    self.client.check_rate_limit_before_query(PAGE_COST_ESTIMATE)
+                    lane.client.check_rate_limit_before_query(PAGE_COST_ESTIMATE)
                 )
             except _Interrupted:
                 return False
             except RateLimitedError as exc:
                 until = exc.reset_at + timedelta(seconds=1)  # GitHub's clock
-                await self.presence.on_wait(until, "GraphQL budget below MIN_GRAPHQL_POINTS")
+                if await self._idle_budget_elsewhere(lane):
+                    complete = lane.client.fetched_complete(lease.owner, lease.name)
+                    if complete:
+                        # Paid for already and needing no request: store it before letting
+                        # go (the next holder would fetch it again).
+                        held.hand_out = complete
+                        return True
+                    await self.store.set_waiting(lease, until)
+                    self._event(
+                        f"{lease.repository}: {lane.name}'s budget is spent until "
+                        f"{until:%H:%M:%S}; working another installation's meanwhile"
+                    )
+                    return False
+                await lane.presence.on_wait(until, "GraphQL budget below MIN_GRAPHQL_POINTS")
                 self._event(
                     f"{lease.repository}: waiting for the GraphQL budget until {until:%H:%M:%S}"
                 )
-                await self._pause(self.client.seconds_until(until))
+                # Every budget is spent: wake at the first reset, this one's or another's
+                # (then this backfill is let go for that one's work, above).
+                wake = min(
+                    [until, *(other.resets_at() + timedelta(seconds=1) for other in self.lanes)]
+                )
+                await self._pause(lane.client.seconds_until(wake))
                 if self._stopping():
                     return False
                 continue
-            if self.presence.waiting_until is not None:
-                self.presence.done_waiting()
+            if lane.presence.waiting_until is not None:
+                lane.presence.done_waiting()
                 await self.store.set_waiting(lease, None)
             return True
 
@@ -433,13 +639,16 @@ class Worker:
         if chunk is None:
             return True  # lease lost, paused, or finished
         size = self.page_sizes.get(key)
-        if held.handing_over:  # what was fetched ahead, completed by follow-ups only
-            size = min(size, max(1, self.client.fetched_ahead(lease.owner, lease.name)))
+        client = held.lane.client
+        if held.hand_out:  # what was fetched ahead and is complete: no request at all
+            size, held.hand_out = min(size, held.hand_out), 0
+        elif held.handing_over:  # what was fetched ahead, completed by follow-ups only
+            size = min(size, max(1, client.fetched_ahead(lease.owner, lease.name)))
         fetched = await self._fetch(
             held,
             chunk,
             size,
-            self.client.fetch_pull_requests_page(
+            client.fetch_pull_requests_page(
                 lease.owner,
                 lease.name,
                 after=chunk.cursor_before,
@@ -578,7 +787,7 @@ class Worker:
         if action is Action.WAIT:  # the limit outlasted the client's bounded waits
             cooldown = MAX_COOLDOWN
             if isinstance(exc, RateLimitedError):
-                cooldown = int(min(MAX_COOLDOWN, self.client.seconds_until(exc.reset_at) + 1))
+                cooldown = int(min(MAX_COOLDOWN, held.lane.client.seconds_until(exc.reset_at) + 1))
             await self._fail(chunk, reason, max(1, cooldown))
             self._event(f"{lease.repository}: chunk {chunk.chunk_number} waits: {exc}")
             return True
@@ -635,14 +844,15 @@ class Worker:
 
     async def _announce(self) -> None:
         while True:
-            await self._announce_once("waiting" if self.presence.waiting_until else "running")
+            await self._announce_once("waiting" if self._waiting_until() else "running")
             await asyncio.sleep(self.options.heartbeat_interval)
 
     async def _announce_once(self, status: str) -> None:
-        held = list(self.presence.held.values())
+        held = [lease for lane in self.lanes for lease in lane.presence.held.values()]
         detail = ", ".join(lease.repository for lease in held) or "idle"
-        if status == "waiting" and self.presence.waiting_until:
-            detail = f"waiting for the GraphQL budget until {self.presence.waiting_until:%H:%M:%S}"
+        waiting_until = self._waiting_until()
+        if status == "waiting" and waiting_until:
+            detail = f"waiting for the GraphQL budget until {waiting_until:%H:%M:%S}"
         try:
             await self.store.worker_heartbeat(
                 self.options.worker_id,

@@ -658,6 +658,12 @@ class GitHubClient:
         buffer = self._buffers.get((owner.lower(), name.lower()))
         return len(buffer.entries) if buffer is not None else 0
 
+    def fetched_complete(self, owner: str, name: str) -> int:
+        """Of `fetched_ahead`, the PRs at the front that need no follow-up: a page of at most
+        this many is handed out without a request (what a spent budget can still store)."""
+        buffer = self._buffers.get((owner.lower(), name.lower()))
+        return buffer.complete_prefix() if buffer is not None else 0
+
     def forget(self, owner: str, name: str) -> None:
         """Drop what was fetched ahead for a repository this client no longer works on."""
         self._buffers.pop((owner.lower(), name.lower()), None)

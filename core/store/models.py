@@ -40,6 +40,9 @@ class Lease(Snapshot):
     total_prs: int | None
     processed_prs: int
     page_size: int | None
+    # The GitHub App installation that sees the repository (its budget pays for the work);
+    # None: any credential will do (personal tokens, or not routed yet).
+    installation_id: int | None = None
 
     @property
     def repository(self) -> str:
@@ -150,6 +153,15 @@ class RateLimitRecord(Snapshot):
     # process id -> its latest server-time figures (core.github.pacing.PacingSnapshot, with
     # `at`: database epoch seconds)
     server_time: dict[str, dict[str, Any]] = {}
+    # Whose budget: the credential's display name ("installation 42 (octo-org)", "token
+    # 1a2b3c4d"; never a token) and its App installation, when the writer said.
+    credential: str | None = None
+    installation_id: int | None = None
+
+    @property
+    def name(self) -> str:
+        """What to call this budget on screen: the credential's name, else the fingerprint."""
+        return self.credential or self.token_fingerprint
 
 
 class WorkerRecord(Snapshot):

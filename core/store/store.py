@@ -62,6 +62,12 @@ def _chunk(chunk: Chunk) -> dict[str, Any]:
     return {"chunk_id": chunk.id, "claim_token": chunk.claim_token}
 
 
+def _routing(installations: Sequence[int] | None) -> dict[str, Any]:
+    """The routing argument of a claim: left out when None, so the call is the spec's own
+    (and works on a database migrated before routing)."""
+    return {} if installations is None else {"installations": sorted(set(installations))}
+
+
 def sql_args(function: str, **args: Any) -> dict[str, Any]:
     """The SQL parameter names for `function`'s keyword arguments (`chunk_id` -> `p_chunk_id`)."""
     if function in _UNPREFIXED:
@@ -96,8 +102,17 @@ class Store:
     # Registration and the chunk lifecycle (DESIGN.md §3) -------------------------------------
 
     async def register_backfill(
-        self, owner: str, name: str, total_prs: int, github_id: str | None = None
+        self,
+        owner: str,
+        name: str,
+        total_prs: int,
+        github_id: str | None = None,
+        *,
+        installation_id: int | None = None,
     ) -> Registration:
+        """Register (or find) a repository and its backfill. `installation_id`: the GitHub App
+        installation that sees it, stored in the same statement (None leaves a known one)."""
+        args: dict[str, Any] = {"installation_id": installation_id} if installation_id else {}
         row = await self._one(
             "register_backfill",
             Registration,
@@ -105,6 +120,7 @@ class Store:
             name=name,
             total_prs=total_prs,
             github_id=github_id,
+            **args,
         )
         assert row is not None, "register_backfill returns one row"
         return row
@@ -113,14 +129,22 @@ class Store:
         return int(await self._value("get_next_chunk_number", backfill_state_id=backfill_state_id))
 
     async def claim_backfill(
-        self, worker_id: str, lease_seconds: int = 60, only: Sequence[UUID] | None = None
+        self,
+        worker_id: str,
+        lease_seconds: int = 60,
+        only: Sequence[UUID] | None = None,
+        *,
+        installations: Sequence[int] | None = None,
     ) -> Lease | None:
+        """Lease one backfill. `installations`: claim only repositories of these App
+        installations (or of none); None = any, as before routing (migrations/2025016...)."""
         return await self._one(
             "claim_backfill",
             Lease,
             worker_id=worker_id,
             lease_seconds=lease_seconds,
             only=list(only) if only is not None else None,
+            **_routing(installations),
         )
 
     async def heartbeat(self, lease: Lease, lease_seconds: int = 60) -> datetime | None:
@@ -222,6 +246,23 @@ class Store:
     async def fail_backfill(self, lease: Lease, reason: str) -> bool:
         return await self._flag("fail_backfill", **_lease(lease), reason=reason)
 
+    # Routing to App installations (migrations/20250160000000_installations.sql) --------------
+
+    async def route_repository(self, repository_id: UUID, installation_id: int) -> bool:
+        """Remember the installation that sees a repository registered before routing (fills
+        a NULL only). True when it was routed now."""
+        return await self._flag(
+            "route_repository", repository_id=repository_id, installation_id=installation_id
+        )
+
+    async def fail_unreachable_backfill(self, backfill_state_id: UUID, reason: str) -> bool:
+        """Fail the backfill of a repository no credential can see, with `reason` (stored,
+        shown by stats and the console). False when a worker holds it right now or it is
+        completed."""
+        return await self._flag(
+            "fail_unreachable_backfill", backfill_state_id=backfill_state_id, reason=reason
+        )
+
     # Incremental sync of completed repositories (migrations/20250130000000_incremental_sync.sql)
 
     async def claim_sync(
@@ -232,10 +273,11 @@ class Store:
         older_than: timedelta | None = timedelta(minutes=15),
         only: Sequence[UUID] | None = None,
         margin_seconds: int = 600,
+        installations: Sequence[int] | None = None,
     ) -> SyncLease | None:
         """A completed repository whose sync is due (older than `older_than`, requested, or a
         walk unfinished), leased like a backfill. `older_than=None`: only requested or
-        unfinished syncs."""
+        unfinished syncs. `installations`: routed as `claim_backfill`."""
         return await self._one(
             "claim_sync",
             SyncLease,
@@ -244,6 +286,7 @@ class Store:
             older_than=older_than,
             only=list(only) if only is not None else None,
             margin_seconds=margin_seconds,
+            **_routing(installations),
         )
 
     async def request_sync(self, only: Sequence[UUID] | None = None) -> int:
@@ -304,9 +347,16 @@ class Store:
         )
         return RemovalCounts.model_validate(counts)
 
-    async def work_summary(self, only: Sequence[UUID] | None = None) -> WorkSummary:
+    async def work_summary(
+        self, only: Sequence[UUID] | None = None, *, installations: Sequence[int] | None = None
+    ) -> WorkSummary:
+        """Outstanding work; `installations`: only what these installations' credentials (or
+        any credential) may do."""
         row = await self._one(
-            "backfill_work_summary", WorkSummary, only=list(only) if only is not None else None
+            "backfill_work_summary",
+            WorkSummary,
+            only=list(only) if only is not None else None,
+            **_routing(installations),
         )
         assert row is not None, "backfill_work_summary returns one row"
         return row
@@ -346,9 +396,17 @@ class Store:
         queries: int = 0,
         process: str | None = None,
         server_time: Mapping[str, Any] | None = None,
+        credential: str | None = None,
+        installation_id: int | None = None,
     ) -> dict[str, dict[str, Any]]:
         """Publish a token's budget and this process's server-time figures; returns the other
-        processes' latest figures on the token (each with its `age` in seconds)."""
+        processes' latest figures on the token (each with its `age` in seconds). `credential`:
+        the budget's display name (core.github.credentials.Credential.name, never a token)."""
+        who: dict[str, Any] = {}
+        if credential is not None:
+            who["credential"] = credential
+        if installation_id is not None:
+            who["installation_id"] = installation_id
         others = await self._value(
             "record_rate_limit",
             token_fingerprint=token_fingerprint,
@@ -361,6 +419,7 @@ class Store:
             queries=queries,
             process=process,
             server_time=Json.encode(dict(server_time)) if server_time is not None else None,
+            **who,
         )
         return dict(others or {})
 

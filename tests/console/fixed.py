@@ -385,3 +385,34 @@ class FixedBackend(Backend):
         if backfill_state_id == str(_id("octo/react")):
             return syncing_detail()
         return detail()
+
+
+def installation_budgets() -> list[dict[str, Any]]:
+    """Budgets of a GitHub App's installations and a personal token (issue 18): six, so the
+    panel lists four by name and counts the rest."""
+    spec = [
+        ("installation 41 (octo-org)", 4_100, 5_000, 12),
+        ("installation 42 (acme-industries-international)", 310, 12_500, 41),
+        ("installation 43 (kernel)", 0, 5_000, 3),
+        ("installation 44 (tools)", 4_990, 5_000, 58),
+        ("installation 45 (docs)", 2_500, 5_000, 30),
+        ("token 1a2b3c4d", 1_180, 5_000, 20),
+    ]
+    budgets = []
+    for i, (name, remaining, limit, minutes) in enumerate(spec):
+        installation = 41 + i if name.startswith("installation") else None
+        record = RateLimitRecord(
+            token_fingerprint=f"installation:{installation}" if installation else "sha256:1a2b",
+            remaining=remaining,
+            limit=limit,
+            used=limit - remaining,
+            reset_at=NOW + timedelta(minutes=minutes),
+            last_cost=1,
+            average_cost_per_query=1.0,
+            queries=100,
+            observed_at=NOW - timedelta(seconds=i),
+            credential=name,
+            installation_id=installation,
+        )
+        budgets.append(budget_metrics(record))
+    return budgets

@@ -7,6 +7,7 @@ and review the SVGs in tests/console/__snapshots__/.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,7 @@ import time_machine
 
 from console.app import BackfillConsole
 from console.widgets import KeyedTable
-from tests.console.fixed import NOW, FixedBackend
+from tests.console.fixed import NOW, FixedBackend, installation_budgets
 
 SIZES = {"small": (80, 24), "large": (120, 40)}
 
@@ -149,3 +150,14 @@ async def test_no_table_scrolls_sideways(size: str) -> None:
 @pytest.mark.parametrize("size", SIZES)
 def test_remove_confirmation(snap_compare, size: str) -> None:
     assert snap_compare(console(), terminal_size=SIZES[size], run_before=on_legacy, press=["x"])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_budgets_of_several_installations(snap_compare, size: str) -> None:
+    """Every token/installation by name with remaining/limit and reset, lowest first; those
+    beyond four are counted. Fits 80x24 and 120x40 (issue 18)."""
+    app = console()
+    backend = app.backend
+    assert isinstance(backend, FixedBackend)
+    backend.fixed = dataclasses.replace(backend.fixed, budgets=installation_budgets())
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=polled)

@@ -25,6 +25,7 @@ DUMMY: dict[str, Any] = {
     "uuid[]": [str(uuid.uuid4())],
     "integer": 1,
     "bigint": 1,
+    "bigint[]": [1],
     "integer[]": [1],
     "text": "octo",
     "boolean": False,
