@@ -198,7 +198,7 @@ def test_two_installations_work_at_once_each_within_its_budget(
         f"no installation of GitHub App {APP_ID} can see hidden/secret; install the App on "
         "hidden (or give it access to this repository), then add it again"
     )
-    assert "hidden/secret: backfill failed: no installation of GitHub App" in added.stdout
+    assert "hidden/secret backfill failed: no installation of GitHub App" in added.stderr
     assert stats["outcomes"].get("rate_limited", 0) == 0, stats["outcomes"]
     assert stats["outcomes"].get("401", 0) == 0, stats["outcomes"]
     points = [stats["installations"][i]["points_used"] for i in ("1", "2")]
