@@ -15,7 +15,7 @@ from rich.text import Text
 from console.view import format_duration, repository_status
 from core.config import load_settings
 from core.errors import BackfillError
-from core.monitoring import StatsReport, collect_stats, find_backfill
+from core.monitoring import NOT_MOVING, StatsReport, collect_stats, find_backfill
 from core.store import open_store
 
 _OWNER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,38}/[A-Za-z0-9._-]{1,100}$")
@@ -91,7 +91,7 @@ def render(report: StatsReport, console: Console) -> None:
             Text(p.repository),  # from the database: never read as markup
             f"{p.processed_prs}/{p.total_prs if p.total_prs is not None else 0}",
             f"{p.percent:.2f}" if p.percent is not None else "-",
-            f"{p.prs_per_minute:.1f}",
+            "—" if p.status in NOT_MOVING else f"{p.prs_per_minute:.1f}",
             format_duration(p.eta_seconds),
             repository_status(p),
         )

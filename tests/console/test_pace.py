@@ -49,3 +49,11 @@ async def test_failed_and_paused_backfills_have_no_rate_and_no_eta(
     progress = {p["repository"]: p for p in json.loads(result.stdout)["progress"]}
     for name in ("octo/failed", "octo/paused"):
         assert progress[name]["eta_seconds"] is None and progress[name]["prs_per_minute"] == 0
+
+    text = cli({**cli_env, "COLUMNS": "200"}, "stats")
+    assert text.returncode == 0, text.stderr
+    rows = {line.split()[1]: line for line in text.stdout.splitlines() if "octo/" in line}
+    for name in ("octo/failed", "octo/paused"):
+        # progress, %, PRs/min, ETA: neither a rate nor an ETA, each shown as "—"
+        assert rows[name].split("│")[4].strip() == "—", rows[name]
+        assert rows[name].split("│")[5].strip() == "—", rows[name]
