@@ -60,6 +60,7 @@ async def open_client(
     token = require_token(settings)
     pacer = ServerTimePacer(settings.github_server_time_window, settings.github_server_time_budget)
     presence = Presence(store, fingerprint(token), pacer=pacer)
+    pacer.ledger = presence  # every request reserves its server time in the database first
     client = GitHubClient(
         token,
         settings.github_graphql_url,
