@@ -115,6 +115,7 @@ class ServerTimePacer:
             k: deque() for k in ("over_target", "timeouts", "secondary", "prs")
         }
         self.waited_seconds = 0.0  # time requests spent held back by the budget
+        self._released: asyncio.Event | None = None  # set when an answer of ours is in
 
     # -- the budget ----------------------------------------------------------------------
 
@@ -199,7 +200,7 @@ class ServerTimePacer:
                     wait = None
             if wait is None:
                 break
-            await self._sleep(max(wait, 1e-3))
+            await self._hold(max(wait, 1e-3))
         self.waited_seconds += self._clock() - waited_from
         ticket = next(self._tickets)
         self._in_flight[ticket] = self._clock()
@@ -208,6 +209,21 @@ class ServerTimePacer:
         if reservation is not None:
             self._reservations[ticket] = reservation
         return ticket
+
+    async def _hold(self, seconds: float) -> None:
+        """Sleep `seconds`, or less if one of this process's answers comes in meanwhile: an
+        answer settled below its estimate frees room at once (polling instead left room
+        unused for up to a poll interval each time; at --time-scale 20 that was a tenth of
+        the budget)."""
+        if self._released is None:
+            self._released = asyncio.Event()
+        released = asyncio.ensure_future(self._released.wait())
+        slept = asyncio.ensure_future(self._sleep(seconds))
+        try:
+            await asyncio.wait((released, slept), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (released, slept):
+                task.cancel()
 
     def _local_wait(self, now: float, estimate: float) -> float | None:
         """None if this process's view leaves room for `estimate`, else how long to wait."""
@@ -244,6 +260,9 @@ class ServerTimePacer:
                 await self.ledger.settle(reservation, seconds)
             except Exception as exc:  # the reservation leaves with its window all the same
                 log.warning("server-time ledger: settling failed (%s)", type(exc).__name__)
+        if self._released is not None:  # wake the requests waiting for room, once
+            self._released.set()
+            self._released = None
         return seconds
 
     # -- monitoring ----------------------------------------------------------------------
