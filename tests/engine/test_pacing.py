@@ -115,7 +115,7 @@ def _check_ledger(database_url: str, processes: int) -> int:
 
 
 def test_two_worker_processes_on_one_token_share_the_budget(
-    env: dict[str, str], database_url: str
+    env: dict[str, str], database_url: str, record_property
 ) -> None:
     with simulator(REPOS, extra=github_profile(SCALE)) as sim:
         env = engine_env(env, sim, **paced_env(SCALE))
@@ -128,6 +128,7 @@ def test_two_worker_processes_on_one_token_share_the_budget(
         wait_for_workers(workers, timeout=240)
         stats = sim.stats()
         check_invariants(database_url, stats)
-        _check_pacing(stats, 2)
+        token = _check_pacing(stats, 2)
+    record_property("peak_minute", token["server_seconds_peak_minute"])  # for reports
     # Every request GitHub saw went through the ledger (the simulator counts them too).
     assert _check_ledger(database_url, 2) == stats["tokens"][fingerprint(TOKEN)]["requests"]
