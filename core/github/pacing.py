@@ -1,7 +1,8 @@
 """Pacing by GitHub's server time: the limit that binds a backfill before its points do.
 
 GitHub allows about 60 s of GraphQL server time per 60 s of real time per account, and asks
-clients to estimate it by the total response time of their requests. `ServerTimePacer` keeps
+clients to estimate it by the response time of their requests (measured here from the
+request's start to GitHub's headers, see `release`). `ServerTimePacer` keeps
 a sliding window (`GITHUB_SERVER_TIME_WINDOW`, 60 s) of the response times of one token's
 requests, shared by every worker of the process, and lets a request go only while the
 window's total (finished requests and the estimates of those in flight) stays within the
@@ -122,6 +123,7 @@ class ServerTimePacer:
         }
         self.waited_seconds = 0.0  # time requests spent held back by the budget
         self._released: asyncio.Event | None = None  # set when an answer of ours is in
+        self._ledger_down = False
 
     # -- the budget ----------------------------------------------------------------------
 
@@ -197,11 +199,15 @@ class ServerTimePacer:
                         estimate, window=self.window, budget=self.budget, kill=self.kill
                     )
                 except Exception as exc:  # a database blip must not stop the backfill
-                    log.warning(
-                        "server-time ledger unreachable (%s): pacing on this process's view",
-                        type(exc).__name__,
-                    )
+                    if not self._ledger_down:  # said once per outage, not per request
+                        log.warning(
+                            "server-time ledger unreachable (%s): pacing on this process's view",
+                            type(exc).__name__,
+                        )
+                    self._ledger_down = True
                     reservation, wait = None, None
+                else:
+                    self._ledger_down = False
                 if reservation is not None:
                     wait = None
             if wait is None:
