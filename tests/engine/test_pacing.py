@@ -66,7 +66,7 @@ def _check_pacing(stats: dict, workers: int) -> dict:
 
 
 def test_a_paced_backfill_of_rich_repositories_completes_exactly(
-    env: dict[str, str], database_url: str
+    env: dict[str, str], database_url: str, record_property
 ) -> None:
     with simulator(REPOS, extra=github_profile(SCALE)) as sim:
         env = engine_env(env, sim, **paced_env(SCALE))
@@ -76,7 +76,8 @@ def test_a_paced_backfill_of_rich_repositories_completes_exactly(
         wait_for_workers([worker], timeout=240)
         stats = sim.stats()
         check_invariants(database_url, stats)
-        _check_pacing(stats, 1)
+        token = _check_pacing(stats, 1)
+        record_property("peak_minute", token["server_seconds_peak_minute"])  # for reports
         shown = cli(env, "stats", "--json")
         assert shown.returncode == 0, shown.stderr
     import json
