@@ -2,7 +2,7 @@
 
 - Never above the size with the fewest points per PR (`best_page_size`): a larger page costs
   more points for the same PRs.
-- An answer slower than the target response time (`ServerTimePacer.target`, 7 s on GitHub's
+- An answer slower than the target response time (`ServerTimePacer.target`, 5 s on GitHub's
   scale) shrinks the page in proportion; a 502/504 or RESOURCE_LIMITS_EXCEEDED halves it.
 - It grows back slowly: by a quarter after `GROW_AFTER` answers in a row that would still be
   under the target at the larger size.

@@ -38,13 +38,11 @@ log = logging.getLogger("core.github")
 GITHUB_WINDOW_SECONDS = 60.0  # GitHub's: 60 s of server time per 60 s
 DEFAULT_BUDGET_SHARE = 0.9  # of the window, when GITHUB_SERVER_TIME_BUDGET is not set
 GITHUB_KILL_SECONDS = 10.0  # GitHub kills a query after 10 s (502/504)
-# Aim for answers well under the kill: 7 s on GitHub's scale, 3 s clear of it. Answers of one
-# size vary by about a second either way, and a 502/504 halves the page. At 5 s (half the
-# kill) rich 37-PR pages that carry follow-ups (reviews or comments past the first 100) came
-# back at 5-9 s and were cut to 20-25 PRs, whose fixed cost per answer made each PR 6% dearer
-# in server time; bench_pacing measured 16,900 PRs/h at 5 s and 19,300 at 7 s, no 502 in
-# either (the `github` profile, time scale 20).
-TARGET_SHARE_OF_KILL = 0.7
+# Aim for answers well under the kill: 5 s on GitHub's scale. (7 s kept rich 37-PR pages
+# that carry follow-ups whole and made a run ~7% faster, but larger answers are estimated
+# less closely: two processes on one token then passed the shared budget by 3.5-5 s of a
+# minute, against 0-1.4 s at 5 s.)
+TARGET_SHARE_OF_KILL = 0.5
 RECENT = 8  # answers whose slowest sets the estimate of the next one
 KEPT = 16  # answers remembered, of every size, to find RECENT of a size like the next one
 SIMILAR = 4  # an answer this many times smaller than the next request says little about it

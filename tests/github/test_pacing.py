@@ -59,9 +59,9 @@ def test_other_processes_usage_counts_against_the_budget() -> None:
 
 def test_defaults_are_githubs_numbers_and_scale_with_the_window() -> None:
     pacer = ServerTimePacer()
-    assert (pacer.window, pacer.budget, pacer.target) == (60.0, 54.0, 7.0)
+    assert (pacer.window, pacer.budget, pacer.target) == (60.0, 54.0, 5.0)
     scaled = ServerTimePacer(3.0)  # a run 20 times faster than GitHub
-    assert scaled.budget == pytest.approx(2.7) and scaled.target == pytest.approx(0.35)
+    assert scaled.budget == pytest.approx(2.7) and scaled.target == pytest.approx(0.25)
     with pytest.raises(ValueError):
         ServerTimePacer(0)
 
@@ -75,8 +75,8 @@ def test_monitoring_counts_answers_over_target_and_prs_per_hour() -> None:
         now[0] += seconds
         pacer.release(ticket)
 
-    asyncio.run(request(8.0))  # over the 7 s target
-    asyncio.run(request(1.0))
+    asyncio.run(request(6.0))  # over the 5 s target
+    asyncio.run(request(3.0))
     pacer.count("timeouts")
     pacer.count("secondary")
     pacer.count("prs", 74)
