@@ -309,18 +309,17 @@ class GitHubClient:
         }
         async with self._in_flight:
             ticket = await self.pacer.acquire(size)  # within the token's server-time budget
-            answered: list[float] = []  # the pacer's clock when GitHub's headers came
             try:
-                return await self._post_paced(body, headers, answered)
+                return await self._post_paced(body, headers)
             finally:
-                # GitHub's time: from the reservation to its headers (settled in the ledger)
-                seconds = await self.pacer.finish(ticket, answered[0] if answered else None)
+                # measured from the reservation to the last byte; settled in the shared ledger
+                seconds = await self.pacer.finish(ticket)
                 times = _RESPONSE_TIMES.get()
                 if times is not None:
                     times.append(seconds)
 
     async def _post_paced(
-        self, body: dict[str, Any], headers: dict[str, str], answered: list[float]
+        self, body: dict[str, Any], headers: dict[str, str]
     ) -> tuple[int | None, httpx.Headers, bytes, Any]:
         status: int | None = None
         got = httpx.Headers()
@@ -331,7 +330,6 @@ class GitHubClient:
                     "POST", self.url, json=body, headers=headers
                 ) as response:
                     status, got = response.status_code, response.headers
-                    answered.append(self.pacer.now())
                     self._observe_headers(got)
                     length = got.get("content-length", "")
                     if length.isdigit() and int(length) > self.max_answer_bytes:

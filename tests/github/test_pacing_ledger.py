@@ -64,20 +64,6 @@ def test_the_ledger_decides_and_the_measured_time_settles_the_reservation() -> N
     assert ledger.settled == [(3, pytest.approx(3.0))]
 
 
-def test_answers_are_timed_to_githubs_headers_not_to_the_last_byte() -> None:
-    clock = Clock()
-    pacer = ServerTimePacer(60, 54, clock=clock, sleep=clock.sleep)
-
-    async def one() -> float:
-        ticket = await pacer.acquire()
-        clock.now += 3.0
-        headers = pacer.now()
-        clock.now += 0.5  # reading the body, parsing another answer meanwhile
-        return await pacer.finish(ticket, headers)
-
-    assert asyncio.run(one()) == pytest.approx(3.0)
-
-
 def test_an_unreachable_ledger_leaves_the_process_pacing_on_its_own_view(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
