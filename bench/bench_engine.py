@@ -94,6 +94,66 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def cli_backfill(
+    url: str,
+    base: str,
+    repos: dict[str, int],
+    *,
+    token: str,
+    add_token: str | None = None,
+    **settings: str,
+) -> float:
+    """`backfill-console add` then `worker --until-idle --concurrency 2`, as a user runs them,
+    against the simulator at `base` into the database `url` (the developer's GitHub, Supabase
+    and database settings left out; `settings` added). `add` may use its own token, so the
+    worker's token counts the worker alone. Returns the worker's wall seconds; raises
+    RuntimeError if either command fails."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("SUPABASE", "VITE_", "GITHUB", "DATABASE_URL"))
+        }
+        env.update(
+            DATABASE_URL=url,
+            GITHUB_GRAPHQL_URL=f"{base}/graphql",
+            BACKFILL_DATA_DIR=str(Path(tmp) / "data"),
+            **settings,
+        )
+        added = cli({**env, "GITHUB_TOKEN": add_token or token}, "add", *repos)
+        if added.returncode != 0:
+            raise RuntimeError(f"add failed: {added.stderr.strip()[-500:]}")
+        started = time.perf_counter()
+        worked = cli(
+            {**env, "GITHUB_TOKEN": token},
+            "worker",
+            "--until-idle",
+            "--concurrency",
+            "2",
+            "--quiet",
+        )
+        seconds = time.perf_counter() - started
+        if worked.returncode != 0:
+            raise RuntimeError(f"worker failed: {worked.stderr.strip()[-500:]}")
+    return seconds
+
+
+def stored(url: str, stats: dict[str, Any]) -> dict[str, int]:
+    """PRs, reviews and comments in the database, checked against the simulator's own counts
+    (every PR, every review): a strategy's speed counts only with the data complete."""
+    with psycopg.connect(url) as conn:
+        counts = {
+            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+            for table in ("pull_requests", "reviews", "comments")
+        }
+    expected = sum(stats["prs"].values())
+    if counts["pull_requests"] != expected or counts["reviews"] != sum(stats["reviews"].values()):
+        raise RuntimeError(
+            f"stored {counts['pull_requests']} PRs / {counts['reviews']} reviews, not {expected}"
+        )
+    return counts
+
+
 def copy_seconds(url: str) -> float:
     """A bare COPY of the rows the engine stored (PRs, reviews, comments, authors) into empty
     tables of the same shape: the physical limit of writing them."""
@@ -240,42 +300,14 @@ def run_pipeline(repos: dict[str, int]) -> dict[str, Any]:
 
 
 def run_ours(repos: dict[str, int]) -> dict[str, Any]:
-    with (
-        scratch_database("bench_engine") as url,
-        simulator(repos) as base,
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("SUPABASE", "VITE_", "GITHUB", "DATABASE_URL"))
-        }
-        env.update(
-            DATABASE_URL=url,
-            GITHUB_TOKEN=OURS_TOKEN,
-            GITHUB_GRAPHQL_URL=f"{base}/graphql",
-            BACKFILL_DATA_DIR=str(Path(tmp) / "data"),
-        )
-        added = cli(env, "add", *repos)
-        if added.returncode != 0:
-            raise RuntimeError(f"add failed: {added.stderr.strip()}")
-        started = time.perf_counter()
-        worked = cli(env, "worker", "--until-idle", "--concurrency", "2", "--quiet")
-        seconds = time.perf_counter() - started
-        if worked.returncode != 0:
-            raise RuntimeError(f"worker failed: {worked.stderr.strip()[-500:]}")
+    with scratch_database("bench_engine") as url, simulator(repos) as base:
+        seconds = cli_backfill(url, base, repos, token=OURS_TOKEN)
         stats = sim_stats(base)
-        with psycopg.connect(url) as conn:
-            (stored,) = conn.execute("SELECT count(*) FROM pull_requests").fetchone()
-            (reviews,) = conn.execute("SELECT count(*) FROM reviews").fetchone()
-            (comments,) = conn.execute("SELECT count(*) FROM comments").fetchone()
-        expected = sum(stats["prs"].values())
-        if stored != expected or reviews != sum(stats["reviews"].values()):
-            raise RuntimeError(f"engine stored {stored} PRs / {reviews} reviews, not {expected}")
+        counts = stored(url, stats)
     return {
-        "prs": stored,
-        "reviews": reviews,
-        "comments": comments,
+        "prs": counts["pull_requests"],
+        "reviews": counts["reviews"],
+        "comments": counts["comments"],
         "points": points(stats, OURS_TOKEN),
         "seconds": seconds,
     }

@@ -31,16 +31,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import httpx
+from bench_engine import cli_backfill, sim_stats, stored
 from reference import PAUSE_SECONDS, run_reference
 from support import figure, print_figures, scratch_database
 
@@ -78,11 +75,6 @@ DEVLAKE_QUERY = (
 
 def sim_args() -> list[str]:
     return ["--seed", str(SEED), "--profile", "github", "--time-scale", f"{SCALE:g}"]
-
-
-def sim_stats(base: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{base}/_sim/stats", timeout=30) as response:
-        return json.loads(response.read())
 
 
 def token_figures(stats: dict[str, Any], token: str, prs: int) -> dict[str, Any]:
@@ -150,46 +142,18 @@ def run_ours(repos: dict[str, int]) -> dict[str, Any]:
     with (
         scratch_database("bench_pacing") as url,
         simulator_process([f"{r}:{n}" for r, n in repos.items()], *sim_args()) as (base, _),
-        tempfile.TemporaryDirectory() as tmp,
     ):
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("SUPABASE", "VITE_", "GITHUB", "DATABASE_URL"))
-        }
-        env.update(
-            DATABASE_URL=url,
-            GITHUB_GRAPHQL_URL=f"{base}/graphql",
+        cli_backfill(
+            url,
+            base,
+            repos,
+            token=OURS_TOKEN,
+            add_token=ADD_TOKEN,
             GITHUB_SERVER_TIME_WINDOW=f"{60 / SCALE:g}",
-            BACKFILL_DATA_DIR=str(Path(tmp) / "data"),
         )
-
-        def cli(token: str, *args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                [sys.executable, "-m", "console.cli", *args],
-                env={**env, "GITHUB_TOKEN": token},
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=900,
-                check=False,
-            )
-
-        added = cli(ADD_TOKEN, "add", *repos)
-        if added.returncode != 0:
-            raise RuntimeError(f"add failed: {added.stderr.strip()[-500:]}")
-        worked = cli(OURS_TOKEN, "worker", "--until-idle", "--concurrency", "2", "--quiet")
-        if worked.returncode != 0:
-            raise RuntimeError(f"worker failed: {worked.stderr.strip()[-500:]}")
         stats = sim_stats(base)
-        import psycopg
-
-        with psycopg.connect(url) as conn:
-            (stored,) = conn.execute("SELECT count(*) FROM pull_requests").fetchone()
-            (reviews,) = conn.execute("SELECT count(*) FROM reviews").fetchone()
-    if stored != sum(repos.values()) or reviews != sum(stats["reviews"].values()):
-        raise RuntimeError(f"ours stored {stored} PRs, {reviews} reviews: not the data")
-    return token_figures(stats, OURS_TOKEN, stored)
+        counts = stored(url, stats)
+    return token_figures(stats, OURS_TOKEN, counts["pull_requests"])
 
 
 def run_original(repos: dict[str, int]) -> dict[str, Any]:

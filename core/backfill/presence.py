@@ -88,6 +88,24 @@ class Presence:
             ]
             self.pacer.observe_remote(sum(fresh), len(fresh))
 
+    # The token's server-time ledger (`core.github.pacing.ServerTimeLedger`), shared in the
+    # database by every process on the token.
+
+    async def reserve(
+        self, seconds: float, *, window: float, budget: float, kill: float
+    ) -> tuple[int | None, float]:
+        return await self.store.reserve_server_time(
+            self.token_fingerprint,
+            process=self.process,
+            seconds=seconds,
+            window=window,
+            budget=budget,
+            kill=kill,
+        )
+
+    async def settle(self, reservation: int, seconds: float) -> None:
+        await self.store.settle_server_time(reservation, seconds)
+
     async def on_wait(self, until: datetime, reason: str) -> None:
         self.waiting_until = until
         log.info("waiting until %s: %s", until.isoformat(timespec="seconds"), reason)

@@ -126,6 +126,7 @@ async def open_client(
             settings.github_server_time_window, settings.github_server_time_budget
         )
         presence = Presence(store, credential.fingerprint, pacer=pacer, credential=credential)
+        pacer.ledger = presence  # every request reserves its server time in the database first
         client = GitHubClient(
             url=settings.github_graphql_url,
             credential=credential,

@@ -286,12 +286,13 @@ class GitHubClient:
 
     async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """Run one query: pre-flight, bounded retries, error mapping. Returns its `data`."""
-        cost = estimate_cost(query, variables).cost
+        estimated = estimate_cost(query, variables)
+        cost, nodes = estimated.cost, estimated.node_count  # nodes: the pacer's size
         limited = 0
         while True:
             await self._reserve(cost)
             try:
-                payload = await self._send(query, variables)
+                payload = await self._send(query, variables, size=nodes)
             except _PrimaryLimited as exc:
                 limited += 1
                 reset_at = exc.reset_at
@@ -339,19 +340,23 @@ class GitHubClient:
             self._reserved += cost
             return
 
-    async def _post(self, body: dict[str, Any]) -> tuple[int | None, httpx.Headers, bytes, Any]:
+    async def _post(
+        self, body: dict[str, Any], size: int = 0
+    ) -> tuple[int | None, httpx.Headers, bytes, Any]:
         """One POST with an overall deadline and a cap on the answer's size.
 
         httpx's timeout is per read: an answer trickling a byte every few seconds would never
         end. Returns (status, headers, body, exception) and never raises for the answer.
+        `size` (the query's node count) lets the pacer estimate its response time.
         """
         headers = {"Accept": "application/json"}
         async with self._in_flight:
-            ticket = await self.pacer.acquire()  # within the token's server-time budget
+            ticket = await self.pacer.acquire(size)  # within the token's server-time budget
             try:
                 return await self._post_paced(body, headers)
             finally:
-                seconds = self.pacer.release(ticket)
+                # measured from the reservation to the last byte; settled in the shared ledger
+                seconds = await self.pacer.finish(ticket)
                 times = _RESPONSE_TIMES.get()
                 if times is not None:
                     times.append(seconds)
@@ -404,7 +409,9 @@ class GitHubClient:
         if budget:
             self._budget.observe_headers(headers)
 
-    async def _send(self, query: str, variables: dict[str, Any] | None) -> dict[str, Any]:
+    async def _send(
+        self, query: str, variables: dict[str, Any] | None, *, size: int = 0
+    ) -> dict[str, Any]:
         """POST and apply the answer's outcome (`core.github.outcomes.decide`): return the
         payload (ok), wait and resend (secondary limit, bounded), retry a blip in place
         (bounded), or raise the error that carries the outcome for the caller."""
@@ -412,7 +419,7 @@ class GitHubClient:
         renewed = False  # the credential was told of a 401 once for this request
         body = {"query": query, "variables": variables or {}}
         while True:
-            status, headers, raw, exc = await self._post(body)
+            status, headers, raw, exc = await self._post(body, size)
             outcome = decide(status, headers, raw, exc)
             if outcome.timeout:
                 self.pacer.count("timeouts")

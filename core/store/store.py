@@ -423,6 +423,35 @@ class Store:
         )
         return dict(others or {})
 
+    async def reserve_server_time(
+        self,
+        token_fingerprint: str,
+        *,
+        process: str,
+        seconds: float,
+        window: float,
+        budget: float,
+        kill: float,
+    ) -> tuple[int | None, float]:
+        """Take `seconds` (an estimate) of the token's server-time budget for one request, or
+        learn how long to wait: (reservation id, 0) or (None, seconds before asking again).
+        Atomic across every process on the token (migration 20250180000000)."""
+        got = await self._value(
+            "reserve_server_time",
+            token_fingerprint=token_fingerprint,
+            process=process,
+            seconds=seconds,
+            window=window,
+            budget=budget,
+            kill=kill,
+        )
+        reservation = got.get("id")
+        return (int(reservation) if reservation is not None else None), float(got["retry_after"])
+
+    async def settle_server_time(self, reservation: int, seconds: float) -> bool:
+        """The measured response time replaces the reservation's estimate."""
+        return await self._flag("settle_server_time", id=reservation, seconds=seconds)
+
     # Monitoring -------------------------------------------------------------------------------
 
     async def chunk_statistics(

@@ -1,11 +1,14 @@
 """Backfills against the simulator's `github` profile (GitHub's server time, 20 times faster):
 complete and exact, never provoking the secondary limit after the first minute, with at most a
-handful of 502/504s, and two worker processes on one token within the shared budget."""
+handful of 502/504s, and two worker processes on one token within the shared budget: every
+request was admitted by the database's ledger only while the token's server time in the window
+(both processes, in flight included) left room for it, checked from the ledger afterwards."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from core.secrets import fingerprint
@@ -23,11 +26,15 @@ from .harness import (
     wait_for_workers,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]  # server time is measured time
 
 SCALE = 20.0  # a GitHub minute is 3 s
 BUDGET = 54.0  # the default: 90% of GitHub's 60 s per minute
-ESTIMATE_SLACK = 1.0  # GitHub seconds one request may take beyond the pacer's estimate
+KILL = 10.0  # GitHub's, in GitHub seconds: an unsettled request counts at most this
+# GitHub seconds one request per process may take beyond the estimate it was admitted on (the
+# ledger's rule holds on estimates, checked exactly by _check_ledger; an answer slower than
+# every recent one of its size passes it: up to 2.9 s with two processes in 1 run of 5).
+ESTIMATE_SLACK = 2.0
 # Rich PRs (reviews, comments, labels; some with hundreds, paged by follow-ups).
 REPOS = ["rich/alpha:400", "rich/beta:700", "rich/gamma:250", "rich/delta:900"]
 MAX_TIMEOUTS = 3  # "a handful": GitHub kills a page past 10 s; pages aim at 5 s
@@ -48,8 +55,8 @@ def _check_pacing(stats: dict, workers: int) -> dict:
     assert stats["outcomes"].get("timeout", 0) <= MAX_TIMEOUTS, stats["outcomes"]
     # The simulator's own count: server time started within any GitHub minute. The pacer
     # admits a request by its estimated time, so the measured minute can pass the budget by
-    # what one request per process took beyond its estimate (54.4 s seen once, with two
-    # processes); it must stay clear of GitHub's 60 s.
+    # what one request per process took beyond its estimate; it must stay clear of GitHub's
+    # 60 s.
     assert token["server_seconds_peak_minute"] <= BUDGET + ESTIMATE_SLACK * workers, (
         workers,
         token,
@@ -60,7 +67,7 @@ def _check_pacing(stats: dict, workers: int) -> dict:
 
 
 def test_a_paced_backfill_of_rich_repositories_completes_exactly(
-    env: dict[str, str], database_url: str
+    env: dict[str, str], database_url: str, record_property
 ) -> None:
     with simulator(REPOS, extra=github_profile(SCALE)) as sim:
         env = engine_env(env, sim, **paced_env(SCALE))
@@ -70,7 +77,8 @@ def test_a_paced_backfill_of_rich_repositories_completes_exactly(
         wait_for_workers([worker], timeout=240)
         stats = sim.stats()
         check_invariants(database_url, stats)
-        _check_pacing(stats, 1)
+        token = _check_pacing(stats, 1)
+        record_property("peak_minute", token["server_seconds_peak_minute"])  # for reports
         shown = cli(env, "stats", "--json")
         assert shown.returncode == 0, shown.stderr
     import json
@@ -82,13 +90,34 @@ def test_a_paced_backfill_of_rich_repositories_completes_exactly(
     assert server["prsPerHour"] > 0 and server["secondaryLimits"] == 0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 16, open: two processes on one token sometimes pass the shared 54 s budget "
-    "(58.9 s in one GitHub minute seen in a CI-style run); cross-process pacing needs work",
-)
+def _check_ledger(database_url: str, processes: int) -> int:
+    """Recompute, from the ledger's history, what each reservation was admitted against: the
+    token's server time started within the window before it (answers settled by then at
+    their measured time, those in flight at the larger of their estimate and their elapsed
+    time, capped at the kill), every process included. With it, the reservation's estimate
+    stays within the budget (or it was alone in the window). Returns the reservations."""
+    window, budget, kill = 60 / SCALE, BUDGET / SCALE, KILL / SCALE
+    with psycopg.connect(database_url) as db:
+        rows = db.execute(
+            "SELECT process, extract(epoch FROM started_at)::float8, estimate, seconds,"
+            " extract(epoch FROM settled_at)::float8 FROM github_server_time"
+            " WHERE token_fingerprint = %s ORDER BY started_at",
+            (fingerprint(TOKEN),),
+        ).fetchall()
+    assert len({process for process, *_ in rows}) == processes + 1, rows  # `add`, workers
+    assert all(settled is not None for *_, settled in rows), rows  # every answer settled
+    for i, (_, start, estimate, _, _) in enumerate(rows):
+        before = 0.0
+        for _, other, other_estimate, seconds, settled in rows[:i]:
+            if other > start - window:
+                elapsed = min(start - other, kill)
+                before += seconds if settled <= start else max(other_estimate, elapsed)
+        assert before == 0 or before + estimate <= budget + 1e-6, (start, before, estimate)
+    return len(rows)
+
+
 def test_two_worker_processes_on_one_token_share_the_budget(
-    env: dict[str, str], database_url: str
+    env: dict[str, str], database_url: str, record_property
 ) -> None:
     with simulator(REPOS, extra=github_profile(SCALE)) as sim:
         env = engine_env(env, sim, **paced_env(SCALE))
@@ -101,4 +130,7 @@ def test_two_worker_processes_on_one_token_share_the_budget(
         wait_for_workers(workers, timeout=240)
         stats = sim.stats()
         check_invariants(database_url, stats)
-        _check_pacing(stats, 2)
+        token = _check_pacing(stats, 2)
+    record_property("peak_minute", token["server_seconds_peak_minute"])  # for reports
+    # Every request GitHub saw went through the ledger (the simulator counts them too).
+    assert _check_ledger(database_url, 2) == stats["tokens"][fingerprint(TOKEN)]["requests"]

@@ -82,6 +82,9 @@ async def seed(store: Store) -> None:
     await store.record_rate_limit(
         "sha256:abc", remaining=1, limit=5000, used=4999, reset_at=datetime.now(UTC)
     )
+    await store.reserve_server_time(
+        "sha256:abc", process="p", seconds=1.0, window=60.0, budget=54.0, kill=10.0
+    )
 
 
 def snapshot(db, names: list[str]) -> dict[str, int]:

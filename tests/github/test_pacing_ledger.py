@@ -1,0 +1,107 @@
+"""The pacer with a shared ledger (the database's `reserve_server_time` in production): the
+ledger's answer decides, the measured time settles the reservation, a ledger that cannot be
+reached leaves the process pacing on its own view; and estimates follow the request's size.
+A fake clock that sleeping moves: nothing here waits for real."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from core.github.pacing import ServerTimePacer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+class Ledger:
+    """Refuses the first `refusals` asks (retry after 2 s), then grants; records settles."""
+
+    def __init__(self, refusals: int = 0, broken: bool = False) -> None:
+        self.refusals = refusals
+        self.broken = broken
+        self.asked: list[float] = []
+        self.settled: list[tuple[int, float]] = []
+
+    async def reserve(
+        self, seconds: float, *, window: float, budget: float, kill: float
+    ) -> tuple[int | None, float]:
+        if self.broken:
+            raise ConnectionError("database down")
+        self.asked.append(seconds)
+        if len(self.asked) <= self.refusals:
+            return None, 2.0
+        return len(self.asked), 0.0
+
+    async def settle(self, reservation: int, seconds: float) -> None:
+        self.settled.append((reservation, seconds))
+
+
+def test_the_ledger_decides_and_the_measured_time_settles_the_reservation() -> None:
+    clock, ledger = Clock(), Ledger(refusals=2)
+    pacer = ServerTimePacer(60, 54, clock=clock, sleep=clock.sleep, ledger=ledger)
+
+    async def one() -> float:
+        ticket = await pacer.acquire()
+        clock.now += 3.0  # GitHub's answer takes 3 s
+        return await pacer.finish(ticket)
+
+    asked_at = clock.now
+    assert asyncio.run(one()) == pytest.approx(3.0)
+    assert clock.now - asked_at == pytest.approx(2 * 2.0 + 3.0)  # two refusals waited out
+    assert ledger.asked == [pacer.target] * 3  # nothing known yet: the target
+    assert ledger.settled == [(3, pytest.approx(3.0))]
+
+
+def test_an_unreachable_ledger_leaves_the_process_pacing_on_its_own_view(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    pacer = ServerTimePacer(60, 10, clock=clock, sleep=clock.sleep, ledger=Ledger(broken=True))
+
+    async def run() -> list[float]:
+        starts = []
+        for _ in range(4):
+            ticket = await pacer.acquire(size=100)
+            starts.append(clock.now)
+            clock.now += 4.0
+            await pacer.finish(ticket)
+        return starts
+
+    with caplog.at_level(logging.WARNING, logger="core.github"):
+        starts = asyncio.run(run())
+    # 4 s answers, 10 s of budget per 60 s: the third waits for the first to leave the window
+    assert starts[2] - starts[0] >= 60
+    assert len([r for r in caplog.records if "unreachable" in r.getMessage()]) == 1
+
+
+def test_estimates_follow_the_size_of_the_request() -> None:
+    """A rich page after small queries is not estimated at their time (two processes were
+    admitted on the PR count's 1 s for 4 s pages, and passed the budget together)."""
+    clock = Clock()
+    pacer = ServerTimePacer(60, 54, clock=clock, sleep=clock.sleep)
+
+    async def answer(size: int, seconds: float) -> None:
+        ticket = await pacer.acquire(size)
+        clock.now += seconds
+        await pacer.finish(ticket)
+
+    asyncio.run(answer(10, 1.0))  # the PR count
+    assert pacer.estimate(11_000) == pacer.target  # nothing like a page seen yet
+    asyncio.run(answer(5_500, 2.0))  # a page half the size
+    assert pacer.estimate(11_000) == pytest.approx(4.0)  # scaled up in proportion
+    asyncio.run(answer(11_000, 4.5))
+    assert pacer.estimate(11_000) == pytest.approx(4.5)  # the slowest of its like
+    assert pacer.estimate(9_000) == pytest.approx(4.5)  # never scaled down
+    assert pacer.estimate(10) == pytest.approx(4.5)  # larger answers count for small ones

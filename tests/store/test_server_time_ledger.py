@@ -1,0 +1,99 @@
+"""The token's server-time ledger (`reserve_server_time`, `settle_server_time`): every process
+on a token reserves a request's estimated server time before sending it, atomically, so the
+server time admitted and in flight within a window never passes the budget. Time is moved in
+the database (reservations made older), not slept."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from core.store import Store
+
+TOKEN = "sha256:ledger"
+WINDOW, BUDGET, KILL = 60.0, 10.0, 5.0
+
+
+async def reserve(store: Store, seconds: float, process: str = "a") -> tuple[int | None, float]:
+    return await store.reserve_server_time(
+        TOKEN, process=process, seconds=seconds, window=WINDOW, budget=BUDGET, kill=KILL
+    )
+
+
+def age(db, seconds: float) -> None:
+    """Every reservation of the token started `seconds` earlier."""
+    db.execute(
+        "UPDATE github_server_time SET started_at = started_at - make_interval(secs => %s),"
+        " settled_at = settled_at - make_interval(secs => %s) WHERE token_fingerprint = %s",
+        (seconds, seconds, TOKEN),
+    )
+    db.commit()
+
+
+async def test_reservations_fill_the_budget_then_say_when_room_returns(store: Store, db) -> None:
+    granted = [await reserve(store, 3.0) for _ in range(3)]
+    assert all(r is not None and wait == 0 for r, wait in granted)
+    for reservation, _ in granted:
+        assert await store.settle_server_time(reservation, 3.0)  # type: ignore[arg-type]
+    age(db, 20)
+    refused, wait = await reserve(store, 3.0)  # 9 of 10 used: no room for 3 more
+    assert refused is None
+    assert wait == pytest.approx(40, abs=1)  # when the oldest leaves the 60 s window
+    assert (await reserve(store, 1.0))[0] is not None  # a smaller one still fits
+    age(db, 41)
+    assert (await reserve(store, 3.0))[0] is not None  # the first three left the window
+
+
+async def test_settling_replaces_the_estimate_with_the_measured_time(store: Store) -> None:
+    first, _ = await reserve(store, 8.0)
+    assert first is not None
+    assert (await reserve(store, 3.0))[0] is None
+    assert await store.settle_server_time(first, 2.0)
+    assert not await store.settle_server_time(first, 9.0)  # settled once
+    assert (await reserve(store, 3.0))[0] is not None  # 2 + 3 <= 10
+
+
+async def test_a_request_in_flight_counts_its_elapsed_time_up_to_the_kill(store: Store, db) -> None:
+    """A process killed mid-request never settles: its reservation counts what GitHub can
+    charge at most (the kill), until it leaves the window."""
+    assert (await reserve(store, 1.0))[0] is not None
+    age(db, 3)
+    assert (await reserve(store, 7.0))[0] is None  # 3 s elapsed + 7 > 10
+    assert (await reserve(store, 6.0))[0] is not None
+    age(db, 30)
+    # now 5 (capped at the kill) + 6 (its own estimate): nothing above 10 - 11 fits
+    refused, wait = await reserve(store, 0.5)
+    assert refused is None and 0 < wait <= WINDOW / 60  # answers in flight: ask again soon
+    age(db, 31)
+    assert (await reserve(store, 9.0))[0] is not None  # both left the window
+
+
+async def test_alone_in_the_window_a_request_over_the_budget_still_goes(store: Store) -> None:
+    assert (await reserve(store, 25.0))[0] is not None
+    assert (await reserve(store, 0.1))[0] is None
+
+
+async def test_two_processes_reserving_at_once_never_pass_the_budget(connect_store, db) -> None:
+    """Forty reservations of 1 s from two stores (two processes' connections), released at the
+    same instant: exactly the budget's worth is granted, whichever process asked. (Held back
+    by a lock on the ledger until all forty wait; without the function's own lock each would
+    see the empty window and all forty would go.)"""
+    stores = [await connect_store(max_size=20) for _ in range(2)]
+    with db.transaction():
+        db.execute("LOCK TABLE github_server_time IN ACCESS EXCLUSIVE MODE")
+        asking = [
+            asyncio.create_task(reserve(stores[i % 2], 1.0, process=f"p{i % 2}")) for i in range(40)
+        ]
+        waiting = "SELECT count(*) AS n FROM pg_locks WHERE NOT granted"
+        for _ in range(3000):  # until every one of them waits (30 s at most)
+            if db.execute(waiting).fetchone()["n"] >= 40:
+                break
+            await asyncio.sleep(0.01)
+    answers = await asyncio.gather(*asking)
+    assert sum(1 for r, _ in answers if r is not None) == BUDGET
+    row = db.execute(
+        "SELECT sum(estimate) AS total FROM github_server_time WHERE token_fingerprint = %s",
+        (TOKEN,),
+    ).fetchone()
+    assert row["total"] == BUDGET
