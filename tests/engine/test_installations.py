@@ -50,6 +50,9 @@ HIDDEN = "hidden/secret:40"
 # even on a loaded machine a worker spends its budget well within the window (budget-bound).
 LIMIT = "8"
 WINDOW = "2"  # seconds
+# Installation tokens live 4 s (GitHub's: an hour), far shorter than a backfill: every run
+# here outlives several of them.
+TOKEN_TTL = "4"
 
 
 @pytest.fixture
@@ -94,7 +97,7 @@ def app_simulator(
     extra = ["--app-id", str(APP_ID), "--app-public-key", str(public_key)]
     for installation in installations:
         extra += ["--installation", installation]
-    extra += ["--installation-limit", LIMIT, "--window-seconds", WINDOW]
+    extra += ["--installation-limit", LIMIT, "--window-seconds", WINDOW, "--token-ttl", TOKEN_TTL]
     with simulator(repos, seed=23, extra=extra) as sim:
         yield sim
 
@@ -200,7 +203,9 @@ def test_two_installations_work_at_once_each_within_its_budget(
     )
     assert "hidden/secret backfill failed: no installation of GitHub App" in added.stderr
     assert stats["outcomes"].get("rate_limited", 0) == 0, stats["outcomes"]
+    # Tokens expired during the run and were renewed before GitHub had to refuse one.
     assert stats["outcomes"].get("401", 0) == 0, stats["outcomes"]
+    assert all(stats["installations"][i]["tokens_issued"] >= 3 for i in ("1", "2")), stats
     points = [stats["installations"][i]["points_used"] for i in ("1", "2")]
     assert min(points) > 2 * int(LIMIT), points  # the work needed several windows each
     assert max(points) <= 1.25 * min(points), points  # split evenly (the ratio's premise)
