@@ -185,6 +185,7 @@ class Worker:
         )
         self._slots: list[asyncio.Task[None]] = []
         self._claiming = asyncio.Lock()
+        self._said_routed_elsewhere = False
 
     # -- control -------------------------------------------------------------------------
 
@@ -308,6 +309,7 @@ class Worker:
             if opts.until_idle:
                 mine = self._routing(self.lanes)
                 if (await self.store.work_summary(only, installations=mine)).outstanding == 0:
+                    await self._say_what_is_routed_elsewhere(only, mine)
                     return False
             await self._pause(opts.idle_interval)
             return True
@@ -318,6 +320,25 @@ class Worker:
         return True
 
     # -- routing (issue 18) ----------------------------------------------------------------
+
+    async def _say_what_is_routed_elsewhere(
+        self, only: list[UUID] | None, mine: list[int] | None
+    ) -> None:
+        """Idle, but backfills remain for installations this process has no credential for
+        (GITHUB_APP_INSTALLATION_IDS, or the App reinstalled under a new id): say so once, so
+        `--until-idle` never ends looking done while work waits for nobody."""
+        if mine is None or self._said_routed_elsewhere:
+            return
+        elsewhere = (await self.store.work_summary(only)).outstanding
+        if elsewhere:
+            self._said_routed_elsewhere = True
+            log.warning(
+                "%d backfill(s) left for App installations this worker has no credential for "
+                "(not in %s); a worker with those installations takes them, or "
+                "`backfill-console retry`/`add` routes them again",
+                elsewhere,
+                ", ".join(map(str, mine)) or "none",
+            )
 
     def _routing(self, lanes: Sequence[_Lane]) -> list[int] | None:
         """The `installations` argument of a claim that `lanes` may work; None: not routed."""

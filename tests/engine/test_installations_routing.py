@@ -137,3 +137,25 @@ async def test_an_exhausted_installation_never_idles_the_other(
     stats = sim.stats()
     assert stats["installations"]["1"]["points_used"] <= 12  # never over its budget
     assert stats["outcomes"].get("rate_limited", 0) == 0
+
+
+async def test_work_routed_to_an_installation_nobody_has_is_said_then_retry_routes_it(
+    database_url: str, key: rsa.RSAPrivateKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The App reinstalled: octo/a is still routed to installation 9, which no longer exists.
+    `--until-idle` does not end as if done without a word; after a failed run is retried the
+    repository is routed again (to installation 1) and completes."""
+    sim = app_simulator(key, ["octo/a:30"], limit=5000)
+    async with open_engine(app_settings(database_url, key), transport=sim.transport()) as engine:
+        reg = await engine.store.register_backfill("octo", "a", 30, installation_id=9)
+        with caplog.at_level("WARNING", logger="core.backfill.worker"):
+            await worker(engine, until_idle=True).run()
+        assert states(database_url)["octo/a"][:3] == ("pending", 9, 0)
+        assert "1 backfill(s) left for App installations this worker has no credential for" in (
+            caplog.text
+        )
+        # As after a run that failed: retry forgets installation 9, the worker routes it.
+        assert await engine.store.fail_unreachable_backfill(reg.backfill_state_id, "gone")
+        assert await engine.store.retry_backfill(reg.backfill_state_id)
+        await worker(engine, until_idle=True).run()
+    assert states(database_url)["octo/a"][:3] == ("completed", 1, 30)

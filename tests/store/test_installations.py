@@ -120,6 +120,19 @@ async def test_a_repository_nobody_can_see_fails_with_its_reason(
     assert await claim_all(store, []) == [("c", None)]
 
 
+async def test_retry_routes_the_repository_again(store: Store, db: psycopg.Connection) -> None:
+    """The App reinstalled: installation 1 is gone, a new one sees octo/a. A retried backfill
+    forgets installation 1, so a worker with only the new installation claims (and routes) it;
+    a backfill that did not fail keeps its route."""
+    ids = await three(store)
+    assert await store.fail_unreachable_backfill(ids["a"], "installation 1 cannot see octo/a")
+    assert await store.retry_backfill(ids["a"])  # type: ignore[arg-type]
+    rows = db.execute("SELECT name, installation_id FROM repositories").fetchall()
+    routes = {row["name"]: row["installation_id"] for row in rows}
+    assert routes == {"a": None, "b": 2, "c": None}
+    assert await claim_all(store, [3]) == [("a", None), ("c", None)]
+
+
 async def test_each_budget_says_whose_it_is(store: Store) -> None:
     reset = datetime.now(UTC) + timedelta(hours=1)
     await store.record_rate_limit(
