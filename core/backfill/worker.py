@@ -42,10 +42,14 @@ MAX_COOLDOWN = 600
 MAX_FAILURES_IN_A_ROW = 8
 SYNC_EVERY = 15 * 60.0  # seconds: a completed repository is synced when its last sync is older
 SYNC_MARGIN = 600  # seconds a sync walks past its watermark (clock skew, eventual consistency)
+# After a stop request, seconds the page in hand has to finish before a wait on GitHub (a
+# reset, a backoff, the server-time pacer) is cut short: the page is fetched again later, and
+# a SIGTERM from cron, systemd or Actions ends the process in bounded time.
+STOP_GRACE_SECONDS = 10.0
 
 
 class _Interrupted(Exception):
-    """--max-runtime came (or an abandoning stop) while waiting on GitHub."""
+    """--max-runtime came, or a stop's grace ran out, while waiting on GitHub."""
 
 
 def default_worker_id() -> str:
@@ -190,7 +194,11 @@ class Worker:
     # -- control -------------------------------------------------------------------------
 
     def stop(self, *, abandon: bool = False) -> None:
-        """First call: finish the page in hand, then exit. `abandon`: stop at once."""
+        """First call: finish the page in hand (within STOP_GRACE_SECONDS), then exit.
+        `abandon`: stop at once."""
+        if not self._stop.is_set():
+            with contextlib.suppress(RuntimeError):  # no loop running: nothing is waiting
+                asyncio.get_running_loop().call_later(STOP_GRACE_SECONDS, self._interrupt.set)
         self._stop.set()
         if abandon:
             self._interrupt.set()
@@ -777,7 +785,9 @@ class Worker:
             raise
         except _Interrupted:
             await self._fail(
-                chunk, "worker reached --max-runtime while waiting on GitHub", counted=False
+                chunk,
+                "worker stopping (--max-runtime or a stop signal) while waiting on GitHub",
+                counted=False,
             )
             return True
         except GitHubError as exc:
