@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def failure_reason(exc: GitHubError) -> str:
     """Why one repository could not be added, in GitHub's terms (not a worker's advice)."""
     if isinstance(exc, RepositoriesNotFound):
-        return "not found on GitHub (or not visible to GITHUB_TOKEN)"
+        return "not found on GitHub (or not visible to the credentials in use)"
     if isinstance(exc, TransientError):
         return f"{exc.reason or 'GitHub failed'}, still after {exc.attempts} tries"
     return str(exc)

@@ -23,7 +23,7 @@ class RepositoriesNotFound(GitHubError):
 
     def __init__(self, names: list[str]) -> None:
         super().__init__(
-            f"not found on GitHub (or not visible to GITHUB_TOKEN): {', '.join(names)}; "
+            f"not found on GitHub (or not visible to the credentials in use): {', '.join(names)}; "
             "nothing was added"
         )
 

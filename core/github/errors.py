@@ -101,7 +101,9 @@ class RepositoryNotFound(GitHubError):
     action = Action.FAIL_BACKFILL
 
     def __init__(self, owner: str, name: str) -> None:
-        super().__init__(f"repository {owner}/{name} not found (or not visible to GITHUB_TOKEN)")
+        super().__init__(
+            f"repository {owner}/{name} not found (or not visible to the credentials in use)"
+        )
         self.owner = owner
         self.name = name
 

@@ -218,7 +218,7 @@ def _decide_errors(errors: list[dict[str, Any]], payload: dict[str, Any]) -> Out
         if error.get("type") == "NOT_FOUND" and path[:1] == ["repository"]:
             return Outcome(
                 Action.FAIL_BACKFILL,
-                "repository not found (or not visible to GITHUB_TOKEN)",
+                "repository not found (or not visible to the credentials in use)",
                 error_type="NOT_FOUND",
             )
     data = payload.get("data")
