@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
@@ -93,21 +94,14 @@ class Settings(BaseSettings):
         validation_alias="BACKFILL_DATA_DIR",
     )
 
-    @field_validator(
-        "database_url",
-        "supabase_service_key",
-        "github_token",
-        "github_tokens",
-        "github_app_id",
-        "github_app_private_key",
-        "github_app_private_key_path",
-        "github_app_installation_ids",
-        "github_api_url",
-        mode="before",
-    )
+    @field_validator("*", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
+        """`VAR=` (or only spaces), as .env files and CI secrets that are not set give it, is
+        the setting left unset: its default, for every setting alike."""
+        if isinstance(value, str) and not value.strip():
+            raise PydanticUseDefault
+        return value
 
     @field_validator("github_token")
     @classmethod
@@ -246,11 +240,6 @@ class Settings(BaseSettings):
             return self.github_api_url
         return rest_url_for(self.github_graphql_url)
 
-    @field_validator("github_server_time_budget", mode="before")
-    @classmethod
-    def _blank_budget_is_unset(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
-
     @model_validator(mode="after")
     def _budget_within_window(self) -> Settings:
         budget = self.github_server_time_budget
@@ -274,11 +263,6 @@ class Settings(BaseSettings):
                 "larger reserve could never be kept (default 500)"
             )
         return self
-
-    @field_validator("supabase_url", mode="before")
-    @classmethod
-    def _blank_url_is_unset(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("github_graphql_url")
     @classmethod

@@ -95,3 +95,16 @@ def test_a_token_with_whitespace_or_non_ascii_is_refused_in_one_line(token: str)
     with pytest.raises(ConfigError, match="GITHUB_TOKEN") as caught:
         load_settings(github_token=token)
     assert token.strip() not in str(caught.value)
+
+
+def test_a_blank_setting_is_unset_for_every_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`VAR=` in a .env file or an unset CI secret: the setting's default, never "not a
+    number" or an unsafe-URL error (GITHUB_SERVER_TIME_WINDOW= was refused)."""
+    from core.config import _ENV_NAMES
+
+    for name in _ENV_NAMES.values():
+        monkeypatch.delenv(name, raising=False)
+    defaults = load_settings(_env_file=None)
+    for name in _ENV_NAMES.values():
+        monkeypatch.setenv(name, "  ")
+    assert load_settings(_env_file=None) == defaults
