@@ -200,9 +200,15 @@ class Settings(BaseSettings):
             path = self.github_app_private_key_path.expanduser()
             try:
                 text = path.read_text(encoding="ascii")
+                mode = path.stat().st_mode & 0o777
             except (OSError, UnicodeDecodeError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) else "not ASCII text"
                 raise ValueError(f"{setting}: cannot read {path} ({reason})") from None
+            if mode & 0o077:  # as ssh refuses an unprotected key: whoever reads it is the App
+                raise ValueError(
+                    f"{setting}: {path} can be read or written by other users (mode "
+                    f"{mode:04o}); run `chmod 600 {path}`"
+                )
         else:
             raise ValueError("no GitHub App private key is configured")
         if "\n" not in text and "\\n" in text:

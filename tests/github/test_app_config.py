@@ -42,6 +42,7 @@ def test_an_app_with_its_key_inline_or_in_a_file_loads(pem: str, tmp_path: Path)
     assert one_line.github_app_private_key_pem().get_secret_value() == pem
     path = tmp_path / "app.pem"
     path.write_text(pem)
+    path.chmod(0o600)
     from_file = load_settings(github_app_id=12, github_app_private_key_path=str(path))
     assert from_file.github_app_private_key_pem().get_secret_value() == pem
     assert pem not in repr(inline) and body_of(pem)[1] not in str(inline.model_dump())
@@ -50,7 +51,14 @@ def test_an_app_with_its_key_inline_or_in_a_file_loads(pem: str, tmp_path: Path)
 def test_app_mistakes_are_one_clear_line_without_the_key(pem: str, tmp_path: Path) -> None:
     path = tmp_path / "app.pem"
     path.write_text(pem)
+    path.chmod(0o600)
+    shared = tmp_path / "shared.pem"
+    shared.write_text(pem)
+    shared.chmod(0o644)
     cases = {
+        f"{shared} can be read or written by other users (mode 0644); run `chmod 600": dict(
+            github_app_id=1, github_app_private_key_path=str(shared)
+        ),
         "not both": dict(
             github_app_id=1, github_app_private_key=pem, github_app_private_key_path=str(path)
         ),
