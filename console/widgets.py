@@ -8,7 +8,6 @@ from rich.cells import cell_len
 from rich.text import Text
 from textual import events
 from textual._two_way_dict import TwoWayDict
-from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
@@ -94,11 +93,7 @@ class KeyedTable(DataTable[Text]):
         """Rows in this order (a sort); the cursor stays on the row it was on."""
         wanted = [key for key in keys if key in self._shown]
         wanted += [key for key in self._shown if key not in set(wanted)]
-        current = [
-            self.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value
-            for i in range(self.row_count)
-        ]
-        if wanted == current or not self.columns:
+        if wanted == self._row_keys():
             return
         selected = self.selected_key
         # What DataTable.sort does, by row key (its public key function sees only the cells,
@@ -121,9 +116,21 @@ class KeyedTable(DataTable[Text]):
         """The full (untruncated) text of a row's cells, for tests and scripts."""
         return [cell.plain for cell in self._shown[key]]
 
+    def _row_keys(self) -> list[str | None]:
+        """Row keys top to bottom, read from the rows alone.
+
+        Never through a cell (`coordinate_to_cell_key`): a folded (`display: none`) or very
+        narrow table lays out no columns yet keeps its rows, and a cell of a table without
+        columns does not exist (Textual raises `CellDoesNotExist`).
+        """
+        return [row.key.value for row in self.ordered_rows]
+
     @property
     def selected_key(self) -> str | None:
-        if not self.row_count:
-            return None
-        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        return row_key.value
+        """The key of the row under the cursor; None when there are no rows.
+
+        Works with zero columns (a folded table), for the reason `_row_keys` gives.
+        """
+        rows = self.ordered_rows
+        row = self.cursor_row
+        return rows[row].key.value if 0 <= row < len(rows) else None
