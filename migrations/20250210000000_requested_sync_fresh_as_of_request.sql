@@ -12,14 +12,15 @@
 -- stays open, so the same `sync` (or the next worker) walks again from the top down to that
 -- new watermark minus the margin, which reaches every change made after the old walk began.
 
--- Whether `s` has a "sync now" not yet honoured. Pure function of the row.
-CREATE FUNCTION sync_request_open(s progressive_backfill_state)
+-- Whether a repository's "sync now" (its sync_requested_at) is not yet honoured by its data,
+-- fresh as of p_fresh_as_of (its fresh_as_of; NULL: never synced).
+CREATE FUNCTION sync_request_open(p_requested_at timestamptz, p_fresh_as_of timestamptz)
 RETURNS boolean
 LANGUAGE sql
 IMMUTABLE
 SET search_path = public, pg_temp
 AS $$
-    SELECT coalesce(s.sync_requested_at > coalesce(s.fresh_as_of, '-infinity'), false);
+    SELECT coalesce(p_requested_at > coalesce(p_fresh_as_of, '-infinity'), false);
 $$;
 
 -- Whether the repository of this backfill has a "sync now" not yet honoured (the worker asks
@@ -31,7 +32,8 @@ STABLE
 SECURITY INVOKER
 SET search_path = public, pg_temp
 AS $$
-    SELECT coalesce((SELECT sync_request_open(s) FROM progressive_backfill_state s
+    SELECT coalesce((SELECT sync_request_open(s.sync_requested_at, s.fresh_as_of)
+                       FROM progressive_backfill_state s
                       WHERE s.id = p_backfill_state_id), false);
 $$;
 
@@ -68,10 +70,11 @@ BEGIN
            AND (p_only IS NULL OR s.id = ANY (p_only))
            AND routed_to(r.installation_id, p_installations)
            AND (s.sync_cursor IS NOT NULL
-                OR sync_request_open(s)
+                OR sync_request_open(s.sync_requested_at, s.fresh_as_of)
                 OR (p_older_than IS NOT NULL
                     AND coalesce(s.synced_at, s.completed_at) <= now() - p_older_than))
-         ORDER BY s.sync_cursor IS NULL, NOT sync_request_open(s),
+         ORDER BY s.sync_cursor IS NULL,
+                  NOT sync_request_open(s.sync_requested_at, s.fresh_as_of),
                   coalesce(s.synced_at, s.completed_at), s.id
          LIMIT 1
            FOR NO KEY UPDATE OF s SKIP LOCKED
@@ -101,7 +104,7 @@ DECLARE
     f regprocedure;
 BEGIN
     FOREACH f IN ARRAY ARRAY[
-        'sync_request_open(progressive_backfill_state)'::regprocedure,
+        'sync_request_open(timestamptz, timestamptz)'::regprocedure,
         'sync_request_pending(uuid)'::regprocedure,
         'claim_sync(text, integer, interval, uuid[], integer, bigint[])'::regprocedure]
     LOOP

@@ -112,7 +112,8 @@ def test_one_sync_after_a_killed_walk_is_fresh_as_of_the_request(
         # no change and keeps the watermark.
         with psycopg.connect(database_url) as db:
             open_requests = db.execute(
-                "SELECT count(*) FROM progressive_backfill_state s WHERE sync_request_open(s)"
+                "SELECT count(*) FROM progressive_backfill_state s "
+                "WHERE sync_request_open(s.sync_requested_at, s.fresh_as_of)"
             ).fetchone()
         assert open_requests == (0,)
 
