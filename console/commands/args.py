@@ -79,3 +79,9 @@ cleanup_days = bounded_int(1, 36_500, "at most a hundred years")
 # Below half a second the console polls the database in a tight loop and stops noticing a
 # lost terminal; half a second is also the fastest step of the + key.
 refresh_seconds = bounded_float(0.5, 3600.0, "the console polls the database this often")
+# Minutes between scheduled syncs of a completed repository. Unbounded, 1e308 overflowed
+# Python's timedelta and 99999999999 Postgres's interval (claim_sync computes now() minus it)
+# on every claim, so the worker never went idle and counted failures. A month is far beyond
+# any useful interval; 0 disables scheduled syncs.
+MAX_SYNC_EVERY_MINUTES = 30 * 24 * 60.0
+sync_every_minutes = bounded_float(0.0, MAX_SYNC_EVERY_MINUTES, "at most 30 days; 0 disables")

@@ -72,12 +72,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--sync-every",
-        type=args_module.non_negative_float,
+        type=args_module.sync_every_minutes,
         default=SYNC_EVERY / 60,
         metavar="MINUTES",
         help=(
             "after backfill work, sync completed repositories whose last sync is older than "
-            "this (default 15; 0 disables). Syncs never dig into the budget's reserve."
+            "this (default 15, at most 43200 = 30 days; 0 disables). Syncs never dig into "
+            "the budget's reserve."
         ),
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")

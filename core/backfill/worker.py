@@ -575,7 +575,16 @@ class Worker:
         if result.done:
             self.stats.syncs += 1
             mark = f"{result.watermark:%Y-%m-%d %H:%M:%S}" if result.watermark else "unchanged"
-            self._event(f"{lease.repository}: synced (watermark {mark})")
+            if await self.store.sync_request_pending(key):
+                # A resumed walk that began before the "sync now": its end is not fresh as of
+                # the request. The request stays open, so claim_sync hands the repository out
+                # again and the next walk starts from the top, down to this new watermark.
+                self._event(
+                    f"{lease.repository}: resumed sync walk finished (watermark {mark}); it "
+                    "began before the sync was asked for, walking again from the top"
+                )
+            else:
+                self._event(f"{lease.repository}: synced (watermark {mark})")
         return result.done
 
     async def _others_waiting(self) -> bool:

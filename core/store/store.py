@@ -293,6 +293,13 @@ class Store:
         """Mark completed repositories to be synced now; returns how many were marked."""
         return int(await self._value("request_sync", only=list(only) if only is not None else None))
 
+    async def sync_request_pending(self, backfill_state_id: UUID) -> bool:
+        """Whether a "sync now" on this repository is not yet honoured: its data is not fresh
+        as of the request (the last finished walk began before it). A walk that finishes
+        with the request still pending was resumed from before the request; the repository
+        is walked again (migrations/20250210000000_requested_sync_fresh_as_of_request.sql)."""
+        return await self._flag("sync_request_pending", backfill_state_id=backfill_state_id)
+
     async def start_sync_chunk(self, lease: Lease, worker_id: str) -> Chunk | None:
         return await self._one("start_sync_chunk", Chunk, **_lease(lease), worker_id=worker_id)
 
