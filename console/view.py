@@ -169,10 +169,12 @@ _STATE_STYLE = {
 
 
 def sync_requested(f: Freshness | None) -> bool:
-    """A "sync now" not yet honoured: asked for after the last sync finished."""
+    """A "sync now" not yet honoured: the data is not fresh as of the request (the rule of
+    SQL's `sync_request_open`, which claim_sync follows: a walk resumed from before the
+    request does not honour it)."""
     if f is None or f.sync_requested_at is None:
         return False
-    return f.synced_at is None or f.sync_requested_at > f.synced_at
+    return f.fresh_as_of is None or f.sync_requested_at > f.fresh_as_of
 
 
 def repository_status(p: BackfillProgress, f: Freshness | None = None) -> Text:
