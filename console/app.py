@@ -121,6 +121,7 @@ class BackfillConsole(App[None]):
         self.autopoll = autopoll
         self.now = now
         self.report: StatsReport | None = None
+        self.view: View | None = None  # what the widgets show (apply_view compares with it)
         self.budget_history: deque[float] = deque(maxlen=BUDGET_HISTORY)
         # The event log's plain text (for tests and scripts), as bounded as the log itself.
         self.event_lines: deque[str] = deque(maxlen=EVENT_LINES)
@@ -196,6 +197,7 @@ class BackfillConsole(App[None]):
             self.now(),
             filter_text=self.filter_text,
             sort=self.sort_by,
+            shown=self.view,
         )
         self.post_message(SnapshotReady(report, view))
 
@@ -213,20 +215,30 @@ class BackfillConsole(App[None]):
         error.add_class("shown")
 
     def apply_view(self, view: View) -> None:
+        """Copy `view` into the widgets, touching only what differs from the view shown
+        (`self.view`): an unchanged panel is not updated, so nothing is laid out or redrawn
+        when nothing changed (an idle console's polls cost a read and a comparison)."""
+        shown = self.view
         with self.batch_update():
-            self.query_one("#error", Static).remove_class("shown")
-            self.query_one("#summary", Static).update(view.summary)
+            error = self.query_one("#error", Static)
+            if error.has_class("shown"):
+                error.remove_class("shown")
+            if shown is None or view.summary != shown.summary:
+                self.query_one("#summary", Static).update(view.summary)
             repositories = self.query_one("#repositories", KeyedTable)
             repositories.apply(view.repositories)
             if self.sort_by is not None:
                 repositories.order(view.order)
             self.query_one("#workers", KeyedTable).apply(view.workers)
-            self.query_one("#chunks", Static).update(view.chunks)
+            if shown is None or view.chunks != shown.chunks:
+                self.query_one("#chunks", Static).update(view.chunks)
             budget = view.budget
             if budget is not None:
-                # Several tokens/installations: one line each where the sparkline was.
-                self.query_one("#budget").set_class(budget.several, "-several")
-                self.query_one("#budget-text", Static).update(budget.describe())
+                was = shown.budget if shown is not None else None
+                if was is None or budget.shows() != was.shows():
+                    # Several tokens/installations: one line each where the sparkline was.
+                    self.query_one("#budget").set_class(budget.several, "-several")
+                    self.query_one("#budget-text", Static).update(budget.describe())
                 gauge = self.query_one("#budget-gauge", ProgressBar)
                 gauge.update(total=budget.limit, progress=budget.remaining)
                 gauge.display = True
@@ -235,6 +247,7 @@ class BackfillConsole(App[None]):
                     self.query_one("#budget-spark", Sparkline).data = list(self.budget_history)
             for event in view.events:
                 self._write_event(event)
+        self.view = view
 
     def log_event(self, message: str, style: str = "") -> None:
         line = Text(f"{clock(self.now())} ", style="dim")
