@@ -45,7 +45,7 @@ from console.widgets import KeyedTable
 from core.errors import BackfillError
 from core.monitoring import StatsReport
 from core.recovery import RecoveryReport
-from core.store.models import BackfillProgress
+from core.store.models import BackfillDetail, BackfillProgress
 
 REFRESH_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 BUDGET_HISTORY = 120  # sparkline points
@@ -67,10 +67,21 @@ class Companion(Protocol):
 
 
 class SnapshotReady(Message):
-    def __init__(self, report: StatsReport, view: View) -> None:
+    """One poll's reads: the report and its view, and the open detail screen's backfill
+    (`detail_of`) read in the same poll: its detail, None when it is gone, or why it failed."""
+
+    def __init__(
+        self,
+        report: StatsReport,
+        view: View,
+        detail_of: str | None = None,
+        detail: BackfillDetail | Exception | None = None,
+    ) -> None:
         super().__init__()
         self.report = report
         self.view = view
+        self.detail_of = detail_of
+        self.detail = detail
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, SnapshotReady)  # only the newest snapshot matters
@@ -185,8 +196,15 @@ class BackfillConsole(App[None]):
 
     @work(exclusive=True, group="poll", exit_on_error=False)
     async def _poll(self) -> None:
+        """One poll: the snapshot and, when a detail screen is open, its backfill's detail,
+        read together (one batch of reads per refresh, dolphie's model: no screen polls on a
+        timer of its own), then the view built off the UI thread."""
+        screen = self.screen
+        detail_of = screen.backfill_state_id if isinstance(screen, DetailScreen) else None
         try:
-            report = await self.backend.snapshot()
+            report, detail = await asyncio.gather(
+                self.backend.snapshot(), self._read_detail(detail_of)
+            )
         except Exception as exc:  # shown in the error line; the next poll retries
             self.post_message(PollFailed(describe(exc)))
             return
@@ -199,13 +217,32 @@ class BackfillConsole(App[None]):
             sort=self.sort_by,
             shown=self.view,
         )
-        self.post_message(SnapshotReady(report, view))
+        self.post_message(SnapshotReady(report, view, detail_of, detail))
+
+    async def _read_detail(
+        self, backfill_state_id: str | None
+    ) -> BackfillDetail | Exception | None:
+        """The detail screen's read within a poll; a failure is the screen's to show (the
+        snapshot's still applies)."""
+        if backfill_state_id is None:
+            return None
+        try:
+            return await self.backend.detail(backfill_state_id)
+        except Exception as exc:
+            return exc
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         if self.frozen:
             return
         self.report = message.report
         self.apply_view(message.view)
+        screen = self.screen
+        if (
+            message.detail_of is not None
+            and isinstance(screen, DetailScreen)
+            and screen.backfill_state_id == message.detail_of
+        ):
+            screen.answered(message.detail)
 
     def on_poll_failed(self, message: PollFailed) -> None:
         error = self.query_one("#error", Static)
@@ -568,10 +605,8 @@ class BackfillConsole(App[None]):
         await self.push_screen_wait(RecoveryPlanScreen(mine, allow_live=False))
 
     def _reload(self) -> None:
-        """Poll now, and re-read the detail screen when one is open."""
+        """Poll now (the poll re-reads the detail screen when one is open)."""
         self.poll()
-        if isinstance(self.screen, DetailScreen):
-            self.screen.reload()
 
     @work(group="actions", exit_on_error=False)
     async def action_toggle_pause(self) -> None:

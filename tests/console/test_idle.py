@@ -15,8 +15,12 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from console.app import BackfillConsole
+from console.detail import DetailScreen
 from console.view import build_view
+from core.monitoring import StatsReport
+from core.store.models import BackfillDetail
 from tests.console.fixed import NOW, FixedBackend, later, report
+from tests.console.test_keys import settle
 
 REDRAWS = ("update_cell", "add_row", "remove_row", "clear")
 
@@ -68,3 +72,46 @@ async def test_an_idle_poll_redraws_nothing_and_a_change_redraws_only_itself(
         assert table.row_text(str(one.backfill_state_id))[1].startswith(
             f"{one.processed_prs + 9:,}/"
         )
+
+
+class CountingBackend(FixedBackend):
+    """The fixed backend, counting reads; each detail read is one error later than the last."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: Counter[str] = Counter()
+
+    async def snapshot(self) -> StatsReport:
+        self.reads["snapshot"] += 1
+        return await super().snapshot()
+
+    async def detail(self, backfill_state_id: str) -> BackfillDetail | None:
+        self.reads["detail"] += 1
+        shown = await super().detail(backfill_state_id)
+        assert shown is not None
+        return shown.model_copy(update={"last_error": f"read {self.reads['detail']}"})
+
+
+async def test_the_detail_screen_is_read_by_the_poll_not_by_a_timer_of_its_own() -> None:
+    """One batch of reads per poll: with a detail screen open, each poll reads the snapshot
+    and that backfill's detail, and the screen shows what the poll read."""
+    backend = CountingBackend()
+    app = BackfillConsole(backend, autopoll=False, now=lambda: NOW)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.poll()
+        await settle(app, pilot)
+        app.action_detail()
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, DetailScreen)
+        assert backend.reads == Counter({"snapshot": 1, "detail": 1})  # opening reads once
+        for poll in range(2, 5):
+            app.poll()
+            await settle(app, pilot)
+            assert backend.reads == Counter({"snapshot": poll, "detail": poll})
+            assert f"read {poll}" in str(screen.query_one("#detail-state").render())
+        await pilot.press("escape")
+        await settle(app, pilot)
+        app.poll()
+        await settle(app, pilot)
+        assert backend.reads == Counter({"snapshot": 5, "detail": 4})  # closed: not read
