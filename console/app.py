@@ -199,8 +199,8 @@ class BackfillConsole(App[None]):
         """One poll: the snapshot and, when a detail screen is open, its backfill's detail,
         read together (one batch of reads per refresh, dolphie's model: no screen polls on a
         timer of its own), then the view built off the UI thread."""
-        screen = self.screen
-        detail_of = screen.backfill_state_id if isinstance(screen, DetailScreen) else None
+        open_screen = self._detail_screen()
+        detail_of = open_screen.backfill_state_id if open_screen is not None else None
         try:
             report, detail = await asyncio.gather(
                 self.backend.snapshot(), self._read_detail(detail_of)
@@ -236,13 +236,17 @@ class BackfillConsole(App[None]):
             return
         self.report = message.report
         self.apply_view(message.view)
-        screen = self.screen
-        if (
-            message.detail_of is not None
-            and isinstance(screen, DetailScreen)
-            and screen.backfill_state_id == message.detail_of
-        ):
+        screen = self._detail_screen()
+        if screen is not None and screen.backfill_state_id == message.detail_of:
             screen.answered(message.detail)
+
+    def _detail_screen(self) -> DetailScreen | None:
+        """The open detail screen, also under a dialog opened from it (a removal's
+        confirmation, a dry run): it stays live like the main screen does."""
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, DetailScreen):
+                return screen
+        return None
 
     def on_poll_failed(self, message: PollFailed) -> None:
         error = self.query_one("#error", Static)
