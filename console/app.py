@@ -45,7 +45,7 @@ from console.widgets import KeyedTable
 from core.errors import BackfillError
 from core.monitoring import StatsReport
 from core.recovery import RecoveryReport
-from core.store.models import BackfillProgress
+from core.store.models import BackfillDetail, BackfillProgress
 
 REFRESH_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 BUDGET_HISTORY = 120  # sparkline points
@@ -67,10 +67,21 @@ class Companion(Protocol):
 
 
 class SnapshotReady(Message):
-    def __init__(self, report: StatsReport, view: View) -> None:
+    """One poll's reads: the report and its view, and the open detail screen's backfill
+    (`detail_of`) read in the same poll: its detail, None when it is gone, or why it failed."""
+
+    def __init__(
+        self,
+        report: StatsReport,
+        view: View,
+        detail_of: str | None = None,
+        detail: BackfillDetail | Exception | None = None,
+    ) -> None:
         super().__init__()
         self.report = report
         self.view = view
+        self.detail_of = detail_of
+        self.detail = detail
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, SnapshotReady)  # only the newest snapshot matters
@@ -121,6 +132,7 @@ class BackfillConsole(App[None]):
         self.autopoll = autopoll
         self.now = now
         self.report: StatsReport | None = None
+        self.view: View | None = None  # what the widgets show (apply_view compares with it)
         self.budget_history: deque[float] = deque(maxlen=BUDGET_HISTORY)
         # The event log's plain text (for tests and scripts), as bounded as the log itself.
         self.event_lines: deque[str] = deque(maxlen=EVENT_LINES)
@@ -184,8 +196,15 @@ class BackfillConsole(App[None]):
 
     @work(exclusive=True, group="poll", exit_on_error=False)
     async def _poll(self) -> None:
+        """One poll: the snapshot and, when a detail screen is open, its backfill's detail,
+        read together (one batch of reads per refresh, dolphie's model: no screen polls on a
+        timer of its own), then the view built off the UI thread."""
+        open_screen = self._detail_screen()
+        detail_of = open_screen.backfill_state_id if open_screen is not None else None
         try:
-            report = await self.backend.snapshot()
+            report, detail = await asyncio.gather(
+                self.backend.snapshot(), self._read_detail(detail_of)
+            )
         except Exception as exc:  # shown in the error line; the next poll retries
             self.post_message(PollFailed(describe(exc)))
             return
@@ -196,14 +215,38 @@ class BackfillConsole(App[None]):
             self.now(),
             filter_text=self.filter_text,
             sort=self.sort_by,
+            shown=self.view,
         )
-        self.post_message(SnapshotReady(report, view))
+        self.post_message(SnapshotReady(report, view, detail_of, detail))
+
+    async def _read_detail(
+        self, backfill_state_id: str | None
+    ) -> BackfillDetail | Exception | None:
+        """The detail screen's read within a poll; a failure is the screen's to show (the
+        snapshot's still applies)."""
+        if backfill_state_id is None:
+            return None
+        try:
+            return await self.backend.detail(backfill_state_id)
+        except Exception as exc:
+            return exc
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         if self.frozen:
             return
         self.report = message.report
         self.apply_view(message.view)
+        screen = self._detail_screen()
+        if screen is not None and screen.backfill_state_id == message.detail_of:
+            screen.answered(message.detail)
+
+    def _detail_screen(self) -> DetailScreen | None:
+        """The open detail screen, also under a dialog opened from it (a removal's
+        confirmation, a dry run): it stays live like the main screen does."""
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, DetailScreen):
+                return screen
+        return None
 
     def on_poll_failed(self, message: PollFailed) -> None:
         error = self.query_one("#error", Static)
@@ -213,20 +256,30 @@ class BackfillConsole(App[None]):
         error.add_class("shown")
 
     def apply_view(self, view: View) -> None:
+        """Copy `view` into the widgets, touching only what differs from the view shown
+        (`self.view`): an unchanged panel is not updated, so nothing is laid out or redrawn
+        when nothing changed (an idle console's polls cost a read and a comparison)."""
+        shown = self.view
         with self.batch_update():
-            self.query_one("#error", Static).remove_class("shown")
-            self.query_one("#summary", Static).update(view.summary)
+            error = self.query_one("#error", Static)
+            if error.has_class("shown"):
+                error.remove_class("shown")
+            if shown is None or view.summary != shown.summary:
+                self.query_one("#summary", Static).update(view.summary)
             repositories = self.query_one("#repositories", KeyedTable)
             repositories.apply(view.repositories)
             if self.sort_by is not None:
                 repositories.order(view.order)
             self.query_one("#workers", KeyedTable).apply(view.workers)
-            self.query_one("#chunks", Static).update(view.chunks)
+            if shown is None or view.chunks != shown.chunks:
+                self.query_one("#chunks", Static).update(view.chunks)
             budget = view.budget
             if budget is not None:
-                # Several tokens/installations: one line each where the sparkline was.
-                self.query_one("#budget").set_class(budget.several, "-several")
-                self.query_one("#budget-text", Static).update(budget.describe())
+                was = shown.budget if shown is not None else None
+                if was is None or budget.shows() != was.shows():
+                    # Several tokens/installations: one line each where the sparkline was.
+                    self.query_one("#budget").set_class(budget.several, "-several")
+                    self.query_one("#budget-text", Static).update(budget.describe())
                 gauge = self.query_one("#budget-gauge", ProgressBar)
                 gauge.update(total=budget.limit, progress=budget.remaining)
                 gauge.display = True
@@ -235,6 +288,7 @@ class BackfillConsole(App[None]):
                     self.query_one("#budget-spark", Sparkline).data = list(self.budget_history)
             for event in view.events:
                 self._write_event(event)
+        self.view = view
 
     def log_event(self, message: str, style: str = "") -> None:
         line = Text(f"{clock(self.now())} ", style="dim")
@@ -555,10 +609,8 @@ class BackfillConsole(App[None]):
         await self.push_screen_wait(RecoveryPlanScreen(mine, allow_live=False))
 
     def _reload(self) -> None:
-        """Poll now, and re-read the detail screen when one is open."""
+        """Poll now (the poll re-reads the detail screen when one is open)."""
         self.poll()
-        if isinstance(self.screen, DetailScreen):
-            self.screen.reload()
 
     @work(group="actions", exit_on_error=False)
     async def action_toggle_pause(self) -> None:

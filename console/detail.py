@@ -1,8 +1,9 @@
 """One repository in full: its state, its lease, its recent chunks with their errors.
 
-Live like the main screen (it re-reads `backfill_detail()` at the console's refresh rate);
-the actions on the selection (pause, retry, remove, the dry run limited to it) act on the
-repository on screen. Escape goes back.
+Live like the main screen: the console's poll reads its `backfill_detail()` with the snapshot
+(one batch of reads per refresh; the screen has no timer of its own), and the screen reads
+it once when it opens. The actions on the selection (pause, retry, remove, the dry run
+limited to it) act on the repository on screen. Escape goes back.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 
 from console.keys import DETAIL
@@ -33,7 +33,6 @@ class DetailScreen(Screen[None]):
         self.backfill_state_id = backfill_state_id
         self.repository = repository
         self.detail: BackfillDetail | None = None
-        self._timer: Timer | None = None
 
     @property
     def console(self) -> BackfillConsole:
@@ -49,24 +48,33 @@ class DetailScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#detail-state").border_title = self.repository
         self.query_one("#detail-error").border_title = "Chunk error (full text)"
-        if self.console.autopoll:
-            self._timer = self.set_interval(self.console.refresh_seconds, self.reload)
         self.reload()
 
     def reload(self) -> None:
+        """Read the detail now (on opening; afterwards every poll reads it)."""
         if not self.console.frozen:
             self._load()
 
     @work(exclusive=True, group="detail", exit_on_error=False)
     async def _load(self) -> None:
         try:
-            detail = await self.console.backend.detail(self.backfill_state_id)
-        except Exception as exc:  # the main screen's error line says why; keep the last view
-            self.notify(f"could not read {self.repository}: {exc}", severity="error")
+            detail: BackfillDetail | Exception | None = await self.console.backend.detail(
+                self.backfill_state_id
+            )
+        except Exception as exc:
+            detail = exc
+        self.answered(detail)
+
+    def answered(self, detail: BackfillDetail | Exception | None) -> None:
+        """Show a read of this backfill: its detail; None: it was removed (back to the main
+        screen); a failed read keeps the last view and says why."""
+        if isinstance(detail, Exception):
+            self.notify(f"could not read {self.repository}: {detail}", severity="error")
             return
         if detail is None:
-            self.console.log_event(f"{self.repository}: removed")
-            self.dismiss()
+            if self.is_current:  # not already left (remove dismisses it itself)
+                self.console.log_event(f"{self.repository}: removed")
+                self.dismiss()
             return
         self.show(detail)
 

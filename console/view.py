@@ -19,7 +19,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from core.monitoring import StatsReport, standing
+from core.monitoring import Standing, StatsReport, standing
 from core.store.models import (
     BackfillDetail,
     BackfillProgress,
@@ -207,6 +207,8 @@ def lag_cell(f: Freshness | None) -> str:
 
 
 def repository_cells(p: BackfillProgress, f: Freshness | None = None) -> tuple[Text | str, ...]:
+    """One repository row. The clock enters only through `standing` (via the status) and the
+    lag: `row_inputs` relies on it to reuse a row's cells while neither changed."""
     total = "?" if p.total_prs is None else f"{p.total_prs:,}"
     fraction = None if p.percent is None else p.percent / 100
     if p.total_prs is None and p.status == "completed":
@@ -295,6 +297,20 @@ class BudgetView:
     @property
     def several(self) -> bool:
         return self.tokens > 1
+
+    def shows(self) -> tuple[object, ...]:
+        """What `describe` draws, as a value to compare: the reset times as shown (whole
+        seconds, minutes, hours), not the float that changes on every poll, so the panel is
+        redrawn only when its text would change."""
+        lines = tuple(
+            (line.name, line.remaining, line.limit, format_duration(line.resets_in))
+            for line in self.lines
+        )
+        m = self.metrics
+        figures = (m["percentageUsed"], m["averageCostPerQuery"], m["estimatedQueriesRemaining"])
+        return (self.tokens, self.remaining, self.limit, format_duration(self.resets_in)) + (
+            figures if not self.several else lines
+        )
 
     def describe(self) -> RenderableType:
         if self.several:
@@ -394,9 +410,28 @@ def chunk_summary(report: StatsReport) -> Text:
     return text
 
 
+def row_inputs(p: BackfillProgress, f: Freshness | None, s: Standing) -> tuple[object, ...]:
+    """Everything `repository_cells(p, f)` is made of, for comparing, not the clock: the row
+    and its freshness without `observed_at` (new every poll) and the raw lag (one second more
+    every second), plus the lag as the cell shows it and the standing `s` (the clock's way
+    into the status: a wait or cooldown over, a lease expired, a stall). Equal inputs make
+    equal cells, so an idle console rebuilds no row (`build_view`'s `shown`)."""
+    row = p.__dict__.copy()
+    del row["observed_at"]
+    fresh = None
+    if f is not None:
+        fresh = f.__dict__.copy()
+        del fresh["observed_at"], fresh["lag_seconds"]
+    return row, fresh, lag_cell(f), s
+
+
 @dataclass(frozen=True)
 class View:
-    """One rendered snapshot: table rows keyed by a stable id, panel texts and new events."""
+    """One rendered snapshot: table rows keyed by a stable id, panel texts and new events.
+
+    `inputs` holds what each repository row was built from (`row_inputs`): the next
+    `build_view` reuses the very cell tuples of rows whose inputs did not change, and the
+    table skips a row whose cells are the ones it shows."""
 
     observed_at: datetime
     repositories: dict[str, tuple[Text | str, ...]]
@@ -406,6 +441,7 @@ class View:
     summary: str
     events: list[Text] = field(default_factory=list)
     order: list[str] = field(default_factory=list)  # repository row keys, sorted
+    inputs: dict[str, tuple[object, ...]] = field(default_factory=dict, compare=False)
 
 
 def summary_line(report: StatsReport) -> str:
@@ -430,8 +466,14 @@ def freshness_by_id(report: StatsReport) -> dict[UUID, Freshness]:
     return {f.backfill_state_id: f for f in report.freshness}
 
 
-def events_between(previous: StatsReport | None, current: StatsReport, now: datetime) -> list[Text]:
-    """What changed since the last snapshot: chunks done, failures, waits, workers, recoveries."""
+def events_between(
+    previous: StatsReport | None,
+    current: StatsReport,
+    now: datetime,
+    standings: dict[UUID, Standing] | None = None,
+) -> list[Text]:
+    """What changed since the last snapshot: chunks done, failures, waits, workers, recoveries.
+    `standings`: each current row's `standing`, when the caller has them already."""
     if previous is None:
         return []
     events: list[Text] = []
@@ -469,7 +511,7 @@ def events_between(previous: StatsReport | None, current: StatsReport, now: date
             events.append(_event(now, f"{p.repository}: {p.status}{reason}", style))
         elif old.status == "paused" and p.status != "paused":
             events.append(_event(now, f"{p.repository}: resumed"))
-        now_standing = standing(p)
+        now_standing = standings[p.backfill_state_id] if standings else standing(p)
         if now_standing.state == "stalled" and standing(old).state != "stalled":
             events.append(_event(now, f"{p.repository}: {repository_status(p).plain}", "red"))
         if p.waiting_until is not None and p.waiting_until != old.waiting_until:
@@ -560,23 +602,39 @@ def build_view(
     *,
     filter_text: str = "",
     sort: str | None = None,
+    shown: View | None = None,
 ) -> View:
+    """The view of `report`; events are what changed since `previous`. `shown`: the view on
+    screen, whose rows are reused (the same tuples) where their inputs are unchanged."""
     wanted = filter_text.strip().lower()
     observed = report.progress[0].observed_at if report.progress else now
     fresh = freshness_by_id(report)
+    standings = {p.backfill_state_id: standing(p) for p in report.progress}
+    old_rows = shown.repositories if shown is not None else {}
+    old_inputs = shown.inputs if shown is not None else {}
+    repositories: dict[str, tuple[Text | str, ...]] = {}
+    inputs: dict[str, tuple[object, ...]] = {}
+    for p in report.progress:
+        if wanted not in p.repository.lower():
+            continue
+        key = str(p.backfill_state_id)
+        f = fresh.get(p.backfill_state_id)
+        made_of = row_inputs(p, f, standings[p.backfill_state_id])
+        cells = old_rows.get(key)
+        if cells is None or old_inputs.get(key) != made_of:
+            cells = repository_cells(p, f)
+        repositories[key] = cells
+        inputs[key] = made_of
     return View(
         observed_at=observed,
-        repositories={
-            str(p.backfill_state_id): repository_cells(p, fresh.get(p.backfill_state_id))
-            for p in report.progress
-            if wanted in p.repository.lower()
-        },
+        repositories=repositories,
         workers={w.id: worker_cells(w, observed) for w in report.workers[:50]},
         chunks=chunk_summary(report),
         budget=budget_view(report.budgets, now),
         summary=summary_line(report),
-        events=events_between(previous, report, now),
+        events=events_between(previous, report, now, standings),
         order=sort_order(report.progress, sort),
+        inputs=inputs,
     )
 
 

@@ -32,6 +32,7 @@ class KeyedTable(DataTable[Text]):
         self.specs = tuple(c if isinstance(c, ColumnSpec) else ColumnSpec(c) for c in columns)
         self._column_names = tuple(s.name for s in self.specs)
         self._shown: dict[str, tuple[Text, ...]] = {}
+        self._given: dict[str, Cells] = {}  # each row's cells as last given to `apply`
         self._widest = {s.name: cell_len(s.name) for s in self.specs}
         self.widths: dict[str, int] = {}
 
@@ -65,11 +66,19 @@ class KeyedTable(DataTable[Text]):
         ]
 
     def apply(self, rows: Mapping[str, Cells]) -> None:
+        """Show exactly `rows` (key -> cells). A row given the same cells as last time (the
+        same tuple, as `build_view` reuses for an unchanged row, or equal ones) costs one
+        comparison: nothing is converted, measured or redrawn."""
         for key in [key for key in self._shown if key not in rows]:
             self.remove_row(key)
             del self._shown[key]
+            self._given.pop(key, None)
         widened = False
         for key, raw in rows.items():
+            given = self._given.get(key)
+            self._given[key] = raw  # next time the same tuple is found by identity
+            if given is raw or given == raw:
+                continue
             # Text, never markup: cells carry database text.
             cells = tuple(Text(c) if isinstance(c, str) else c for c in raw)
             for name, cell in zip(self._column_names, cells, strict=True):
@@ -111,6 +120,7 @@ class KeyedTable(DataTable[Text]):
         """Forget every row (a new filter): the next `apply` rebuilds the table once."""
         self.clear()
         self._shown.clear()
+        self._given.clear()
 
     def row_text(self, key: str) -> list[str]:
         """The full (untruncated) text of a row's cells, for tests and scripts."""

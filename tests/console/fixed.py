@@ -416,3 +416,23 @@ def installation_budgets() -> list[dict[str, Any]]:
         )
         budgets.append(budget_metrics(record))
     return budgets
+
+
+def later(base: StatsReport, seconds: float, **changed: dict[str, Any]) -> StatsReport:
+    """`base` read again `seconds` later: every row observed then, the lag that much older;
+    `changed` maps a repository to new field values for its progress row."""
+    moment = NOW + timedelta(seconds=seconds)
+    rows = [
+        p.model_copy(update={"observed_at": moment, **changed.get(p.repository, {})})
+        for p in base.progress
+    ]
+    fresh = [
+        f.model_copy(
+            update={
+                "observed_at": moment,
+                "lag_seconds": None if f.lag_seconds is None else f.lag_seconds + int(seconds),
+            }
+        )
+        for f in base.freshness
+    ]
+    return StatsReport(base.chunks, rows, base.workers, base.budgets, base.stuck, fresh)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import select
 import signal
 import struct
 import sys
@@ -27,14 +28,21 @@ class Terminal:
     fd: int
     screen: pyte.Screen = field(default_factory=lambda: pyte.Screen(COLUMNS, LINES))
     lock: threading.Lock = field(default_factory=threading.Lock)
+    reading: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.stream = pyte.ByteStream(self.screen)
-        threading.Thread(target=self._pump, daemon=True).start()
+        self.reading.set()
+        self.pump = threading.Thread(target=self._pump, daemon=True)
+        self.pump.start()
 
     def _pump(self) -> None:
-        while True:
+        # Never blocked in read(): a read in progress holds the master open after close(),
+        # so a "hang up" would only happen once the console next wrote something.
+        while self.reading.is_set():
             try:
+                if not select.select([self.fd], [], [], 0.05)[0]:
+                    continue
                 data = os.read(self.fd, 65536)
             except OSError:
                 return
@@ -60,7 +68,10 @@ class Terminal:
 
     def hang_up(self) -> None:
         """Close the terminal's master side, as a dropped SSH connection does: the kernel
-        sends SIGHUP to the session and the line reads EOF/EIO from then on."""
+        sends SIGHUP to the session and the line reads EOF/EIO from then on. The reader stops
+        first: an idle console writes nothing that would end a read holding the master open."""
+        self.reading.clear()
+        self.pump.join()
         os.close(self.fd)
         self.fd = -1
 

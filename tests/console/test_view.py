@@ -18,7 +18,7 @@ from console.view import (
     repository_status,
 )
 from core.monitoring import StatsReport, standing
-from tests.console.fixed import NOW, progress, report
+from tests.console.fixed import NOW, later, progress, report
 
 REPOSITORY_NAMES = [c.name for c in REPOSITORY_COLUMNS]
 
@@ -216,3 +216,38 @@ def test_a_failed_or_paused_backfill_has_no_rate_and_no_eta(status: str) -> None
     assert (cells["PRs/min"], cells["ETA"]) == ("—", "—")
     active = progress("a/b", processed=10, total=100, rate=50.0)
     assert without_pace(active) == active
+
+
+def test_an_idle_poll_reuses_every_row_and_the_clock_still_moves_the_status() -> None:
+    """Polls that read the same rows reuse the shown rows' cells (the very tuples, so the
+    table skips them by identity); a row that changed, or whose status the clock moved (a
+    stall, the budget wait over) or whose lag as shown moved, is built again; and a view
+    built on the shown one is the view built from nothing."""
+    held = {"lease_expires_at": NOW + timedelta(hours=1)}  # its worker's lease: an hour
+    base = later(report(), 0, **{"octo/linux": held})
+    first = build_view(base, None, NOW)
+    key = {cells[0]: k for k, cells in first.repositories.items()}
+
+    idle = later(base, 2)
+    second = build_view(idle, base, NOW + timedelta(seconds=2), shown=first)
+    assert all(second.repositories[k] is first.repositories[k] for k in first.repositories)
+    assert second == build_view(idle, base, NOW + timedelta(seconds=2))
+
+    # 13 minutes on: octo/linux stored nothing since (stalled), acme/mono's lease expired
+    # (idle), acme/api's wait is over, the lags grew by whole minutes; acme/new got a total.
+    moved = later(base, 13 * 60, **{"acme/new": {"total_prs": 3_300}})
+    third = build_view(moved, idle, NOW + timedelta(minutes=13), shown=second)
+    rebuilt = {
+        cells[0] for k, cells in third.repositories.items() if cells is not second.repositories[k]
+    }
+    assert rebuilt == {
+        "octo/linux",
+        "acme/mono",
+        "acme/api",
+        "octo/react",
+        "acme/empty",
+        "acme/new",
+    }
+    status = REPOSITORY_NAMES.index("Status")
+    assert str(third.repositories[key["octo/linux"]][status]).startswith("stalled since")
+    assert third == build_view(moved, idle, NOW + timedelta(minutes=13))
