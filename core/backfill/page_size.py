@@ -2,10 +2,15 @@
 
 - Never above the size with the fewest points per PR (`best_page_size`): a larger page costs
   more points for the same PRs.
-- An answer slower than the target response time (`ServerTimePacer.target`, 5 s on GitHub's
-  scale) shrinks the page in proportion; a 502/504 or RESOURCE_LIMITS_EXCEEDED halves it.
-- It grows back slowly: by a quarter after `GROW_AFTER` answers in a row that would still be
-  under the target at the larger size.
+- Pages typically slower than the target response time (`ServerTimePacer.target`, 5 s on
+  GitHub's scale: the median of the last `TYPICAL` answers) shrink in proportion; one answer
+  near the kill (`DANGER` times the target, 8 s of GitHub's 10 s) shrinks the page at once; a
+  502/504 or RESOURCE_LIMITS_EXCEEDED halves it. One slow answer alone is noise, not a
+  trend: the same 37 rich PRs take 3 to 7.5 s depending on their reviews, and shrinking on
+  each such answer drove pages down to a dozen PRs, each paying GitHub's fixed cost per
+  answer again (more server time and more points per PR).
+- It grows back slowly: by a quarter after `GROW_AFTER` answers in a row, while the typical
+  answer would still be under the target at the larger size.
 - The size a backfill settles on is stored on it (`page_size`), so whoever claims it next
   starts there (`remember`).
 """
@@ -13,13 +18,16 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+import statistics
+from collections import defaultdict, deque
 from uuid import UUID
 
 from core.github.queries import best_page_size
 
 GROW_AFTER = 4  # answers in a row under the target before growing again
 GROWTH = 1.25
+TYPICAL = 3  # answers whose median is the page's typical response time
+DANGER = 1.6  # of the target: an answer this slow is close to GitHub's kill (8 s of 10 s)
 
 
 class PageSizes:
@@ -28,6 +36,8 @@ class PageSizes:
         self.target = target
         self._size: dict[UUID, int] = {}
         self._streak: defaultdict[UUID, int] = defaultdict(int)
+        # seconds per PR of the last answers, per backfill (sizes change in between)
+        self._per_pr: defaultdict[UUID, deque[float]] = defaultdict(lambda: deque(maxlen=TYPICAL))
 
     def get(self, key: UUID) -> int:
         return self._size.get(key, self.ceiling)
@@ -39,26 +49,37 @@ class PageSizes:
 
     def shrink(self, key: UUID) -> int:
         """Halve; returns the new size (1 means there is nothing left to shrink)."""
+        return self._resize(key, max(1, self.get(key) // 2))
+
+    def _resize(self, key: UUID, size: int) -> int:
         self._streak[key] = 0
-        self._size[key] = max(1, self.get(key) // 2)
-        return self._size[key]
+        self._per_pr[key].clear()  # answers at the old size say little of the new one
+        self._size[key] = size
+        return size
 
     def succeeded(self, key: UUID, seconds: float = 0.0) -> int | None:
         """A page of the current size came back, its slowest answer in `seconds` (0: served
         from PRs fetched ahead, no evidence). Returns the new size when it changed."""
         size = self.get(key)
-        if self.target is not None and seconds > self.target and size > 1:
-            self._streak[key] = 0
-            self._size[key] = max(1, min(size - 1, math.floor(size * self.target / seconds)))
-            return self._size[key]
-        if seconds <= 0 and self.target is not None:
+        if self.target is None:
+            typical = 0.0
+        elif seconds <= 0:
             return None
+        else:
+            recent = self._per_pr[key]
+            recent.append(seconds / size)
+            typical = statistics.median(recent) * size
+            slow = seconds if seconds > DANGER * self.target else 0.0
+            if len(recent) == TYPICAL and typical > self.target:
+                slow = max(slow, typical)
+            if slow and size > 1:
+                return self._resize(
+                    key, max(1, min(size - 1, math.floor(size * self.target / slow)))
+                )
         self._streak[key] += 1
         if self._streak[key] < GROW_AFTER or size >= self.ceiling:
             return None
         grown = min(self.ceiling, max(size + 1, math.floor(size * GROWTH)))
-        if self.target is not None and seconds * grown / size > self.target:
-            return None  # the larger page would be over the target
-        self._streak[key] = 0
-        self._size[key] = grown
-        return grown
+        if self.target is not None and typical * grown / size > self.target:
+            return None  # the larger page would typically be over the target
+        return self._resize(key, grown)

@@ -10,6 +10,7 @@ the request header, so it cannot leak through logs, errors or reprs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import logging
@@ -90,6 +91,10 @@ _RESPONSE_TIMES: contextvars.ContextVar[list[float] | None] = contextvars.Contex
     "response_times", default=None
 )
 
+# Set in a page fetched ahead: it never waits for the points budget (a wait of up to an hour
+# that the worker would rather spend on another backfill or installation); it stops instead.
+_AHEAD: contextvars.ContextVar[bool] = contextvars.ContextVar("ahead", default=False)
+
 
 class _PrimaryLimited(Exception):
     """Internal: GitHub said the primary budget is spent until `reset_at`."""
@@ -161,6 +166,8 @@ class GitHubClient:
         self._reserved = 0  # estimated points of requests in flight, not yet reported
         self._dry_run_lock = asyncio.Lock()
         self._buffers: dict[tuple[str, ...], RepoBuffer] = {}
+        # The next page of a repository, fetched in the background: (its cursor, the task).
+        self._refills: dict[tuple[str, ...], tuple[str | None, asyncio.Task[list[float]]]] = {}
         self.requests_sent = 0
 
     def __repr__(self) -> str:
@@ -173,6 +180,8 @@ class GitHubClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        for key in list(self._refills):
+            self._drop_refill(key)
         await self._http.aclose()
 
     @property
@@ -296,7 +305,7 @@ class GitHubClient:
             except _PrimaryLimited as exc:
                 limited += 1
                 reset_at = exc.reset_at
-                if not self.wait_on_rate_limit or limited > self.max_retries:
+                if not self.wait_on_rate_limit or limited > self.max_retries or _AHEAD.get():
                     raise RateLimitedError(
                         f"GitHub says the GraphQL budget is spent; resets at "
                         f"{reset_at:%Y-%m-%d %H:%M:%S} UTC",
@@ -328,7 +337,7 @@ class GitHubClient:
             try:
                 await self.check_rate_limit_before_query(cost)
             except RateLimitedError as exc:
-                if not self.wait_on_rate_limit:
+                if not self.wait_on_rate_limit or _AHEAD.get():
                     raise
                 await self._wait_until(
                     exc.reset_at + timedelta(seconds=1),
@@ -609,12 +618,52 @@ class GitHubClient:
         key: tuple[str, ...] = (owner.lower(), name.lower())
         if since is not None:
             key += ("sync",)
+        await self._refilled(key, after)
         buffer = self._buffers.get(key)
         if buffer is None or buffer.start_after != after or buffer.stop_below != since:
             buffer = RepoBuffer(after, stop_below=since)
             self._buffers[key] = buffer
         order = ("UPDATED_AT", "DESC") if since is not None else ("CREATED_AT", "ASC")
-        spent = 0
+        await self._fill(buffer, key, owner, name, page_size, ahead=ahead, order=order)
+        try:
+            count = min(page_size, buffer.complete_prefix())
+            prs, refused, end_cursor = buffer.take(count)
+            result = PullRequestPage(
+                pull_requests=prs,
+                refused=refused,
+                end_cursor=end_cursor,
+                has_next_page=buffer.has_next_page,
+                total_count=buffer.total_count,
+                cost=buffer.take_cost(),
+            )
+        except SHAPE_ERRORS as exc:
+            self._malformed(key, owner, name, exc)
+        if not buffer.has_next_page:
+            self._buffers.pop(key, None)
+        elif ahead and since is None:
+            # Fetch the next page while the caller stores this one: GitHub's time and the
+            # store's overlap instead of adding up (one backfill alone, or a store far away
+            # such as PostgREST, otherwise leaves the budget idle for every commit). One
+            # request at a time per repository still; the next call awaits it, and its
+            # error, if any, is that call's.
+            self._refills[key] = (
+                end_cursor,
+                asyncio.create_task(self._refill(buffer, key, owner, name, page_size, order)),
+            )
+        return result
+
+    async def _fill(
+        self,
+        buffer: RepoBuffer,
+        key: tuple[str, ...],
+        owner: str,
+        name: str,
+        page_size: int,
+        *,
+        ahead: bool,
+        order: tuple[str, str],
+    ) -> None:
+        """Query until the buffer holds `page_size` complete PRs (or all there is)."""
         capacity = max(page_size * 3, 2 * MAX_PAGE)
         while not (buffer.complete_prefix() >= page_size or buffer.exhausted):
             follow_ups = buffer.follow_ups(min(REQUESTS_PER_POINT, 2 * page_size))
@@ -632,7 +681,7 @@ class GitHubClient:
             try:
                 rate_limit = data.get("rateLimit")
                 if isinstance(rate_limit, dict) and isinstance(rate_limit.get("cost"), int):
-                    spent += rate_limit["cost"]
+                    buffer.cost += rate_limit["cost"]
                 if page is not None:
                     buffer.add_page(data["repository"]["pullRequests"], page.after)
                 for i, follow in enumerate(follow_ups):
@@ -641,22 +690,52 @@ class GitHubClient:
                 self._malformed(key, owner, name, exc)
             if buffer.progress() == before:  # the same question would get the same answer
                 self._malformed(key, owner, name, ValueError("an answer that makes no progress"))
-        try:
-            count = min(page_size, buffer.complete_prefix())
-            prs, refused, end_cursor = buffer.take(count)
-            result = PullRequestPage(
-                pull_requests=prs,
-                refused=refused,
-                end_cursor=end_cursor,
-                has_next_page=buffer.has_next_page,
-                total_count=buffer.total_count,
-                cost=spent,
-            )
-        except SHAPE_ERRORS as exc:
-            self._malformed(key, owner, name, exc)
-        if not buffer.has_next_page:
-            self._buffers.pop(key, None)
-        return result
+
+    async def _refill(
+        self,
+        buffer: RepoBuffer,
+        key: tuple[str, ...],
+        owner: str,
+        name: str,
+        page_size: int,
+        order: tuple[str, str],
+    ) -> list[float]:
+        """`_fill` for the next page, in the background; returns its response times. A
+        spent points budget ends it quietly: waiting for the reset (or not) is the next
+        call's, whose caller knows whether another backfill could use the time."""
+        times: list[float] = []
+        _RESPONSE_TIMES.set(times)  # this task's own context
+        _AHEAD.set(True)
+        with contextlib.suppress(RateLimitedError):
+            await self._fill(buffer, key, owner, name, page_size, ahead=True, order=order)
+        return times
+
+    async def _refilled(self, key: tuple[str, ...], after: str | None) -> None:
+        """Wait for the background fetch of the page after `after`, if one runs: its error
+        is raised here, and its response times count for this page (page sizing). One for
+        another cursor (the caller went elsewhere) is dropped."""
+        cursor, task = self._refills.get(key, (None, None))
+        if task is None:
+            return
+        if cursor != after:
+            self._drop_refill(key)
+            return
+        del self._refills[key]
+        times = await task
+        current = _RESPONSE_TIMES.get()
+        if current is not None:
+            current.extend(times)
+
+    def _drop_refill(self, key: tuple[str, ...]) -> None:
+        """Stop the background fetch for `key` (its answer is not wanted any more)."""
+        _, task = self._refills.pop(key, (None, None))
+        if task is None:
+            return
+        if task.done():
+            if not task.cancelled():
+                task.exception()  # retrieved: an error nobody will act on is not reported
+        else:
+            task.cancel()
 
     def fetched_ahead(self, owner: str, name: str) -> int:
         """PRs already fetched for the repository's next pages (complete or awaiting
@@ -673,8 +752,9 @@ class GitHubClient:
 
     def forget(self, owner: str, name: str) -> None:
         """Drop what was fetched ahead for a repository this client no longer works on."""
-        self._buffers.pop((owner.lower(), name.lower()), None)
-        self._buffers.pop((owner.lower(), name.lower(), "sync"), None)
+        for key in ((owner.lower(), name.lower()), (owner.lower(), name.lower(), "sync")):
+            self._drop_refill(key)
+            self._buffers.pop(key, None)
 
     def _malformed(self, key: tuple[str, ...], owner: str, name: str, exc: Exception) -> NoReturn:
         """A page that cannot be read: forget everything buffered for it (it may be half

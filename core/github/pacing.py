@@ -44,7 +44,7 @@ GITHUB_KILL_SECONDS = 10.0  # GitHub kills a query after 10 s (502/504)
 TARGET_SHARE_OF_KILL = 0.5
 RECENT = 8  # answers whose slowest sets the estimate of the next one
 KEPT = 16  # answers remembered, of every size, to find RECENT of a size like the next one
-SIMILAR = 4  # an answer this many times smaller than the next request says little about it
+SIMILAR = 2  # answers of a similar size: at most this many times smaller or larger
 
 
 @dataclass(frozen=True)
@@ -127,21 +127,29 @@ class ServerTimePacer:
     def estimate(self, size: int = 0) -> float:
         """What the next answer will likely take, on the pacing clock (seconds).
 
-        `size` is the request's node count as the cost rule bounds it (0: unknown). The
-        slowest of the last RECENT answers to requests at least 1/SIMILAR of that size, each
-        scaled up in proportion when its request was smaller; the target before any. Sizes
-        matter: a rich page sent after a few small queries (the PR count, follow-ups) takes
-        several times as long as they did, and was admitted on their time before (a run of
-        two processes passed the budget by that much at start)."""
-        if size <= 0:
-            times = [seconds for seconds, _ in self._recent][-RECENT:]
+        `size` is the request's node count as the cost rule bounds it (0: unknown). An answer
+        takes a fixed part (GitHub's per-request work and the round trip: the fastest recent
+        answer) plus a part that grows with its nodes; the rate of that part is the highest
+        of the last RECENT answers of a similar size (within a factor SIMILAR: a PR page is
+        not a reviews follow-up, whose nodes are denser). With none of a similar size, the
+        slowest larger answer, or the target (a small query's time says little of a page's).
+        A rate per size, not the slowest time of any size: follow-ups estimated at a page's
+        time held room they never used (estimates were 40% above the measured times in a
+        two-process run), and a larger page after small ones was admitted on their time."""
+        recent = list(self._recent)
+        if size <= 0 or not recent:
+            times = [seconds for seconds, _ in recent][-RECENT:]
             return max(times) if times else self.target
-        similar = [
-            seconds * max(1.0, size / max(1, seen))
-            for seconds, seen in self._recent
-            if seen * SIMILAR >= size
+        fixed = min(seconds for seconds, _ in recent)
+        rates = [
+            (seconds - fixed) / max(1, seen)
+            for seconds, seen in recent
+            if seen * SIMILAR >= size and seen <= size * SIMILAR
         ][-RECENT:]
-        return max(similar) if similar else self.target
+        if rates:
+            return fixed + max(rates) * size
+        larger = [seconds for seconds, seen in recent if seen >= size][-RECENT:]
+        return max(larger) if larger else self.target
 
     def _prune(self, now: float) -> None:
         while self._done and self._done[0][0] <= now - self.window:

@@ -93,6 +93,12 @@ class RepoBuffer:
         self.total_count = 0
         self.fetched_any = False
         self.delivered: set[str] = set()  # ids of PRs taken from this buffer
+        self.cost = 0  # points GitHub charged for what is buffered, not yet handed out
+
+    def take_cost(self) -> int:
+        """The points charged since the last page was taken (they go with the next one)."""
+        cost, self.cost = self.cost, 0
+        return cost
 
     # -- ingest -----------------------------------------------------------------------------
 

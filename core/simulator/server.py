@@ -21,10 +21,18 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     sim: Simulator
 
+    def parse_request(self) -> bool:
+        # The request's arrival, as early as Python sees it: headers and body are still to be
+        # read, and the simulator may be busy with another answer meanwhile.
+        self._received = (self.sim.config.clock(), time.perf_counter())
+        return super().parse_request()
+
     def _serve(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
-        response = self.sim.handle(self.command, self.path, dict(self.headers.items()), body)
+        response = self.sim.handle(
+            self.command, self.path, dict(self.headers.items()), body, self._received
+        )
         if response.delay > 0:
             time.sleep(response.delay)
         if response.reset:

@@ -235,15 +235,22 @@ class Simulator:
             }
 
     def handle(
-        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        received: tuple[float, float] | None = None,
     ) -> R.SimResponse:
-        # GitHub serves requests side by side: a request is judged (secondary limits, the
-        # minute its server time counts in) and answered from its arrival, not from when this
-        # single-threaded simulator gets to it; waiting here for another answer would add to
-        # its response time and move it into a later minute (at --time-scale 20 a 100 ms
-        # wait is 2 s of GitHub's time).
-        started = time.perf_counter()
-        arrived = self.config.clock()
+        """One request's answer. `received` is (config.clock(), time.perf_counter()) when
+        its request line was read (the HTTP server stamps it); now if not given.
+
+        GitHub serves requests side by side: a request is judged (secondary limits, the
+        minute its server time counts in) and answered from its arrival, not from when this
+        single-threaded simulator gets to it; waiting here for another answer (or for the
+        interpreter while another is built) would add to its response time and move it into
+        a later minute (at --time-scale 20 a 100 ms wait is 2 s of GitHub's time)."""
+        arrived, started = received or (self.config.clock(), time.perf_counter())
         with self._lock:
             self._current = None
             path, _, query = path.partition("?")

@@ -87,8 +87,11 @@ def test_an_unreachable_ledger_leaves_the_process_pacing_on_its_own_view(
 
 
 def test_estimates_follow_the_size_of_the_request() -> None:
-    """A rich page after small queries is not estimated at their time (two processes were
-    admitted on the PR count's 1 s for 4 s pages, and passed the budget together)."""
+    """An answer takes a fixed part plus a part growing with its nodes, at the highest rate
+    of recent answers of a similar size: a rich page after small queries is not estimated at
+    their time (two processes were admitted on the PR count's 1 s for 4 s pages, and passed
+    the budget together), and a small query after pages is not estimated at a page's time
+    (follow-ups held 4 s of room for 1 s answers)."""
     clock = Clock()
     pacer = ServerTimePacer(60, 54, clock=clock, sleep=clock.sleep)
 
@@ -99,9 +102,10 @@ def test_estimates_follow_the_size_of_the_request() -> None:
 
     asyncio.run(answer(10, 1.0))  # the PR count
     assert pacer.estimate(11_000) == pacer.target  # nothing like a page seen yet
-    asyncio.run(answer(5_500, 2.0))  # a page half the size
-    assert pacer.estimate(11_000) == pytest.approx(4.0)  # scaled up in proportion
+    asyncio.run(answer(5_500, 2.0))  # a page half the size: 1 s fixed + 1 s for its nodes
+    assert pacer.estimate(11_000) == pytest.approx(3.0)  # the nodes' part doubles
     asyncio.run(answer(11_000, 4.5))
-    assert pacer.estimate(11_000) == pytest.approx(4.5)  # the slowest of its like
-    assert pacer.estimate(9_000) == pytest.approx(4.5)  # never scaled down
-    assert pacer.estimate(10) == pytest.approx(4.5)  # larger answers count for small ones
+    assert pacer.estimate(11_000) == pytest.approx(4.5)  # the highest rate of its like
+    assert pacer.estimate(9_000) == pytest.approx(1.0 + 3.5 * 9 / 11)
+    assert pacer.estimate(10) == pytest.approx(1.0)  # a small query: small queries' time
+    assert pacer.estimate(100) == pytest.approx(4.5)  # none like it: the slowest larger one
