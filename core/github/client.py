@@ -96,6 +96,17 @@ _RESPONSE_TIMES: contextvars.ContextVar[list[float] | None] = contextvars.Contex
 _AHEAD: contextvars.ContextVar[bool] = contextvars.ContextVar("ahead", default=False)
 
 
+@dataclass
+class _Walk:
+    """One repository's walk through its PRs: where they are buffered and how to ask."""
+
+    key: tuple[str, ...]
+    owner: str
+    name: str
+    order: tuple[str, str]  # (field, direction) of GitHub's `orderBy`
+    buffer: RepoBuffer
+
+
 class _PrimaryLimited(Exception):
     """Internal: GitHub said the primary budget is spent until `reset_at`."""
 
@@ -624,7 +635,8 @@ class GitHubClient:
             buffer = RepoBuffer(after, stop_below=since)
             self._buffers[key] = buffer
         order = ("UPDATED_AT", "DESC") if since is not None else ("CREATED_AT", "ASC")
-        await self._fill(buffer, key, owner, name, page_size, ahead=ahead, order=order)
+        walk = _Walk(key, owner, name, order, buffer)
+        await self._fill(walk, page_size, ahead=ahead)
         try:
             count = min(page_size, buffer.complete_prefix())
             prs, refused, end_cursor = buffer.take(count)
@@ -646,24 +658,12 @@ class GitHubClient:
             # such as PostgREST, otherwise leaves the budget idle for every commit). One
             # request at a time per repository still; the next call awaits it, and its
             # error, if any, is that call's.
-            self._refills[key] = (
-                end_cursor,
-                asyncio.create_task(self._refill(buffer, key, owner, name, page_size, order)),
-            )
+            self._refills[key] = (end_cursor, asyncio.create_task(self._refill(walk, page_size)))
         return result
 
-    async def _fill(
-        self,
-        buffer: RepoBuffer,
-        key: tuple[str, ...],
-        owner: str,
-        name: str,
-        page_size: int,
-        *,
-        ahead: bool,
-        order: tuple[str, str],
-    ) -> None:
+    async def _fill(self, walk: _Walk, page_size: int, *, ahead: bool) -> None:
         """Query until the buffer holds `page_size` complete PRs (or all there is)."""
+        buffer, key, owner, name = walk.buffer, walk.key, walk.owner, walk.name
         capacity = max(page_size * 3, 2 * MAX_PAGE)
         while not (buffer.complete_prefix() >= page_size or buffer.exhausted):
             follow_ups = buffer.follow_ups(min(REQUESTS_PER_POINT, 2 * page_size))
@@ -672,7 +672,7 @@ class GitHubClient:
                 fresh = fill_size(len(follow_ups), page_size)
             if fresh == 0 and not follow_ups:
                 break  # buffer full of complete PRs beyond the page: hand them out
-            page = PageRequest(owner, name, fresh, buffer.frontier, *order) if fresh else None
+            page = PageRequest(owner, name, fresh, buffer.frontier, *walk.order) if fresh else None
             before = buffer.progress()
             query, variables = batch_query(page, follow_ups)
             data = await self._execute_for(owner, name, query, variables)
@@ -691,15 +691,7 @@ class GitHubClient:
             if buffer.progress() == before:  # the same question would get the same answer
                 self._malformed(key, owner, name, ValueError("an answer that makes no progress"))
 
-    async def _refill(
-        self,
-        buffer: RepoBuffer,
-        key: tuple[str, ...],
-        owner: str,
-        name: str,
-        page_size: int,
-        order: tuple[str, str],
-    ) -> list[float]:
+    async def _refill(self, walk: _Walk, page_size: int) -> list[float]:
         """`_fill` for the next page, in the background; returns its response times. A
         spent points budget ends it quietly: waiting for the reset (or not) is the next
         call's, whose caller knows whether another backfill could use the time."""
@@ -707,7 +699,7 @@ class GitHubClient:
         _RESPONSE_TIMES.set(times)  # this task's own context
         _AHEAD.set(True)
         with contextlib.suppress(RateLimitedError):
-            await self._fill(buffer, key, owner, name, page_size, ahead=True, order=order)
+            await self._fill(walk, page_size, ahead=True)
         return times
 
     async def _refilled(self, key: tuple[str, ...], after: str | None) -> None:
