@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
@@ -437,12 +437,27 @@ class Worker:
             return None
         return min(w for w in waits if w is not None)
 
-    async def _work(self, lease: Lease, lane: _Lane) -> None:
+    @contextlib.asynccontextmanager
+    async def _holding(self, lease: Lease, lane: _Lane) -> AsyncIterator[_Held]:
+        """The lease while it is worked on: announced, kept alive, and on the way out (however
+        it ends) its fetches ahead dropped, the slot freed and the lease released."""
         held = _Held(lease, lane)
         lane.presence.hold(lease)
-        self.page_sizes.remember(lease.backfill_state_id, lease.page_size)
         keeper = asyncio.create_task(self._keep_alive(held))
         try:
+            yield held
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            lane.holding -= 1
+            lane.presence.drop(lease)
+            lane.client.forget(lease.owner, lease.name)
+            await self._release(lease)
+
+    async def _work(self, lease: Lease, lane: _Lane) -> None:
+        self.page_sizes.remember(lease.backfill_state_id, lease.page_size)
+        async with self._holding(lease, lane) as held:
             until = time.monotonic() + self.options.slice_seconds
             while not self._stopping() and not held.lost:
                 if not await self._wait_for_budget(held):
@@ -456,14 +471,6 @@ class Worker:
                     if not lane.client.fetched_ahead(lease.owner, lease.name):
                         break
                     held.handing_over = True
-        finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
-            lane.holding -= 1
-            lane.presence.drop(lease)
-            lane.client.forget(lease.owner, lease.name)
-            await self._release(lease)
 
     # -- syncs (issue 17) -----------------------------------------------------------------
 
@@ -499,13 +506,10 @@ class Worker:
         return True
 
     async def _sync(self, lease: SyncLease, lane: _Lane) -> None:
-        held = _Held(lease, lane)
-        lane.presence.hold(lease)
-        keeper = asyncio.create_task(self._keep_alive(held))
         self._event(
             f"{lease.repository}: sync started (changes since {lease.since:%Y-%m-%d %H:%M:%S})"
         )
-        try:
+        async with self._holding(lease, lane) as held:
             while not self._stopping() and not held.lost:
                 try:
                     await self._interruptible(
@@ -515,14 +519,6 @@ class Worker:
                     break  # resumed later from the walk's cursor
                 if await self._one_sync_page(held, lease):
                     break
-        finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
-            lane.holding -= 1
-            lane.presence.drop(lease)
-            lane.client.forget(lease.owner, lease.name)
-            await self._release(lease)
 
     async def _one_sync_page(self, held: _Held, lease: SyncLease) -> bool:
         """Fetch and commit one page of a sync. True when the walk ends or stops here."""
