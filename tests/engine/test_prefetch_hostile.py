@@ -17,7 +17,6 @@ from core.backfill.registry import add_repositories
 from core.backfill.runtime import open_engine
 from core.backfill.worker import Worker, WorkerOptions
 from core.simulator import RepoSpec, SimConfig, Simulator
-from tests.conftest import create_database, drop_database
 from tests.engine.harness import (
     check_invariants,
     cli,
@@ -27,7 +26,7 @@ from tests.engine.harness import (
     start_worker,
     wait_for_workers,
 )
-from tests.engine.test_worker import backfill, page_fetches, points_used, settings
+from tests.engine.test_worker import backfill, settings
 
 
 @pytest.fixture
@@ -38,44 +37,30 @@ def env(database_url: str, tmp_path: Path) -> dict[str, str]:
 
 
 async def test_a_slice_handed_over_with_a_fetch_ahead_on_its_way_wastes_nothing(
-    database_url: str, pg_admin_url: str, template_db: str
+    database_url: str,
 ) -> None:
-    """Two workers, slices of zero: every page is a chance to hand a backfill over. A page
-    fetched ahead and still on its way when the holder looks at what it has fetched ahead is
-    paid for already: cancelling it and letting go makes the next holder ask (and pay) for the
-    same cursor again."""
-    repos = [RepoSpec("o", f"h{i}", 300) for i in range(3)]
-    names = [f"o/h{i}" for i in range(3)]
-
-    alone = Simulator(SimConfig(repos=repos, seed=9, latency_ms=40))
-    async with open_engine(settings(database_url), transport=alone.transport()) as engine:
-        await add_repositories(engine.store, engine.client, names)
-        await backfill(engine, worker_id="alone")
-
-    other_db = create_database(pg_admin_url, template_db)
-    try:
-        shared = Simulator(SimConfig(repos=repos, seed=9, latency_ms=40))
-        async with (
-            open_engine(settings(other_db), transport=shared.transport()) as a,
-            open_engine(settings(other_db), transport=shared.transport()) as b,
-        ):
-            await add_repositories(a.store, a.client, names)
-            workers = await asyncio.gather(
-                backfill(a, worker_id="a", concurrency=1, slice_seconds=0.0),
-                backfill(b, worker_id="b", concurrency=1, slice_seconds=0.0),
-            )
-            assert {p.status for p in await a.store.backfill_progress()} == {"completed"}
-    finally:
-        drop_database(pg_admin_url, other_db)
-    assert all(w.stats.claims > 1 for w in workers), "both workers took turns"
+    """One slot, slices of zero, another backfill waiting: every page is a chance to hand the
+    backfill over. With seed 1 the first pages of octo/big need no follow-up, so a page leaves
+    nothing in the buffer but the next page on its way (answers take 200 ms, the store far
+    less). That page is paid for already: the holder stores it before it lets go, as it does
+    PRs fetched ahead, instead of cancelling it and asking (and paying) for it again later."""
+    repos = [RepoSpec("octo", "big", 300), RepoSpec("octo", "other", 60)]
+    sim = Simulator(SimConfig(repos=repos, seed=1, latency_ms=200))
+    async with open_engine(settings(database_url), transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, ["octo/big", "octo/other"])
+        worker = await backfill(engine, worker_id="w", concurrency=1, slice_seconds=0.0)
+        progress = {
+            p.repository: (p.status, p.processed_prs)
+            for p in await engine.store.backfill_progress()
+        }
+    assert progress == {"octo/big": ("completed", 300), "octo/other": ("completed", 60)}
+    assert worker.stats.claims > 2, "the slot went back and forth"
     twice = {
-        repo: [c for c, n in pages.items() if n > 1]
-        for repo, pages in shared.stats()["pages"].items()
+        repo: [cursor.split("|")[0] for cursor, n in pages.items() if n > 1]
+        for repo, pages in sim.stats()["pages"].items()
         if any(n > 1 for n in pages.values())
     }
     assert not twice, twice
-    assert page_fetches(shared) <= page_fetches(alone) + 2
-    assert points_used(shared) <= 1.5 * points_used(alone)
 
 
 NOISE = (

@@ -35,3 +35,14 @@ async def test_a_sync_page_starts_no_fetch_ahead(clock) -> None:
         )
     numbers = [pr.number for pr in first.pull_requests + second.pull_requests]
     assert len(numbers) == 60 == len(set(numbers))
+
+
+async def test_a_fetch_ahead_on_its_way_counts_as_fetched_ahead(clock) -> None:
+    """The worker lets a backfill go (end of its slice) only when nothing is fetched ahead for
+    it: a page asked for and not yet answered is paid for all the same, so it counts. Seed 1:
+    the first page leaves nothing in the buffer but the next page's fetch."""
+    sim = make_sim(clock, prs=300, seed=1)
+    async with sim_client(sim, clock) as client:
+        await client.fetch_pull_requests_page("octo", "big", after=None, page_size=37)
+        assert not client._refills["octo", "big"][1].done()  # on its way
+        assert client.fetched_ahead("octo", "big") > 0
