@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import signal
+import time
 from pathlib import Path
 from uuid import UUID
 
@@ -15,7 +17,7 @@ import pytest
 
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import open_engine
-from core.backfill.worker import Worker, WorkerOptions
+from core.backfill.worker import STOP_GRACE_SECONDS, Worker, WorkerOptions
 from core.simulator import RepoSpec, SimConfig, Simulator
 from tests.engine.harness import (
     check_invariants,
@@ -24,6 +26,7 @@ from tests.engine.harness import (
     environ_without_secrets,
     simulator,
     start_worker,
+    terminate_all,
     wait_for_workers,
 )
 from tests.engine.test_worker import backfill, settings
@@ -150,3 +153,53 @@ async def test_a_backfill_paused_with_a_fetch_ahead_on_its_way(
     assert sum(n > 1 for n in stats["pages"]["o/p"].values()) <= 1
     gc.collect()
     assert "never retrieved" not in caplog.text
+
+
+def _stored_chunks(database_url: str) -> int:
+    with psycopg.connect(database_url) as db:
+        row = db.execute("SELECT count(*) FROM backfill_chunks WHERE status = 'completed'")
+        return int(row.fetchone()[0])  # type: ignore[index]
+
+
+def _clean_end(database_url: str) -> None:
+    with psycopg.connect(database_url) as db:
+        processing = db.execute(
+            "SELECT count(*) FROM backfill_chunks WHERE status = 'processing'"
+        ).fetchone()
+        held = db.execute(
+            "SELECT count(*) FROM progressive_backfill_state WHERE leased_by IS NOT NULL"
+        ).fetchone()
+    assert processing == (0,) and held == (0,)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", ["sigterm", "max-runtime"])
+def test_a_worker_stopped_with_a_fetch_ahead_in_flight_ends_clean_and_quiet(
+    env: dict[str, str], database_url: str, tmp_path: Path, stop: str
+) -> None:
+    """Answers take 3 s: when a page is stored, the next one is on its way. SIGTERM (or the
+    --max-runtime deadline) then ends the worker well within the stop's grace, with no chunk
+    `processing`, no lease held, and nothing in its log about a background fetch: no error
+    left unread, no ledger settled on a closed database."""
+    repos = ["stop/a:300"]
+    with simulator(repos, seed=5, extra=("--latency-ms", "3000")) as sim:
+        env = engine_env(env, sim)
+        assert cli(env, "add", "stop/a").returncode == 0
+        log = tmp_path / "w.log"
+        args = ("--concurrency", "1") + (("--max-runtime", "14") if stop == "max-runtime" else ())
+        worker = start_worker(env, *args, log=log)
+        try:
+            if stop == "sigterm":
+                deadline = time.monotonic() + 60
+                while _stored_chunks(database_url) < 1 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert _stored_chunks(database_url) >= 1
+                time.sleep(0.5)  # the next page is on its way (3 s)
+                worker.send_signal(signal.SIGTERM)
+            code = worker.wait(timeout=STOP_GRACE_SECONDS + 15)
+        finally:
+            terminate_all([worker])
+    assert code == 0
+    _clean_end(database_url)
+    text = log.read_text()
+    assert not [n for n in (*NOISE, "settling failed") if n in text], text[-3000:]
