@@ -1,7 +1,8 @@
 """Red team (issue 16): the next page fetched in the background while the worker stores this
-one, attacked where a backfill changes hands. Real Postgres, the worker in-process against
-the in-process simulator (its answers take `latency_ms`, so a fetch ahead is still on its way
-while the page before is stored, as it is against GitHub)."""
+one, attacked where a backfill changes hands (slice handover, pause), under bad answers, and
+at a stop. Real Postgres; the worker in-process against the in-process simulator, or worker
+processes against the simulator over HTTP. Answers take `latency_ms`, so a fetch ahead is
+still on its way while the page before is stored, as it is against GitHub."""
 
 from __future__ import annotations
 
