@@ -177,8 +177,9 @@ class GitHubClient:
         self._reserved = 0  # estimated points of requests in flight, not yet reported
         self._dry_run_lock = asyncio.Lock()
         self._buffers: dict[tuple[str, ...], RepoBuffer] = {}
-        # The next page of a repository, fetched in the background: (its cursor, the task).
-        self._refills: dict[tuple[str, ...], tuple[str | None, asyncio.Task[list[float]]]] = {}
+        # The next page of a repository, fetched in the background: (its cursor, the task,
+        # the PRs it asks for).
+        self._refills: dict[tuple[str, ...], tuple[str | None, asyncio.Task[list[float]], int]] = {}
         self.requests_sent = 0
 
     def __repr__(self) -> str:
@@ -658,7 +659,8 @@ class GitHubClient:
             # such as PostgREST, otherwise leaves the budget idle for every commit). One
             # request at a time per repository still; the next call awaits it, and its
             # error, if any, is that call's.
-            self._refills[key] = (end_cursor, asyncio.create_task(self._refill(walk, page_size)))
+            task = asyncio.create_task(self._refill(walk, page_size))
+            self._refills[key] = (end_cursor, task, page_size)
         return result
 
     async def _fill(self, walk: _Walk, page_size: int, *, ahead: bool) -> None:
@@ -706,7 +708,7 @@ class GitHubClient:
         """Wait for the background fetch of the page after `after`, if one runs: its error
         is raised here, and its response times count for this page (page sizing). One for
         another cursor (the caller went elsewhere) is dropped."""
-        cursor, task = self._refills.get(key, (None, None))
+        cursor, task, _ = self._refills.get(key, (None, None, 0))
         if task is None:
             return
         if cursor != after:
@@ -720,7 +722,7 @@ class GitHubClient:
 
     def _drop_refill(self, key: tuple[str, ...]) -> None:
         """Stop the background fetch for `key` (its answer is not wanted any more)."""
-        _, task = self._refills.pop(key, (None, None))
+        _, task, _ = self._refills.pop(key, (None, None, 0))
         if task is None:
             return
         if task.done():
@@ -731,10 +733,17 @@ class GitHubClient:
 
     def fetched_ahead(self, owner: str, name: str) -> int:
         """PRs already fetched for the repository's next pages (complete or awaiting
-        follow-ups). Another worker taking the backfill over would fetch (and pay for) them
-        again, so a holder hands them out before it lets go."""
-        buffer = self._buffers.get((owner.lower(), name.lower()))
-        return len(buffer.entries) if buffer is not None else 0
+        follow-ups), or on their way: a page fetched in the background and not yet answered
+        counts as the PRs it asks for. Another worker taking the backfill over would fetch
+        (and pay for) them again, so a holder hands them out before it lets go (a page on
+        its way, cancelled, is paid for all the same: its cursor was asked for twice)."""
+        key = (owner.lower(), name.lower())
+        buffer = self._buffers.get(key)
+        fetched = len(buffer.entries) if buffer is not None else 0
+        _, task, asked = self._refills.get(key, (None, None, 0))
+        if task is not None and not task.done():
+            fetched = max(fetched, asked)
+        return fetched
 
     def fetched_complete(self, owner: str, name: str) -> int:
         """Of `fetched_ahead`, the PRs at the front that need no follow-up: a page of at most

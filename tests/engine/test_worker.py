@@ -212,22 +212,34 @@ async def test_handing_a_backfill_over_wastes_no_fetched_pull_requests(
 
 def test_page_size_follows_the_target_response_time() -> None:
     """Typically slower than the target (the median of three answers): shrink in proportion;
-    one answer near GitHub's kill (over 1.6 x the target): shrink at once; one slow answer
-    alone is noise (the same 37 rich PRs take 3 to 7.5 s). Under the target: grow back by a
-    quarter after a few answers, only while the larger page typically stays under the
-    target, never past the ceiling."""
+    one slow answer alone is noise (the same 37 rich PRs take 3 to 7.5 s). Under the target:
+    grow back by a quarter after a few answers, only while the larger page typically stays
+    under the target, never past the ceiling."""
     sizes = PageSizes(ceiling=37, target=5.0)
     key = UUID(int=2)
-    assert sizes.succeeded(key, 7.4) is None  # one slow answer
+    assert sizes.succeeded(key, 9.4) is None  # one slow answer
     assert sizes.succeeded(key, 4.0) is None
     assert sizes.succeeded(key, 6.0) == 30  # median 6.0 s: 37 * 5 / 6
-    assert sizes.succeeded(key, 9.0) == 16  # near the kill: 30 * 5 / 9 at once
-    assert [sizes.succeeded(key, 2.0) for _ in range(4)] == [None, None, None, 20]
-    assert [sizes.succeeded(key, 4.5) for _ in range(8)] == [None] * 8  # 20 -> 25: ~5.6 s
+    assert [sizes.succeeded(key, 2.0) for _ in range(4)] == [None, None, None, 37]
+    assert [sizes.succeeded(key, 8.0) for _ in range(3)] == [None, None, 23]  # 37 * 5 / 8
+    assert [sizes.succeeded(key, 4.5) for _ in range(8)] == [None] * 8  # 23 -> 28: ~5.5 s
     assert sizes.succeeded(key, 0.0) is None  # served from PRs fetched ahead: no evidence
     for _ in range(20):
         sizes.succeeded(key, 1.0)
     assert sizes.get(key) == 37
+
+
+def test_a_smaller_page_no_faster_goes_back_and_stays() -> None:
+    """Slowness that does not follow the size (GitHub slow whatever is asked) shrinks the page
+    once; typically as slow at the smaller size, it goes back, and slowness alone no longer
+    shrinks it, until GitHub kills a query (then it halves as always)."""
+    sizes = PageSizes(ceiling=37, target=5.0)
+    key = UUID(int=5)
+    assert [sizes.succeeded(key, 9.0) for _ in range(3)] == [None, None, 20]  # 37 * 5 / 9
+    assert [sizes.succeeded(key, 8.5) for _ in range(3)] == [None, None, 37]  # no faster
+    assert [sizes.succeeded(key, 9.0) for _ in range(9)] == [None] * 9  # stays
+    assert sizes.shrink(key) == 18  # a 502: GitHub's word counts
+    assert [sizes.succeeded(key, 9.0) for _ in range(3)] == [None, None, 10]
 
 
 def test_a_stored_page_size_is_where_a_new_holder_starts() -> None:
