@@ -73,7 +73,10 @@ def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.Com
     )
 
 
-def start_worker(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.Popen[str]:
+def start_worker(
+    env: dict[str, str], *args: str, log: Path | None = None, nice: int = 0
+) -> subprocess.Popen[str]:
+    """A `worker` process; `nice` lowers its CPU priority (see test_pacing)."""
     out = open(log, "a") if log else subprocess.DEVNULL  # noqa: SIM115 - the process owns it
     return subprocess.Popen(
         [sys.executable, "-m", "console.cli", "worker", *args],
@@ -82,6 +85,7 @@ def start_worker(env: dict[str, str], *args: str, log: Path | None = None) -> su
         stderr=out,
         text=True,
         cwd=Path(env["BACKFILL_DATA_DIR"]).parent,
+        preexec_fn=(lambda: os.nice(nice)) if nice else None,
     )
 
 
