@@ -634,6 +634,12 @@ class Worker:
             except RateLimitedError as exc:
                 until = exc.reset_at + timedelta(seconds=1)  # GitHub's clock
                 if await self._idle_budget_elsewhere(lane):
+                    try:  # a page on its way is paid for: count it with the rest
+                        await self._interruptible(
+                            lane.client.ahead_arrived(lease.owner, lease.name)
+                        )
+                    except _Interrupted:
+                        return False
                     complete = lane.client.fetched_complete(lease.owner, lease.name)
                     if complete:
                         # Paid for already and needing no request: store it before letting

@@ -745,6 +745,15 @@ class GitHubClient:
             fetched = max(fetched, asked)
         return fetched
 
+    async def ahead_arrived(self, owner: str, name: str) -> None:
+        """Wait until the page fetched ahead for the repository (if one is on its way) is
+        answered, without taking it or its error: what is paid for can then be counted
+        (`fetched_complete`) before a backfill is let go. Bounded: a fetch ahead never waits
+        for the points budget."""
+        _, task, _ = self._refills.get((owner.lower(), name.lower()), (None, None, 0))
+        if task is not None:
+            await asyncio.wait([task])
+
     def fetched_complete(self, owner: str, name: str) -> int:
         """Of `fetched_ahead`, the PRs at the front that need no follow-up: a page of at most
         this many is handed out without a request (what a spent budget can still store)."""

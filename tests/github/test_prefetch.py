@@ -97,3 +97,21 @@ async def test_a_fetch_ahead_never_waits_for_the_points_budget(clock) -> None:
     assert clock.sleeps and clock.sleeps[0] > 0  # this call waited for the reset
     assert second.pull_requests[0].number > first.pull_requests[-1].number
     assert sim.stats()["outcomes"].get("rate_limited", 0) == 0
+
+
+async def test_a_page_on_its_way_can_be_awaited_and_counted_without_taking_it(clock) -> None:
+    """Before a worker lets a backfill go (its budget spent, another installation's free), it
+    waits for the page on its way and stores what it paid for; the page's error, if any,
+    stays the next call's."""
+    sim = make_sim(clock, prs=100, seed=5)
+    async with sim_client(sim, clock) as client:
+        first = await client.fetch_pull_requests_page("octo", "big", after=None, page_size=30)
+        assert client.fetched_complete("octo", "big") < 30  # the next page is not here yet
+        await client.ahead_arrived("octo", "big")
+        assert client.fetched_complete("octo", "big") >= 30
+        sent = client.requests_sent
+        second = await client.fetch_pull_requests_page(
+            "octo", "big", after=first.end_cursor, page_size=30
+        )
+        assert client.requests_sent == sent  # taken from what arrived
+        assert len(second.pull_requests) == 30
