@@ -21,6 +21,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from core.simulator.process import simulator_process
+from tests.engine.harness import dead_requests_leave_the_window
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
@@ -101,6 +102,7 @@ def kill_mid_chunk(db: psycopg.Connection, env: dict[str, str], round_: int) -> 
         "WHERE leased_by LIKE %s",
         (f"r{round_}w%",),
     )
+    dead_requests_leave_the_window(db, [p.pid for p in procs])
     return scalar(db, "SELECT count(*) FROM backfill_chunks WHERE status = 'processing'")
 
 

@@ -20,6 +20,7 @@ from tests.engine.harness import (
     SimServer,
     check_invariants,
     cli,
+    dead_requests_leave_the_window,
     engine_env,
     environ_without_secrets,
     simulator,
@@ -151,6 +152,7 @@ def test_concurrent_recoveries_after_sigkill(
                 "WHERE status = 'processing'"
             )
             db.execute("UPDATE progressive_backfill_state SET lease_expires_at = now()")
+            dead_requests_leave_the_window(db, [w.pid for w in workers])
 
             async def recoveries() -> list[Run]:
                 return await asyncio.gather(
