@@ -29,18 +29,6 @@ pytest_plugins = ["tests.supabase.plugin"]
 TEMPLATE = f"backfill_test_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked `alone` first, the others in their order (a stable sort).
-
-    An `alone` test waits for the test running beside it to end, and the other worker idles
-    while it runs. At the start of a run, pytest-xdist's worksteal hands each worker a
-    contiguous half of this order, so the `alone` tests all go to the first worker and wait only
-    for the short unit tests at the start of the second half, not for a chaos test that happens
-    to be running (measured: a 42 s wait in one run). Same order on every worker, as xdist needs.
-    """
-    items.sort(key=lambda item: item.get_closest_marker("alone") is None)
-
-
 @pytest.fixture(autouse=True)
 def _alone_when_marked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """Under pytest-xdist, a test marked `alone` (it measures time, or loads every core) runs
