@@ -52,6 +52,18 @@ def _alone_when_marked(request: pytest.FixtureRequest, tmp_path_factory: pytest.
         yield
 
 
+@pytest.fixture(scope="session")
+def full_size(request: pytest.FixtureRequest) -> bool:
+    """True when the run selects the reliability suite (`-m reliability`, what CI runs three
+    times after the full suite): the crash and chaos tests then run at full size (more kill
+    rounds, more pull requests). The default run keeps a smaller version of each, asserting the
+    same end state in the database, so the whole suite stays under ten minutes on two cores.
+
+    One rule for every sized test: the size is chosen here, never by a test's own flag.
+    """
+    return "reliability" in (request.config.getoption("markexpr") or "")
+
+
 def with_dbname(url: str, dbname: str) -> str:
     return make_conninfo(url, dbname=dbname)
 

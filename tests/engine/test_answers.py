@@ -154,7 +154,9 @@ async def test_clock_two_minutes_ahead_fails_no_chunk(database_url, db):  # case
     """GitHub's budget runs out mid-backfill; the worker's clock is 2 min ahead, so every
     reset looks past. With the offset read from `Date`, it waits GitHub's reset: no chunk
     fails and GitHub never has to say RATE_LIMITED more than once per window."""
-    sim = sim_for(RepoSpec("o", "skew", 300), limit=3, window_seconds=2)
+    # 120 PRs at 3 points per 2 s window: the budget runs out several times (each wait is a
+    # real window, so more PRs only make the test longer).
+    sim = sim_for(RepoSpec("o", "skew", 120), limit=3, window_seconds=2)
     # A 3-point budget: the default reserve (500) could never be kept, and is refused.
     no_reserve = settings(database_url).model_copy(update={"min_graphql_points": 0})
     async with open_engine(no_reserve, transport=sim.transport()) as engine:
@@ -172,7 +174,7 @@ async def test_clock_two_minutes_ahead_fails_no_chunk(database_url, db):  # case
     row = state(db)["o/skew"]
     assert (row["status"], row["stored"], row["failed"], row["processing"]) == (
         "completed",
-        300,
+        120,
         0,
         0,
     )

@@ -128,7 +128,9 @@ def test_a_worker_that_stored_nothing_does_not_exit_0(cli_env, db) -> None:
         env = engine_env(cli_env, sim)
         added = cli(env, "add", "o/burning")
         assert added.returncode == 0, added.stderr
-        worker = cli(env, "worker", "--until-idle", "--max-runtime", "15", "-q", timeout=120)
+        # The first chunk fails within a second; then the backfill cools down (5 s, doubling):
+        # 8 s of runtime sees one or two failed chunks, and the worker's verdict.
+        worker = cli(env, "worker", "--until-idle", "--max-runtime", "8", "-q", timeout=120)
     assert worker.returncode == 1, (worker.stdout, worker.stderr)
     assert "stored nothing" in worker.stderr
     row = state(db)["o/burning"]

@@ -20,6 +20,7 @@ from tests.engine.harness import (
     SimServer,
     check_invariants,
     cli,
+    dead_requests_leave_the_window,
     engine_env,
     environ_without_secrets,
     simulator,
@@ -71,6 +72,16 @@ def test_database_connections_killed_mid_run(
         killed = 0
         try:
             with psycopg.connect(database_url, autocommit=True) as admin:
+                # The kills start once a worker is connected: on a loaded machine the workers
+                # can take longer to start than the six rounds last (then nothing was killed).
+                connected = time.monotonic() + 60
+                while admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+                    (dbname,),
+                ).fetchone() == (0,):
+                    assert time.monotonic() < connected, "no worker ever connected"
+                    time.sleep(0.05)
                 for _ in range(6):
                     time.sleep(0.5)
                     (n,) = admin.execute(
@@ -151,6 +162,7 @@ def test_concurrent_recoveries_after_sigkill(
                 "WHERE status = 'processing'"
             )
             db.execute("UPDATE progressive_backfill_state SET lease_expires_at = now()")
+            dead_requests_leave_the_window(db, [w.pid for w in workers])
 
             async def recoveries() -> list[Run]:
                 return await asyncio.gather(

@@ -17,6 +17,11 @@ from psycopg.rows import dict_row
 from tests.engine.harness import cli, engine_env, simulator, start_worker
 from tests.sync.helpers import differences, sync_state
 
+# Each answer takes 50 ms, so a sync walk of the 400 changed PRs (eleven pages) lasts over a
+# second after its first page is committed: the 50 ms poll below kills the worker mid-walk.
+# (It was 150 ms: the backfill and every walk paid for it, ~25 s of the suite in these tests.)
+SLOW_ANSWERS = ("--latency-ms", "50")
+
 
 def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
     request = urllib.request.Request(
@@ -34,7 +39,7 @@ def get(url: str) -> dict[str, Any]:
 def test_sigkill_mid_sync_then_another_worker(
     cli_env: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
-    with simulator(["o/big:800"], extra=("--latency-ms", "150")) as sim:
+    with simulator(["o/big:800"], extra=SLOW_ANSWERS) as sim:
         env = engine_env(cli_env, sim)
         assert cli(env, "migrate").returncode == 0
         assert cli(env, "add", "o/big").returncode == 0

@@ -22,7 +22,7 @@ from psycopg.rows import dict_row
 
 from tests.engine.harness import cli, engine_env, simulator, start_worker
 from tests.sync.helpers import differences, sync_state
-from tests.sync.test_sync_crash import get, post
+from tests.sync.test_sync_crash import SLOW_ANSWERS, get, post
 
 REPO = "o/big"
 
@@ -85,7 +85,7 @@ def backfilled_and_killed(
 def test_one_sync_after_a_killed_walk_is_fresh_as_of_the_request(
     cli_env: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
-    with simulator([f"{REPO}:800"], extra=("--latency-ms", "150")) as sim:
+    with simulator([f"{REPO}:800"], extra=SLOW_ANSWERS) as sim:
         env = engine_env(cli_env, sim)
         backfilled_and_killed(env, sim.url, database_url, tmp_path / "victim.log")
         truth = get(f"{sim.url}/_sim/truth?repo={REPO}")
@@ -121,7 +121,7 @@ def test_one_sync_after_a_killed_walk_is_fresh_as_of_the_request(
 def test_a_scheduled_resume_keeps_the_watermark_at_what_it_committed(
     cli_env: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
-    with simulator([f"{REPO}:800"], extra=("--latency-ms", "150")) as sim:
+    with simulator([f"{REPO}:800"], extra=SLOW_ANSWERS) as sim:
         env = engine_env(cli_env, sim)
         later = backfilled_and_killed(env, sim.url, database_url, tmp_path / "victim.log")
         truth = get(f"{sim.url}/_sim/truth?repo={REPO}")
