@@ -42,8 +42,9 @@ BUDGET = 54.0  # the default: 90% of GitHub's 60 s per minute
 KILL = 10.0  # GitHub's, in GitHub seconds: an unsettled request counts at most this
 # GitHub seconds one request per process may take beyond the estimate it was admitted on (the
 # ledger's rule holds on estimates, checked exactly by _check_ledger; an answer slower than
-# every recent one of its size passes it: up to 2.9 s with two processes in 1 run of 5).
-ESTIMATE_SLACK = 2.0
+# every recent one of its size passes it: single answers up to 2.7 s over, and two processes'
+# peak minute 50.8-58.2 s in 16 runs, 2.1 s per process over the budget at most).
+ESTIMATE_SLACK = 2.5
 # Rich PRs (reviews, comments, labels; some with hundreds, paged by follow-ups).
 REPOS = ["rich/alpha:400", "rich/beta:700", "rich/gamma:250", "rich/delta:900"]
 SHARED_REPOS = ["rich/alpha:200", "rich/beta:350", "rich/gamma:150", "rich/delta:450"]
