@@ -186,3 +186,15 @@ def environ_without_secrets() -> dict[str, str]:
     return {
         k: v for k, v in os.environ.items() if not k.startswith(("SUPABASE", "VITE_", "GITHUB"))
     }
+
+
+def assert_nothing_processing_or_held(database_url: str) -> None:
+    """A worker's clean end: no chunk left `processing`, no backfill still leased."""
+    with psycopg.connect(database_url) as db:
+        processing = db.execute(
+            "SELECT count(*) FROM backfill_chunks WHERE status = 'processing'"
+        ).fetchone()
+        held = db.execute(
+            "SELECT count(*) FROM progressive_backfill_state WHERE leased_by IS NOT NULL"
+        ).fetchone()
+    assert processing == (0,) and held == (0,), (processing, held)

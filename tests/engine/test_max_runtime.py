@@ -9,10 +9,16 @@ import subprocess
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from .harness import cli, engine_env, environ_without_secrets, simulator, start_worker
+from .harness import (
+    assert_nothing_processing_or_held,
+    cli,
+    engine_env,
+    environ_without_secrets,
+    simulator,
+    start_worker,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -37,14 +43,7 @@ def test_max_runtime_ends_secondary_limit_backoffs(database_url: str, tmp_path: 
         assert limited.stats()["faults"].get("secondary", 0) >= 1
     assert code == 0
     assert elapsed < 6 + 6, elapsed
-    with psycopg.connect(database_url) as db:
-        processing = db.execute(
-            "SELECT count(*) FROM backfill_chunks WHERE status = 'processing'"
-        ).fetchone()
-        held = db.execute(
-            "SELECT count(*) FROM progressive_backfill_state WHERE leased_by IS NOT NULL"
-        ).fetchone()
-    assert processing == (0,) and held == (0,)
+    assert_nothing_processing_or_held(database_url)
 
 
 def test_sigterm_ends_waits_on_github_after_a_grace(database_url: str, tmp_path: Path) -> None:
@@ -70,11 +69,4 @@ def test_sigterm_ends_waits_on_github_after_a_grace(database_url: str, tmp_path:
             worker.wait()
             pytest.fail("a SIGTERMed worker kept waiting on GitHub past the stop's grace")
     assert code == 0
-    with psycopg.connect(database_url) as db:
-        processing = db.execute(
-            "SELECT count(*) FROM backfill_chunks WHERE status = 'processing'"
-        ).fetchone()
-        held = db.execute(
-            "SELECT count(*) FROM progressive_backfill_state WHERE leased_by IS NOT NULL"
-        ).fetchone()
-    assert processing == (0,) and held == (0,)
+    assert_nothing_processing_or_held(database_url)

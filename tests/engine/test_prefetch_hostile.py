@@ -21,6 +21,7 @@ from core.backfill.runtime import open_engine
 from core.backfill.worker import STOP_GRACE_SECONDS, Worker, WorkerOptions
 from core.simulator import RepoSpec, SimConfig, Simulator
 from tests.engine.harness import (
+    assert_nothing_processing_or_held,
     check_invariants,
     cli,
     engine_env,
@@ -162,17 +163,6 @@ def _stored_chunks(database_url: str) -> int:
         return int(row.fetchone()[0])  # type: ignore[index]
 
 
-def _clean_end(database_url: str) -> None:
-    with psycopg.connect(database_url) as db:
-        processing = db.execute(
-            "SELECT count(*) FROM backfill_chunks WHERE status = 'processing'"
-        ).fetchone()
-        held = db.execute(
-            "SELECT count(*) FROM progressive_backfill_state WHERE leased_by IS NOT NULL"
-        ).fetchone()
-    assert processing == (0,) and held == (0,)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("stop", ["sigterm", "max-runtime"])
 def test_a_worker_stopped_with_a_fetch_ahead_in_flight_ends_clean_and_quiet(
@@ -201,6 +191,6 @@ def test_a_worker_stopped_with_a_fetch_ahead_in_flight_ends_clean_and_quiet(
         finally:
             terminate_all([worker])
     assert code == 0
-    _clean_end(database_url)
+    assert_nothing_processing_or_held(database_url)
     text = log.read_text()
     assert not [n for n in (*NOISE, "settling failed") if n in text], text[-3000:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 from typing import Any
@@ -65,3 +66,10 @@ async def backfill(client, owner: str = "octo", name: str = "big", page_size: in
         after = page.end_cursor
         if not page.has_next_page:
             return prs, costs
+
+
+async def settle() -> None:
+    """Let background tasks (a page fetched ahead) run: the in-process simulator answers at
+    once, so a few turns of the event loop are enough."""
+    for _ in range(50):
+        await asyncio.sleep(0)

@@ -4,19 +4,11 @@ lost, and an error of the background fetch is the next call's, not a silent loss
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from core.github import GitHubError
 from core.simulator.config import FaultSpec
-from tests.github.conftest import backfill, make_sim, sim_client
-
-
-async def _settle() -> None:
-    """Let the background fetch run (the in-process simulator answers at once)."""
-    for _ in range(50):
-        await asyncio.sleep(0)
+from tests.github.conftest import backfill, make_sim, settle, sim_client
 
 
 async def test_the_next_page_is_on_its_way_before_it_is_asked_for(clock) -> None:
@@ -24,7 +16,7 @@ async def test_the_next_page_is_on_its_way_before_it_is_asked_for(clock) -> None
     async with sim_client(sim, clock) as client:
         first = await client.fetch_pull_requests_page("octo", "big", after=None, page_size=30)
         sent = client.requests_sent
-        await _settle()
+        await settle()
         assert client.requests_sent == sent + 1  # the next page, asked for by nobody yet
         second = await client.fetch_pull_requests_page(
             "octo", "big", after=first.end_cursor, page_size=30
@@ -73,7 +65,7 @@ async def test_a_backfill_let_go_stops_its_background_fetch(clock) -> None:
         await client.fetch_pull_requests_page("octo", "big", after=None, page_size=30)
         client.forget("octo", "big")
         sent = client.requests_sent
-        await _settle()
+        await settle()
         assert client.requests_sent == sent  # cancelled before it was sent
         assert client.fetched_ahead("octo", "big") == 0
         await client.fetch_pull_requests_page("octo", "big", after=None, page_size=30)
@@ -87,7 +79,7 @@ async def test_a_fetch_ahead_never_waits_for_the_points_budget(clock) -> None:
     async with sim_client(sim, clock, min_remaining=0) as client:
         assert await client.repository_pull_request_count("octo", "big") == 100
         first = await client.fetch_pull_requests_page("octo", "big", after=None, page_size=30)
-        await _settle()
+        await settle()
         assert clock.sleeps == []  # nothing waited for the reset in the background
         assert client._refills["octo", "big"][1].done()
         assert not client.within_budget(1)

@@ -4,15 +4,9 @@ fetches ahead, and a backfill's fetch ahead of the same repository does not leak
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
-from tests.github.conftest import make_sim, sim_client
-
-
-async def _settle() -> None:
-    for _ in range(50):
-        await asyncio.sleep(0)
+from tests.github.conftest import make_sim, settle, sim_client
 
 
 async def test_a_sync_page_starts_no_fetch_ahead(clock) -> None:
@@ -24,7 +18,7 @@ async def test_a_sync_page_starts_no_fetch_ahead(clock) -> None:
         )
         assert first.has_next_page
         sent = client.requests_sent
-        await _settle()
+        await settle()
         assert client.requests_sent == sent
         assert not client._refills
         # a backfill page of the same repository fetches ahead; the sync's next page is not
