@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from typing import Any
 
 import psycopg
@@ -63,3 +67,20 @@ def sync_state(database_url: str, repo: str) -> dict[str, Any]:
         ).fetchone()
     assert row is not None
     return row
+
+
+def sigkill_mid_sync(database_url: str, repo: str, victim: subprocess.Popen[str]) -> None:
+    """SIGKILL `victim` once its sync of `repo` has committed a page (the walk's cursor is
+    set), so it dies mid-walk; the process is reaped whatever happens."""
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if sync_state(database_url, repo)["sync_cursor"] is not None:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the sync never committed a page")
+        os.kill(victim.pid, signal.SIGKILL)
+    finally:
+        victim.kill()
+        victim.wait(10)

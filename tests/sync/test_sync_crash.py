@@ -4,9 +4,6 @@ watermark is never ahead of what was committed. Time is moved in the database, n
 from __future__ import annotations
 
 import json
-import os
-import signal
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -15,7 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from tests.engine.harness import cli, engine_env, simulator, start_worker
-from tests.sync.helpers import differences, sync_state
+from tests.sync.helpers import differences, sigkill_mid_sync, sync_state
 
 # Each answer takes 50 ms, so a sync walk of the 400 changed PRs (eleven pages) lasts over a
 # second after its first page is committed: the 50 ms poll below kills the worker mid-walk.
@@ -54,19 +51,7 @@ def test_sigkill_mid_sync_then_another_worker(
             env, "--until-idle", "--sync-every", "0.001", "--lease-seconds", "60",
             log=tmp_path / "victim.log",
         )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                state = sync_state(database_url, "o/big")
-                if state["sync_cursor"] is not None:  # at least one sync page committed
-                    break
-                time.sleep(0.05)
-            else:
-                raise AssertionError("the sync never committed a page")
-            os.kill(victim.pid, signal.SIGKILL)
-        finally:
-            victim.kill()
-            victim.wait(10)
+        sigkill_mid_sync(database_url, "o/big", victim)
 
         state = sync_state(database_url, "o/big")
         assert state["sync_watermark"] is None  # the walk is unfinished: it did not move

@@ -11,9 +11,6 @@ database, never slept."""
 
 from __future__ import annotations
 
-import os
-import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +18,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from tests.engine.harness import cli, engine_env, simulator, start_worker
-from tests.sync.helpers import differences, sync_state
+from tests.sync.helpers import differences, sigkill_mid_sync, sync_state
 from tests.sync.test_sync_crash import SLOW_ANSWERS, get, post
 
 REPO = "o/big"
@@ -37,18 +34,7 @@ def kill_mid_walk(env: dict[str, str], database_url: str, log: Path) -> None:
     victim = start_worker(
         env, "--until-idle", "--sync-every", "0.001", "--lease-seconds", "60", log=log
     )
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if sync_state(database_url, REPO)["sync_cursor"] is not None:
-                break
-            time.sleep(0.05)
-        else:
-            raise AssertionError("the sync never committed a page")
-        os.kill(victim.pid, signal.SIGKILL)
-    finally:
-        victim.kill()
-        victim.wait(10)
+    sigkill_mid_sync(database_url, REPO, victim)
     state = sync_state(database_url, REPO)
     assert state["sync_cursor"] is not None and state["sync_count"] == 0
     assert state["sync_watermark"] is None
