@@ -102,6 +102,9 @@ class ServerTimePacer:
         self.target = TARGET_SHARE_OF_KILL * self.kill
         self.ledger = ledger
         self._reservations: dict[int, int] = {}  # ticket -> the ledger's reservation
+        # Answers whose settlement the ledger did not take (a database blip): reservation ->
+        # (measured seconds, when). Retried on each ledger call until their window has passed.
+        self._unsettled: dict[int, tuple[float, float]] = {}
         self.hour = 60 * window
         self._clock = clock
         self._sleep = sleep
@@ -200,6 +203,7 @@ class ServerTimePacer:
             wait = self._local_wait(now, estimate)
             if wait is None and self.ledger is not None:
                 try:
+                    await self._settle_unsettled()
                     reservation, wait = await self.ledger.reserve(
                         estimate, window=self.window, budget=self.budget, kill=self.kill
                     )
@@ -278,14 +282,27 @@ class ServerTimePacer:
         seconds = self.release(ticket)
         reservation = self._reservations.pop(ticket, None)
         if reservation is not None and self.ledger is not None:
+            self._unsettled[reservation] = (seconds, self._clock())
             try:
-                await self.ledger.settle(reservation, seconds)
-            except Exception as exc:  # the reservation leaves with its window all the same
+                await self._settle_unsettled()
+            except Exception as exc:  # kept, and tried again on the next ledger call
                 log.warning("server-time ledger: settling failed (%s)", type(exc).__name__)
         if self._released is not None:  # wake the requests waiting for room, once
             self._released.set()
             self._released = None
         return seconds
+
+    async def _settle_unsettled(self) -> None:
+        """Settle every answer the ledger has not taken yet (idempotent in SQL: a reservation
+        settles once). An unsettled reservation counts as still running, up to GitHub's kill
+        time, for a whole window: after a database blip, a few of them filled the budget and
+        stalled every process on the token for a minute. Raises what the ledger raises."""
+        assert self.ledger is not None
+        now = self._clock()
+        for reservation, (seconds, at) in list(self._unsettled.items()):
+            if at > now - self.window:  # older: it has left the window, nothing to correct
+                await self.ledger.settle(reservation, seconds)
+            del self._unsettled[reservation]
 
     # -- monitoring ----------------------------------------------------------------------
 

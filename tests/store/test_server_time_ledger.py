@@ -9,6 +9,7 @@ import asyncio
 
 import pytest
 
+from core.github.pacing import ServerTimePacer
 from core.store import Store
 
 TOKEN = "sha256:ledger"
@@ -97,3 +98,43 @@ async def test_two_processes_reserving_at_once_never_pass_the_budget(connect_sto
         (TOKEN,),
     ).fetchone()
     assert row["total"] == BUDGET
+
+
+class StoreLedger:
+    """The pacer's ledger over the store, as the worker's presence wires it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def reserve(
+        self, seconds: float, *, window: float, budget: float, kill: float
+    ) -> tuple[int | None, float]:
+        return await self.store.reserve_server_time(
+            TOKEN, process="a", seconds=seconds, window=window, budget=budget, kill=kill
+        )
+
+    async def settle(self, reservation: int, seconds: float) -> None:
+        await self.store.settle_server_time(reservation, seconds)
+
+
+@pytest.mark.psycopg_only
+async def test_a_settlement_lost_to_a_dropped_connection_is_made_on_the_next_ledger_call(
+    store: Store, db
+) -> None:
+    """Every connection of the store is terminated while a request is in flight (what a
+    Postgres restart does): its settlement fails, and the next reservation settles it first.
+    Left unsettled it counted as still running, up to the kill, for a whole window: a few
+    such answers filled the budget and stalled every process on the token for a minute."""
+    pacer = ServerTimePacer(WINDOW, BUDGET, ledger=StoreLedger(store))
+    ticket = await pacer.acquire()
+    db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    seconds = await pacer.finish(ticket)  # its connection is gone: logged, kept
+    unsettled = "SELECT count(*) AS n FROM github_server_time WHERE NOT settled"
+    assert db.execute(unsettled).fetchone()["n"] == 1
+    pacer.release(await pacer.acquire())  # the ledger is back
+    row = db.execute("SELECT seconds FROM github_server_time ORDER BY id LIMIT 1").fetchone()
+    assert row["seconds"] == pytest.approx(seconds)
+    assert db.execute(unsettled).fetchone()["n"] == 1  # only the one just released
