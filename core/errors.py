@@ -20,6 +20,11 @@ class StoreUnavailable(BackfillError):
     """The database cannot be reached; the message says which setting points at it."""
 
 
+class ConnectionDropped(StoreUnavailable):
+    """The database ended an established session (a restart, a failover, an administrator's
+    pg_terminate_backend): trying again shortly may succeed, unlike a refused setting."""
+
+
 class MigrationError(BackfillError):
     """A migration cannot be applied (or an applied one was edited)."""
 

@@ -10,14 +10,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import psycopg
+
 from core.config import Backend, Settings, supabase_url_setting
 from core.embedded import embedded_database_url
-from core.errors import ConfigError, StoreUnavailable
-from core.store.postgres import PostgresTransport
+from core.errors import ConfigError, ConnectionDropped, StoreUnavailable
+from core.store.postgres import PostgresTransport, unavailable
 from core.store.store import Store
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Store",
@@ -72,9 +78,32 @@ async def supabase_store(
     return store
 
 
+# How long opening the store keeps trying while the server ends its sessions (a restart or a
+# failover takes seconds): a worker started by cron at that moment must not die of it. Any
+# other refusal (wrong password, host, database) fails at once.
+OPEN_GRACE_SECONDS = 30.0
+
+
 async def connect_postgres(settings: Settings, *, max_size: int = 10) -> Store:
-    """A psycopg store; the embedded database is migrated on the way, others are checked."""
+    """A psycopg store; the embedded database is migrated on the way, others are checked.
+
+    Raises `StoreUnavailable` (one line, no secret): at once for a refused connection or a
+    schema behind, after OPEN_GRACE_SECONDS of tries for sessions the server kept ending."""
     url, setting = postgres_url(settings)
+    deadline = time.monotonic() + OPEN_GRACE_SECONDS
+    pause = 0.2
+    while True:
+        try:
+            return await _open_postgres(settings, url, setting, max_size)
+        except ConnectionDropped as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("the database ended the session while opening (%s); trying again", exc)
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, 5.0)
+
+
+async def _open_postgres(settings: Settings, url: str, setting: str, max_size: int) -> Store:
     transport = await PostgresTransport.connect(url, setting=setting, max_size=max_size)
     store = Store(transport)
     try:
@@ -87,6 +116,9 @@ async def connect_postgres(settings: Settings, *, max_size: int = 10) -> Store:
                     f"the database schema is behind by {len(todo)} migration(s): "
                     "run `backfill-console migrate` first"
                 )
+    except psycopg.OperationalError as exc:  # the direct connection's: one line, no secret
+        await store.close()
+        raise unavailable(exc, setting, url) from None
     except BaseException:
         await store.close()
         raise

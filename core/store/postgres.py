@@ -18,7 +18,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from core.errors import StoreUnavailable
+from core.errors import ConnectionDropped, StoreUnavailable
 from core.secrets import redact_password
 from core.store import migrations
 from core.store.transport import Json
@@ -69,6 +69,34 @@ def connection_target(conninfo: str, message: str = "") -> str:
     return ", ".join(out)
 
 
+# How libpq and the server say a session was ended rather than refused: SQLSTATE class 57
+# (admin_shutdown, crash_shutdown, cannot_connect_now) when a result carries one; a connection
+# attempt's error carries only the server's words.
+_DROPPED_STATES = ("57P01", "57P02", "57P03")
+_DROPPED_WORDS = (
+    "terminating connection due to administrator command",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "server closed the connection unexpectedly",
+    "consuming input failed",
+    "the connection is lost",
+)
+
+
+def connection_dropped(exc: BaseException) -> bool:
+    """Whether `exc` is a session the server ended (what a Postgres restart, a failover or
+    pg_terminate_backend does) rather than a refusal that trying again cannot change (a wrong
+    password, host or database name)."""
+    if isinstance(exc, ConnectionDropped):
+        return True
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    if exc.sqlstate in _DROPPED_STATES:
+        return True
+    text = str(exc).lower()
+    return any(words in text for words in _DROPPED_WORDS)
+
+
 def describe_connect_error(exc: Exception, setting: str, conninfo: str) -> str:
     """One line on why a connection failed, naming where it was tried (host:port or socket
     path). libpq echoes hosts, and with an unencoded `@` in the password part of the password
@@ -82,12 +110,21 @@ def describe_connect_error(exc: Exception, setting: str, conninfo: str) -> str:
             if hint and hint not in reason and hint != text.splitlines()[0].strip():
                 reason = f"{reason} ({hint})"
         else:
-            reason = text.splitlines()[-1].strip() if text else "connection failed"
+            # libpq indents a message's continuation lines ("\tThis probably means ...").
+            lines = [line for line in text.splitlines() if line and not line[0].isspace()]
+            reason = lines[-1].strip() if lines else "connection failed"
         where = connection_target(conninfo, text)
         return redact_password(
             f"cannot connect to the database given by {setting} at {where}: {reason}", conninfo
         )
     return f"{setting} is not a valid PostgreSQL connection URL"
+
+
+def unavailable(exc: Exception, setting: str, conninfo: str) -> StoreUnavailable:
+    """`describe_connect_error`'s line as the error to raise: `ConnectionDropped` when the
+    server ended the session (worth trying again), else `StoreUnavailable`."""
+    kind = ConnectionDropped if connection_dropped(exc) else StoreUnavailable
+    return kind(describe_connect_error(exc, setting, conninfo))
 
 
 class _RedactPassword(logging.Filter):
@@ -155,7 +192,7 @@ class PostgresTransport:
             probe = await psycopg.AsyncConnection.connect(conninfo, connect_timeout=10)
             await probe.close()
         except psycopg.Error as exc:
-            raise StoreUnavailable(describe_connect_error(exc, setting, conninfo)) from None
+            raise unavailable(exc, setting, conninfo) from None
 
         async def configure(conn: psycopg.AsyncConnection) -> None:
             await conn.execute(_SESSION_SETUP)
@@ -173,7 +210,7 @@ class PostgresTransport:
             await pool.open(wait=True, timeout=15)
         except Exception as exc:
             await pool.close()
-            raise StoreUnavailable(describe_connect_error(exc, setting, conninfo)) from None
+            raise unavailable(exc, setting, conninfo) from None
         return cls(pool, conninfo)
 
     async def close(self) -> None:
