@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         sync_every=args.sync_every * 60 or None,
     )
 
-    async def work() -> WorkerStats:
+    async def work() -> tuple[WorkerStats, bool]:
         async with open_engine(settings, store_max_size=args.concurrency + 2) as engine:
             worker = Worker(
                 engine.store,
@@ -133,21 +133,24 @@ def run(args: argparse.Namespace) -> int:
                 credentials=engine.credentials,
             )
             install_stop_handlers(worker)
-            return await worker.run()
+            stats = await worker.run()
+            return stats, await worker.left_undone()
 
-    stats = asyncio.run(work())
+    stats, undone = asyncio.run(work())
     logging.getLogger(__name__).info(
-        "worker %s done: %d pages, %d syncs, %d PRs stored, %d failed chunks",
+        "worker %s done: %d pages, %d syncs, %d PRs stored, %d failed chunks, %d errors",
         options.worker_id,
         stats.pages,
         stats.syncs,
         stats.prs_inserted,
         stats.failures,
+        stats.errors,
     )
-    if stats.failures and not stats.pages:
-        # Everything it tried failed: a cron or Actions job must not pass green.
+    if undone:
+        # Everything it tried failed and the work is not done: cron or Actions must not pass.
         print(
-            f"worker {options.worker_id} stored nothing: {stats.failures} chunk(s) failed "
+            f"worker {options.worker_id} stored nothing: {stats.failures} chunk(s) failed, "
+            f"{stats.errors} error(s), and the work is not done "
             "(see the backfills' last_error in `backfill-console stats`)",
             file=sys.stderr,
         )

@@ -81,7 +81,9 @@ class WorkerStats:
     claims: int = 0
     pages: int = 0
     prs_inserted: int = 0
-    failures: int = 0
+    failures: int = 0  # chunks failed
+    errors: int = 0  # claims or work the database (or GitHub) cut short, then resumed
+    gave_up: int = 0  # backfills this run ended `failed`, syncs it gave up
     lost_leases: int = 0
     syncs: int = 0  # sync walks finished
     sync_pages: int = 0
@@ -281,6 +283,23 @@ class Worker:
             raise fatal[0]
         return self.stats
 
+    async def left_undone(self) -> bool:
+        """Whether this run stored nothing while failing, and left the work it failed at
+        undone: a backfill it ended `failed` or a sync it gave up, or work still outstanding
+        (or a database that cannot say). A cron or Actions job must not pass green then; it
+        may when other workers completed what a database blip cut short here."""
+        stats = self.stats
+        if stats.pages or stats.sync_pages or not (stats.failures or stats.errors):
+            return False
+        if stats.gave_up:
+            return True
+        only = list(self.options.only) if self.options.only else None
+        try:
+            summary = await self.store.work_summary(only, installations=self._routing(self.lanes))
+            return summary.outstanding > 0
+        except Exception:
+            return True
+
     async def _slot(self) -> None:
         errors = 0
         while not self._stopping():
@@ -297,7 +316,7 @@ class Worker:
                 return
             except Exception as exc:  # the database or GitHub blinked: back off, go on
                 errors += 1
-                self.stats.failures += 1
+                self.stats.errors += 1
                 log.warning("worker slot error (%s): %s", type(exc).__name__, exc, exc_info=True)
                 await self._pause(min(30.0, self.options.idle_interval * 2**errors))
 
@@ -860,6 +879,7 @@ class Worker:
 
     async def _fail_backfill(self, lease: Lease, reason: str) -> None:
         self._failures.pop(lease.backfill_state_id, None)
+        self.stats.gave_up += 1
         if isinstance(lease, SyncLease):
             # A completed repository stays completed; its syncs rest (its lag shows it).
             self._event(f"{lease.repository}: sync failed: {reason}")

@@ -78,7 +78,7 @@ def start_worker(
 ) -> subprocess.Popen[str]:
     """A `worker` process; `nice` lowers its CPU priority (see test_pacing)."""
     out = open(log, "a") if log else subprocess.DEVNULL  # noqa: SIM115 - the process owns it
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "console.cli", "worker", *args],
         env=env,
         stdout=out,
@@ -87,6 +87,18 @@ def start_worker(
         cwd=Path(env["BACKFILL_DATA_DIR"]).parent,
         preexec_fn=(lambda: os.nice(nice)) if nice else None,
     )
+    if log:
+        _LOGS[proc.pid] = log
+    return proc
+
+
+_LOGS: dict[int, Path] = {}  # worker pid -> its log, for the failure message
+
+
+def log_tail(proc: subprocess.Popen[str], chars: int = 3000) -> str:
+    """The end of a worker's log (what a failed assertion shows), or "" without one."""
+    log = _LOGS.get(proc.pid)
+    return log.read_text(errors="replace")[-chars:] if log and log.exists() else ""
 
 
 def pr_position(cursor: str | None) -> int:
@@ -151,7 +163,7 @@ def wait_for_workers(procs: Sequence[subprocess.Popen[str]], timeout: float) -> 
     try:
         for p in procs:
             p.wait(timeout=max(1, deadline - time.monotonic()))
-            assert p.returncode == 0, f"worker exited {p.returncode}"
+            assert p.returncode == 0, f"worker exited {p.returncode}:\n{log_tail(p)}"
     finally:
         terminate_all(procs)
 

@@ -112,6 +112,40 @@ def test_database_connections_killed_mid_run(
     check_invariants(database_url, stats)
 
 
+def test_a_worker_started_while_the_database_ends_every_session(
+    env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    """Every session of the database is ended every few milliseconds while a worker starts
+    (a Postgres restart or failover as cron starts it): opening the store tries again instead
+    of dying with a traceback, the worker completes the backfill exactly and exits 0. Before,
+    a session ended while the schema was checked killed the process (exit 1)."""
+    repos = ["restart/a:120"]
+    dbname = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
+    with simulator(repos, seed=29, extra=("--latency-ms", "20")) as sim:
+        env = engine_env(env, sim)
+        assert cli(env, "add", "restart/a").returncode == 0
+        log = tmp_path / "w.log"
+        worker = start_worker(env, "--until-idle", "--lease-seconds", "10", log=log)
+        ended = 0
+        try:
+            with psycopg.connect(database_url, autocommit=True) as admin:
+                until = time.monotonic() + 4
+                while time.monotonic() < until and worker.poll() is None:
+                    (n,) = admin.execute(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = %s AND pid <> pg_backend_pid()",
+                        (dbname,),
+                    ).fetchone()
+                    ended += n
+                    time.sleep(0.01)
+            wait_for_workers([worker], timeout=120)
+        finally:
+            terminate_all([worker])
+        stats = sim.stats()
+    assert ended > 0
+    check_invariants(database_url, stats)
+
+
 def test_concurrent_recoveries_after_sigkill(
     env: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
