@@ -215,6 +215,10 @@ class Simulator:
                     entry["account"] = spec.account
                     entry["owners"] = list(spec.owners)
                     entry["tokens_issued"] = self.app.tokens_issued.get(spec.id, 0)
+            states = list(self.budgets.tokens.values())
+            firsts = [st.first_at for st in states if st.first_at is not None]
+            lasts = [st.last_at for st in states if st.last_at is not None]
+            span = (max(lasts) - min(firsts)) * self.config.time_scale if firsts and lasts else 0
             reviews, comments = {}, {}
             for repo in self.world.repos:
                 key = (repo.full_name, repo.count)
@@ -232,6 +236,8 @@ class Simulator:
                 "comments": comments,
                 "faults": dict(self._faults),
                 "outcomes": dict(self._outcomes),
+                # every token's: the first request to the last answer, GitHub's seconds
+                "span_seconds": round(span, 3),
             }
 
     def handle(

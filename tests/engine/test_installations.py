@@ -8,10 +8,11 @@ spends a window's points in a fraction of the window and then waits for the rese
 takes about P / L
 windows through one installation that sees both owners, and P / 2L through two installations
 working at once, whatever the machine's speed. With P / L around ten windows, rounding to whole
-windows moves the ratio by about a tenth, and process startup (the same in both runs) only
-moves it towards 1; measured 0.55-0.58 with three multi-process tests at once on two cores.
-Both runs are in the same test, on the same data, with the same budget per installation; 0.6
-is the issue's bound.
+windows moves the ratio by about a tenth. Each run is measured by the simulator, from its first
+GitHub request to its last answer: process startup and the final idle check, the same in both
+runs, only moved a wall-clock ratio towards 1 (0.55-0.58 with three multi-process tests at once
+on two cores, 0.62 once in CI). Both runs are in the same test, on the same data, with the same
+budget per installation; 0.6 is the issue's bound.
 """
 
 from __future__ import annotations
@@ -107,9 +108,8 @@ def app_simulator(
         yield sim
 
 
-def timed_worker(env: dict[str, str], log: Path, timeout: float = 240) -> tuple[float, str]:
-    """Run one worker until idle: (wall seconds, its process listing while it ran)."""
-    started = time.monotonic()
+def run_worker(env: dict[str, str], log: Path, timeout: float = 240) -> str:
+    """Run one worker until idle (it must exit 0); its process listing while it ran."""
     worker = start_worker(env, "--until-idle", "--concurrency", "2", log=log)
     try:
         time.sleep(1.0)
@@ -123,7 +123,7 @@ def timed_worker(env: dict[str, str], log: Path, timeout: float = 240) -> tuple[
         assert worker.returncode == 0, log.read_text()[-3000:]
     finally:
         terminate_all([worker])
-    return time.monotonic() - started, listing
+    return listing
 
 
 def repository_rows(database_url: str) -> dict[str, dict[str, Any]]:
@@ -192,7 +192,7 @@ def test_two_installations_work_at_once_each_within_its_budget(
         env = base_env(database_url, tmp_path, sim, private_key)
         added = cli(env, "add", *names, "hidden/secret")
         assert added.returncode == 1, added.stderr  # one repository could not be routed
-        two, listing = timed_worker(env, tmp_path / "two.log")
+        listing = run_worker(env, tmp_path / "two.log")
         stats = sim.stats()
         stats_json = cli(env, "stats", "--json")
         stats_text = cli(env, "stats")
@@ -248,10 +248,11 @@ def test_two_installations_work_at_once_each_within_its_budget(
     with app_simulator(repos, public_key, ["1:octo,acme"]) as sim:
         env = base_env(database_url, tmp_path, sim, private_key)
         assert cli(env, "add", *names).returncode == 0
-        one, _ = timed_worker(env, tmp_path / "one.log")
+        run_worker(env, tmp_path / "one.log")
         stats_one = sim.stats()
     assert_exact(repository_rows(database_url), stats_one, repos)
     assert stats_one["outcomes"].get("rate_limited", 0) == 0, stats_one["outcomes"]
+    two, one = stats["span_seconds"], stats_one["span_seconds"]
     assert two <= 0.6 * one, (two, one)
 
 
@@ -272,7 +273,7 @@ def test_several_personal_tokens_each_keep_their_own_budget(
             MIN_GRAPHQL_POINTS="2",
         )
         assert cli(env, "add", "tok/a", "tok/b").returncode == 0
-        _, listing = timed_worker(env, tmp_path / "tokens.log")
+        listing = run_worker(env, tmp_path / "tokens.log")
         stats = sim.stats()
         stats_json = cli(env, "stats", "--json")
     assert_exact(repository_rows(database_url), stats, repos)
