@@ -175,3 +175,37 @@ async def test_recovery_fails_a_stuck_sync_chunk_and_the_walk_resumes(
     assert state.fetchone() == {"sync_watermark": None, "sync_cursor": "s1"}
     resumed = await store.claim_sync("s2", older_than=None)  # unfinished walks come first
     assert resumed is not None and resumed.cursor == "s1"
+
+
+async def test_a_sync_page_with_a_pr_the_database_refuses_stores_the_rest(
+    store: Store, db: psycopg.Connection
+) -> None:
+    """The same rule as a backfill page (store_page): one PR whose values the database refuses
+    is recorded in pull_request_failures with the reason; the page's other changes commit,
+    their children replaced, and the watermark moves to the newest PR applied."""
+    lease = await completed(store, db)
+    assert lease is not None
+    t1 = datetime(2026, 1, 2, tzinfo=UTC)
+    chunk = await store.start_sync_chunk(lease, "s1")
+    assert chunk is not None
+    edited = changed(2, t1, title="Edited")
+    edited["comments"] = []  # deleted on GitHub
+    refused = changed(3, t1 + timedelta(seconds=5), additions=2**40)
+    result = await store.commit_sync_chunk(
+        chunk, [refused, edited], cursor_after="s1", done=True, total_prs=3
+    )
+    assert result.committed and result.done and result.watermark == t1
+    assert [r["github_id"] for r in result.refused] == ["PR_3"]
+    assert result.comments_deleted == 3
+    titles = {
+        r["number"]: r["title"] for r in db.execute("SELECT number, title FROM pull_requests")
+    }
+    assert titles[2] == "Edited" and titles[3] != "Edited"
+    failure = db.execute("SELECT github_id, error, chunk_id FROM pull_request_failures").fetchone()
+    assert failure["github_id"] == "PR_3" and "out of range" in failure["error"]
+    assert failure["chunk_id"] == chunk.id
+    row = db.execute(
+        "SELECT status, pr_numbers, error FROM backfill_chunks WHERE id = %s", (chunk.id,)
+    ).fetchone()
+    assert row["status"] == "completed" and row["pr_numbers"] == [2]
+    assert "1 PR(s) refused" in row["error"]
