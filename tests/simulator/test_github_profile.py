@@ -5,6 +5,7 @@ as GitHub does; RESOURCE_LIMITS_EXCEEDED on wide pages; and the time scale."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -57,13 +58,17 @@ def test_server_time_is_calibrated_to_public_timings(first: int) -> None:
     assert PUBLIC[first] * 0.75 <= mean <= PUBLIC[first] * 1.25, mean
 
 
-@pytest.mark.alone  # measures how long answers take
 def test_answers_take_their_server_time_divided_by_the_time_scale() -> None:
+    """The answer is due its scaled server time after its arrival: the delay left to serve is
+    that, less what building it took (bounded by the call's own time, so a starved interpreter
+    cannot fail this; it failed under load as `approx(server / 20, abs=0.05)`)."""
     sim = github(time_scale=20)
+    started = time.perf_counter()
     response = page(sim, 37)
+    elapsed = time.perf_counter() - started
     server = response.meta["server_seconds"]
     assert 1.0 < server < 10.0
-    assert response.delay == pytest.approx(server / 20, abs=0.05)
+    assert server / 20 - elapsed - 1e-6 <= response.delay <= server / 20 + 1e-6
     assert served_seconds(sim) == pytest.approx(server, abs=1e-3)  # GitHub's seconds
 
 
