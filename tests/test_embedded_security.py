@@ -39,7 +39,9 @@ def _env(data_dir: Path) -> dict[str, str]:
 
 
 def _postmasters_on(pgdata: Path) -> list[int]:
-    """Every live postmaster whose working directory is this cluster (found via /proc)."""
+    """Every live postmaster whose working directory is this cluster (found via /proc). A
+    child it has just forked still reads `postgres` until it retitles itself: one whose
+    parent is among them is not counted (it made the count 2 under load)."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -51,7 +53,14 @@ def _postmasters_on(pgdata: Path) -> list[int]:
                 found.append(int(proc.name))
         except OSError:
             continue
-    return found
+    return [pid for pid in found if _parent(pid) not in found]
+
+
+def _parent(pid: int) -> int | None:
+    try:  # /proc/PID/stat: "pid (comm) state ppid ...", comm may hold spaces
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _as_nobody(target: str) -> str:
