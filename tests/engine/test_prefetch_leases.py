@@ -1,0 +1,242 @@
+"""A page fetched ahead by a holder that loses its backfill while the page is on its way: the
+lease expires and another worker takes over, the repository is removed, the backfill fails
+and is retried, or recovery takes the holder's chunk. Real Postgres, time moved in the
+database (never slept); the simulator in-process behind a gate that holds the old holder's
+fetch ahead until the test lets it through, so the page is on its way for certain (not for a
+while) when the backfill changes hands.
+
+What must hold in every case: the database ends with exactly the simulator's data (or nothing,
+once removed), the old holder commits nothing under the lease it lost (the fencing token
+refuses it), its page fetched ahead is dropped (not stored, no task error left unread), no
+chunk stays `processing`, and its run ends on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+import httpx
+import psycopg
+import pytest
+
+from core.backfill.control import remove_repository, retry_repositories
+from core.backfill.registry import add_repositories
+from core.backfill.runtime import Engine, open_engine
+from core.backfill.worker import Worker, WorkerOptions
+from core.github.client import _AHEAD
+from core.simulator import RepoSpec, SimConfig, Simulator
+from tests.engine.harness import assert_nothing_processing_or_held, check_invariants
+from tests.engine.test_worker import backfill, settings
+
+NOISE = ("never retrieved", "Task was destroyed but it is pending", "was never awaited")
+
+
+class AheadGate(httpx.AsyncBaseTransport):
+    """The in-process simulator, except that a request sent by a fetch ahead for `repo` (or
+    any follow-up a fetch ahead sends) waits here until `open()`: the page is on its way."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, repo: str) -> None:
+        self.inner = inner
+        self.owner, self.name = repo.split("/")
+        self.held = asyncio.Event()
+        self._open = asyncio.Event()
+
+    def _for_repo(self, request: httpx.Request) -> bool:
+        try:
+            variables = json.loads(request.content).get("variables") or {}
+        except ValueError:
+            return False
+        return (variables.get("owner"), variables.get("name")) in (
+            (self.owner, self.name),
+            (None, None),  # follow-ups only: whichever walk sent them
+        )
+
+    def open(self) -> None:
+        self._open.set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if _AHEAD.get() and not self._open.is_set() and self._for_repo(request):
+            self.held.set()
+            await self._open.wait()
+        return await self.inner.handle_async_request(request)
+
+
+async def _until(check: Callable[[], Awaitable[bool]], what: str, seconds: float = 30) -> None:
+    """Poll `check` until it holds (a bound for a hung run, not a timing assertion)."""
+    async with asyncio.timeout(seconds):
+        while not await check():  # noqa: ASYNC110 - the database has no event to await
+            await asyncio.sleep(0.01)
+
+
+def _sql(database_url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(database_url, autocommit=True) as db:
+        cursor = db.execute(query, args)
+        return cursor.fetchall() if cursor.description else []
+
+
+def _chunks(database_url: str, worker_id: str) -> dict[str, int]:
+    rows = _sql(
+        database_url,
+        "SELECT status, count(*) FROM backfill_chunks WHERE worker_id = %s GROUP BY status",
+        worker_id,
+    )
+    return {status: n for status, n in rows}
+
+
+def _expire_lease(database_url: str, key: UUID) -> None:
+    """The old holder's lease runs out, on the database's clock."""
+    _sql(
+        database_url,
+        "UPDATE progressive_backfill_state SET lease_expires_at = now() - interval '1 second' "
+        "WHERE id = %s",
+        key,
+    )
+
+
+async def _takeover(database_url: str, new: Engine, key: UUID) -> None:
+    _expire_lease(database_url, key)
+    await backfill(new, worker_id="new", concurrency=1)
+
+
+async def _remove(database_url: str, new: Engine, key: UUID) -> None:
+    counts = await remove_repository(new.store, "o/p", dry_run=False)
+    assert counts.pull_requests > 0  # the page the old holder stored goes too
+    await backfill(new, worker_id="new", concurrency=1)
+
+
+async def _retry(database_url: str, new: Engine, key: UUID) -> None:
+    """The lease runs out; the backfill is failed meanwhile (a repository no installation
+    sees: no lease needed), then retried once the cause is fixed, and worked to the end."""
+    _expire_lease(database_url, key)
+    assert await new.store.fail_unreachable_backfill(key, "no installation sees it")
+    (retried,) = await retry_repositories(new.store, ["o/p"])
+    assert retried.retried
+    await backfill(new, worker_id="new", concurrency=1)
+
+
+async def _recover(database_url: str, new: Engine, key: UUID) -> None:
+    """The holder looks stuck: its chunk started 35 minutes ago and its lease ran out.
+    Recovery (live) settles the chunk and the lease; another worker goes on."""
+    _sql(
+        database_url,
+        "UPDATE backfill_chunks SET started_at = started_at - interval '35 minutes' "
+        "WHERE status = 'processing'",
+    )
+    _expire_lease(database_url, key)
+    report = await new.store.recover_stuck_chunks(stuck_minutes=30, cleanup_days=30, dry_run=False)
+    assert [c["outcome"] for c in report["chunks"]] == ["applied"], report
+    await backfill(new, worker_id="new", concurrency=1)
+
+
+MEANWHILE = {"takeover": _takeover, "remove": _remove, "retry": _retry, "recover": _recover}
+
+
+@pytest.mark.parametrize("meanwhile", list(MEANWHILE))
+async def test_a_fetch_ahead_on_its_way_when_the_backfill_changes_hands(
+    database_url: str, caplog: pytest.LogCaptureFixture, meanwhile: str
+) -> None:
+    """The old holder stored page 1; page 2 is on its way (held at the gate) and its chunk 2
+    is `processing`. Then the backfill changes hands (`meanwhile`), a worker with its own
+    client (another process, as it were) finishes the work, and only then does page 2 reach
+    the old holder: it must not be stored, and the old holder must end cleanly."""
+    sim = Simulator(SimConfig(repos=[RepoSpec("o", "p", 300)], seed=4, latency_ms=5))
+    gate = AheadGate(sim.transport(), "o/p")
+    async with (
+        open_engine(settings(database_url), transport=gate) as old,
+        open_engine(settings(database_url), transport=sim.transport()) as new,
+    ):
+        (added,) = await add_repositories(old.store, old.client, ["o/p"])
+        key = UUID(added.backfill_state_id)
+        worker = Worker(
+            old.store,
+            old.client,
+            old.presence,
+            WorkerOptions(until_idle=True, idle_interval=0.05, worker_id="old", concurrency=1),
+        )
+        run = asyncio.create_task(worker.run())
+
+        async def page_2_on_its_way() -> bool:
+            return gate.held.is_set() and _chunks(database_url, "old") == {
+                "completed": 1,
+                "processing": 1,
+            }
+
+        await _until(page_2_on_its_way, "the old holder's page 2 on its way")
+        await MEANWHILE[meanwhile](database_url, new, key)
+        gate.open()
+        async with asyncio.timeout(30):
+            stats = await run
+        assert stats.pages == 1, "the old holder stored a page under a lease it lost"
+        assert not await worker.left_undone()
+        assert not old.client._refills and not old.client._buffers
+    assert_nothing_processing_or_held(database_url)
+    if meanwhile == "remove":  # everything of o/p went, and nothing came back
+        for table in ("repositories", "pull_requests", "reviews", "comments", "backfill_chunks"):
+            assert _sql(database_url, f"SELECT count(*) FROM {table}") == [(0,)], table
+    else:
+        # page 1 stored; chunk 2 failed (by the old holder, or by recovery), never stored
+        assert _chunks(database_url, "old") == {"completed": 1, "failed": 1}
+        check_invariants(database_url, sim.stats())
+    gc.collect()
+    assert not [n for n in NOISE if n in caplog.text], caplog.text[-3000:]
+
+
+async def test_a_slot_of_the_same_process_takes_over_while_the_old_slot_fetches_ahead(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One process, two slots, one client: slot 1's lease on o/p runs out while its page 2 is
+    on its way, and slot 2 (done with o/q) claims o/p. Both walk o/p through the same
+    client; what slot 1 fetched ahead is slot 1's. Slot 2 must not take PRs out of slot 1's
+    buffer (a gap: they are never stored), slot 1 letting go must not drop slot 2's walk (its
+    page fetched ahead cancelled under it), and the data ends exact."""
+    repos = [RepoSpec("o", "p", 300), RepoSpec("o", "q", 20)]  # o/q: one page, no fetch ahead
+    sim = Simulator(SimConfig(repos=repos, seed=4, latency_ms=5))
+    gate = AheadGate(sim.transport(), "o/p")
+    async with open_engine(settings(database_url), transport=gate) as engine:
+        (p, _) = await add_repositories(engine.store, engine.client, ["o/p", "o/q"])
+        key = UUID(p.backfill_state_id)
+        worker = Worker(
+            engine.store,
+            engine.client,
+            engine.presence,
+            WorkerOptions(until_idle=True, idle_interval=0.05, worker_id="w", concurrency=2),
+        )
+        run = asyncio.create_task(worker.run())
+
+        async def page_2_on_its_way_and_q_done() -> bool:
+            done = _sql(
+                database_url,
+                "SELECT count(*) FROM progressive_backfill_state WHERE status = 'completed'",
+            )
+            return (
+                gate.held.is_set()
+                and done == [(1,)]
+                and _chunks(database_url, "w")
+                == {
+                    "completed": 2,
+                    "processing": 1,
+                }
+            )
+
+        await _until(page_2_on_its_way_and_q_done, "o/p's page 2 on its way, o/q done")
+        _expire_lease(database_url, key)
+
+        async def taken_over() -> bool:
+            return _chunks(database_url, "w").get("processing", 0) == 2 or run.done()
+
+        await _until(taken_over, "slot 2 on o/p")
+        gate.open()
+        async with asyncio.timeout(60):
+            await run
+        assert not engine.client._refills and not engine.client._buffers
+        assert worker.stats.failures == 0  # no page refused as malformed, no cooldown
+    assert_nothing_processing_or_held(database_url)
+    failed = _sql(database_url, "SELECT error FROM backfill_chunks WHERE status = 'failed'")
+    assert failed == [("not stored: lease lost",)]  # slot 1's page 2, and only that
+    check_invariants(database_url, sim.stats())
+    gc.collect()
+    assert not [n for n in NOISE if n in caplog.text], caplog.text[-3000:]
