@@ -16,6 +16,7 @@ import asyncio
 import gc
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -23,13 +24,12 @@ import httpx
 import psycopg
 import pytest
 
-from core.backfill.control import remove_repository, retry_repositories
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import Engine, open_engine
 from core.backfill.worker import Worker, WorkerOptions
 from core.github.client import _AHEAD
 from core.simulator import RepoSpec, SimConfig, Simulator
-from tests.engine.harness import assert_nothing_processing_or_held, check_invariants
+from tests.engine.harness import assert_nothing_processing_or_held, check_invariants, cli
 from tests.engine.test_worker import backfill, settings
 
 NOISE = ("never retrieved", "Task was destroyed but it is pending", "was never awaited")
@@ -97,39 +97,55 @@ def _expire_lease(database_url: str, key: UUID) -> None:
     )
 
 
-async def _takeover(database_url: str, new: Engine, key: UUID) -> None:
-    _expire_lease(database_url, key)
-    await backfill(new, worker_id="new", concurrency=1)
+@dataclass
+class Meanwhile:
+    """What the test has at hand while the old holder's page 2 is on its way."""
+
+    database_url: str
+    env: dict[str, str]  # `backfill-console` against the same database
+    new: Engine  # another client: another process, as it were
+    key: UUID
+
+    async def cli(self, *args: str) -> str:
+        """`backfill-console ARGS` (exit 0); its output."""
+        done = await asyncio.to_thread(cli, self.env, *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
 
 
-async def _remove(database_url: str, new: Engine, key: UUID) -> None:
-    counts = await remove_repository(new.store, "o/p", dry_run=False)
-    assert counts.pull_requests > 0  # the page the old holder stored goes too
-    await backfill(new, worker_id="new", concurrency=1)
+async def _takeover(m: Meanwhile) -> None:
+    _expire_lease(m.database_url, m.key)
+    await backfill(m.new, worker_id="new", concurrency=1)
 
 
-async def _retry(database_url: str, new: Engine, key: UUID) -> None:
+async def _remove(m: Meanwhile) -> None:
+    """`backfill-console remove o/p --yes`: the lease is live, nobody asks the holder."""
+    await m.cli("remove", "o/p", "--yes")
+    await backfill(m.new, worker_id="new", concurrency=1)
+
+
+async def _retry(m: Meanwhile) -> None:
     """The lease runs out; the backfill is failed meanwhile (a repository no installation
-    sees: no lease needed), then retried once the cause is fixed, and worked to the end."""
-    _expire_lease(database_url, key)
-    assert await new.store.fail_unreachable_backfill(key, "no installation sees it")
-    (retried,) = await retry_repositories(new.store, ["o/p"])
-    assert retried.retried
-    await backfill(new, worker_id="new", concurrency=1)
+    sees: no lease needed), then `backfill-console retry` once the cause is fixed, and
+    another worker takes it to the end."""
+    _expire_lease(m.database_url, m.key)
+    assert await m.new.store.fail_unreachable_backfill(m.key, "no installation sees it")
+    await m.cli("retry", "o/p")
+    await backfill(m.new, worker_id="new", concurrency=1)
 
 
-async def _recover(database_url: str, new: Engine, key: UUID) -> None:
+async def _recover(m: Meanwhile) -> None:
     """The holder looks stuck: its chunk started 35 minutes ago and its lease ran out.
     Recovery (live) settles the chunk and the lease; another worker goes on."""
     _sql(
-        database_url,
+        m.database_url,
         "UPDATE backfill_chunks SET started_at = started_at - interval '35 minutes' "
         "WHERE status = 'processing'",
     )
-    _expire_lease(database_url, key)
-    report = await new.store.recover_stuck_chunks(stuck_minutes=30, cleanup_days=30, dry_run=False)
+    _expire_lease(m.database_url, m.key)
+    report = json.loads(await m.cli("recover", "--json"))
     assert [c["outcome"] for c in report["chunks"]] == ["applied"], report
-    await backfill(new, worker_id="new", concurrency=1)
+    await backfill(m.new, worker_id="new", concurrency=1)
 
 
 MEANWHILE = {"takeover": _takeover, "remove": _remove, "retry": _retry, "recover": _recover}
@@ -137,7 +153,7 @@ MEANWHILE = {"takeover": _takeover, "remove": _remove, "retry": _retry, "recover
 
 @pytest.mark.parametrize("meanwhile", list(MEANWHILE))
 async def test_a_fetch_ahead_on_its_way_when_the_backfill_changes_hands(
-    database_url: str, caplog: pytest.LogCaptureFixture, meanwhile: str
+    database_url: str, cli_env: dict[str, str], caplog: pytest.LogCaptureFixture, meanwhile: str
 ) -> None:
     """The old holder stored page 1; page 2 is on its way (held at the gate) and its chunk 2
     is `processing`. Then the backfill changes hands (`meanwhile`), a worker with its own
@@ -166,7 +182,7 @@ async def test_a_fetch_ahead_on_its_way_when_the_backfill_changes_hands(
             }
 
         await _until(page_2_on_its_way, "the old holder's page 2 on its way")
-        await MEANWHILE[meanwhile](database_url, new, key)
+        await MEANWHILE[meanwhile](Meanwhile(database_url, cli_env, new, key))
         gate.open()
         async with asyncio.timeout(30):
             stats = await run
