@@ -208,18 +208,26 @@ async def test_a_slot_of_the_same_process_takes_over_while_the_old_slot_fetches_
     on its way, and slot 2 (done with o/q) claims o/p. Both walk o/p through the same
     client; what slot 1 fetched ahead is slot 1's. Slot 2 must not take PRs out of slot 1's
     buffer (a gap: they are never stored), slot 1 letting go must not drop slot 2's walk (its
-    page fetched ahead cancelled under it), and the data ends exact."""
+    page fetched ahead cancelled under it, nor its place in the worker's presence), and the
+    data ends exact."""
     repos = [RepoSpec("o", "p", 300), RepoSpec("o", "q", 20)]  # o/q: one page, no fetch ahead
     sim = Simulator(SimConfig(repos=repos, seed=4, latency_ms=5))
     gate = AheadGate(sim.transport(), "o/p")
     async with open_engine(settings(database_url), transport=gate) as engine:
         (p, _) = await add_repositories(engine.store, engine.client, ["o/p", "o/q"])
         key = UUID(p.backfill_state_id)
+        held_at_the_end: list[list[str]] = []
+
+        def on_event(message: str) -> None:
+            if message == "o/p: completed":  # slot 2 still holds it; slot 1 let go long ago
+                held_at_the_end.append([x.repository for x in engine.presence.held.values()])
+
         worker = Worker(
             engine.store,
             engine.client,
             engine.presence,
             WorkerOptions(until_idle=True, idle_interval=0.05, worker_id="w", concurrency=2),
+            on_event=on_event,
         )
         run = asyncio.create_task(worker.run())
 
@@ -250,6 +258,7 @@ async def test_a_slot_of_the_same_process_takes_over_while_the_old_slot_fetches_
             await run
         assert not engine.client._refills and not engine.client._buffers
         assert worker.stats.failures == 0  # no page refused as malformed, no cooldown
+        assert held_at_the_end == [["o/p"]]
     assert_nothing_processing_or_held(database_url)
     failed = _sql(database_url, "SELECT error FROM backfill_chunks WHERE status = 'failed'")
     assert failed == [("not stored: lease lost",)]  # slot 1's page 2, and only that
