@@ -3,7 +3,8 @@ lease expires and another worker takes over, the repository is removed, the back
 and is retried, or recovery takes the holder's chunk. Real Postgres, time moved in the
 database (never slept); the simulator in-process behind a gate that holds the old holder's
 fetch ahead until the test lets it through, so the page is on its way for certain (not for a
-while) when the backfill changes hands.
+while) when the backfill changes hands; `remove`, `retry` and `recover` through the CLI. And
+once with real worker processes: the old holder SIGSTOPped while its page is on its way.
 
 What must hold in every case: the database ends with exactly the simulator's data (or nothing,
 once removed), the old holder commits nothing under the lease it lost (the fencing token
@@ -13,10 +14,15 @@ chunk stays `processing`, and its run ends on its own."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
+import os
+import signal
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -29,7 +35,16 @@ from core.backfill.runtime import Engine, open_engine
 from core.backfill.worker import Worker, WorkerOptions
 from core.github.client import _AHEAD
 from core.simulator import RepoSpec, SimConfig, Simulator
-from tests.engine.harness import assert_nothing_processing_or_held, check_invariants, cli
+from tests.engine.harness import (
+    assert_nothing_processing_or_held,
+    check_invariants,
+    cli,
+    engine_env,
+    log_tail,
+    simulator,
+    start_worker,
+    wait_for_workers,
+)
 from tests.engine.test_worker import backfill, settings
 
 NOISE = ("never retrieved", "Task was destroyed but it is pending", "was never awaited")
@@ -265,3 +280,49 @@ async def test_a_slot_of_the_same_process_takes_over_while_the_old_slot_fetches_
     check_invariants(database_url, sim.stats())
     gc.collect()
     assert not [n for n in NOISE if n in caplog.text], caplog.text[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.reliability
+def test_a_worker_process_paused_while_its_page_is_on_its_way(
+    cli_env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    """Real processes. Worker A stored page 1 and waits for page 2 (answers take 1.5 s) when
+    it is paused (SIGSTOP: a VM stall, a laptop lid, a long GC). Its lease runs out (time
+    moved in the database), worker B takes the backfill over and completes it; then A
+    resumes and reads page 2. A must store nothing more, fail its chunk 2, and exit 0 (its
+    page 1 was stored; the rest was done by B); the database ends exact."""
+    with simulator(["pause/a:100"], seed=9, extra=("--latency-ms", "1500")) as sim:
+        env = engine_env(cli_env, sim)
+        assert cli(env, "add", "pause/a").returncode == 0
+        log = tmp_path / "a.log"
+        a = start_worker(env, "--until-idle", "--concurrency", "1", "--id", "a", log=log)
+        try:
+            deadline = time.monotonic() + 60
+            while _chunks(database_url, "a") != {"completed": 1, "processing": 1}:
+                assert time.monotonic() < deadline and a.poll() is None, log_tail(a)
+                time.sleep(0.01)
+            os.kill(a.pid, signal.SIGSTOP)
+            # A has not read page 2 yet (it records a page's PRs before committing it): it
+            # holds no row lock, and page 2 reaches it only after the takeover.
+            (recorded,) = _sql(
+                database_url,
+                "SELECT pr_numbers FROM backfill_chunks WHERE worker_id = 'a' "
+                "AND status = 'processing'",
+            )
+            assert recorded == (None,), "page 2 reached A before the pause: raise the latency"
+            key = _sql(database_url, "SELECT id FROM progressive_backfill_state")[0][0]
+            _expire_lease(database_url, key)
+            b = cli(env, "worker", "--until-idle", "--id", "b", "--sync-every", "0")
+            assert b.returncode == 0, b.stderr[-3000:]
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(a.pid, signal.SIGCONT)
+        wait_for_workers([a], timeout=60)  # exit 0
+        stats = sim.stats()
+    assert _chunks(database_url, "a") == {"completed": 1, "failed": 1}
+    assert_nothing_processing_or_held(database_url)
+    check_invariants(database_url, stats)
+    assert "chunk 2 not stored (lease lost)" in log.read_text()
+    text = log.read_text()
+    assert not [n for n in (*NOISE, "Traceback") if n in text], text[-3000:]
