@@ -32,7 +32,7 @@ import pytest
 
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import Engine, open_engine
-from core.backfill.worker import Worker, WorkerOptions
+from core.backfill.worker import Worker, WorkerOptions, WorkerStats
 from core.github.client import _AHEAD
 from core.simulator import RepoSpec, SimConfig, Simulator
 from tests.engine.harness import (
@@ -82,9 +82,12 @@ class AheadGate(httpx.AsyncBaseTransport):
 
 async def _until(check: Callable[[], Awaitable[bool]], what: str, seconds: float = 30) -> None:
     """Poll `check` until it holds (a bound for a hung run, not a timing assertion)."""
-    async with asyncio.timeout(seconds):
-        while not await check():  # noqa: ASYNC110 - the database has no event to await
-            await asyncio.sleep(0.01)
+    try:
+        async with asyncio.timeout(seconds):
+            while not await check():  # noqa: ASYNC110 - the database has no event to await
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"not within {seconds} s: {what}") from None
 
 
 def _sql(database_url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -100,6 +103,17 @@ def _chunks(database_url: str, worker_id: str) -> dict[str, int]:
         worker_id,
     )
     return {status: n for status, n in rows}
+
+
+def _running(
+    engine: Engine, worker_id: str, concurrency: int, on_event: Callable[[str], None] | None = None
+) -> tuple[Worker, asyncio.Task[WorkerStats]]:
+    """A worker (until idle) running in the background on `engine`'s client."""
+    options = WorkerOptions(
+        until_idle=True, idle_interval=0.05, worker_id=worker_id, concurrency=concurrency
+    )
+    worker = Worker(engine.store, engine.client, engine.presence, options, on_event=on_event)
+    return worker, asyncio.create_task(worker.run())
 
 
 def _expire_lease(database_url: str, key: UUID) -> None:
@@ -182,13 +196,7 @@ async def test_a_fetch_ahead_on_its_way_when_the_backfill_changes_hands(
     ):
         (added,) = await add_repositories(old.store, old.client, ["o/p"])
         key = UUID(added.backfill_state_id)
-        worker = Worker(
-            old.store,
-            old.client,
-            old.presence,
-            WorkerOptions(until_idle=True, idle_interval=0.05, worker_id="old", concurrency=1),
-        )
-        run = asyncio.create_task(worker.run())
+        worker, run = _running(old, "old", 1)
 
         async def page_2_on_its_way() -> bool:
             return gate.held.is_set() and _chunks(database_url, "old") == {
@@ -237,28 +245,18 @@ async def test_a_slot_of_the_same_process_takes_over_while_the_old_slot_fetches_
             if message == "o/p: completed":  # slot 2 still holds it; slot 1 let go long ago
                 held_at_the_end.append([x.repository for x in engine.presence.held.values()])
 
-        worker = Worker(
-            engine.store,
-            engine.client,
-            engine.presence,
-            WorkerOptions(until_idle=True, idle_interval=0.05, worker_id="w", concurrency=2),
-            on_event=on_event,
-        )
-        run = asyncio.create_task(worker.run())
+        worker, run = _running(engine, "w", 2, on_event)
 
         async def page_2_on_its_way_and_q_done() -> bool:
             done = _sql(
                 database_url,
                 "SELECT count(*) FROM progressive_backfill_state WHERE status = 'completed'",
             )
+            chunks = _chunks(database_url, "w")
             return (
                 gate.held.is_set()
                 and done == [(1,)]
-                and _chunks(database_url, "w")
-                == {
-                    "completed": 2,
-                    "processing": 1,
-                }
+                and chunks == {"completed": 2, "processing": 1}
             )
 
         await _until(page_2_on_its_way_and_q_done, "o/p's page 2 on its way, o/q done")
