@@ -14,7 +14,6 @@ import socket
 import time
 import uuid
 from datetime import datetime
-from uuid import UUID
 
 from core.github.credentials import Credential
 from core.github.metrics import RateLimitMetrics
@@ -43,16 +42,19 @@ class Presence:
         # Other processes pace against what this one publishes: at least 20 times a window.
         self.min_interval = min(min_interval, pacer.window / 20) if pacer else min_interval
         self.process = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.held: dict[UUID, Lease] = {}
+        # The leases this process works under, by claim token: two slots can hold one backfill
+        # for a moment (one's lease ran out, the other took it over), and the old one letting
+        # go must not drop the new one's.
+        self.held: dict[int, Lease] = {}
         self.waiting_until: datetime | None = None
         self._pending: RateLimitMetrics | None = None
         self._written_at = 0.0
 
     def hold(self, lease: Lease) -> None:
-        self.held[lease.backfill_state_id] = lease
+        self.held[lease.claim_token] = lease
 
     def drop(self, lease: Lease) -> None:
-        self.held.pop(lease.backfill_state_id, None)
+        self.held.pop(lease.claim_token, None)
 
     async def on_rate_limit(self, metrics: RateLimitMetrics) -> None:
         self._pending = metrics

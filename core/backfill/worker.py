@@ -471,7 +471,7 @@ class Worker:
                 await keeper
             lane.holding -= 1
             lane.presence.drop(lease)
-            lane.client.forget(lease.owner, lease.name)
+            lane.client.forget(lease.owner, lease.name, lease.claim_token)
             await self._release(lease)
 
     async def _work(self, lease: Lease, lane: _Lane) -> None:
@@ -487,7 +487,7 @@ class Worker:
                 if time.monotonic() >= until and await self._others_waiting():
                     # Let another backfill have this slot for a while, once the PRs fetched
                     # ahead for this one are stored (the next holder would fetch them again).
-                    if not lane.client.fetched_ahead(lease.owner, lease.name):
+                    if not lane.client.fetched_ahead(lease.owner, lease.name, lease.claim_token):
                         break
                     held.handing_over = True
 
@@ -552,7 +552,7 @@ class Worker:
             size,
             held.lane.client.fetch_changed_pull_requests(
                 lease.owner, lease.name, after=chunk.cursor_before, page_size=size,
-                since=lease.since,
+                since=lease.since, holder=lease.claim_token,
             ),
         )  # fmt: skip
         if not isinstance(fetched, PullRequestPage):
@@ -574,9 +574,7 @@ class Worker:
             await self._apply(held, chunk, exc, size, reason=reason)
             return True
         if not result.committed:
-            self._event(
-                f"{lease.repository}: sync chunk {chunk.chunk_number} not stored ({result.reason})"
-            )
+            await self._not_stored(lease, chunk, "sync chunk", result.reason)
             return True
         self._failures.pop(key, None)
         self.page_sizes.succeeded(key)
@@ -655,11 +653,13 @@ class Worker:
                 if await self._idle_budget_elsewhere(lane):
                     try:  # a page on its way is paid for: count it with the rest
                         await self._interruptible(
-                            lane.client.ahead_arrived(lease.owner, lease.name)
+                            lane.client.ahead_arrived(lease.owner, lease.name, lease.claim_token)
                         )
                     except _Interrupted:
                         return False
-                    complete = lane.client.fetched_complete(lease.owner, lease.name)
+                    complete = lane.client.fetched_complete(
+                        lease.owner, lease.name, lease.claim_token
+                    )
                     if complete:
                         # Paid for already and needing no request: store it before letting
                         # go (the next holder would fetch it again).
@@ -702,7 +702,9 @@ class Worker:
         if held.hand_out:  # what was fetched ahead and is complete: no request at all
             size, held.hand_out = min(size, held.hand_out), 0
         elif held.handing_over:  # what was fetched ahead, completed by follow-ups only
-            size = min(size, max(1, client.fetched_ahead(lease.owner, lease.name)))
+            size = min(
+                size, max(1, client.fetched_ahead(lease.owner, lease.name, lease.claim_token))
+            )
         fetched = await self._fetch(
             held,
             chunk,
@@ -713,6 +715,7 @@ class Worker:
                 after=chunk.cursor_before,
                 page_size=size,
                 ahead=not held.handing_over,
+                holder=lease.claim_token,
             ),
         )
         if not isinstance(fetched, PullRequestPage):
@@ -726,9 +729,7 @@ class Worker:
             reason = f"could not store the page: {type(exc).__name__}: {exc}"[:1000]
             return await self._apply(held, chunk, exc, size, reason=reason)
         if not result.committed:
-            self._event(
-                f"{lease.repository}: chunk {chunk.chunk_number} not stored ({result.reason})"
-            )
+            await self._not_stored(lease, chunk, "chunk", result.reason)
             return True
         self._failures.pop(key, None)
         resized = self.page_sizes.succeeded(key, page.slowest_seconds)
@@ -869,6 +870,17 @@ class Worker:
         await self._fail(chunk, reason, self._cooldown(failures))
         self._event(f"{lease.repository}: chunk {chunk.chunk_number} failed: {exc}")
         return True
+
+    async def _not_stored(self, lease: Lease, chunk: Chunk, kind: str, reason: str | None) -> None:
+        """The database refused a page's commit: the lease was lost (expired, taken over,
+        the backfill failed, retried or its repository removed) or recovery settled the chunk.
+        The chunk is failed at once, fenced by its own claim token (`fail_chunk` changes
+        nothing if recovery or a removal got there first, and never the next holder's
+        backfill row), instead of staying `processing` until a recovery run finds it stuck
+        and, seeing its PRs stored by the next holder, counts it completed. Not counted as
+        the work's failure: the page was fine, the lease was not."""
+        self._event(f"{lease.repository}: {kind} {chunk.chunk_number} not stored ({reason})")
+        await self._fail(chunk, f"not stored: {reason or 'refused'}", counted=False)
 
     async def _remember_page_size(self, lease: Lease, size: int) -> None:
         """Store the size on the backfill: the next holder starts there (best effort)."""

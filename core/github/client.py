@@ -16,7 +16,7 @@ import inspect
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -58,6 +58,8 @@ from core.github.queries import (
 
 log = logging.getLogger("core.github")
 
+WalkKey = tuple[Hashable, ...]
+
 MetricsCallback = Callable[[RateLimitMetrics], Awaitable[None] | None]
 WaitCallback = Callable[[datetime, str], Awaitable[None] | None]
 
@@ -91,6 +93,21 @@ _RESPONSE_TIMES: contextvars.ContextVar[list[float] | None] = contextvars.Contex
     "response_times", default=None
 )
 
+
+def _walk_key(owner: str, name: str, holder: Hashable | None, *, sync: bool = False) -> WalkKey:
+    """Whose walk through a repository's PRs: the repository (GitHub's names are
+    case-insensitive), a sync's or a backfill's, and its holder. Two holders of one backfill
+    in one process (a slot whose lease ran out and the slot that took the backfill over, both
+    on this client) each have their own buffer and fetch ahead: one never takes PRs the other
+    fetched (the other's cursor, a page out of order) nor drops the other's walk."""
+    return (
+        owner.lower(),
+        name.lower(),
+        *(("sync",) if sync else ()),
+        *((holder,) if holder is not None else ()),
+    )
+
+
 # Set in a page fetched ahead: it never waits for the points budget (a wait of up to an hour
 # that the worker would rather spend on another backfill or installation); it stops instead.
 _AHEAD: contextvars.ContextVar[bool] = contextvars.ContextVar("ahead", default=False)
@@ -100,7 +117,7 @@ _AHEAD: contextvars.ContextVar[bool] = contextvars.ContextVar("ahead", default=F
 class _Walk:
     """One repository's walk through its PRs: where they are buffered and how to ask."""
 
-    key: tuple[str, ...]
+    key: WalkKey
     owner: str
     name: str
     order: tuple[str, str]  # (field, direction) of GitHub's `orderBy`
@@ -176,10 +193,10 @@ class GitHubClient:
         self._budget = BudgetTracker(now=self._now)
         self._reserved = 0  # estimated points of requests in flight, not yet reported
         self._dry_run_lock = asyncio.Lock()
-        self._buffers: dict[tuple[str, ...], RepoBuffer] = {}
+        self._buffers: dict[WalkKey, RepoBuffer] = {}
         # The next page of a repository, fetched in the background: (its cursor, the task,
         # the PRs it asks for).
-        self._refills: dict[tuple[str, ...], tuple[str | None, asyncio.Task[list[float]], int]] = {}
+        self._refills: dict[WalkKey, tuple[str | None, asyncio.Task[list[float]], int]] = {}
         self.requests_sent = 0
 
     def __repr__(self) -> str:
@@ -580,21 +597,37 @@ class GitHubClient:
         return (await self.repository(owner, name)).total_prs
 
     async def fetch_pull_requests_page(
-        self, owner: str, name: str, *, after: str | None, page_size: int, ahead: bool = True
+        self,
+        owner: str,
+        name: str,
+        *,
+        after: str | None,
+        page_size: int,
+        ahead: bool = True,
+        holder: Hashable | None = None,
     ) -> PullRequestPage:
         """Up to `page_size` complete PRs after cursor `after`, oldest first.
 
         Nested reviews/comments/labels come 100 at a time (free under the cost rule); longer
         ones are completed by aliased `node(id:)` follow-ups that share 1-point queries with
         PRs fetched ahead for the next page. Nothing is truncated. With `ahead=False` no PR
-        beyond this page is fetched (a holder about to let the backfill go).
+        beyond this page is fetched (a holder about to let the backfill go). `holder` (a
+        lease's claim token): whose walk this is; what one holder fetched ahead is never
+        handed to another (see `_walk_key`); None: the repository's one walk.
         """
         return await self._timed(
-            self._page(owner, name, after=after, page_size=page_size, ahead=ahead)
+            self._page(owner, name, after=after, page_size=page_size, ahead=ahead, holder=holder)
         )
 
     async def fetch_changed_pull_requests(
-        self, owner: str, name: str, *, after: str | None, page_size: int, since: datetime
+        self,
+        owner: str,
+        name: str,
+        *,
+        after: str | None,
+        page_size: int,
+        since: datetime,
+        holder: Hashable | None = None,
     ) -> PullRequestPage:
         """One page of a sync: up to `page_size` complete PRs after cursor `after`, most
         recently updated first, stopping at the first PR updated before `since`
@@ -602,7 +635,15 @@ class GitHubClient:
         backfill's pages; nothing is fetched ahead and no follow-up is paid for a PR that
         did not change."""
         return await self._timed(
-            self._page(owner, name, after=after, page_size=page_size, ahead=False, since=since)
+            self._page(
+                owner,
+                name,
+                after=after,
+                page_size=page_size,
+                ahead=False,
+                since=since,
+                holder=holder,
+            )
         )
 
     async def _timed(self, fetch: Awaitable[PullRequestPage]) -> PullRequestPage:
@@ -625,11 +666,10 @@ class GitHubClient:
         page_size: int,
         ahead: bool,
         since: datetime | None = None,
+        holder: Hashable | None = None,
     ) -> PullRequestPage:
         page_size = max(1, min(MAX_PAGE, page_size))
-        key: tuple[str, ...] = (owner.lower(), name.lower())
-        if since is not None:
-            key += ("sync",)
+        key = _walk_key(owner, name, holder, sync=since is not None)
         await self._refilled(key, after)
         buffer = self._buffers.get(key)
         if buffer is None or buffer.start_after != after or buffer.stop_below != since:
@@ -704,7 +744,7 @@ class GitHubClient:
             await self._fill(walk, page_size, ahead=True)
         return times
 
-    async def _refilled(self, key: tuple[str, ...], after: str | None) -> None:
+    async def _refilled(self, key: WalkKey, after: str | None) -> None:
         """Wait for the background fetch of the page after `after`, if one runs: its error
         is raised here, and its response times count for this page (page sizing). One for
         another cursor (the caller went elsewhere) is dropped."""
@@ -720,7 +760,7 @@ class GitHubClient:
         if current is not None:
             current.extend(times)
 
-    def _drop_refill(self, key: tuple[str, ...]) -> None:
+    def _drop_refill(self, key: WalkKey) -> None:
         """Stop the background fetch for `key` (its answer is not wanted any more)."""
         _, task, _ = self._refills.pop(key, (None, None, 0))
         if task is None:
@@ -731,13 +771,13 @@ class GitHubClient:
         else:
             task.cancel()
 
-    def fetched_ahead(self, owner: str, name: str) -> int:
+    def fetched_ahead(self, owner: str, name: str, holder: Hashable | None = None) -> int:
         """PRs already fetched for the repository's next pages (complete or awaiting
         follow-ups), or on their way: a page fetched in the background and not yet answered
         counts as the PRs it asks for. Another worker taking the backfill over would fetch
         (and pay for) them again, so a holder hands them out before it lets go (a page on
         its way, cancelled, is paid for all the same: its cursor was asked for twice)."""
-        key = (owner.lower(), name.lower())
+        key = _walk_key(owner, name, holder)
         buffer = self._buffers.get(key)
         fetched = len(buffer.entries) if buffer is not None else 0
         _, task, asked = self._refills.get(key, (None, None, 0))
@@ -745,28 +785,29 @@ class GitHubClient:
             fetched = max(fetched, asked)
         return fetched
 
-    async def ahead_arrived(self, owner: str, name: str) -> None:
+    async def ahead_arrived(self, owner: str, name: str, holder: Hashable | None = None) -> None:
         """Wait until the page fetched ahead for the repository (if one is on its way) is
         answered, without taking it or its error: what is paid for can then be counted
         (`fetched_complete`) before a backfill is let go. Bounded: a fetch ahead never waits
         for the points budget."""
-        _, task, _ = self._refills.get((owner.lower(), name.lower()), (None, None, 0))
+        _, task, _ = self._refills.get(_walk_key(owner, name, holder), (None, None, 0))
         if task is not None:
             await asyncio.wait([task])
 
-    def fetched_complete(self, owner: str, name: str) -> int:
+    def fetched_complete(self, owner: str, name: str, holder: Hashable | None = None) -> int:
         """Of `fetched_ahead`, the PRs at the front that need no follow-up: a page of at most
         this many is handed out without a request (what a spent budget can still store)."""
-        buffer = self._buffers.get((owner.lower(), name.lower()))
+        buffer = self._buffers.get(_walk_key(owner, name, holder))
         return buffer.complete_prefix() if buffer is not None else 0
 
-    def forget(self, owner: str, name: str) -> None:
-        """Drop what was fetched ahead for a repository this client no longer works on."""
-        for key in ((owner.lower(), name.lower()), (owner.lower(), name.lower(), "sync")):
+    def forget(self, owner: str, name: str, holder: Hashable | None = None) -> None:
+        """Drop what `holder` fetched ahead for a repository it no longer works on (another
+        holder's walk of it, on this client, is left alone)."""
+        for key in (_walk_key(owner, name, holder), _walk_key(owner, name, holder, sync=True)):
             self._drop_refill(key)
             self._buffers.pop(key, None)
 
-    def _malformed(self, key: tuple[str, ...], owner: str, name: str, exc: Exception) -> NoReturn:
+    def _malformed(self, key: WalkKey, owner: str, name: str, exc: Exception) -> NoReturn:
         """A page that cannot be read: forget everything buffered for it (it may be half
         folded in) and say so with a typed error; the caller fetches it again later."""
         self._buffers.pop(key, None)
