@@ -138,3 +138,24 @@ async def test_a_settlement_lost_to_a_dropped_connection_is_made_on_the_next_led
     row = db.execute("SELECT seconds FROM github_server_time ORDER BY id LIMIT 1").fetchone()
     assert row["seconds"] == pytest.approx(seconds)
     assert db.execute(unsettled).fetchone()["n"] == 1  # only the one just released
+
+
+@pytest.mark.psycopg_only
+async def test_answers_coming_in_together_each_settle_and_the_next_request_reserves(
+    store: Store, db
+) -> None:
+    """Two answers of one process come in at once (two slots on one token) while a third
+    request asks the ledger for room. Each settles once, and the third is reserved in the
+    ledger. Before, every ledger call settled every pending answer and then deleted it from
+    the list: the calls after the first found it gone (KeyError), so the second answer stayed
+    unsettled (counted up to the kill for a window) and the third request went out without a
+    reservation, unseen by every other process on the token."""
+    pacer = ServerTimePacer(WINDOW, BUDGET, ledger=StoreLedger(store))
+    first, second = await pacer.acquire(), await pacer.acquire()
+    *_, third = await asyncio.gather(pacer.finish(first), pacer.finish(second), pacer.acquire())
+    rows = db.execute("SELECT settled FROM github_server_time ORDER BY id").fetchall()
+    assert [row["settled"] for row in rows] == [True, True, False]
+    await pacer.finish(third)
+    assert db.execute("SELECT bool_and(settled) AS all FROM github_server_time").fetchone() == {
+        "all": True
+    }
