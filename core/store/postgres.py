@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import select
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -161,6 +162,22 @@ def unavailable(exc: Exception, setting: str, conninfo: str) -> StoreUnavailable
     return kind(describe_connect_error(exc, setting, conninfo))
 
 
+async def _still_open(conn: psycopg.AsyncConnection) -> None:
+    """The pool's check of each connection it hands out: one the server ended while it sat
+    idle in the pool (a restart, a failover, pg_terminate_backend, idle_session_timeout) is
+    replaced, not handed out to fail the next call. A worker's connections sit idle while it
+    waits on GitHub: after a restart its commit got a dead one, and the page it had paid for
+    was lost and fetched again.
+
+    No round trip in the usual case: an idle connection has nothing to read unless the server
+    sent it something, in practice its FATAL error before closing; only then is it asked
+    (an empty query), and a dead one raises (the pool discards it and hands out another)."""
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    if poller.poll(0):
+        await conn.execute("")
+
+
 class _RedactPassword(logging.Filter):
     """psycopg's pool logs libpq's reconnect failures (hosts included): mask the password."""
 
@@ -238,6 +255,7 @@ class PostgresTransport:
             max_size=max_size,
             open=False,
             configure=configure,
+            check=_still_open,
             kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": None},
         )
         try:

@@ -33,6 +33,7 @@ from tests.engine.harness import (
     cli,
     engine_env,
     environ_without_secrets,
+    pages_fetched_twice,
     simulator,
     start_worker,
     terminate_all,
@@ -123,6 +124,21 @@ def wait_for_log(log: Path, text: str, worker: object, timeout: float = 60) -> N
             return
         assert time.monotonic() < deadline, f"no {text!r} in the worker's log"
         time.sleep(0.02)
+
+
+def waiting_on_github(url: str, timeout: float = 60) -> None:
+    """Until the worker has a chunk started 0.3 s ago or more and no statement running: its
+    page is on its way from GitHub (a page in hand is committed within milliseconds)."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as db:
+        while db.execute(
+            "SELECT EXISTS (SELECT FROM backfill_chunks WHERE status = 'processing' "
+            "  AND started_at < now() - interval '0.3 s') "
+            "AND NOT EXISTS (SELECT FROM pg_stat_activity WHERE datname = current_database() "
+            "  AND pid <> pg_backend_pid() AND state <> 'idle')"
+        ).fetchone() != (True,):
+            assert time.monotonic() < deadline, "the worker never waited on GitHub"
+            time.sleep(0.02)
 
 
 def test_a_worker_started_while_postgres_restarts_waits_for_it(
@@ -271,3 +287,36 @@ def test_a_refused_connection_still_fails_at_once_in_one_line(
     assert lines[0].startswith("backfill-console: error: cannot connect to the database given by")
     assert reason in lines[0]
     assert "hunter2" not in done.stderr + done.stdout
+
+
+def test_a_restart_while_a_page_is_on_its_way_loses_no_page(
+    private: PrivateServer, tmp_path: Path
+) -> None:
+    """Postgres restarts while the worker waits on GitHub for a page (answers of 1 s): the
+    pool's connections die idle. When the page is in, every call after it gets a live
+    connection: the page is stored (none fetched twice, no chunk failed or left
+    `processing`), its server time settled, its budget published. Before, the first calls
+    after the restart were handed the dead connections and failed (here the settlement and
+    the budget's; a commit handed one lost the page GitHub had been paid for)."""
+    with simulator(["inflight/a:80"], seed=43, extra=("--latency-ms", "1000")) as sim:
+        env = engine_env(private_env(private, tmp_path), sim)
+        assert cli(env, "add", "inflight/a").returncode == 0
+        log = tmp_path / "w.log"
+        worker = start_worker(env, "--until-idle", "--lease-seconds", "30", log=log)
+        try:
+            wait_for_log(log, "chunk 1 stored", worker)
+            waiting_on_github(private.url)
+            private.stop()
+            time.sleep(0.2)  # the restart's down time
+            private.start()
+            wait_for_workers([worker], timeout=90)
+        finally:
+            terminate_all([worker])
+        stats = sim.stats()
+    check_invariants(private.url, stats)
+    assert pages_fetched_twice(stats) == {}
+    with psycopg.connect(private.url) as db:
+        statuses = db.execute("SELECT status, count(*) FROM backfill_chunks GROUP BY status")
+        assert dict(statuses.fetchall()).keys() == {"completed"}
+    text = log.read_text()
+    assert "settling failed" not in text and "on_rate_limit failed" not in text, text

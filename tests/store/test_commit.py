@@ -260,3 +260,33 @@ async def test_concurrent_commits_sharing_authors_do_not_deadlock(store: Store, 
         db.execute("SELECT sum(processed_prs) AS n FROM progressive_backfill_state").fetchone()["n"]
         == 800
     )
+
+
+@pytest.mark.psycopg_only
+async def test_a_page_commits_after_the_server_ended_every_idle_connection(
+    store: Store, db
+) -> None:
+    """A restart or an administrator ends every session while the worker waits on GitHub:
+    the pool's connections die idle. The page, when it is in, still commits (and with it the
+    PRs GitHub was paid for): a connection the server ended while it sat in the pool is not
+    handed out. Before, the commit got a dead one and failed, and the page was fetched again."""
+    _, chunk = await claimed_chunk(store)
+    db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    deadline = time.monotonic() + 10
+    while db.execute(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+    ).fetchone() != {"n": 0}:
+        assert time.monotonic() < deadline, "the store's backends never went away"
+        await asyncio.sleep(0.02)
+    page = [pull_request(1, reviews=1, comments=1)]
+    result = await store.commit_chunk(
+        chunk, page, cursor_after="c1", has_next_page=True, total_prs=5
+    )
+    assert result.committed
+    assert counts(db)["pull_requests"] == 1
+    row = db.execute("SELECT status FROM backfill_chunks WHERE id = %s", (chunk.id,)).fetchone()
+    assert row["status"] == "completed"
