@@ -1,0 +1,197 @@
+"""Database blips as a hostile environment makes them: sessions ended at random moments for a
+whole run under several workers and the `backfill` command, and a command's own call ended
+mid-statement. Exit statuses must agree with the end state in the database (DESIGN.md §3's
+invariants, tests/engine/harness.py `check_invariants`, against the simulator), and a blip is
+one line, never a traceback (tracebacks are for bugs, console/cli.py). Real processes, the
+simulator over HTTP, the test Postgres."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.engine.harness import (
+    check_invariants,
+    cli,
+    engine_env,
+    environ_without_secrets,
+    simulator,
+    start_worker,
+    terminate_all,
+    wait_for_workers,
+)
+
+pytestmark = pytest.mark.reliability
+
+# The first repository registered sleeps in the database (a sequence: its count survives the
+# rollback of the ended transaction).
+SLOW_FIRST_REGISTRATION = """
+CREATE SEQUENCE slow_once;
+CREATE FUNCTION slow_once() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF nextval('slow_once') = 1 THEN
+        PERFORM pg_sleep(30);
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER slow_once BEFORE INSERT ON repositories
+    FOR EACH ROW EXECUTE FUNCTION slow_once();
+"""
+
+
+def end_the_sleeping_statement(database_url: str, ended: list[int]) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            rows = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event = 'PgSleep'"
+            ).fetchall()
+            if rows:
+                ended.append(len(rows))
+                return
+            time.sleep(0.02)
+
+
+def test_add_whose_registration_loses_its_connection_says_so_in_one_line(
+    database_url: str, tmp_path: Path
+) -> None:
+    """`add` while the database ends the session of its registration: one line saying the
+    connection was dropped and to run it again, exit 1, no traceback; nothing registered;
+    run again, it adds the repository. Before, the psycopg error's traceback."""
+    env = environ_without_secrets()
+    env.update(DATABASE_URL=database_url, BACKFILL_DATA_DIR=str(tmp_path / "data"))
+    with simulator(["blip/a:5"]) as sim:
+        env = engine_env(env, sim)
+        with psycopg.connect(database_url, autocommit=True) as db:
+            db.execute(SLOW_FIRST_REGISTRATION)
+        ended: list[int] = []
+        killer = threading.Thread(target=end_the_sleeping_statement, args=(database_url, ended))
+        killer.start()
+        try:
+            dropped = cli(env, "add", "blip/a")
+        finally:
+            killer.join()
+        assert ended, "the registration never reached the database"
+        assert dropped.returncode == 1, dropped.stderr
+        assert "Traceback" not in dropped.stderr
+        errors = [line for line in dropped.stderr.splitlines() if "error:" in line]
+        assert len(errors) == 1, dropped.stderr
+        assert errors[0].startswith("backfill-console: error: the database dropped the connection")
+        with psycopg.connect(database_url) as db:
+            assert db.execute("SELECT count(*) FROM repositories").fetchone() == (0,)
+        again = cli(env, "add", "blip/a")
+        assert again.returncode == 0, again.stderr
+        with psycopg.connect(database_url) as db:
+            assert db.execute("SELECT count(*) FROM progressive_backfill_state").fetchone() == (1,)
+
+
+def blip_at_random(database_url: str, running: list[subprocess.Popen[str]], seed: int) -> int:
+    """End every session of the database at random moments (0.05-0.6 s apart) while any of
+    `running` runs; how many were ended. Starts once a page is committed (the repositories
+    are added: a registration cut short is `add`'s one-line error, tested above)."""
+    rng = random.Random(seed)
+    ended = 0
+    committed = "SELECT count(*) FROM backfill_chunks WHERE status = 'completed'"
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        deadline = time.monotonic() + 60
+        while admin.execute(committed).fetchone() == (0,):
+            assert time.monotonic() < deadline, "no page was ever committed"
+            time.sleep(0.02)
+        while any(p.poll() is None for p in running):
+            time.sleep(rng.uniform(0.05, 0.6))
+            (n,) = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+            ended += n
+    return ended
+
+
+def settle_left_processing(env: dict[str, str], database_url: str) -> None:
+    """A chunk whose commit and failure record both died with their connections stays
+    `processing` (its page was fetched again by the next chunk): recovery, with time moved in
+    the database, settles every one (as in test_engine_under_stress)."""
+    with psycopg.connect(database_url, autocommit=True) as db:
+        db.execute(
+            "UPDATE backfill_chunks SET started_at = now() - interval '40 minutes' "
+            "WHERE status = 'processing'"
+        )
+        recovered = cli(env, "recover", "--stuck-threshold=30")
+        assert recovered.returncode == 0, recovered.stderr
+        assert db.execute(
+            "SELECT count(*) FROM backfill_chunks WHERE status = 'processing'"
+        ).fetchone() == (0,)
+
+
+def test_sessions_ended_at_random_moments_for_a_whole_run(
+    database_url: str, tmp_path: Path, full_size: bool
+) -> None:
+    """Three workers (one, two and three slots) and every session of their database ended at
+    random moments until the last has exited: each exits 0 (the work is done: a worker that
+    stored nothing may not fail the job for blips others rode out), and the end state equals
+    the simulator's."""
+    scale = 3 if full_size else 1
+    repos = [f"random/a:{200 * scale}", f"random/b:{150 * scale}", f"random/c:{100 * scale}"]
+    env = environ_without_secrets()
+    env.update(DATABASE_URL=database_url, BACKFILL_DATA_DIR=str(tmp_path / "data"))
+    with simulator(repos, seed=53, extra=("--latency-ms", "20")) as sim:
+        env = engine_env(env, sim)
+        assert cli(env, "add", *(r.split(":")[0] for r in repos)).returncode == 0
+        args = ("--until-idle", "--lease-seconds", "10")
+        workers = [
+            start_worker(env, *args, "--concurrency", str(i + 1), log=tmp_path / f"w{i}.log")
+            for i in range(3)
+        ]
+        try:
+            ended = blip_at_random(database_url, workers, seed=53)
+            wait_for_workers(workers, timeout=30)
+        finally:
+            terminate_all(workers)
+        stats = sim.stats()
+    assert ended > 0
+    check_invariants(database_url, stats)
+    settle_left_processing(env, database_url)
+
+
+def test_the_backfill_command_under_sessions_ended_at_random_moments(
+    database_url: str, tmp_path: Path
+) -> None:
+    """`backfill-console backfill` (two slots, progress polled every second) while every
+    session of its database is ended at random moments: exit 0, no traceback, every backfill
+    complete and equal to the simulator's."""
+    repos = ["bfcmd/a:200", "bfcmd/b:100"]
+    env = environ_without_secrets()
+    env.update(DATABASE_URL=database_url, BACKFILL_DATA_DIR=str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    with simulator(repos, seed=59, extra=("--latency-ms", "20")) as sim:
+        env = engine_env(env, sim)
+        out = tmp_path / "backfill.out"
+        with open(out, "w") as sink:
+            command = subprocess.Popen(
+                [sys.executable, "-m", "console.cli", "backfill", "--workers", "2"]
+                + [r.split(":")[0] for r in repos],
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                text=True,
+                cwd=tmp_path,
+            )
+        try:
+            ended = blip_at_random(database_url, [command], seed=59)
+            command.wait(timeout=30)
+        finally:
+            terminate_all([command])
+        stats = sim.stats()
+    text = out.read_text()
+    assert command.returncode == 0, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    assert ended > 0
+    check_invariants(database_url, stats)
