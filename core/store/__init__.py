@@ -104,8 +104,11 @@ async def connect_postgres(settings: Settings, *, max_size: int = 10) -> Store:
             return await _open_postgres(settings, url, setting, max_size)
         except (ConnectionDropped, ServerNotListening) as exc:
             restarting = restarting or isinstance(exc, ConnectionDropped)
-            if not restarting or time.monotonic() + pause > deadline:
+            if not restarting:
                 raise
+            if time.monotonic() + pause > deadline:
+                said = f"{exc}; still so after {OPEN_GRACE_SECONDS:g} s of tries"
+                raise type(exc)(said) from None
             log.warning("the database is restarting or full (%s); trying again", exc)
             await asyncio.sleep(pause)
             pause = min(2 * pause, 5.0)
