@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -22,42 +21,15 @@ from tests.engine.harness import (
     cli,
     engine_env,
     environ_without_secrets,
+    recover_left_processing,
     simulator,
     start_worker,
     terminate_all,
     wait_for_workers,
 )
+from tests.support.held_statement import end_the_held_statement, hold_first_write
 
 pytestmark = pytest.mark.reliability
-
-# The first repository registered sleeps in the database (a sequence: its count survives the
-# rollback of the ended transaction).
-SLOW_FIRST_REGISTRATION = """
-CREATE SEQUENCE slow_once;
-CREATE FUNCTION slow_once() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF nextval('slow_once') = 1 THEN
-        PERFORM pg_sleep(30);
-    END IF;
-    RETURN NEW;
-END $$;
-CREATE TRIGGER slow_once BEFORE INSERT ON repositories
-    FOR EACH ROW EXECUTE FUNCTION slow_once();
-"""
-
-
-def end_the_sleeping_statement(database_url: str, ended: list[int]) -> None:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            rows = conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event = 'PgSleep'"
-            ).fetchall()
-            if rows:
-                ended.append(len(rows))
-                return
-            time.sleep(0.02)
 
 
 def test_add_whose_registration_loses_its_connection_says_so_in_one_line(
@@ -71,14 +43,9 @@ def test_add_whose_registration_loses_its_connection_says_so_in_one_line(
     with simulator(["blip/a:5"]) as sim:
         env = engine_env(env, sim)
         with psycopg.connect(database_url, autocommit=True) as db:
-            db.execute(SLOW_FIRST_REGISTRATION)
-        ended: list[int] = []
-        killer = threading.Thread(target=end_the_sleeping_statement, args=(database_url, ended))
-        killer.start()
-        try:
+            hold_first_write(db, "repositories")
+        with end_the_held_statement(database_url) as ended:
             dropped = cli(env, "add", "blip/a")
-        finally:
-            killer.join()
         assert ended, "the registration never reached the database"
         assert dropped.returncode == 1, dropped.stderr
         assert "Traceback" not in dropped.stderr
@@ -115,22 +82,6 @@ def blip_at_random(database_url: str, running: list[subprocess.Popen[str]], seed
     return ended
 
 
-def settle_left_processing(env: dict[str, str], database_url: str) -> None:
-    """A chunk whose commit and failure record both died with their connections stays
-    `processing` (its page was fetched again by the next chunk): recovery, with time moved in
-    the database, settles every one (as in test_engine_under_stress)."""
-    with psycopg.connect(database_url, autocommit=True) as db:
-        db.execute(
-            "UPDATE backfill_chunks SET started_at = now() - interval '40 minutes' "
-            "WHERE status = 'processing'"
-        )
-        recovered = cli(env, "recover", "--stuck-threshold=30")
-        assert recovered.returncode == 0, recovered.stderr
-        assert db.execute(
-            "SELECT count(*) FROM backfill_chunks WHERE status = 'processing'"
-        ).fetchone() == (0,)
-
-
 def test_sessions_ended_at_random_moments_for_a_whole_run(
     database_url: str, tmp_path: Path, full_size: bool
 ) -> None:
@@ -158,7 +109,7 @@ def test_sessions_ended_at_random_moments_for_a_whole_run(
         stats = sim.stats()
     assert ended > 0
     check_invariants(database_url, stats)
-    settle_left_processing(env, database_url)
+    recover_left_processing(env, database_url)
 
 
 def test_the_backfill_command_under_sessions_ended_at_random_moments(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 
 import psycopg
 import pytest
 
 from core.store import Store
+from tests.support.held_statement import end_the_held_statement
 
 from .helpers import pull_request
 
@@ -160,25 +160,9 @@ async def test_a_connection_killed_mid_commit_leaves_nothing(
         "CREATE TRIGGER slow BEFORE INSERT ON comments FOR EACH ROW EXECUTE FUNCTION slow_comment()"
     )
     page = [pull_request(1, reviews=2, comments=1)]
-
-    def killer() -> None:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                killed = conn.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE query LIKE '%%\"commit_chunk\"(%%' AND state = 'active' "
-                    "AND wait_event = 'PgSleep'"
-                ).fetchall()
-                if killed:
-                    return
-                time.sleep(0.05)
-
-    thread = threading.Thread(target=killer)
-    thread.start()
-    with pytest.raises(psycopg.OperationalError):
+    with end_the_held_statement(database_url) as ended, pytest.raises(psycopg.OperationalError):
         await store.commit_chunk(chunk, page, cursor_after="c1", has_next_page=True, total_prs=5)
-    thread.join()
+    assert ended
     db.execute("DROP TRIGGER slow ON comments")
     assert counts(db) == {"pull_requests": 0, "reviews": 0, "comments": 0, "contributors": 0}
     row = db.execute("SELECT status FROM backfill_chunks WHERE id = %s", (chunk.id,)).fetchone()

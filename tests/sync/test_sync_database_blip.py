@@ -6,46 +6,14 @@ there, so the blip lands mid-commit every time."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 import psycopg
 
 from tests.engine.harness import cli, engine_env, simulator
+from tests.support.held_statement import end_the_held_statement, hold_first_write
 from tests.sync.helpers import differences, sync_state
 from tests.sync.test_sync_crash import get, post
 
 REPO = "o/blip"
-
-# The first write of a pull request sleeps (a sequence: the count survives the rollback of
-# the killed transaction), so the sync's first commit is still running when it is ended.
-SLOW_FIRST_WRITE = """
-CREATE SEQUENCE slow_once;
-CREATE FUNCTION slow_once() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF nextval('slow_once') = 1 THEN
-        PERFORM pg_sleep(30);
-    END IF;
-    RETURN NEW;
-END $$;
-CREATE TRIGGER slow_once BEFORE INSERT OR UPDATE ON pull_requests
-    FOR EACH ROW EXECUTE FUNCTION slow_once();
-"""
-
-
-def end_the_sleeping_commit(database_url: str, ended: list[int]) -> None:
-    """Terminate the backend asleep in the trigger (the sync's commit), once."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            rows = conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event = 'PgSleep'"
-            ).fetchall()
-            if rows:
-                ended.append(len(rows))
-                return
-            time.sleep(0.02)
 
 
 def test_a_sync_whose_commit_the_database_dropped_does_not_exit_0_stale(
@@ -64,14 +32,9 @@ def test_a_sync_whose_commit_the_database_dropped_does_not_exit_0_stale(
         post(f"{sim.url}/_sim/evolve", {"repo": REPO, "changed": 10, "new": 2, "seed": 1})
         truth = get(f"{sim.url}/_sim/truth?repo={REPO}")
         with psycopg.connect(database_url, autocommit=True) as db:
-            db.execute(SLOW_FIRST_WRITE)
-        ended: list[int] = []
-        killer = threading.Thread(target=end_the_sleeping_commit, args=(database_url, ended))
-        killer.start()
-        try:
+            hold_first_write(db, "pull_requests")
+        with end_the_held_statement(database_url) as ended:
             blipped = cli(env, "sync", REPO)
-        finally:
-            killer.join()
         assert ended, "the sync's commit never reached the database"
         assert differences(database_url, truth) != []  # the page was not stored
         state = sync_state(database_url, REPO)
