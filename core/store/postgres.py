@@ -162,20 +162,17 @@ def unavailable(exc: Exception, setting: str, conninfo: str) -> StoreUnavailable
     return kind(describe_connect_error(exc, setting, conninfo))
 
 
-async def _still_open(conn: psycopg.AsyncConnection) -> None:
-    """The pool's check of each connection it hands out: one the server ended while it sat
-    idle in the pool (a restart, a failover, pg_terminate_backend, idle_session_timeout) is
-    replaced, not handed out to fail the next call. A worker's connections sit idle while it
-    waits on GitHub: after a restart its commit got a dead one, and the page it had paid for
-    was lost and fetched again.
-
-    No round trip in the usual case: an idle connection has nothing to read unless the server
-    sent it something, in practice its FATAL error before closing; only then is it asked
-    (an empty query), and a dead one raises (the pool discards it and hands out another)."""
-    poller = select.poll()
-    poller.register(conn.fileno(), select.POLLIN)
-    if poller.poll(0):
-        await conn.execute("")
+def _ended_while_idle(conn: psycopg.AsyncConnection) -> bool:
+    """Whether the server ended this pooled connection while it sat idle (a restart, a
+    failover, pg_terminate_backend, idle_session_timeout): an idle connection has nothing to
+    read unless the server sent it something, in practice its FATAL error before closing. No
+    round trip: a poll of the socket."""
+    try:
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN)
+    except psycopg.Error:  # closed already
+        return True
+    return bool(poller.poll(0))
 
 
 class _RedactPassword(logging.Filter):
@@ -255,7 +252,6 @@ class PostgresTransport:
             max_size=max_size,
             open=False,
             configure=configure,
-            check=_still_open,
             kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": None},
         )
         try:
@@ -276,10 +272,22 @@ class PostgresTransport:
             _POOL_LOG.removeFilter(self._redact)
 
     async def _execute(self, query: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """One call on a pooled connection. A connection the server ended while it sat in the
+        pool is closed (the pool replaces it) and the next one taken, at once, up to the
+        pool's size: a worker's connections sit idle while it waits on GitHub, and after a
+        restart its commit was handed a dead one and the page it had paid for was fetched
+        again. (The pool's own `check` hook was tried: on a check that fails it backs off 1,
+        2, 4 ... s, and while sessions kept being ended every connection died during those
+        sleeps: calls waited out the pool's 30 s timeout.)"""
         try:
-            async with self._pool.connection() as conn:
-                cur = await conn.cursor(row_factory=dict_row).execute(query, params)
-                return await cur.fetchall()
+            for tries_left in range(self._pool.max_size, -1, -1):
+                async with self._pool.connection() as conn:
+                    if tries_left and _ended_while_idle(conn):
+                        await conn.close()
+                        continue
+                    cur = await conn.cursor(row_factory=dict_row).execute(query, params)
+                    return await cur.fetchall()
+            raise AssertionError("unreachable: the last try runs the statement")
         except psycopg.OperationalError as exc:  # libpq's words, hosts included: masked
             raise type(exc)(redact_password(str(exc), self._conninfo)) from None
 

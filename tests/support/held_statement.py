@@ -13,8 +13,8 @@ import psycopg
 from psycopg import sql
 
 
-def hold_first_write(db: psycopg.Connection, table: str) -> None:
-    """The first row written to `table` (INSERT or UPDATE) sleeps in the database. A sequence
+def hold_first_write(db: psycopg.Connection, table: str, events: str = "INSERT OR UPDATE") -> None:
+    """The first row written to `table` (by `events`) sleeps in the database. A sequence
     counts the writes: its count survives the rollback of the ended transaction, so the next
     try goes through."""
     db.execute(
@@ -31,9 +31,8 @@ def hold_first_write(db: psycopg.Connection, table: str) -> None:
     )
     db.execute(
         sql.SQL(
-            "CREATE TRIGGER held_once BEFORE INSERT OR UPDATE ON {} "
-            "FOR EACH ROW EXECUTE FUNCTION held_once()"
-        ).format(sql.Identifier(table))
+            "CREATE TRIGGER held_once BEFORE {} ON {} FOR EACH ROW EXECUTE FUNCTION held_once()"
+        ).format(sql.SQL(events), sql.Identifier(table))
     )
 
 
