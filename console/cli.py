@@ -141,6 +141,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except Exception as exc:
+        from core.store.postgres import connection_dropped
+
+        if not connection_dropped(exc):
+            raise  # a bug: its traceback
+        # The database ended the session mid-command (a restart, a failover): not a bug. The
+        # server's first line only (its CONTEXT lines quote SQL; it never holds the URL).
+        said = str(exc).strip().splitlines()
+        reason = said[0] if said else type(exc).__name__
+        print(
+            f"backfill-console: error: the database dropped the connection ({reason}); "
+            "each step is its own transaction: run the command again",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -22,7 +22,15 @@ class StoreUnavailable(BackfillError):
 
 class ConnectionDropped(StoreUnavailable):
     """The database ended an established session (a restart, a failover, an administrator's
-    pg_terminate_backend): trying again shortly may succeed, unlike a refused setting."""
+    pg_terminate_backend, another backend's crash), or refused one for now (shutting down,
+    starting up, recovering, every connection slot taken): trying again shortly may succeed,
+    unlike a refused setting."""
+
+
+class ServerNotListening(StoreUnavailable):
+    """Nothing answers where the database should be (connection refused, no socket): a wrong
+    host or port, or a server between its stop and its start. Only the second is worth trying
+    again, and only a server seen restarting tells them apart."""
 
 
 class MigrationError(BackfillError):

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+from uuid import UUID
 
 from rich.console import Console
 from rich.markup import escape
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     console = Console()
 
-    async def work() -> list[Freshness]:
+    async def work() -> tuple[list[Freshness], set[UUID], set[UUID]]:
         async with open_engine(settings, store_max_size=args.concurrency + 2) as engine:
             rows = await engine.store.freshness()
             by_name = {row.repository.lower(): row for row in rows}
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
                     chosen.append(row)
             ids = tuple(row.backfill_state_id for row in chosen)
             if not ids:
-                return []
+                return [], set(), set()
             await engine.store.request_sync(list(ids))
             worker = Worker(
                 engine.store,
@@ -91,18 +92,41 @@ def run(args: argparse.Namespace) -> int:
             )
             install_stop_handlers(worker)
             await worker.run()
-            return [row for row in await engine.store.freshness() if row.backfill_state_id in ids]
+            rows = [row for row in await engine.store.freshness() if row.backfill_state_id in ids]
+            # Still open (the rule is SQL's, sync_request_pending): another worker holds its
+            # lease and walks it now, or this run could not finish it. A page it could not
+            # store (GitHub's error, or the database dropped the commit) leaves the repository
+            # resting a while and ends this run: it must not pass as fresh.
+            held = {
+                p.backfill_state_id
+                for p in await engine.store.backfill_progress()
+                if p.leased_by is not None
+                and p.lease_expires_at is not None
+                and p.lease_expires_at > p.observed_at
+            }
+            open_ = {
+                row.backfill_state_id
+                for row in rows
+                if await engine.store.sync_request_pending(row.backfill_state_id)
+            }
+            return rows, open_ & held, open_ - held
 
-    rows = asyncio.run(work())
+    rows, elsewhere, unsynced = asyncio.run(work())
     if args.json:
         print(json.dumps([row.model_dump(mode="json") for row in rows], indent=2))
-        return 0
+        return 1 if unsynced else 0
     if not rows:
         console.print("no completed repository to sync")
     for row in rows:
-        state = "still syncing (another worker)" if row.syncing else "fresh"
-        console.print(
-            f"{escape(row.repository)}: {state} as of "
-            f"{row.fresh_as_of:%Y-%m-%d %H:%M:%S} UTC (lag {format_duration(row.lag_seconds)})"
-        )
-    return 0
+        name = escape(row.repository)
+        as_of = f"{row.fresh_as_of:%Y-%m-%d %H:%M:%S} UTC" if row.fresh_as_of else "never synced"
+        if row.backfill_state_id in unsynced:
+            console.print(
+                f"{name}: not synced: its walk did not finish (see above); the data is still "
+                f"as of {as_of}: run sync again"
+            )
+        elif row.backfill_state_id in elsewhere:
+            console.print(f"{name}: still syncing (another worker); as of {as_of} until then")
+        else:
+            console.print(f"{name}: fresh as of {as_of} (lag {format_duration(row.lag_seconds)})")
+    return 1 if unsynced else 0

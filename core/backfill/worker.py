@@ -23,13 +23,14 @@ from uuid import UUID
 
 from core.backfill.page_size import PageSizes
 from core.backfill.presence import Presence
-from core.errors import PageTooLarge
+from core.errors import PageTooLarge, StoreUnavailable
 from core.github.client import GitHubClient
 from core.github.credentials import Credential, Credentials, NotVisible
 from core.github.errors import GitHubError, RateLimitedError
 from core.github.models import PullRequestPage
 from core.github.outcomes import Action
 from core.store.models import Chunk, CommitResult, Lease, SyncLease
+from core.store.postgres import connection_dropped
 from core.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,19 @@ STOP_GRACE_SECONDS = 10.0
 
 class _Interrupted(Exception):
     """--max-runtime came, or a stop's grace ran out, while waiting on GitHub."""
+
+
+def _outage(exc: BaseException) -> bool:
+    """Whether `exc` is the database away for a moment (a restart, a failover, a dropped
+    connection; Supabase's REST API unreachable) rather than a bug. Logged on one line: a
+    traceback is for bugs (`sync` and `backfill` print warnings on the user's terminal)."""
+    return isinstance(exc, StoreUnavailable) or connection_dropped(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The error's own words without the server's CONTEXT lines (a statement's whole SQL)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def default_worker_id() -> str:
@@ -317,7 +331,12 @@ class Worker:
             except Exception as exc:  # the database or GitHub blinked: back off, go on
                 errors += 1
                 self.stats.errors += 1
-                log.warning("worker slot error (%s): %s", type(exc).__name__, exc, exc_info=True)
+                log.warning(
+                    "worker slot error (%s): %s",
+                    type(exc).__name__,
+                    _first_line(exc),
+                    exc_info=not _outage(exc),
+                )
                 await self._pause(min(30.0, self.options.idle_interval * 2**errors))
 
     async def _claim_and_work(self) -> bool:
@@ -569,8 +588,8 @@ class Worker:
                 total_prs=fetched.total_count,
             )
         except Exception as exc:  # the same bounded path as a backfill page (Worker._apply)
-            log.warning("could not store sync chunk %s", chunk.chunk_number, exc_info=True)
-            reason = f"could not store the page: {type(exc).__name__}: {exc}"[:1000]
+            reason = f"could not store the page: {type(exc).__name__}: {_first_line(exc)}"[:1000]
+            log.warning("sync chunk %s: %s", chunk.chunk_number, reason, exc_info=not _outage(exc))
             await self._apply(held, chunk, exc, size, reason=reason)
             return True
         if not result.committed:
@@ -725,8 +744,8 @@ class Worker:
             await self._refuse_malformed(lease, chunk, page)
             result = await self._store(lease, chunk, page)
         except Exception as exc:  # the database refused or blinked: never leave it `processing`
-            log.warning("could not store chunk %s", chunk.chunk_number, exc_info=True)
-            reason = f"could not store the page: {type(exc).__name__}: {exc}"[:1000]
+            reason = f"could not store the page: {type(exc).__name__}: {_first_line(exc)}"[:1000]
+            log.warning("chunk %s: %s", chunk.chunk_number, reason, exc_info=not _outage(exc))
             return await self._apply(held, chunk, exc, size, reason=reason)
         if not result.committed:
             await self._not_stored(lease, chunk, "chunk", result.reason)
@@ -868,7 +887,7 @@ class Worker:
             self._event(f"{lease.repository}: {exc}; page size now {smaller}")
             return cooldown > 0
         await self._fail(chunk, reason, self._cooldown(failures))
-        self._event(f"{lease.repository}: chunk {chunk.chunk_number} failed: {exc}")
+        self._event(f"{lease.repository}: chunk {chunk.chunk_number} failed: {reason}")
         return True
 
     async def _not_stored(self, lease: Lease, chunk: Chunk, kind: str, reason: str | None) -> None:

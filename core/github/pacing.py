@@ -296,13 +296,26 @@ class ServerTimePacer:
         """Settle every answer the ledger has not taken yet (idempotent in SQL: a reservation
         settles once). An unsettled reservation counts as still running, up to GitHub's kill
         time, for a whole window: after a database blip, a few of them filled the budget and
-        stalled every process on the token for a minute. Raises what the ledger raises."""
+        stalled every process on the token for a minute. Raises what the ledger raises.
+
+        Each entry is taken out before its settlement is awaited, and put back if that fails:
+        the slots of a process share its pacer, and two calls at once each settled the same
+        entry and then deleted it, the second finding it gone (KeyError): an answer stayed
+        unsettled and a request went out with no reservation."""
         assert self.ledger is not None
         now = self._clock()
-        for reservation, (seconds, at) in list(self._unsettled.items()):
-            if at > now - self.window:  # older: it has left the window, nothing to correct
+        for reservation in list(self._unsettled):
+            entry = self._unsettled.pop(reservation, None)
+            if entry is None:  # another call of this process is settling it
+                continue
+            seconds, at = entry
+            if at <= now - self.window:  # it has left the window: nothing to correct
+                continue
+            try:
                 await self.ledger.settle(reservation, seconds)
-            del self._unsettled[reservation]
+            except BaseException:
+                self._unsettled.setdefault(reservation, entry)  # tried again on the next call
+                raise
 
     # -- monitoring ----------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import psycopg
 
 from core.config import Backend, Settings, supabase_url_setting
 from core.embedded import embedded_database_url
-from core.errors import ConfigError, ConnectionDropped, StoreUnavailable
+from core.errors import ConfigError, ConnectionDropped, ServerNotListening, StoreUnavailable
 from core.store.postgres import PostgresTransport, unavailable
 from core.store.store import Store
 
@@ -78,27 +78,38 @@ async def supabase_store(
     return store
 
 
-# How long opening the store keeps trying while the server ends its sessions (a restart or a
-# failover takes seconds): a worker started by cron at that moment must not die of it. Any
-# other refusal (wrong password, host, database) fails at once.
+# How long opening the store keeps trying while the server restarts (a restart or a failover
+# takes seconds): a worker started by cron at that moment must not die of it. Any other
+# refusal (wrong password, host, port, database) fails at once.
 OPEN_GRACE_SECONDS = 30.0
 
 
 async def connect_postgres(settings: Settings, *, max_size: int = 10) -> Store:
     """A psycopg store; the embedded database is migrated on the way, others are checked.
 
+    Tries again for OPEN_GRACE_SECONDS while the server ends its sessions or refuses them for
+    now (`ConnectionDropped`: shutting down, starting up, recovering, out of slots); once it
+    has said so, nothing listening (`ServerNotListening`) is the same restart between its stop
+    and its start, and is tried again too. Nothing listening from the first try is a wrong
+    host or port, and fails at once (the two cannot be told apart then).
+
     Raises `StoreUnavailable` (one line, no secret): at once for a refused connection or a
-    schema behind, after OPEN_GRACE_SECONDS of tries for sessions the server kept ending."""
+    schema behind, after OPEN_GRACE_SECONDS of tries for a server that stayed restarting."""
     url, setting = postgres_url(settings)
     deadline = time.monotonic() + OPEN_GRACE_SECONDS
     pause = 0.2
+    restarting = False  # the server said it was going down, coming up, or full
     while True:
         try:
             return await _open_postgres(settings, url, setting, max_size)
-        except ConnectionDropped as exc:
-            if time.monotonic() + pause > deadline:
+        except (ConnectionDropped, ServerNotListening) as exc:
+            restarting = restarting or isinstance(exc, ConnectionDropped)
+            if not restarting:
                 raise
-            log.warning("the database ended the session while opening (%s); trying again", exc)
+            if time.monotonic() + pause > deadline:
+                said = f"{exc}; still so after {OPEN_GRACE_SECONDS:g} s of tries"
+                raise type(exc)(said) from None
+            log.warning("the database is restarting or full (%s); trying again", exc)
             await asyncio.sleep(pause)
             pause = min(2 * pause, 5.0)
 

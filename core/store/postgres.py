@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import select
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -18,7 +19,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from core.errors import ConnectionDropped, StoreUnavailable
+from core.errors import ConnectionDropped, ServerNotListening, StoreUnavailable
 from core.secrets import redact_password
 from core.store import migrations
 from core.store.transport import Json
@@ -69,24 +70,41 @@ def connection_target(conninfo: str, message: str = "") -> str:
     return ", ".join(out)
 
 
-# How libpq and the server say a session was ended rather than refused: SQLSTATE class 57
-# (admin_shutdown, crash_shutdown, cannot_connect_now) when a result carries one; a connection
-# attempt's error carries only the server's words.
-_DROPPED_STATES = ("57P01", "57P02", "57P03")
+# How libpq and the server say a session was ended, or a connection refused for now, rather
+# than refused for good: SQLSTATE 57P01-57P03 (admin_shutdown, crash_shutdown,
+# cannot_connect_now) or 53300 (too_many_connections) when a result carries one. A connection
+# attempt's error carries no SQLSTATE (libpq gives it only the server's words), so the words
+# of each are listed too, as PostgreSQL's postmaster and libpq write them.
+_DROPPED_STATES = ("57P01", "57P02", "57P03", "53300")
 _DROPPED_WORDS = (
-    "terminating connection due to administrator command",
-    "the database system is shutting down",
+    "terminating connection due to administrator command",  # 57P01: a stop, a terminate
+    "terminating connection because of crash of another server process",  # 57P02
+    "the database system is shutting down",  # 57P03 ...
     "the database system is starting up",
-    "server closed the connection unexpectedly",
-    "consuming input failed",
+    "the database system is in recovery mode",  # ... after another backend crashed
+    "the database system is not yet accepting connections",  # ... a standby catching up
+    "the database system is not accepting connections",  # ... a standby, hot standby off
+    "too many clients already",  # 53300: max_connections reached
+    "remaining connection slots are reserved",  # 53300: only the reserved slots are left
+    "too many connections for",  # 53300: a role's or a database's CONNECTION LIMIT
+    "server closed the connection unexpectedly",  # libpq: the socket closed mid-session
+    "could not receive data from server",  # libpq: reset by peer, timed out mid-session
+    "could not send data to server",  # libpq: broken pipe
+    "ssl syscall error",  # libpq over TLS: EOF or a reset where a record was due
+    "ssl connection has been closed unexpectedly",
+    "consuming input failed",  # psycopg's words for the same
     "the connection is lost",
 )
+# libpq's words when nothing listens at the address: refused (TCP) or no socket file.
+_NOT_LISTENING_WORDS = ("connection refused", "no such file or directory")
 
 
 def connection_dropped(exc: BaseException) -> bool:
     """Whether `exc` is a session the server ended (what a Postgres restart, a failover or
-    pg_terminate_backend does) rather than a refusal that trying again cannot change (a wrong
-    password, host or database name)."""
+    pg_terminate_backend does) or a connection it refused for now (shutting down, starting
+    up, in recovery, out of connection slots), rather than a refusal that trying again
+    cannot change (a wrong password, host or database name, a TLS setting the server does
+    not take)."""
     if isinstance(exc, ConnectionDropped):
         return True
     if not isinstance(exc, psycopg.OperationalError):
@@ -95,6 +113,17 @@ def connection_dropped(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return any(words in text for words in _DROPPED_WORDS)
+
+
+def server_not_listening(exc: BaseException) -> bool:
+    """Whether nothing answered at the address (`ServerNotListening`): connection refused, or
+    no socket file. A wrong host or port, or a server between its stop and its start."""
+    if isinstance(exc, ServerNotListening):
+        return True
+    if not isinstance(exc, psycopg.OperationalError) or connection_dropped(exc):
+        return False
+    text = str(exc).lower()
+    return any(words in text for words in _NOT_LISTENING_WORDS)
 
 
 def describe_connect_error(exc: Exception, setting: str, conninfo: str) -> str:
@@ -122,9 +151,28 @@ def describe_connect_error(exc: Exception, setting: str, conninfo: str) -> str:
 
 def unavailable(exc: Exception, setting: str, conninfo: str) -> StoreUnavailable:
     """`describe_connect_error`'s line as the error to raise: `ConnectionDropped` when the
-    server ended the session (worth trying again), else `StoreUnavailable`."""
-    kind = ConnectionDropped if connection_dropped(exc) else StoreUnavailable
+    server ended the session or refused it for now (worth trying again), `ServerNotListening`
+    when nothing answered (worth trying again only during a restart), else
+    `StoreUnavailable`."""
+    kind: type[StoreUnavailable] = StoreUnavailable
+    if connection_dropped(exc):
+        kind = ConnectionDropped
+    elif server_not_listening(exc):
+        kind = ServerNotListening
     return kind(describe_connect_error(exc, setting, conninfo))
+
+
+def _ended_while_idle(conn: psycopg.AsyncConnection) -> bool:
+    """Whether the server ended this pooled connection while it sat idle (a restart, a
+    failover, pg_terminate_backend, idle_session_timeout): an idle connection has nothing to
+    read unless the server sent it something, in practice its FATAL error before closing. No
+    round trip: a poll of the socket."""
+    try:
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN)
+    except psycopg.Error:  # closed already
+        return True
+    return bool(poller.poll(0))
 
 
 class _RedactPassword(logging.Filter):
@@ -210,6 +258,10 @@ class PostgresTransport:
             await pool.open(wait=True, timeout=15)
         except Exception as exc:
             await pool.close()
+            if isinstance(exc, psycopg_pool.PoolTimeout):
+                # The server took the probe a moment ago and then none of the pool's
+                # connections for 15 s: it went down meanwhile (the pool logged why).
+                raise ConnectionDropped(describe_connect_error(exc, setting, conninfo)) from None
             raise unavailable(exc, setting, conninfo) from None
         return cls(pool, conninfo)
 
@@ -220,10 +272,22 @@ class PostgresTransport:
             _POOL_LOG.removeFilter(self._redact)
 
     async def _execute(self, query: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """One call on a pooled connection. A connection the server ended while it sat in the
+        pool is closed (the pool replaces it) and the next one taken, at once, up to the
+        pool's size: a worker's connections sit idle while it waits on GitHub, and after a
+        restart its commit was handed a dead one and the page it had paid for was fetched
+        again. (The pool's own `check` hook was tried: on a check that fails it backs off 1,
+        2, 4 ... s, and while sessions kept being ended every connection died during those
+        sleeps: calls waited out the pool's 30 s timeout.)"""
         try:
-            async with self._pool.connection() as conn:
-                cur = await conn.cursor(row_factory=dict_row).execute(query, params)
-                return await cur.fetchall()
+            for tries_left in range(self._pool.max_size, -1, -1):
+                async with self._pool.connection() as conn:
+                    if tries_left and _ended_while_idle(conn):
+                        await conn.close()
+                        continue
+                    cur = await conn.cursor(row_factory=dict_row).execute(query, params)
+                    return await cur.fetchall()
+            raise AssertionError("unreachable: the last try runs the statement")
         except psycopg.OperationalError as exc:  # libpq's words, hosts included: masked
             raise type(exc)(redact_password(str(exc), self._conninfo)) from None
 

@@ -210,3 +210,19 @@ def assert_nothing_processing_or_held(database_url: str) -> None:
             "SELECT count(*) FROM progressive_backfill_state WHERE leased_by IS NOT NULL"
         ).fetchone()
     assert processing == (0,) and held == (0,), (processing, held)
+
+
+def recover_left_processing(env: dict[str, str], database_url: str) -> None:
+    """A chunk whose commit and failure record both died with their connections stays
+    `processing` (its page was fetched again by the next chunk): recovery, with time moved in
+    the database, settles every one of them."""
+    with psycopg.connect(database_url, autocommit=True) as db:
+        db.execute(
+            "UPDATE backfill_chunks SET started_at = now() - interval '40 minutes' "
+            "WHERE status = 'processing'"
+        )
+        recovered = cli(env, "recover", "--stuck-threshold=30")
+        assert recovered.returncode == 0, recovered.stderr
+        assert db.execute(
+            "SELECT count(*) FROM backfill_chunks WHERE status = 'processing'"
+        ).fetchone() == (0,)

@@ -23,6 +23,7 @@ from tests.engine.harness import (
     dead_requests_leave_the_window,
     engine_env,
     environ_without_secrets,
+    recover_left_processing,
     simulator,
     start_worker,
     terminate_all,
@@ -96,19 +97,7 @@ def test_database_connections_killed_mid_run(
         stats = sim.stats()
     assert killed > 0
     check_invariants(database_url, stats)
-    # A chunk whose commit or failure record died with its connection stays 'processing'
-    # (its page was fetched again by the next chunk); recovery, with time moved in the
-    # database, settles every one of them.
-    with psycopg.connect(database_url, autocommit=True) as db:
-        db.execute(
-            "UPDATE backfill_chunks SET started_at = now() - interval '40 minutes' "
-            "WHERE status = 'processing'"
-        )
-        recovered = cli(env, "recover", "--stuck-threshold=30")
-        assert recovered.returncode == 0, recovered.stderr
-        assert db.execute(
-            "SELECT count(*) FROM backfill_chunks WHERE status = 'processing'"
-        ).fetchone() == (0,)
+    recover_left_processing(env, database_url)
     check_invariants(database_url, stats)
 
 

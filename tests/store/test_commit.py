@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 
 import psycopg
 import pytest
 
 from core.store import Store
+from tests.support.held_statement import end_the_held_statement
 
 from .helpers import pull_request
 
@@ -160,25 +160,9 @@ async def test_a_connection_killed_mid_commit_leaves_nothing(
         "CREATE TRIGGER slow BEFORE INSERT ON comments FOR EACH ROW EXECUTE FUNCTION slow_comment()"
     )
     page = [pull_request(1, reviews=2, comments=1)]
-
-    def killer() -> None:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                killed = conn.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE query LIKE '%%\"commit_chunk\"(%%' AND state = 'active' "
-                    "AND wait_event = 'PgSleep'"
-                ).fetchall()
-                if killed:
-                    return
-                time.sleep(0.05)
-
-    thread = threading.Thread(target=killer)
-    thread.start()
-    with pytest.raises(psycopg.OperationalError):
+    with end_the_held_statement(database_url) as ended, pytest.raises(psycopg.OperationalError):
         await store.commit_chunk(chunk, page, cursor_after="c1", has_next_page=True, total_prs=5)
-    thread.join()
+    assert ended
     db.execute("DROP TRIGGER slow ON comments")
     assert counts(db) == {"pull_requests": 0, "reviews": 0, "comments": 0, "contributors": 0}
     row = db.execute("SELECT status FROM backfill_chunks WHERE id = %s", (chunk.id,)).fetchone()
@@ -260,3 +244,33 @@ async def test_concurrent_commits_sharing_authors_do_not_deadlock(store: Store, 
         db.execute("SELECT sum(processed_prs) AS n FROM progressive_backfill_state").fetchone()["n"]
         == 800
     )
+
+
+@pytest.mark.psycopg_only
+async def test_a_page_commits_after_the_server_ended_every_idle_connection(
+    store: Store, db
+) -> None:
+    """A restart or an administrator ends every session while the worker waits on GitHub:
+    the pool's connections die idle. The page, when it is in, still commits (and with it the
+    PRs GitHub was paid for): a connection the server ended while it sat in the pool is not
+    handed out. Before, the commit got a dead one and failed, and the page was fetched again."""
+    _, chunk = await claimed_chunk(store)
+    db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    deadline = time.monotonic() + 10
+    while db.execute(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+    ).fetchone() != {"n": 0}:
+        assert time.monotonic() < deadline, "the store's backends never went away"
+        await asyncio.sleep(0.02)
+    page = [pull_request(1, reviews=1, comments=1)]
+    result = await store.commit_chunk(
+        chunk, page, cursor_after="c1", has_next_page=True, total_prs=5
+    )
+    assert result.committed
+    assert counts(db)["pull_requests"] == 1
+    row = db.execute("SELECT status FROM backfill_chunks WHERE id = %s", (chunk.id,)).fetchone()
+    assert row["status"] == "completed"

@@ -11,6 +11,7 @@ import pytest
 
 from core.github.pacing import ServerTimePacer
 from core.store import Store
+from tests.support.held_statement import end_the_held_statement, hold_first_write
 
 TOKEN = "sha256:ledger"
 WINDOW, BUDGET, KILL = 60.0, 10.0, 5.0
@@ -119,22 +120,43 @@ class StoreLedger:
 
 @pytest.mark.psycopg_only
 async def test_a_settlement_lost_to_a_dropped_connection_is_made_on_the_next_ledger_call(
-    store: Store, db
+    store: Store, db, database_url: str
 ) -> None:
-    """Every connection of the store is terminated while a request is in flight (what a
-    Postgres restart does): its settlement fails, and the next reservation settles it first.
-    Left unsettled it counted as still running, up to the kill, for a whole window: a few
-    such answers filled the budget and stalled every process on the token for a minute."""
+    """The settlement's connection is ended mid-statement (what a Postgres restart does to a
+    call in progress; one ended while idle in the pool is replaced before use): it fails, and
+    the next reservation settles it first. Left unsettled it counted as still running, up to
+    the kill, for a whole window: a few such answers filled the budget and stalled every
+    process on the token for a minute."""
     pacer = ServerTimePacer(WINDOW, BUDGET, ledger=StoreLedger(store))
     ticket = await pacer.acquire()
-    db.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-    )
-    seconds = await pacer.finish(ticket)  # its connection is gone: logged, kept
+    hold_first_write(db, "github_server_time", "UPDATE")
+    with end_the_held_statement(database_url) as ended:
+        seconds = await pacer.finish(ticket)  # its connection is gone: logged, kept
+    assert ended
     unsettled = "SELECT count(*) AS n FROM github_server_time WHERE NOT settled"
     assert db.execute(unsettled).fetchone()["n"] == 1
     pacer.release(await pacer.acquire())  # the ledger is back
     row = db.execute("SELECT seconds FROM github_server_time ORDER BY id LIMIT 1").fetchone()
     assert row["seconds"] == pytest.approx(seconds)
     assert db.execute(unsettled).fetchone()["n"] == 1  # only the one just released
+
+
+@pytest.mark.psycopg_only
+async def test_answers_coming_in_together_each_settle_and_the_next_request_reserves(
+    store: Store, db
+) -> None:
+    """Two answers of one process come in at once (two slots on one token) while a third
+    request asks the ledger for room. Each settles once, and the third is reserved in the
+    ledger. Before, every ledger call settled every pending answer and then deleted it from
+    the list: the calls after the first found it gone (KeyError), so the second answer stayed
+    unsettled (counted up to the kill for a window) and the third request went out without a
+    reservation, unseen by every other process on the token."""
+    pacer = ServerTimePacer(WINDOW, BUDGET, ledger=StoreLedger(store))
+    first, second = await pacer.acquire(), await pacer.acquire()
+    *_, third = await asyncio.gather(pacer.finish(first), pacer.finish(second), pacer.acquire())
+    rows = db.execute("SELECT settled FROM github_server_time ORDER BY id").fetchall()
+    assert [row["settled"] for row in rows] == [True, True, False]
+    await pacer.finish(third)
+    assert db.execute("SELECT bool_and(settled) AS all FROM github_server_time").fetchone() == {
+        "all": True
+    }
