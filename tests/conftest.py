@@ -29,6 +29,14 @@ pytest_plugins = ["tests.supabase.plugin"]
 TEMPLATE = f"backfill_test_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`alone` tests first (the order is otherwise kept). Each waits for the test running
+    beside it to end, idle meanwhile: late in a run that was one of the slowest tests (the
+    pacing test's setup waited 43 s for the installations test); first, it is the other
+    worker's first test."""
+    items.sort(key=lambda item: item.get_closest_marker("alone") is None)
+
+
 @pytest.fixture(autouse=True)
 def _alone_when_marked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """Under pytest-xdist, a test marked `alone` (it measures time, or loads every core) runs
