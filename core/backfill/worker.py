@@ -29,7 +29,7 @@ from core.github.credentials import Credential, Credentials, NotVisible
 from core.github.errors import GitHubError, RateLimitedError
 from core.github.models import PullRequestPage
 from core.github.outcomes import Action
-from core.store.models import Chunk, CommitResult, Lease, SyncLease
+from core.store.models import Chunk, CommitResult, Lease, RetryRequest, SyncLease, SyncResult
 from core.store.postgres import connection_dropped
 from core.store.store import Store
 
@@ -155,6 +155,12 @@ class _Held:
     lost: bool = False
     handing_over: bool = False  # asked to let go: only hand out what was fetched ahead
     hand_out: int = 0  # budget spent: hand out this many complete PRs fetched ahead, no request
+    # Refused PRs due to be asked for again alone: they ride in the next fetch of this claim.
+    retry: list[RetryRequest] = field(default_factory=list)
+
+    def take_retry(self) -> list[RetryRequest]:
+        retry, self.retry = self.retry, []
+        return retry
 
 
 class Worker:
@@ -479,7 +485,7 @@ class Worker:
     async def _holding(self, lease: Lease, lane: _Lane) -> AsyncIterator[_Held]:
         """The lease while it is worked on: announced, kept alive, and on the way out (however
         it ends) its fetches ahead dropped, the slot freed and the lease released."""
-        held = _Held(lease, lane)
+        held = _Held(lease, lane, retry=await self._due_retries(lease))
         lane.presence.hold(lease)
         keeper = asyncio.create_task(self._keep_alive(held))
         try:
@@ -492,6 +498,17 @@ class Worker:
             lane.presence.drop(lease)
             lane.client.forget(lease.owner, lease.name, lease.claim_token)
             await self._release(lease)
+
+    async def _due_retries(self, lease: Lease) -> list[RetryRequest]:
+        """The repository's refused PRs due to be asked for again alone: each claim (a
+        backfill's slice, a sync) asks for them in its first query, so a refused PR is
+        retried on the schedule its repository is worked on, a bounded number of times
+        (`pull_requests_to_retry`). Best effort: the work goes on without them."""
+        try:
+            return await self.store.pull_requests_to_retry(lease)
+        except Exception as exc:
+            log.warning("%s: refused PRs not retried now: %s", lease.repository, _first_line(exc))
+            return []
 
     async def _work(self, lease: Lease, lane: _Lane) -> None:
         self.page_sizes.remember(lease.backfill_state_id, lease.page_size)
@@ -571,14 +588,13 @@ class Worker:
             size,
             held.lane.client.fetch_changed_pull_requests(
                 lease.owner, lease.name, after=chunk.cursor_before, page_size=size,
-                since=lease.since, holder=lease.claim_token,
+                since=lease.since, holder=lease.claim_token, retry=held.take_retry(),
             ),
         )  # fmt: skip
         if not isinstance(fetched, PullRequestPage):
             return True
         numbers = [pr.number for pr in fetched.pull_requests]
         try:
-            await self._refuse_malformed(lease, chunk, fetched)
             await self.store.record_chunk_prs(chunk, numbers)
             result = await self.store.commit_sync_chunk(
                 chunk,
@@ -586,6 +602,7 @@ class Worker:
                 cursor_after=fetched.end_cursor,
                 done=not fetched.has_next_page,
                 total_prs=fetched.total_count,
+                refused=[bad.as_refusal() for bad in fetched.refused],
             )
         except Exception as exc:  # the same bounded path as a backfill page (Worker._apply)
             reason = f"could not store the page: {type(exc).__name__}: {_first_line(exc)}"[:1000]
@@ -604,6 +621,7 @@ class Worker:
             f"{lease.repository}: sync chunk {chunk.chunk_number} stored {len(numbers)} changed "
             f"PRs ({result.inserted_prs} new{f', {deleted} deleted items' if deleted else ''})"
         )
+        self._report(lease, chunk, fetched, result)
         if result.done:
             self.stats.syncs += 1
             mark = f"{result.watermark:%Y-%m-%d %H:%M:%S}" if result.watermark else "unchanged"
@@ -718,6 +736,8 @@ class Worker:
             return True  # lease lost, paused, or finished
         size = self.page_sizes.get(key)
         client = held.lane.client
+        # Refused PRs due again ride in this page's first query (none when no query is due).
+        retry = [] if held.hand_out or held.handing_over else held.take_retry()
         if held.hand_out:  # what was fetched ahead and is complete: no request at all
             size, held.hand_out = min(size, held.hand_out), 0
         elif held.handing_over:  # what was fetched ahead, completed by follow-ups only
@@ -735,13 +755,13 @@ class Worker:
                 page_size=size,
                 ahead=not held.handing_over,
                 holder=lease.claim_token,
+                retry=retry,
             ),
         )
         if not isinstance(fetched, PullRequestPage):
             return fetched
         page = fetched
         try:
-            await self._refuse_malformed(lease, chunk, page)
             result = await self._store(lease, chunk, page)
         except Exception as exc:  # the database refused or blinked: never leave it `processing`
             reason = f"could not store the page: {type(exc).__name__}: {_first_line(exc)}"[:1000]
@@ -759,24 +779,37 @@ class Worker:
         self._event(
             f"{lease.repository}: chunk {chunk.chunk_number} stored {result.upserted_prs} PRs "
             f"({result.processed_prs}/{result.total_prs or 0})"
-            + (f"; {result.replaced_nuls} NUL(s) stored as U+FFFD" if result.replaced_nuls else "")
         )
-        if result.note:  # refused PRs, or a list that ended short of GitHub's count
+        self._report(lease, chunk, page, result)
+        if result.note and not result.refused:  # a list that ended short of GitHub's count
             self._event(f"{lease.repository}: {result.note}")
         if result.status == "completed":
             self._event(f"{lease.repository}: completed")
         return result.status != "active"
 
-    async def _refuse_malformed(self, lease: Lease, chunk: Chunk, page: PullRequestPage) -> None:
-        """PRs GitHub sent malformed (`PullRequestPage.refused`, decided by the pager) are
-        recorded as refused, like the PRs the database refuses, before the rest commits: the
-        completion check counts them as explained, not missing."""
-        for bad in page.refused:
-            await self.store.refuse_pull_request(chunk, bad.github_id, bad.number, bad.reason)
-        if page.refused:
+    def _report(
+        self, lease: Lease, chunk: Chunk, page: PullRequestPage, result: CommitResult | SyncResult
+    ) -> None:
+        """What a committed page held that was not simply stored, one line each in the event
+        log: the PRs refused (by the pager, for GitHub's data, or by the database; recorded
+        in pull_request_failures, retried alone later), the characters the store cannot hold
+        replaced, and enum values GitHub added since this version (stored as sent)."""
+        where = f"{lease.repository}: chunk {chunk.chunk_number}"
+        if result.refused:
+            first = result.refused[0]
             self._event(
-                f"{lease.repository}: chunk {chunk.chunk_number}: {len(page.refused)} PR(s) "
-                f"refused (see pull_request_failures): {page.refused[0].reason}"
+                f"{where}: {len(result.refused)} PR(s) refused (see pull_request_failures), "
+                f"the rest stored; #{first.get('number') or '?'}: {first.get('error')}"
+            )
+        if result.replaced_characters:
+            self._event(
+                f"{where}: {result.replaced_characters} character(s) the store cannot hold "
+                "(U+0000, lone surrogates) stored as U+FFFD"
+            )
+        if page.unknown_values:
+            self._event(
+                f"{where}: {len(page.unknown_values)} value(s) GitHub added since this version, "
+                f"stored as sent: {', '.join(page.unknown_values[:3])}"
             )
 
     async def _store(self, lease: Lease, chunk: Chunk, page: PullRequestPage) -> CommitResult:
@@ -785,6 +818,7 @@ class Worker:
         transaction, the cursor moving only with the last; one PR too large alone is recorded
         as refused (pull_request_failures) and the chunk commits without it."""
         prs = list(page.pull_requests)
+        refused = [bad.as_refusal() for bad in page.refused]  # recorded in the commit
         while True:
             await self.store.record_chunk_prs(chunk, [pr.number for pr in prs])
             try:
@@ -794,6 +828,7 @@ class Worker:
                     cursor_after=page.end_cursor,
                     has_next_page=page.has_next_page,
                     total_prs=page.total_count,
+                    refused=refused,
                 )
             except PageTooLarge as exc:
                 if len(prs) == 1:
@@ -817,6 +852,7 @@ class Worker:
             )
             if not half.committed:
                 return half
+            refused = []  # recorded with the first half
             self._event(f"{lease.repository}: chunk {chunk.chunk_number} split (too large)")
             nxt = await self.store.start_chunk(lease, self.options.worker_id)
             if nxt is None:

@@ -16,7 +16,7 @@ import inspect
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -42,8 +42,15 @@ from core.github.errors import (
     TransientError,
 )
 from core.github.metrics import MAX_RESET_AHEAD, BudgetTracker, RateLimitMetrics
-from core.github.models import PullRequestPage
-from core.github.outcomes import SHRINK_TYPES, Action, AnswerDeadline, AnswerTooLarge, decide
+from core.github.models import PullRequestPage, RetryRequest, unknown_values
+from core.github.outcomes import (
+    SHRINK_TYPES,
+    Action,
+    AnswerDeadline,
+    AnswerTooLarge,
+    Outcome,
+    decide,
+)
 from core.github.pacing import ServerTimePacer
 from core.github.pager import RepoBuffer, github_count
 from core.github.queries import (
@@ -54,6 +61,7 @@ from core.github.queries import (
     PageRequest,
     batch_query,
     fill_size,
+    retry_alias,
 )
 
 log = logging.getLogger("core.github")
@@ -286,7 +294,7 @@ class GitHubClient:
         async with self._dry_run_lock:
             if self._budget.known:
                 return
-            payload = await self._send(DRY_RUN_QUERY, None)
+            payload = (await self._send(DRY_RUN_QUERY, None)).payload or {}
             data = payload.get("data")
             if isinstance(data, dict):
                 self._budget.observe_rate_limit(data.get("rateLimit"), dry_run=True)
@@ -324,13 +332,20 @@ class GitHubClient:
 
     async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """Run one query: pre-flight, bounded retries, error mapping. Returns its `data`."""
+        return (await self._execute(query, variables))[0]
+
+    async def _execute(
+        self, query: str, variables: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[int | str, str]]:
+        """`execute`, and GitHub's words for each PR an error is located in (`Outcome.item_errors`:
+        that PR alone is refused, the rest of the data is used)."""
         estimated = estimate_cost(query, variables)
         cost, nodes = estimated.cost, estimated.node_count  # nodes: the pacer's size
         limited = 0
         while True:
             await self._reserve(cost)
             try:
-                payload = await self._send(query, variables, size=nodes)
+                outcome = await self._send(query, variables, size=nodes)
             except _PrimaryLimited as exc:
                 limited += 1
                 reset_at = exc.reset_at
@@ -354,11 +369,11 @@ class GitHubClient:
                 continue
             finally:
                 self._reserved -= cost
-            data = payload.get("data")
+            data = (outcome.payload or {}).get("data")
             assert isinstance(data, dict)  # `decide` said ok: a dict of data
             self._budget.observe_rate_limit(data.get("rateLimit"))
             await self._publish()
-            return data
+            return data, outcome.item_errors
 
     async def _reserve(self, cost: int) -> None:
         """Wait (or raise) until the budget allows `cost`, then count it as in flight."""
@@ -449,9 +464,9 @@ class GitHubClient:
 
     async def _send(
         self, query: str, variables: dict[str, Any] | None, *, size: int = 0
-    ) -> dict[str, Any]:
-        """POST and apply the answer's outcome (`core.github.outcomes.decide`): return the
-        payload (ok), wait and resend (secondary limit, bounded), retry a blip in place
+    ) -> Outcome:
+        """POST and apply the answer's outcome (`core.github.outcomes.decide`): return it
+        (ok: its payload), wait and resend (secondary limit, bounded), retry a blip in place
         (bounded), or raise the error that carries the outcome for the caller."""
         transient = secondary = 0
         renewed = False  # the credential was told of a 401 once for this request
@@ -465,7 +480,7 @@ class GitHubClient:
                 self.pacer.count("secondary")
             if outcome.action is Action.OK:
                 assert outcome.payload is not None
-                return outcome.payload
+                return outcome
             if outcome.action is Action.WAIT and outcome.limit == "primary":
                 raise _PrimaryLimited(self._reset_from(headers), outcome.reason)
             if outcome.action is Action.WAIT:
@@ -562,10 +577,10 @@ class GitHubClient:
 
     async def _execute_for(
         self, owner: str, name: str, query: str, variables: dict[str, Any]
-    ) -> dict[str, Any]:
-        """`execute` for one repository: a refusal names the repository it is about."""
+    ) -> tuple[dict[str, Any], dict[int | str, str]]:
+        """`_execute` for one repository: a refusal names the repository it is about."""
         try:
-            return await self.execute(query, variables)
+            return await self._execute(query, variables)
         except BackfillRefused as exc:
             if exc.type == "NOT_FOUND":
                 raise RepositoryNotFound(owner, name) from None
@@ -577,7 +592,7 @@ class GitHubClient:
         """What GitHub says `owner/name` is: its node id (which survives renames and
         transfers), its current name (GitHub redirects old names) and its `totalCount` of PRs
         (every state: what a complete backfill must reach). Raises RepositoryNotFound."""
-        data = await self._execute_for(owner, name, COUNT_QUERY, {"owner": owner, "name": name})
+        data, _ = await self._execute_for(owner, name, COUNT_QUERY, {"owner": owner, "name": name})
         repo = data.get("repository")
         if repo is None:
             raise RepositoryNotFound(owner, name)
@@ -605,6 +620,7 @@ class GitHubClient:
         page_size: int,
         ahead: bool = True,
         holder: Hashable | None = None,
+        retry: Sequence[RetryRequest] = (),
     ) -> PullRequestPage:
         """Up to `page_size` complete PRs after cursor `after`, oldest first.
 
@@ -613,10 +629,20 @@ class GitHubClient:
         PRs fetched ahead for the next page. Nothing is truncated. With `ahead=False` no PR
         beyond this page is fetched (a holder about to let the backfill go). `holder` (a
         lease's claim token): whose walk this is; what one holder fetched ahead is never
-        handed to another (see `_walk_key`); None: the repository's one walk.
+        handed to another (see `_walk_key`); None: the repository's one walk. `retry`:
+        refused PRs to ask for again alone, riding in this walk's next query; each comes
+        back first in a page (stored, or refused again), the cursor unmoved by it.
         """
         return await self._timed(
-            self._page(owner, name, after=after, page_size=page_size, ahead=ahead, holder=holder)
+            self._page(
+                owner,
+                name,
+                after=after,
+                page_size=page_size,
+                ahead=ahead,
+                holder=holder,
+                retry=retry,
+            )
         )
 
     async def fetch_changed_pull_requests(
@@ -628,12 +654,13 @@ class GitHubClient:
         page_size: int,
         since: datetime,
         holder: Hashable | None = None,
+        retry: Sequence[RetryRequest] = (),
     ) -> PullRequestPage:
         """One page of a sync: up to `page_size` complete PRs after cursor `after`, most
         recently updated first, stopping at the first PR updated before `since`
         (`has_next_page` False: the walk is done). Completed with the same follow-ups as a
         backfill's pages; nothing is fetched ahead and no follow-up is paid for a PR that
-        did not change."""
+        did not change. `retry`: as `fetch_pull_requests_page`."""
         return await self._timed(
             self._page(
                 owner,
@@ -643,6 +670,7 @@ class GitHubClient:
                 ahead=False,
                 since=since,
                 holder=holder,
+                retry=retry,
             )
         )
 
@@ -667,15 +695,17 @@ class GitHubClient:
         ahead: bool,
         since: datetime | None = None,
         holder: Hashable | None = None,
+        retry: Sequence[RetryRequest] = (),
     ) -> PullRequestPage:
         page_size = max(1, min(MAX_PAGE, page_size))
         key = _walk_key(owner, name, holder, sync=since is not None)
         await self._refilled(key, after)
         buffer = self._buffers.get(key)
-        if buffer is None or buffer.start_after != after or buffer.stop_below != since:
-            buffer = RepoBuffer(after, stop_below=since)
-            self._buffers[key] = buffer
         order = ("UPDATED_AT", "DESC") if since is not None else ("CREATED_AT", "ASC")
+        if buffer is None or buffer.start_after != after or buffer.stop_below != since:
+            buffer = RepoBuffer(after, stop_below=since, order=" ".join(order))
+            self._buffers[key] = buffer
+        buffer.queue_retries(retry)
         walk = _Walk(key, owner, name, order, buffer)
         await self._fill(walk, page_size, ahead=ahead)
         try:
@@ -684,6 +714,7 @@ class GitHubClient:
             result = PullRequestPage(
                 pull_requests=prs,
                 refused=refused,
+                unknown_values=[value for pr in prs for value in unknown_values(pr)],
                 end_cursor=end_cursor,
                 has_next_page=buffer.has_next_page,
                 total_count=buffer.total_count,
@@ -704,20 +735,26 @@ class GitHubClient:
         return result
 
     async def _fill(self, walk: _Walk, page_size: int, *, ahead: bool) -> None:
-        """Query until the buffer holds `page_size` complete PRs (or all there is)."""
+        """Query until the buffer holds `page_size` complete PRs (or all there is), and every
+        refused PR queued for a retry was asked for (riding in the same queries)."""
         buffer, key, owner, name = walk.buffer, walk.key, walk.owner, walk.name
         capacity = max(page_size * 3, 2 * MAX_PAGE)
-        while not (buffer.complete_prefix() >= page_size or buffer.exhausted):
+        while buffer.retries or not (buffer.complete_prefix() >= page_size or buffer.exhausted):
             follow_ups = buffer.follow_ups(min(REQUESTS_PER_POINT, 2 * page_size))
+            retries = buffer.next_retries()
             fresh = 0
             if buffer.has_more and len(buffer.entries) < (capacity if ahead else page_size):
-                fresh = fill_size(len(follow_ups), page_size)
-            if fresh == 0 and not follow_ups:
+                fresh = fill_size(len(follow_ups), page_size, retries=len(retries))
+            if fresh == 0 and not follow_ups and not retries:
                 break  # buffer full of complete PRs beyond the page: hand them out
             page = PageRequest(owner, name, fresh, buffer.frontier, *walk.order) if fresh else None
             before = buffer.progress()
-            query, variables = batch_query(page, follow_ups)
-            data = await self._execute_for(owner, name, query, variables)
+            query, variables = batch_query(page, follow_ups, retries, repository=(owner, name))
+            try:
+                data, item_errors = await self._execute_for(owner, name, query, variables)
+            except BaseException:
+                buffer.retries[:0] = retries  # not asked after all: the next query asks
+                raise
             if page is not None and data.get("repository") is None:
                 raise RepositoryNotFound(owner, name)
             try:
@@ -725,9 +762,14 @@ class GitHubClient:
                 if isinstance(rate_limit, dict) and isinstance(rate_limit.get("cost"), int):
                     buffer.cost += rate_limit["cost"]
                 if page is not None:
-                    buffer.add_page(data["repository"]["pullRequests"], page.after)
+                    listed = {k: v for k, v in item_errors.items() if isinstance(k, int)}
+                    buffer.add_page(data["repository"]["pullRequests"], page.after, listed)
                 for i, follow in enumerate(follow_ups):
-                    buffer.apply_follow_up(follow, data.get(f"f{i}"))
+                    alias = f"f{i}"
+                    buffer.apply_follow_up(follow, data.get(alias), item_errors.get(alias))
+                for i, retry in enumerate(retries):
+                    alias = retry_alias(i, retry)
+                    buffer.apply_retry(retry, data.get(alias), item_errors.get(alias))
             except SHAPE_ERRORS as exc:
                 self._malformed(key, owner, name, exc)
             if buffer.progress() == before:  # the same question would get the same answer

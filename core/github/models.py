@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -67,6 +67,9 @@ class PullRequest(BaseModel):
     labels: list[str]
     reviews: list[Review]
     comments: list[Comment]
+    # A refused PR asked for again alone: the key of its pull_request_failures row, cleared
+    # when it is stored (and left out of a sync's watermark: it is not part of the walk).
+    retry_of: str | None = None
 
     @classmethod
     def from_graphql(
@@ -170,12 +173,72 @@ def _actor(raw: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 class RefusedPullRequest(BaseModel):
-    """A PR whose own data GitHub sent malformed: recorded in pull_request_failures (counted
-    as refused by the completion check), never stored half-read; its page goes on without it."""
+    """A PR whose own data is wrong, short, forbidden or missing: recorded in
+    pull_request_failures with the reason (GitHub's words when it gave some), counted as
+    refused by the completion check, never stored half-read; its page goes on without it,
+    and it is asked for again alone later (`RetryRequest`).
+
+    `github_id` is the key it is recorded by: its node id, or for a PR GitHub sent without
+    one (a null node), `cursor:` and its edge's cursor, with `position_cursor` (the cursor
+    right before it) and `position_order` (its walk's order) to ask for it again."""
 
     github_id: str
     number: int | None
     reason: str
+    position_cursor: str | None = None
+    position_order: str | None = None
+
+    def as_refusal(self) -> dict[str, Any]:
+        """The element of a commit's page that records this PR as refused (store_page)."""
+        return {
+            "refused": self.reason,
+            "github_id": self.github_id,
+            "number": self.number,
+            "position_cursor": self.position_cursor,
+            "position_order": self.position_order,
+        }
+
+
+class RetryRequest(Protocol):
+    """A refused PR due to be asked for again alone (the store's `pull_requests_to_retry`
+    row): by its node id, else by its number, else by its position (the PR right after
+    `position_cursor` in `position_order`). `github_id` is its pull_request_failures key."""
+
+    @property
+    def github_id(self) -> str: ...
+    @property
+    def node_id(self) -> str | None: ...
+    @property
+    def number(self) -> int | None: ...
+    @property
+    def position_cursor(self) -> str | None: ...
+    @property
+    def position_order(self) -> str | None: ...
+
+
+# GitHub's enum values as of this schema. GitHub adds values without notice: one it has not
+# listed here is stored as sent and reported (`PullRequestPage.unknown_values`), never refused.
+KNOWN_VALUES: dict[str, frozenset[str]] = {
+    "pull request state": frozenset({"OPEN", "CLOSED", "MERGED"}),
+    "review state": frozenset(
+        {"PENDING", "COMMENTED", "APPROVED", "CHANGES_REQUESTED", "DISMISSED"}
+    ),
+    "account type": frozenset(
+        {"User", "Bot", "Mannequin", "Organization", "EnterpriseUserAccount"}
+    ),
+}
+
+
+def unknown_values(pr: PullRequest) -> list[str]:
+    """The enum values of `pr` GitHub added after KNOWN_VALUES, e.g. `review state 'X' (#12)`."""
+    found = [("pull request state", pr.state)]
+    found += [("review state", r.state) for r in pr.reviews]
+    found += [("account type", a.type) for a in pr.authors]
+    return [
+        f"{what} {value[:40]!r} (#{pr.number})"
+        for what, value in found
+        if value not in KNOWN_VALUES[what]
+    ]
 
 
 class PullRequestPage(BaseModel):
@@ -186,8 +249,10 @@ class PullRequestPage(BaseModel):
     """
 
     pull_requests: list[PullRequest]
-    # PRs of this page refused for their own malformed data (the cursor moves past them).
+    # PRs of this page refused for their own data (the cursor moves past them).
     refused: list[RefusedPullRequest] = []
+    # Enum values GitHub added since KNOWN_VALUES, stored as sent (reported, never refused).
+    unknown_values: list[str] = []
     end_cursor: str | None
     has_next_page: bool
     total_count: int

@@ -6,7 +6,7 @@ worker applies what the client raises (`GitHubError.action`). Nothing else class
 
 | outcome         | what happens                                                            |
 |-----------------|-------------------------------------------------------------------------|
-| ok              | data used; partial (a follow-up's node gone) keeps what arrived          |
+| ok              | data used; errors located in one PR (`item_errors`) refuse that PR alone |
 | wait            | until GitHub's reset / retry-after (GitHub's clock, from `Date`), bounded|
 | shrink          | retry smaller (blips first retried in place, bounded)                    |
 | fail_chunk      | chunk failed with the reason, cooldown; N in a row fail the backfill     |
@@ -23,6 +23,8 @@ from enum import StrEnum
 from typing import Any
 
 import httpx
+
+from core.storable import storable_text
 
 
 class Action(StrEnum):
@@ -43,7 +45,11 @@ class Outcome:
     retry_after: float | None = None  # wait/secondary: seconds GitHub gave, if any
     in_place: bool = False  # shrink: a blip; retry the same request first (bounded)
     timeout: bool = False  # shrink: GitHub killed the query (502/504, "went wrong", timedout)
-    partial: bool = False  # ok: some nodes came back null with NOT_FOUND
+    partial: bool = False  # ok: the answer carried errors, each located in one PR
+    # ok: GitHub's words for each PR an error is located in: the edge's index in the page's
+    # `pullRequests.edges` (int), or the alias of a follow-up or retry (`f0`, `r1`, `p2`).
+    # That PR alone is refused with those words; the rest of the answer is used.
+    item_errors: dict[int | str, str] = field(default_factory=dict)
     error_type: str | None = None  # the GraphQL error type that decided it, if any
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -93,6 +99,14 @@ def _parse(body: bytes | None) -> tuple[Any, str]:
     text = body[:2000].decode("utf-8", errors="replace")
     try:
         return json.loads(body), text
+    except UnicodeDecodeError:
+        # Bytes that are not UTF-8 inside some string (a proxy, a truncated character): kept
+        # as lone surrogates, which the store makes storable and counts (core.storable),
+        # instead of the whole answer refused for one field's text.
+        try:
+            return json.loads(body.decode("utf-8", errors="surrogateescape")), text
+        except (ValueError, RecursionError):
+            return None, text
     except (ValueError, RecursionError):
         return None, text
 
@@ -175,16 +189,50 @@ def decide(
         return Outcome(
             Action.FAIL_CHUNK, "GitHub answered with `data` or `errors` of the wrong type"
         )
-    outcome = _decide_errors([e for e in errors or [] if isinstance(e, dict)], payload)
+    listed = [e for e in errors or [] if isinstance(e, dict)]
+    outcome = _decide_errors(listed, payload)
     if outcome is not None:
         return outcome
     if not isinstance(data, dict):
         return Outcome(Action.SHRINK, "GitHub answered without data", in_place=True)
-    return Outcome(Action.OK, payload=payload, partial=bool(errors))
+    return Outcome(
+        Action.OK, payload=payload, partial=bool(errors), item_errors=_item_errors(listed)
+    )
+
+
+def item_of(path: Any) -> int | str | None:
+    """The one PR an error's `path` points into, or None when it points at no single PR.
+
+    `["repository", "pullRequests", "edges", 7, "node", "commits"]` is the 8th PR of the page
+    (7); `["f0"]` or `["r1", "reviews"]` is the PR of that follow-up or retry alias (`f`,
+    `r`, `n`, `p`)."""
+    if not isinstance(path, list) or not path:
+        return None
+    if path[:3] == ["repository", "pullRequests", "edges"] and len(path) >= 4:
+        index = path[3]
+        return index if isinstance(index, int) and not isinstance(index, bool) else None
+    head = path[0]
+    if isinstance(head, str) and head[:1] in ("f", "r", "n", "p") and head[1:].isdigit():
+        return head
+    return None
+
+
+def _item_errors(errors: list[dict[str, Any]]) -> dict[int | str, str]:
+    """GitHub's words for each PR an error is located in (the first error of each)."""
+    out: dict[int | str, str] = {}
+    for error in errors:
+        item = item_of(error.get("path"))
+        if item is not None and item not in out:
+            kind = error.get("type") or _dict(error.get("extensions")).get("code")
+            where = ".".join(str(p) for p in error["path"])
+            words = f"{kind or 'GraphQL error'} at {where}: {_first_line(error)}"
+            out[item] = storable_text(words[:500])
+    return out
 
 
 def _decide_errors(errors: list[dict[str, Any]], payload: dict[str, Any]) -> Outcome | None:
-    """None when the errors only say that some follow-up nodes are gone (a partial answer)."""
+    """None when every error is located in one PR beside data (each refuses that PR alone:
+    `item_errors`); otherwise the outcome the errors not so located decide."""
     if not errors:
         return None
     for error in errors:
@@ -201,6 +249,12 @@ def _decide_errors(errors: list[dict[str, Any]], payload: dict[str, Any]) -> Out
                 f"GitHub found the query too heavy ({_first_line(error)}); use a smaller page",
                 error_type=error["type"],
             )
+    if isinstance(payload.get("data"), dict):
+        # Errors located in one PR beside data are that PR's alone (the smallest unit that
+        # is bad is the one refused): only the others decide the answer's outcome.
+        errors = [e for e in errors if item_of(e.get("path")) is None]
+        if not errors:
+            return None
     for error in errors:
         extensions = _dict(error.get("extensions"))
         saml = bool(extensions.get("saml_failure")) or "saml" in _lower(error.get("message"))
@@ -221,10 +275,6 @@ def _decide_errors(errors: list[dict[str, Any]], payload: dict[str, Any]) -> Out
                 "repository not found (or not visible to the credentials in use)",
                 error_type="NOT_FOUND",
             )
-    data = payload.get("data")
-    vanished = [e for e in errors if e.get("type") == "NOT_FOUND" and _is_alias(e.get("path"))]
-    if len(vanished) == len(errors) and isinstance(data, dict):
-        return None  # follow-up nodes deleted meanwhile: ok, the pager keeps what it has
     first = errors[0]
     extensions = _dict(first.get("extensions"))
     error_type = first.get("type") or extensions.get("code")
@@ -239,17 +289,6 @@ def _decide_errors(errors: list[dict[str, Any]], payload: dict[str, Any]) -> Out
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _is_alias(path: Any) -> bool:
-    """A follow-up alias (`f0`, `f1`, ...) at the root of the path."""
-    return (
-        isinstance(path, list)
-        and len(path) == 1
-        and isinstance(path[0], str)
-        and path[0][:1] == "f"
-        and path[0][1:].isdigit()
-    )
 
 
 def _first_line(error: dict[str, Any]) -> str:

@@ -8,33 +8,39 @@ PRs come out strictly in order, complete, each page ending at the cursor of its 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from core.github.models import PullRequest, RefusedPullRequest
-from core.github.queries import NESTED, FollowUp
+from core.github.models import PullRequest, RefusedPullRequest, RetryRequest
+from core.github.queries import MAX_RETRIES_PER_QUERY, NESTED, FollowUp
+from core.storable import storable_text
 
 
 class AnswerProblem(ValueError):
-    """An answer of the right types that cannot be right: it repeats what was delivered, says
-    "more" without a cursor, or ends a list short of its `totalCount`. The client turns it
-    into the `fail_chunk` outcome (`core.github.outcomes.malformed`)."""
+    """An answer whose own structure is wrong: the PR list or its pageInfo not the shape
+    asked for, an edge without its cursor, a page that repeats what was delivered or says
+    "more" without a cursor. No PR of it can be trusted: the client turns it into the
+    `fail_chunk` outcome (`core.github.outcomes.malformed`) and the page is fetched again."""
 
 
 class MalformedPullRequest(ValueError):
-    """One PR's own data is not the shape asked for (a nested list that is not a list, a
-    review without its id, a field of the wrong type): that PR is refused (recorded in
-    pull_request_failures), the rest of its page is stored. Only the page's own structure
-    (the PR list, its pageInfo, a PR without an id to record it by) fails the whole page."""
+    """One PR's own data is wrong, short or missing (a nested list that is not a list, ends
+    short of its `totalCount` or is null, a review without its id, a field of the wrong
+    type): that PR alone is refused (recorded in pull_request_failures, retried alone later),
+    the rest of its page is stored. The smallest unit that is bad is the one refused."""
 
 
 # What reading one PR of the wrong shape raises (pydantic's ValidationError is a ValueError).
 _PR_SHAPE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError)
 # The fields each nested node must have to be stored (its key in the store).
 _NESTED_KEY = {"reviews": "id", "comments": "id", "labels": "name"}
+# A node id longer than this is no GitHub id (theirs are ~20-40 characters): the PR is then
+# recorded by its cursor, as one without an id (a key the failures' index can hold).
+MAX_ID_LENGTH = 255
 
 
 def github_count(value: Any, what: str) -> int:
@@ -51,41 +57,59 @@ def github_count(value: Any, what: str) -> int:
 
 @dataclass
 class _Entry:
-    cursor: str
+    cursor: str  # the walk's cursor after this PR (a retry's: the one before it, unmoved)
     raw: dict[str, Any]
     nodes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     pending: dict[str, str | None] = field(default_factory=dict)  # field -> resume cursor
     refused: str | None = None  # why this PR's own data cannot be stored
+    position: str | None = None  # the cursor right before it in its walk
+    retry_of: str | None = None  # a refused PR asked for again: its failure's key
 
     @property
     def complete(self) -> bool:
         return not self.pending
 
+    @property
+    def node_id(self) -> str | None:
+        value = self.raw.get("id")
+        return value if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH else None
+
+    @property
+    def key(self) -> str:
+        """What pull_request_failures knows it by: the failure it retries, its node id, or
+        (GitHub sent none: a null node) its edge's cursor."""
+        return self.retry_of or self.node_id or f"cursor:{self.cursor}"
+
     def refuse(self, reason: str) -> None:
         """This PR alone is refused; it keeps its place (and cursor) in the page."""
-        if not isinstance(self.raw.get("id"), str):
-            # Nothing to record it by: the page itself cannot be trusted.
-            raise AnswerProblem(f"a pull request without an id: {reason}")
-        self.refused = reason[:500]
+        self.refused = storable_text(reason)[:500]
         self.pending.clear()
         self.nodes.clear()
 
 
-def _updated(node: dict[str, Any]) -> datetime:
+def _updated(node: dict[str, Any]) -> datetime | None:
+    """Its `updatedAt`, or None when it has none that reads (it is then refused on its own)."""
     value = node.get("updatedAt")
     if not isinstance(value, str):
-        raise AnswerProblem(f"pull request {node.get('id')!r} has no updatedAt")
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 class RepoBuffer:
     """Ordered PRs after `start_after` (the cursor the engine resumes from)."""
 
-    def __init__(self, start_after: str | None, stop_below: datetime | None = None) -> None:
+    def __init__(
+        self, start_after: str | None, stop_below: datetime | None = None, order: str = ""
+    ) -> None:
         self.start_after = start_after
         # A sync's walk (UPDATED_AT DESC) ends at the first PR updated before this: it and
         # every PR after it are left out (no follow-ups are paid for unchanged PRs).
         self.stop_below = stop_below
+        self.order = order  # the walk's order ("CREATED_AT ASC"): a refused PR's position
         self.reached_end = False
         self.entries: list[_Entry] = []
         self.frontier: str | None = start_after  # cursor after the last PR fetched
@@ -94,6 +118,7 @@ class RepoBuffer:
         self.fetched_any = False
         self.delivered: set[str] = set()  # ids of PRs taken from this buffer
         self.cost = 0  # points GitHub charged for what is buffered, not yet handed out
+        self.retries: list[RetryRequest] = []  # refused PRs to ask for again, not yet asked
 
     def take_cost(self) -> int:
         """The points charged since the last page was taken (they go with the next one)."""
@@ -102,37 +127,49 @@ class RepoBuffer:
 
     # -- ingest -----------------------------------------------------------------------------
 
-    def add_page(self, connection: dict[str, Any], after: str | None = None) -> None:
+    def add_page(
+        self,
+        connection: dict[str, Any],
+        after: str | None = None,
+        item_errors: Mapping[int, str] | None = None,
+    ) -> None:
         """Fold a `pullRequests` connection (edges with cursors), asked `after` that cursor.
+        `item_errors`: GitHub's words for the PRs (by edge index) an error is located in.
 
         Not progress, so refused: an `endCursor` equal to the `after` sent with PRs in it, or
         a PR already buffered or delivered (GitHub or a caching proxy ignoring `after`)."""
+        errors = item_errors or {}
         self.fetched_any = True
         self.total_count = github_count(connection.get("totalCount"), "the PR list's totalCount")
         info = connection.get("pageInfo") or {}
         edges = connection.get("edges") or []
+        if not isinstance(info, dict) or not isinstance(edges, list):
+            raise AnswerProblem("the PR list or its pageInfo is not the shape asked for")
         if edges and after is not None and info.get("endCursor") == after:
             raise AnswerProblem(f"the page after {after!r} ends at that same cursor")
-        known = {e.raw.get("id") for e in self.entries}
-        for edge in edges:
+        known = {e.node_id for e in self.entries if e.retry_of is None} - {None}
+        position = after
+        for index, edge in enumerate(edges):
+            cursor = edge.get("cursor") if isinstance(edge, dict) else None
+            if not isinstance(cursor, str) or not cursor:
+                raise AnswerProblem(f"edge {index} of the PR list has no cursor")
             node = edge.get("node")
-            if node is None:
-                continue
-            if self.stop_below is not None and _updated(node) < self.stop_below:
-                self.reached_end = True  # older than the watermark: the walk ends here
-                break
-            if node.get("id") in known or node.get("id") in self.delivered:
-                raise AnswerProblem(
-                    f"the page repeats pull request {node.get('id')!r}, already delivered"
-                )
-            known.add(node.get("id"))
-            entry = _Entry(cursor=edge["cursor"], raw=node)
-            try:
-                for name in NESTED:
-                    self._absorb(entry, name, node.get(name))
-            except MalformedPullRequest as exc:
-                entry.refuse(str(exc))
+            if isinstance(node, dict) and self.stop_below is not None:
+                updated = _updated(node)
+                if updated is not None and updated < self.stop_below:
+                    self.reached_end = True  # older than the watermark: the walk ends here
+                    break
+            entry = _Entry(cursor=cursor, raw=node if isinstance(node, dict) else {})
+            entry.position = position
+            if entry.node_id is not None:
+                if entry.node_id in known or entry.node_id in self.delivered:
+                    raise AnswerProblem(
+                        f"the page repeats pull request {entry.node_id!r}, already delivered"
+                    )
+                known.add(entry.node_id)
+            self._read(entry, node, errors.get(index))
             self.entries.append(entry)
+            position = cursor
         if self.reached_end:
             self.frontier = self.entries[-1].cursor if self.entries else self.frontier
             self.has_more = False
@@ -140,34 +177,86 @@ class RepoBuffer:
         self.frontier = info.get("endCursor") or self.frontier
         self.has_more = bool(info.get("hasNextPage"))
 
-    def apply_follow_up(self, follow: FollowUp, node: dict[str, Any] | None) -> None:
-        """Fold one follow-up answer. A PR gone before its follow-ups are read is never stored
-        short: the page fails and is fetched again, which lists it whole, or no more."""
-        entry = self._find(follow.pr_id)
-        if entry is None or entry.refused is not None:
+    def _read(self, entry: _Entry, node: Any, words: str | None) -> None:
+        """One PR node as listed (or asked for again): its nested lists absorbed, or the PR
+        refused with the reason (GitHub's words first, when an error is located in it)."""
+        if words is not None:
+            entry.refuse(f"GitHub answered an error for this PR: {words}")
+        elif not isinstance(node, dict):
+            entry.refuse("GitHub sent no data for this PR (a null node)")
+        else:
+            try:
+                for name in NESTED:
+                    self._absorb(entry, name, node.get(name))
+            except MalformedPullRequest as exc:
+                entry.refuse(f"GitHub's data for this PR is not the shape asked for: {exc}")
+
+    def queue_retries(self, retries: Sequence[RetryRequest]) -> None:
+        """Refused PRs to ask for again alone, in the next query this walk sends."""
+        self.retries.extend(retries)
+
+    def next_retries(self) -> list[RetryRequest]:
+        """The retries the next query asks for (taken off the queue)."""
+        asked = self.retries[:MAX_RETRIES_PER_QUERY]
+        del self.retries[:MAX_RETRIES_PER_QUERY]
+        return asked
+
+    def apply_retry(self, retry: RetryRequest, answer: Any, words: str | None) -> None:
+        """Fold the answer to one retry (`retry_alias`): the PR, read as if listed, goes first
+        in the buffer without moving the cursor; refused again if it is still bad or gone."""
+        node: Any = answer
+        if isinstance(answer, dict) and "pullRequest" in answer:  # by number
+            node = answer.get("pullRequest")
+        elif isinstance(answer, dict) and "pullRequests" in answer:  # by position
+            edges = (answer.get("pullRequests") or {}).get("edges") or []
+            node = edges[0].get("node") if edges and isinstance(edges[0], dict) else None
+        entry = _Entry(cursor=self.start_after or "", raw=node if isinstance(node, dict) else {})
+        entry.retry_of = retry.github_id
+        entry.position = retry.position_cursor
+        if isinstance(node, dict) and entry.node_id is None and retry.node_id is not None:
+            node = None  # asked by id, answered without it: not the PR asked for
+        if node is None and words is None:
+            words = "it is not there any more (GitHub answered null)"
+        self._read(entry, node, words)
+        self.entries.insert(0, entry)
+
+    def apply_follow_up(
+        self, follow: FollowUp, node: dict[str, Any] | None, words: str | None = None
+    ) -> None:
+        """Fold one follow-up answer. A PR gone, forbidden or malformed when its remaining
+        nested items are asked for is refused alone (never stored short), with GitHub's
+        words when it gave some; the rest of the buffer goes on."""
+        entry = self._find(follow)
+        if entry is None:
+            return
+        have = len(entry.nodes.get(follow.field, []))
+        if words is not None:
+            entry.refuse(
+                f"GitHub answered an error when its remaining {follow.field} were asked for "
+                f"({have} read): {words}"
+            )
             return
         if node is None:
-            have = len(entry.nodes.get(follow.field, []))
-            raise AnswerProblem(
-                f"pull request #{entry.raw.get('number')} was gone when its remaining "
-                f"{follow.field} were asked for ({have} read): the page is fetched again"
+            entry.refuse(
+                f"GitHub sent nothing when its remaining {follow.field} were asked for "
+                f"({have} read): deleted since it was listed?"
             )
+            return
         try:
             if not isinstance(node, dict):
                 raise MalformedPullRequest(f"its follow-up answer is {type(node).__name__}")
             self._absorb(entry, follow.field, node.get(follow.field))
         except MalformedPullRequest as exc:
-            entry.refuse(str(exc))
+            entry.refuse(f"GitHub's data for this PR is not the shape asked for: {exc}")
 
     @staticmethod
     def _absorb(entry: _Entry, name: str, conn: dict[str, Any] | None) -> None:
-        """One page of a nested connection. "More, but no cursor" is malformed, never the end;
-        a list that ends short of its (latest) `totalCount` is not complete either (both:
-        the page is fetched again). Raises MalformedPullRequest when the connection is not
-        the shape asked for: that PR alone is refused."""
+        """One page of a nested connection. Raises MalformedPullRequest when it is not the
+        shape asked for, says "more" without a cursor, or ends short of its (latest)
+        `totalCount`: that PR alone is refused, never stored short."""
         nodes = entry.nodes.setdefault(name, [])
         if conn is None:
-            raise AnswerProblem(f"{name} of pull request {entry.raw.get('id')!r} is null")
+            raise MalformedPullRequest(f"its {name} are null")
         if not isinstance(conn, dict):
             raise MalformedPullRequest(f"its {name} is {type(conn).__name__}, not an object")
         got = conn.get("nodes") or []
@@ -185,23 +274,25 @@ class RepoBuffer:
             raise MalformedPullRequest(f"its {name}.pageInfo is {type(info).__name__}")
         if info.get("hasNextPage"):
             if not info.get("endCursor"):
-                raise AnswerProblem(
-                    f"{name} of pull request {entry.raw.get('id')!r} say there is more "
-                    "but give no cursor"
-                )
+                raise MalformedPullRequest(f"its {name} say there is more but give no cursor")
             entry.pending[name] = info["endCursor"]
             return
         entry.pending.pop(name, None)
         total = conn.get("totalCount")
         if isinstance(total, int) and not isinstance(total, bool) and len(nodes) < total:
-            raise AnswerProblem(
-                f"{name} of pull request #{entry.raw.get('number')} ended at {len(nodes)} "
-                f"of the {total} GitHub counts"
+            raise MalformedPullRequest(
+                f"its {name} ended at {len(nodes)} of the {total} GitHub counts (no next page)"
             )
 
-    def _find(self, pr_id: str) -> _Entry | None:
+    def _find(self, follow: FollowUp) -> _Entry | None:
+        """The PR a follow-up was asked for: still waiting for that very page."""
         for entry in self.entries:
-            if entry.raw.get("id") == pr_id:
+            if (
+                entry.refused is None
+                and entry.node_id == follow.pr_id
+                and follow.field in entry.pending
+                and entry.pending[follow.field] == follow.after
+            ):
                 return entry
         return None
 
@@ -214,7 +305,8 @@ class RepoBuffer:
             for name, after in entry.pending.items():
                 if len(out) >= limit:
                     return out
-                out.append(FollowUp(entry.raw["id"], name, after))
+                if entry.node_id is not None:
+                    out.append(FollowUp(entry.node_id, name, after))
         return out
 
     def progress(self) -> tuple[int, str | None, bool, int, int]:
@@ -233,38 +325,56 @@ class RepoBuffer:
 
     @property
     def exhausted(self) -> bool:
-        """Everything GitHub has was fetched and every buffered PR is complete."""
+        """Everything GitHub has was fetched, no retry waits to be asked for, and every
+        buffered PR is complete."""
         return (
-            self.fetched_any and not self.has_more and self.complete_prefix() == len(self.entries)
+            self.fetched_any
+            and not self.has_more
+            and not self.retries
+            and self.complete_prefix() == len(self.entries)
         )
 
     # -- output -----------------------------------------------------------------------------
 
     def take(self, count: int) -> tuple[list[PullRequest], list[RefusedPullRequest], str | None]:
         """Remove and convert the first `count` (complete) PRs; returns them, the PRs refused
-        for their own malformed data (MalformedPullRequest), and the new cursor, which moves
-        past both."""
+        for their own data (MalformedPullRequest, GitHub's errors located in them, null
+        nodes), and the new cursor, which moves past both."""
         taken, self.entries = self.entries[:count], self.entries[count:]
         prs: list[PullRequest] = []
         refused: list[RefusedPullRequest] = []
+        listed = {e.node_id for e in taken if e.retry_of is None} - {None}
         for entry in taken:
+            if entry.retry_of is not None and entry.node_id in listed:
+                continue  # the walk lists it in this very page: that copy is the one stored
             if entry.refused is None:
                 try:
-                    prs.append(PullRequest.from_graphql(entry.raw, entry.nodes))
+                    pr = PullRequest.from_graphql(entry.raw, entry.nodes)
+                    if entry.retry_of is not None:
+                        pr.retry_of = entry.retry_of
+                    prs.append(pr)
                     continue
                 except _PR_SHAPE_ERRORS as exc:
-                    entry.refuse(_shape_reason(exc))
+                    entry.refuse(
+                        "GitHub's data for this PR is not the shape asked for: "
+                        + _shape_reason(exc)
+                    )
             number = entry.raw.get("number")
+            by_position = entry.node_id is None and entry.position is not None
             refused.append(
                 RefusedPullRequest(
-                    github_id=str(entry.raw["id"]),
+                    github_id=entry.key,
                     number=number if _is_int(number) else None,
-                    reason=f"GitHub's data for this PR is not the shape asked for: {entry.refused}",
+                    reason=entry.refused or "refused",
+                    position_cursor=entry.position if by_position else None,
+                    position_order=(self.order or None) if by_position else None,
                 )
             )
-        self.delivered.update(str(e.raw.get("id")) for e in taken)
+        self.delivered.update(
+            e.node_id for e in taken if e.node_id is not None and e.retry_of is None
+        )
         if taken:
-            self.start_after = taken[-1].cursor
+            self.start_after = taken[-1].cursor or self.start_after
         return prs, refused, self.start_after
 
     @property

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.github.cost import MAX_PAGE, points_for
+from core.github.models import RetryRequest
 
 RATE_LIMIT_FIELDS = "rateLimit { cost limit remaining used resetAt nodeCount }"
 _RATE_LIMIT_BODY = RATE_LIMIT_FIELDS.removeprefix("rateLimit ")
@@ -86,16 +87,63 @@ class PageRequest:
     direction: str = "ASC"
 
 
+# The walk orders a PR refused without an id may be asked for again in (by its position).
+WALK_ORDERS = ("CREATED_AT ASC", "UPDATED_AT DESC")
+# Refused PRs asked for again in one query, at most (each costs NESTED_PER_PR requests).
+MAX_RETRIES_PER_QUERY = 10
+
+
+def retry_alias(i: int, retry: RetryRequest) -> str:
+    """`r{i}` (by node id), `n{i}` (by number) or `p{i}` (by position): where its answer is."""
+    if retry.node_id:
+        return f"r{i}"
+    return f"n{i}" if retry.number is not None else f"p{i}"
+
+
+def _retry_field(i: int, retry: RetryRequest, params: list[str], variables: dict[str, Any]) -> str:
+    alias = retry_alias(i, retry)
+    if alias[0] == "r":
+        params.append(f"${alias}: ID!")
+        variables[alias] = retry.node_id
+        return f"{alias}: node(id: ${alias}) {{ ... on PullRequest {{ {PR_FIELDS} }} }}"
+    if alias[0] == "n":
+        params.append(f"${alias}: Int!")
+        variables[alias] = retry.number
+        return (
+            f"{alias}: repository(owner: $owner, name: $name) {{ "
+            f"pullRequest(number: ${alias}) {{ {PR_FIELDS} }} }}"
+        )
+    params.append(f"${alias}: String")
+    variables[alias] = retry.position_cursor
+    order = retry.position_order if retry.position_order in WALK_ORDERS else WALK_ORDERS[0]
+    field, direction = order.split()
+    return (
+        f"{alias}: repository(owner: $owner, name: $name) {{ pullRequests(first: 1, "
+        f"after: ${alias}, orderBy: {{field: {field}, direction: {direction}}}) {{ "
+        f"edges {{ cursor node {{ {PR_FIELDS} }} }} }} }}"
+    )
+
+
 def batch_query(
-    page: PageRequest | None, follow_ups: Sequence[FollowUp]
+    page: PageRequest | None,
+    follow_ups: Sequence[FollowUp],
+    retries: Sequence[RetryRequest] = (),
+    repository: tuple[str, str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """One document fetching a page of PRs and/or follow-up pages (aliased `f0`, `f1`, ...)."""
+    """One document fetching a page of PRs, follow-up pages (aliased `f0`, `f1`, ...) and
+    refused PRs asked for again alone (`r0`, `n1`, `p2`, ...: see `retry_alias`; those by
+    number or position need `repository`, the (owner, name) they are in)."""
     params: list[str] = []
     body: list[str] = []
     variables: dict[str, Any] = {}
     if page is not None:
-        params += ["$owner: String!", "$name: String!", "$first: Int!", "$after: String"]
-        variables.update(owner=page.owner, name=page.name, first=page.first, after=page.after)
+        repository = (page.owner, page.name)
+    if repository is not None and (page is not None or any(not r.node_id for r in retries)):
+        params += ["$owner: String!", "$name: String!"]
+        variables.update(owner=repository[0], name=repository[1])
+    if page is not None:
+        params += ["$first: Int!", "$after: String"]
+        variables.update(first=page.first, after=page.after)
         body.append(
             "repository(owner: $owner, name: $name) { "
             "pullRequests(first: $first, after: $after, "
@@ -111,16 +159,21 @@ def batch_query(
             f"f{i}: node(id: $id{i}) {{ ... on PullRequest {{ "
             f"{_connection(follow.field, f'after{i}')} }} }}"
         )
+    for i, retry in enumerate(retries):
+        if not retry.node_id and repository is None:
+            raise ValueError("a retry by number or position needs its repository")
+        body.append(_retry_field(i, retry, params, variables))
     if not body:
-        raise ValueError("a batch needs a page or at least one follow-up")
+        raise ValueError("a batch needs a page, a follow-up or a retry")
     header = f"query Batch({', '.join(params)})" if params else "query Batch"
     return f"{header} {{ {' '.join(body)} {RATE_LIMIT_FIELDS} }}", variables
 
 
-def batch_requests(page_size: int, follow_ups: int) -> int:
-    """Requests (GitHub's cost unit) of `batch_query` with that many PRs and follow-ups."""
+def batch_requests(page_size: int, follow_ups: int, retries: int = 0) -> int:
+    """Requests (GitHub's cost unit) of `batch_query` with that many PRs, follow-ups and
+    retries (a retry by position costs one request more: counted as the worst case)."""
     page = 1 + NESTED_PER_PR * page_size if page_size > 0 else 0
-    return page + follow_ups
+    return page + follow_ups + (NESTED_PER_PR + 1) * retries
 
 
 def best_page_size(nested_connections: int = NESTED_PER_PR, max_page: int = MAX_PAGE) -> int:
@@ -136,10 +189,11 @@ def best_page_size(nested_connections: int = NESTED_PER_PR, max_page: int = MAX_
     return best
 
 
-def fill_size(follow_ups: int, max_page: int, points: int = 1) -> int:
-    """How many new PRs fit beside `follow_ups` follow-ups without the batch costing more."""
+def fill_size(follow_ups: int, max_page: int, points: int = 1, retries: int = 0) -> int:
+    """How many new PRs fit beside `follow_ups` follow-ups and `retries` retries without the
+    batch costing more."""
     best = 0
     for n in range(1, max(0, min(max_page, MAX_PAGE)) + 1):
-        if points_for(batch_requests(n, follow_ups)) <= points:
+        if points_for(batch_requests(n, follow_ups, retries)) <= points:
             best = n
     return best

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic_core import to_json
+from pydantic_core import PydanticSerializationError, to_json
 
 GRAPHQL_DOCS = "https://docs.github.com/graphql"
 SECONDARY_DOCS = (
@@ -78,8 +78,15 @@ def headers(request_id: str, rate: RateSnapshot, extra: dict[str, str] | None = 
 
 
 def dump(body: Any) -> bytes:
-    """Compact UTF-8 JSON, as GitHub sends it; encoded in Rust (json.dumps was ~15% of a page)."""
-    return to_json(body)
+    """Compact UTF-8 JSON, as GitHub sends it; encoded in Rust (json.dumps was ~15% of a page).
+
+    Text holding a lone surrogate (a client cut an emoji in half; GitHub stores and serves
+    it) goes out as JSON carries it, the escape `\\ud800`: the Rust encoder refuses it, so
+    such an answer is encoded by json.dumps, which escapes every non-ASCII character."""
+    try:
+        return to_json(body)
+    except PydanticSerializationError:
+        return json.dumps(body, separators=(",", ":")).encode()
 
 
 def bad_credentials() -> dict[str, Any]:

@@ -70,6 +70,19 @@ class Chunk(Snapshot):
     kind: str = "backfill"
 
 
+class RetryRequest(Snapshot):
+    """A refused PR due to be asked for again alone (`pull_requests_to_retry`): by its node
+    id, else its number, else its position (the PR right after `position_cursor` in
+    `position_order`). `github_id`: its pull_request_failures key."""
+
+    github_id: str
+    node_id: str | None = None
+    number: int | None = None
+    position_cursor: str | None = None
+    position_order: str | None = None
+    attempts: int = 1
+
+
 class CommitResult(Snapshot):
     committed: bool
     reason: str | None = None
@@ -84,7 +97,8 @@ class CommitResult(Snapshot):
     refused: list[dict[str, Any]] = []
     # Why the backfill is not simply active or completed (a short end, refused PRs).
     note: str | None = None
-    replaced_nuls: int = 0  # NULs stored as U+FFFD
+    # characters the store cannot hold (U+0000, lone surrogates) stored as U+FFFD
+    replaced_characters: int = 0
 
 
 class ChunkStatistics(Snapshot):
@@ -209,7 +223,7 @@ class SyncResult(Snapshot):
     done: bool = False
     watermark: datetime | None = None
     refused: list[dict[str, Any]] = []
-    replaced_nuls: int = 0
+    replaced_characters: int = 0
 
 
 class Freshness(Snapshot):

@@ -17,6 +17,7 @@ from uuid import UUID
 import psycopg.errors
 from pydantic import BaseModel, TypeAdapter
 
+from core.storable import storable_text
 from core.store.models import (
     BackfillDetail,
     BackfillProgress,
@@ -29,6 +30,7 @@ from core.store.models import (
     RateLimitRecord,
     Registration,
     RemovalCounts,
+    RetryRequest,
     StuckChunk,
     SyncLease,
     SyncResult,
@@ -69,10 +71,21 @@ def _routing(installations: Sequence[int] | None) -> dict[str, Any]:
 
 
 def sql_args(function: str, **args: Any) -> dict[str, Any]:
-    """The SQL parameter names for `function`'s keyword arguments (`chunk_id` -> `p_chunk_id`)."""
+    """The SQL parameter names for `function`'s keyword arguments (`chunk_id` -> `p_chunk_id`),
+    each text made storable (core.storable: a reason quoting GitHub's words, an id
+    GitHub sent, can hold a NUL or a lone surrogate, which neither wire can carry)."""
+    args = {name: _storable_arg(value) for name, value in args.items()}
     if function in _UNPREFIXED:
         return args
     return {f"p_{name}": value for name, value in args.items()}
+
+
+def _storable_arg(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, list) and any(isinstance(v, str) for v in value):
+        return [storable_text(v) if isinstance(v, str) else v for v in value]
+    return value
 
 
 class Store:
@@ -178,18 +191,22 @@ class Store:
         cursor_after: str | None,
         has_next_page: bool,
         total_prs: int,
+        refused: Sequence[Mapping[str, Any]] = (),
     ) -> CommitResult:
         """Store a page and advance the cursor in one transaction, fenced by the chunk's claim.
 
-        NULs in text are stored as U+FFFD and counted in `replaced_nuls`; PRs the database
-        refuses are left out, listed in `refused` and recorded in pull_request_failures.
+        Characters the store cannot hold (U+0000, lone surrogates) are stored as U+FFFD and
+        counted in `replaced_characters`; PRs the database refuses are left out, listed in
+        `refused` and recorded in pull_request_failures, as are the PRs given in `refused`
+        (`{"refused": reason, "github_id": key, "number": ...}`: GitHub sent them wrong,
+        short, forbidden or missing), in the same transaction.
         Retried on a deadlock or serialization failure (at most 5 attempts), then raised.
         """
         return await self._commit(
             "commit_chunk",
             CommitResult,
             chunk,
-            pull_requests,
+            [*pull_requests, *refused],
             cursor_after=cursor_after,
             has_next_page=has_next_page,
             total_prs=total_prs,
@@ -205,19 +222,20 @@ class Store:
     ) -> C:
         """One page's commit function, fenced by `chunk`, retried on a deadlock or
         serialization failure (at most 5 attempts; safe: the fencing token makes a repeat a
-        no-op), then raised. NULs in text arrive as U+FFFD and are counted."""
+        no-op), then raised. Characters the store cannot hold arrive as U+FFFD, counted."""
         page = Json.encode(list(pull_requests))
-        if page.replaced_nuls:
+        if page.replaced:
             log.warning(
-                "chunk %s: %s NUL character(s) stored as U+FFFD (Postgres text cannot hold NUL)",
+                "chunk %s: %s character(s) the store cannot hold (U+0000, lone surrogates) "
+                "stored as U+FFFD",
                 chunk.chunk_number,
-                page.replaced_nuls,
+                page.replaced,
             )
         call = sql_args(function, **_chunk(chunk), pull_requests=page, **args)
         for attempt in range(1, _COMMIT_ATTEMPTS + 1):
             try:
                 result = await self.transport.value(function, call)
-                return model.model_validate({**result, "replaced_nuls": page.replaced_nuls})
+                return model.model_validate({**result, "replaced_characters": page.replaced})
             except _RETRYABLE:
                 if attempt == _COMMIT_ATTEMPTS:
                     raise
@@ -236,6 +254,13 @@ class Store:
             github_id=github_id,
             number=number,
             error=error,
+        )
+
+    async def pull_requests_to_retry(self, lease: Lease, limit: int = 10) -> list[RetryRequest]:
+        """Refused PRs of the leased repository due to be asked for again alone (bounded
+        attempts, backing off: migrations/20250230000000_smallest_bad_unit_refused.sql)."""
+        return await self._rows(
+            "pull_requests_to_retry", RetryRequest, **_lease(lease), limit=limit
         )
 
     async def fail_chunk(self, chunk: Chunk, error: str, cooldown_seconds: int = 0) -> bool:
@@ -311,15 +336,17 @@ class Store:
         cursor_after: str | None,
         done: bool,
         total_prs: int,
+        refused: Sequence[Mapping[str, Any]] = (),
     ) -> SyncResult:
         """Store a sync page (changed PRs with GitHub's current reviews, comments and labels,
         deletions included) in one transaction, fenced by the chunk's claim; with `done` the
-        watermark moves and the lease is released. Retried on lock conflicts like commits."""
+        watermark moves and the lease is released. `refused` as in `commit_chunk`. Retried
+        on lock conflicts like commits."""
         return await self._commit(
             "commit_sync_chunk",
             SyncResult,
             chunk,
-            pull_requests,
+            [*pull_requests, *refused],
             cursor_after=cursor_after,
             done=done,
             total_prs=total_prs,

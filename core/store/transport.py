@@ -14,31 +14,39 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pydantic_core import to_json
+from pydantic_core import PydanticSerializationError, to_json, to_jsonable_python
 
-# Postgres text cannot hold U+0000, and jsonb refuses its escape: one NUL in one PR title
-# would sink a whole page. An escaped NUL (`\u0000` not itself preceded by an escaping
-# backslash) becomes U+FFFD, the replacement character.
+from core.storable import storable_tree
+
+# NULs survive the encoder as the escape `\u0000`, which jsonb refuses: each one (not itself
+# preceded by an escaping backslash) becomes U+FFFD in the encoded bytes, the cheap path.
 _ESCAPED_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 @dataclass(frozen=True, slots=True)
 class Json:
-    """JSON text for a `jsonb` parameter, and how many NULs were replaced to make it storable.
+    """JSON text for a `jsonb` parameter, and how many characters the store cannot hold
+    (core.storable: U+0000, lone surrogates) were replaced to make it storable.
 
     Encoded once, in Rust (`pydantic_core.to_json`, models included): json.dumps of model
-    dumps was a quarter of a worker's CPU.
+    dumps was a quarter of a worker's CPU. A lone surrogate makes that encoder refuse the
+    whole value; only then is it walked, every string made storable, and encoded again.
     """
 
     text: str
-    replaced_nuls: int = 0
+    replaced: int = 0
 
     @classmethod
     def encode(cls, value: Any) -> Json:
-        data = to_json(value, fallback=str)
         replaced = 0
+        try:
+            data = to_json(value, fallback=str)
+        except PydanticSerializationError:  # a lone surrogate somewhere (UTF-8 cannot hold it)
+            tree, replaced = storable_tree(to_jsonable_python(value, fallback=str))
+            data = to_json(tree)
         if b"\\u0000" in data:
-            data, replaced = _ESCAPED_NUL.subn(rb"\1\\ufffd", data)
+            data, nuls = _ESCAPED_NUL.subn(rb"\1\\ufffd", data)
+            replaced += nuls
         return cls(data.decode(), replaced)
 
 

@@ -74,7 +74,13 @@ async def test_went_wrong_shrinks_and_completes(database_url, db):  # case 1
     assert worker.stats.failures == 2
 
 
-async def test_a_pr_deleted_before_its_follow_up_completes_the_backfill(database_url, db):
+async def test_a_pr_gone_at_its_follow_up_is_refused_alone_then_stored_by_its_retry(
+    database_url, db
+):
+    """A PR GitHub no longer resolves when its remaining reviews are asked for (NOT_FOUND at
+    the follow-up's alias) is refused alone with GitHub's words, never stored short; its page
+    commits. Asked for again alone later (here: the next sync, its backoff moved back in the
+    database), it is stored whole and its failure cleared."""
     sim = sim_for(RepoSpec("o", "del", 120))
     repo = sim.world.repos[0]
     number = next(
@@ -86,13 +92,23 @@ async def test_a_pr_deleted_before_its_follow_up_completes_the_backfill(database
         await add_repositories(engine.store, engine.client, ["o/del"])
         sim.config.faults = FaultSpec.parse(f"vanish@o/del#{number}*1")
         await run(engine)
+        row = state(db)["o/del"]
+        assert (row["status"], row["stored"], row["failed"], row["processing"]) == (
+            "completed",
+            119,  # + 1 refused = GitHub's 120
+            0,
+            0,
+        )
+        failure = db.execute("SELECT number, error, attempts FROM pull_request_failures").fetchone()
+        assert failure["number"] == number and failure["attempts"] == 1
+        assert "NOT_FOUND" in failure["error"] and "Could not resolve" in failure["error"]
+        assert "1 PR(s) refused" in row["last_error"]
+        db.execute("UPDATE pull_request_failures SET failed_at = failed_at - interval '1 hour'")
+        await engine.store.request_sync()
+        await run(engine, sync_only=True)
     row = state(db)["o/del"]
-    assert (row["status"], row["stored"], row["failed"], row["processing"]) == (
-        "completed",
-        120,
-        1,  # the page with the PR that was gone: fetched again
-        0,
-    )
+    assert (row["status"], row["stored"]) == ("completed", 120)
+    assert db.execute("SELECT count(*) AS n FROM pull_request_failures").fetchone()["n"] == 0
     reviews = db.execute(
         "SELECT count(*) AS n FROM reviews r JOIN pull_requests p ON p.id = r.pull_request_id "
         "WHERE p.number = %s",
@@ -115,7 +131,9 @@ async def test_a_repeated_page_is_never_committed_again(database_url, db):  # ca
     assert db.execute("SELECT count(*) AS n FROM backfill_chunks WHERE status = 'completed'")
 
 
-async def test_more_without_a_cursor_never_completes_with_reviews_missing(database_url, db):
+async def test_more_without_a_cursor_refuses_that_pr_never_stored_short(database_url, db):
+    """Its reviews say "more" but give no cursor: that PR alone is refused (never stored with
+    100 of its reviews), the rest of the repository completes."""
     sim = sim_for(RepoSpec("o", "long", 120))
     repo = sim.world.repos[0]
     number = next(
@@ -128,10 +146,16 @@ async def test_more_without_a_cursor_never_completes_with_reviews_missing(databa
         sim.config.faults = FaultSpec.parse(f"null_cursor@o/long#{number}")
         await run(engine)
     row = state(db)["o/long"]
-    assert row["status"] == "failed" and "no cursor" in row["last_error"]
+    assert (row["status"], row["stored"], row["failed"], row["processing"]) == (
+        "completed",
+        119,
+        0,
+        0,
+    )
+    failure = db.execute("SELECT number, error FROM pull_request_failures").fetchone()
+    assert failure["number"] == number and "no cursor" in failure["error"]
     stored = db.execute("SELECT count(*) AS n FROM pull_requests WHERE number = %s", (number,))
     assert stored.fetchone()["n"] == 0  # never stored with 100 of its reviews
-    assert row["processing"] == 0
 
 
 async def test_a_body_that_breaks_its_encoding_fails_the_chunk_never_processing(database_url, db):

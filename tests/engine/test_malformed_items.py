@@ -75,12 +75,24 @@ def test_a_malformed_page_structure_still_fails_the_page() -> None:
         )
     with pytest.raises((AnswerProblem, AttributeError, TypeError, KeyError)):
         RepoBuffer(None).add_page({"totalCount": 1, "pageInfo": {}, "edges": [["not an edge"]]})
-    # A PR without an id cannot be recorded as refused: the page fails.
-    with pytest.raises(AnswerProblem, match="without an id"):
-        RepoBuffer(None).add_page(
-            {
-                "totalCount": 1,
-                "pageInfo": {"hasNextPage": False},
-                "edges": [{"cursor": "c1", "node": {"number": 1, "reviews": "broken"}}],
-            }
-        )
+    # An edge without its cursor: nothing to move past, the page fails.
+    with pytest.raises(AnswerProblem, match="no cursor"):
+        RepoBuffer(None).add_page({"totalCount": 1, "pageInfo": {}, "edges": [{"node": node}]})
+
+
+def test_a_pr_without_an_id_is_refused_by_its_cursor() -> None:
+    """No id to record it by: it is recorded by its edge's cursor, with the cursor before it
+    (its position, to ask for it again), and the page goes on."""
+    buffer = RepoBuffer("c0", order="CREATED_AT ASC")
+    buffer.add_page(
+        {
+            "totalCount": 2,
+            "pageInfo": {"hasNextPage": False, "endCursor": "c2"},
+            "edges": [{"cursor": "c1", "node": {"number": 1, "reviews": "broken"}}],
+        },
+        "c0",
+    )
+    prs, refused, cursor = buffer.take(1)
+    assert prs == [] and cursor == "c1"
+    assert refused[0].github_id == "cursor:c1" and refused[0].number == 1
+    assert (refused[0].position_cursor, refused[0].position_order) == ("c0", "CREATED_AT ASC")

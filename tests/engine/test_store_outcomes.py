@@ -39,7 +39,7 @@ async def test_a_pr_the_database_refuses_fails_alone_the_backfill_completes(data
         await run(engine)
     row = state(db)["o/big"]
     assert (row["status"], row["stored"], row["processing"]) == ("completed", 29, 0)
-    assert "refused by the database" in row["last_error"]  # completed, the gap shown
+    assert "the database refused it" in row["last_error"]  # completed, the gap shown
     failure = db.execute("SELECT number, error FROM pull_request_failures").fetchall()
     assert len(failure) == 1 and "out of range" in failure[0]["error"]
 

@@ -18,6 +18,7 @@ from core.github.outcomes import Action
 from core.github.queries import COUNT_QUERY, PR_FIELDS, REVIEW_NODE
 from core.simulator import FaultSpec
 from core.simulator.server import serve
+from core.store.models import RetryRequest
 from tests.github.conftest import TOKEN, backfill, make_sim, sim_client
 
 VARS = {"owner": "octo", "name": "big"}
@@ -56,19 +57,38 @@ def long_pr_number(sim, kind: int = 0, above: int = 100) -> int:
     raise AssertionError("no long PR in this repository")
 
 
-async def test_a_pr_gone_before_its_follow_up_is_fetched_again_never_stored_short(clock):
-    """Case 3: the follow-up's `node` is null + NOT_FOUND. That used to block the backfill;
-    then it stored the PR with 100 of its reviews and said nothing. The page now fails (a
-    bounded fail_chunk) and is fetched again: whole, or without the PR if it is really gone."""
+async def refused_walk(client) -> tuple[list, list]:
+    """`backfill`, keeping the refused PRs too."""
+    prs, refused, after = [], [], None
+    while True:
+        page = await client.fetch_pull_requests_page("octo", "big", after=after, page_size=37)
+        prs.extend(page.pull_requests)
+        refused.extend(page.refused)
+        after = page.end_cursor
+        if not page.has_next_page:
+            return prs, refused
+
+
+async def test_a_pr_gone_at_its_follow_up_is_refused_alone_then_retried_whole(clock):
+    """Case 3: the follow-up's `node` is null + NOT_FOUND. That used to block the backfill,
+    then stored the PR with 100 of its reviews, then failed its whole page. Now that PR alone
+    is refused with GitHub's words (never stored short), the others come through, and asked
+    for again alone (`retry`) it comes back whole, first in the page, the cursor unmoved."""
     probe = make_sim(clock, prs=120, seed=1)
     number = long_pr_number(probe)
     sim = make_sim(clock, prs=120, seed=1, faults=aimed(f"vanish@octo/big#{number}*1"))
     async with sim_client(sim, clock) as client:
-        with pytest.raises(MalformedResponse, match=f"#{number} was gone"):
-            await backfill(client)
-        prs, _ = await backfill(client)
-    assert len(prs) == 120 and sim.stats()["faults"]["vanish"] == 1
-    whole = next(p for p in prs if p.number == number)
+        prs, refused = await refused_walk(client)
+        assert len(prs) == 119 and number not in {p.number for p in prs}
+        assert [r.number for r in refused] == [number]
+        assert "NOT_FOUND" in refused[0].reason and "Could not resolve" in refused[0].reason
+        retry = RetryRequest(github_id=refused[0].github_id, node_id=refused[0].github_id)
+        page = await client.fetch_pull_requests_page(
+            "octo", "big", after=None, page_size=1, retry=[retry], ahead=False
+        )
+    assert sim.stats()["faults"]["vanish"] == 1
+    whole = page.pull_requests[0]
+    assert whole.number == number and whole.retry_of == refused[0].github_id
     assert len(whole.reviews) > 100  # every review, none dropped
 
 
@@ -111,13 +131,14 @@ async def test_a_page_repeating_the_previous_one_is_not_progress(clock):  # case
             )
 
 
-async def test_more_without_a_cursor_is_malformed_never_the_end(clock):  # case 8
+async def test_more_without_a_cursor_refuses_that_pr_never_the_end(clock):  # case 8
     probe = make_sim(clock, prs=120, seed=1)
     number = long_pr_number(probe)
     sim = make_sim(clock, prs=120, seed=1, faults=aimed(f"null_cursor@octo/big#{number}"))
     async with sim_client(sim, clock) as client:
-        with pytest.raises(MalformedResponse, match="more but give no cursor"):
-            await backfill(client)
+        prs, refused = await refused_walk(client)
+    assert len(prs) == 119 and [r.number for r in refused] == [number]
+    assert "more but give no cursor" in refused[0].reason
 
 
 async def test_a_trickling_answer_hits_the_overall_deadline(clock):  # case 9

@@ -40,7 +40,7 @@ async def test_a_nul_in_one_title_stores_the_page_with_a_replacement(store: Stor
     result = await store.commit_chunk(
         chunk, page, cursor_after="c5", has_next_page=False, total_prs=5
     )
-    assert result.committed and result.inserted_prs == 5 and result.replaced_nuls == 1
+    assert result.committed and result.inserted_prs == 5 and result.replaced_characters == 1
     titles = {
         r["number"]: r["title"] for r in db.execute("SELECT number, title FROM pull_requests")
     }
