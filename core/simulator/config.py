@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from .item_faults import FIELD_FAULTS, ITEM_FAULT_HELP
+
 if TYPE_CHECKING:
     from .app import AppSpec
 
@@ -45,8 +47,7 @@ REPO_FAULT_HELP = {
 PR_FAULT_HELP = {
     "vanish": "node(id:) of that PR: null + NOT_FOUND (deleted since it was listed)",
     "null_cursor": "its reviews/comments: hasNextPage true, endCursor null",
-    "nested_not_list": "its reviews.nodes an object, not a list (a broken proxy or GitHub bug)",
-    "nested_no_id": "its first review (else comment) without its id (a broken proxy or bug)",
+    **ITEM_FAULT_HELP,  # wherever an answer carries that PR (item_faults.py)
 }
 REQUEST_FAULTS = tuple(REQUEST_FAULT_HELP)
 REPO_FAULTS = tuple(REPO_FAULT_HELP)
@@ -61,12 +62,14 @@ def fault_help() -> str:
     lines += [f"  {kind:<16} {text}" for kind, text in REQUEST_FAULT_HELP.items()]
     lines.append("aimed at a repository only, KIND@OWNER/NAME[*N]:")
     lines += [f"  {kind:<16} {text}" for kind, text in REPO_FAULT_HELP.items()]
-    lines.append("aimed at one pull request only, KIND@OWNER/NAME#NUMBER[*N]:")
+    lines.append("aimed at one pull request only, KIND[.FIELD]@OWNER/NAME#NUMBER[*N]:")
     lines += [f"  {kind:<16} {text}" for kind, text in PR_FAULT_HELP.items()]
     return "\n".join(lines)
 
 
-_TARGET_RE = re.compile(r"^([a-z0-9_]+)@([^#*\s]+/[^#*\s]+)(?:#(\d+))?(?:\*(\d+))?$")
+_TARGET_RE = re.compile(
+    r"^([a-z0-9_]+)(?:\.([a-z_]+))?@([^#*\s]+/[^#*\s]+)(?:#(\d+))?(?:\*(\d+))?$"
+)
 
 
 @dataclass
@@ -103,6 +106,7 @@ class FaultTarget:
     repo: str  # owner/name, lower case
     number: int | None = None
     times: int | None = None
+    field: str | None = None  # KIND.FIELD: which of the PR's texts (item_faults.FIELD_FAULTS)
 
 
 @dataclass(frozen=True)
@@ -115,15 +119,25 @@ class FaultSpec:
 
     @classmethod
     def parse(cls, text: str) -> FaultSpec:
-        """`"502:0.1,went_wrong:0.05,saml@acme/api,vanish@acme/web#12,secondary@acme/x*3"`."""
+        """`"502:0.1,saml@acme/api,vanish@acme/web#12,surrogate.login@acme/web#7,
+        secondary@acme/x*3"`."""
         rates: dict[str, float] = {}
         targets: list[FaultTarget] = []
         for raw in filter(None, (p.strip() for p in text.split(","))):
             aimed = _TARGET_RE.match(raw.lower())
             if aimed is not None:
-                kind, repo, number, times = aimed.groups()
+                kind, field_name, repo, number, times = aimed.groups()
                 if kind not in REQUEST_FAULTS + REPO_FAULTS + PR_FAULTS:
                     raise ValueError(f"invalid fault {raw!r}: unknown kind {kind!r}")
+                if field_name is not None and field_name not in FIELD_FAULTS.get(kind, ()):
+                    raise ValueError(
+                        f"invalid fault {raw!r}: {kind!r} takes no field {field_name!r}"
+                        + (
+                            f" (one of {', '.join(FIELD_FAULTS[kind])})"
+                            if kind in FIELD_FAULTS
+                            else ""
+                        )
+                    )
                 if (kind in PR_FAULTS) != (number is not None):
                     raise ValueError(
                         f"invalid fault {raw!r}: "
@@ -131,7 +145,11 @@ class FaultSpec:
                     )
                 targets.append(
                     FaultTarget(
-                        kind, repo, int(number) if number else None, int(times) if times else None
+                        kind,
+                        repo,
+                        int(number) if number else None,
+                        int(times) if times else None,
+                        field_name,
                     )
                 )
                 continue

@@ -180,6 +180,18 @@ SECONDARY_TEXT = (
 )
 
 
+def integration_forbidden(path: list[Any]) -> dict[str, Any]:
+    """A field this token (a GitHub App's installation without that permission) may not read:
+    the field, and up to the first nullable parent, null in `data`; the rest answered."""
+    return {
+        "type": "FORBIDDEN",
+        "path": path,
+        "extensions": {"saml_failure": False},
+        "locations": [{"line": 1, "column": 1}],
+        "message": "Resource not accessible by integration",
+    }
+
+
 def saml_forbidden(path: list[Any]) -> dict[str, Any]:
     return {
         "type": "FORBIDDEN",

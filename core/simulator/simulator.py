@@ -31,9 +31,10 @@ from graphql.execution.values import get_argument_values
 from core.github.cost import MAX_NODES, estimate_cost, node_limit_connection
 from core.secrets import fingerprint
 
+from . import item_faults
 from . import responses as R
 from .app import SimApp
-from .config import PR_FAULTS, REPO_FAULTS, REQUEST_FAULTS, SimConfig
+from .config import PR_FAULTS, REPO_FAULTS, REQUEST_FAULTS, FaultTarget, SimConfig
 from .data import USER_POOL, Draw
 from .evolve import evolve as evolve_repo
 from .evolve import truth as repo_truth
@@ -391,7 +392,7 @@ class Simulator:
             else:
                 response.pad = max(0, self.config.huge_bytes - len(response.body))
         if touched and response.status == 200:
-            response.body = self._break_nested(response.body, touched)
+            response.body = self._break_items(response.body, body, touched)
         if fault == "malformed" and response.status == 200:
             self._faults["malformed"] += 1
             response.body = response.body[: max(1, len(response.body) // 2)]
@@ -529,36 +530,36 @@ class Simulator:
             return target.kind
         return None
 
-    def _break_nested(self, body: bytes, touched: set[str]) -> bytes:
-        """Faults `nested_not_list` / `nested_no_id`: one listed PR's nested data broken, the
-        rest of the page intact (what a broken proxy, or a GitHub bug, does to one node)."""
-        kinds = ("nested_not_list", "nested_no_id")
+    def _break_items(self, response: bytes, request: bytes, touched: set[str]) -> bytes:
+        """The faults aimed at one PR's own data (item_faults.py) applied to an answer: that
+        PR broken wherever the answer carries it, the rest intact."""
         spec = self.config.faults
-        if spec is None or not any(t.kind in kinds for t in spec.targets):
-            return body
-        payload = json.loads(body)
-        repository = (payload.get("data") or {}).get("repository") or {}
-        edges = (repository.get("pullRequests") or {}).get("edges") or []
-        changed = False
-        for edge in edges:
-            node = edge.get("node") if isinstance(edge, dict) else None
-            if not isinstance(node, dict) or not isinstance(node.get("number"), int):
-                continue
-            kind = self.aimed(kinds, touched, node["number"])
-            if kind == "nested_not_list":
-                reviews = node.get("reviews") or {}
-                reviews["nodes"] = {"nodes": reviews.get("nodes")}  # an object, not a list
-                node["reviews"] = reviews
-                changed = True
-            elif kind == "nested_no_id":
-                lists = [(node.get(f) or {}).get("nodes") or [] for f in ("reviews", "comments")]
-                first = next((items[0] for items in lists if items), None)
-                if first is None:
-                    node.setdefault("reviews", {})["nodes"] = [{}]
-                else:
-                    first.pop("id", None)
-                changed = True
-        return R.dump(payload) if changed else body
+        if spec is None or not any(t.kind in item_faults.ITEM_FAULTS for t in spec.targets):
+            return response
+        aimed = [
+            (i, t)
+            for i, t in enumerate(spec.targets)
+            if t.kind in item_faults.ITEM_FAULTS and t.repo in touched
+        ]
+
+        def aimed_at(number: int) -> list[FaultTarget]:
+            return [
+                t
+                for i, t in aimed
+                if t.number == number and (t.times is None or self._aimed_used[i] < t.times)
+            ]
+
+        def serve(target: FaultTarget) -> None:
+            index = next(i for i, t in aimed if t is target)
+            self._aimed_used[index] += 1
+            self._faults[target.kind] += 1
+
+        try:
+            variables = json.loads(request or b"null").get("variables") or {}
+        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            variables = {}
+        number_of = item_faults.pr_number_of(self.world)
+        return item_faults.apply(response, variables, number_of, aimed_at, serve)
 
     def _aimed_at(self, kind: str, repo: str, number: int | None = None) -> bool:
         """For resolvers: is `kind` aimed at this repository (or PR) now?"""
