@@ -222,9 +222,10 @@ def repository_cells(p: BackfillProgress, f: Freshness | None = None) -> tuple[T
         chunks.append(f" {p.chunks_processing} running", style="cyan")
     if p.chunks_failed:
         chunks.append(f" {p.chunks_failed} failed", style="red")
+    refused = f" ({p.refused_prs:,} refused)" if p.refused_prs else ""
     return (
         p.repository,
-        f"{p.processed_prs:,}/{total}",
+        f"{p.processed_prs:,}/{total}{refused}",
         progress,
         rate,
         eta,
@@ -748,7 +749,14 @@ def detail_summary(
         percent = "" if p.percent is None else f" ({p.percent:.1f}%)"
         rate = f"{p.prs_per_minute:,.0f} PRs/min" if p.prs_per_minute else "— PRs/min"
         eta = "" if p.status == "completed" else f" · ETA {format_duration(p.eta_seconds)}"
-        _line(text, "Progress", f"{p.processed_prs:,}/{total} PRs{percent} · {rate}{eta}")
+        refused = (
+            f" · {p.refused_prs:,} refused (see pull_request_failures)" if p.refused_prs else ""
+        )
+        _line(
+            text,
+            "Progress",
+            f"{p.processed_prs:,}/{total} PRs{percent} · {rate}{eta}{refused}",
+        )
     else:
         _line(text, "State", Text(detail.status))
     if detail.after_pr is not None:

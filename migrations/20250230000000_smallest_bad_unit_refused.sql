@@ -17,6 +17,7 @@
 -- 4. GitHub adds enum values without notice: pull_requests.state stores what GitHub sends
 --    (the client reports values it has not seen). No other CHECK lists GitHub's values.
 -- 5. A sync's watermark is moved only by the PRs its walk read, never by a retried one.
+-- 6. Progress reads (stats, the console) carry each repository's refused PRs: refused_prs.
 
 ALTER TABLE pull_requests DROP CONSTRAINT IF EXISTS pull_requests_state_check;
 
@@ -435,6 +436,24 @@ BEGIN
         'status', v_state.status, 'done', p_done, 'watermark', v_state.sync_watermark,
         'refused', v_refused, 'note', v_note);
 END
+$$;
+
+-- The progress rows as one value (stats and the console read it), each with how many of
+-- its repository's PRs are refused (recorded in pull_request_failures): the spec's
+-- backfill_progress() keeps its columns.
+CREATE OR REPLACE FUNCTION backfill_progress_snapshot(
+    p_rate_window interval DEFAULT interval '15 minutes')
+RETURNS jsonb
+LANGUAGE sql
+STABLE
+SECURITY INVOKER
+SET search_path = public, pg_temp
+AS $$
+    SELECT coalesce(jsonb_agg(to_jsonb(p) || jsonb_build_object(
+               'refused_prs', (SELECT count(*) FROM pull_request_failures f
+                                WHERE f.repository_id = p.repository_id))
+               ORDER BY p.created_at, p.repository), '[]'::jsonb)
+      FROM backfill_progress(p_rate_window) p;
 $$;
 
 DO $$

@@ -89,7 +89,8 @@ def render(report: StatsReport, console: Console) -> None:
     for p in report.progress:
         table.add_row(
             Text(p.repository),  # from the database: never read as markup
-            f"{p.processed_prs}/{p.total_prs if p.total_prs is not None else 0}",
+            f"{p.processed_prs}/{p.total_prs if p.total_prs is not None else 0}"
+            + (f" ({p.refused_prs} refused)" if p.refused_prs else ""),
             f"{p.percent:.2f}" if p.percent is not None else "-",
             "—" if p.status in NOT_MOVING else f"{p.prs_per_minute:.1f}",
             format_duration(p.eta_seconds),

@@ -152,6 +152,9 @@ class BackfillProgress(Snapshot):
     completed_at: datetime | None
     observed_at: datetime
     progressed_at: datetime | None = None  # when its stored PRs last grew
+    # PRs refused (pull_request_failures): GitHub sent them wrong, short, forbidden or
+    # missing, or the database refused them; counted by the completion check
+    refused_prs: int = 0
 
 
 class RateLimitRecord(Snapshot):

@@ -16,11 +16,15 @@ from typing import Any
 
 import psycopg
 import pytest
+from rich.console import Console
 
+from console.commands.stats import render
+from console.view import detail_summary, repository_cells
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import Engine, open_engine
 from core.backfill.worker import Worker, WorkerOptions
 from core.config import Settings, load_settings
+from core.monitoring import collect_stats
 from core.simulator import FaultSpec, RepoSpec, Simulator
 from tests.conftest import create_database, drop_database
 from tests.engine.test_answers import sim_for, state
@@ -145,6 +149,30 @@ async def changed_then_synced(
     return number, changed
 
 
+async def shown_refused(engine: Engine) -> tuple[int, str, str, str]:
+    """What `stats` (text) and the console (the repository's row, its detail) say of the
+    refused PRs: the progress row's count and the words each shows."""
+    report = await collect_stats(engine.store)
+    [progress] = report.progress
+    console = Console(record=True, width=200)
+    render(report, console)
+    stats_text = console.export_text()
+    row = str(repository_cells(progress)[1])
+    detail = await engine.store.backfill_detail(progress.backfill_state_id)
+    assert detail is not None
+    summary = str(detail_summary(detail, progress, None))
+
+    def said(text: str, words: str) -> str:
+        return words if words in text else text
+
+    return (
+        progress.refused_prs,
+        said(stats_text, f"({progress.refused_prs} refused)"),
+        said(row, f"({progress.refused_prs} refused)"),
+        said(summary, f"{progress.refused_prs} refused (see pull_request_failures)"),
+    )
+
+
 def titles(db: psycopg.Connection) -> dict[int, str]:
     return {
         r["number"]: r["title"]
@@ -213,8 +241,9 @@ async def test_one_bad_pr_is_refused_alone_in_a_backfill(engine_settings, db, fa
     number = pick(sim, fits)
     events: list[str] = []
     async with open_engine(engine_settings, transport=sim.transport()) as engine:
-        worker_events = events
-        await backfilled(engine, sim, worker_events, f"{fault}@{REPO}#{number}")
+        await backfilled(engine, sim, events, f"{fault}@{REPO}#{number}")
+        shown = await shown_refused(engine)
+    assert shown == (1, "(1 refused)", "(1 refused)", "1 refused (see pull_request_failures)")
     row = state(db)[REPO]
     # Every other PR stored; stored + refused = GitHub's count: completed, nothing failed.
     assert (row["status"], row["stored"], row["failed"], row["processing"]) == (
