@@ -746,6 +746,10 @@ class GitHubClient:
             if buffer.has_more and len(buffer.entries) < (capacity if ahead else page_size):
                 fresh = fill_size(len(follow_ups), page_size, retries=len(retries))
             if fresh == 0 and not follow_ups and not retries:
+                if buffer.entries and buffer.complete_prefix() == 0:
+                    # Its first PR waits for pages nothing can ask for: never an empty page
+                    # handed out again and again.
+                    self._malformed(key, owner, name, ValueError("a PR that cannot be completed"))
                 break  # buffer full of complete PRs beyond the page: hand them out
             page = PageRequest(owner, name, fresh, buffer.frontier, *walk.order) if fresh else None
             before = buffer.progress()

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from core.github.models import PullRequest, RefusedPullRequest, RetryRequest
 from core.github.queries import MAX_RETRIES_PER_QUERY, NESTED, FollowUp
-from core.storable import storable_text
+from core.storable import UNSTORABLE, storable_text
 
 
 class AnswerProblem(ValueError):
@@ -71,8 +71,13 @@ class _Entry:
 
     @property
     def node_id(self) -> str | None:
+        """Its node id, when it is one GitHub could have sent: a string of at most
+        MAX_ID_LENGTH characters, all of them storable (a lone surrogate could be neither
+        stored as the key nor sent back to ask for its remaining pages)."""
         value = self.raw.get("id")
-        return value if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH else None
+        if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_LENGTH:
+            return None
+        return None if UNSTORABLE.search(value) else value
 
     @property
     def key(self) -> str:
@@ -188,6 +193,11 @@ class RepoBuffer:
             try:
                 for name in NESTED:
                     self._absorb(entry, name, node.get(name))
+                if entry.pending and entry.node_id is None:
+                    raise MalformedPullRequest(
+                        f"its {', '.join(entry.pending)} need more pages, but it has no id "
+                        "(or one no GitHub id is) to ask for them by"
+                    )
             except MalformedPullRequest as exc:
                 entry.refuse(f"GitHub's data for this PR is not the shape asked for: {exc}")
 

@@ -47,7 +47,7 @@ FIELD_FAULTS = {"surrogate": TEXT_FIELDS}
 
 
 @dataclass
-class _Slot:
+class Slot:
     """One place an answer carries a PR: `holder[key]` is its node; `path` its error path."""
 
     number: int
@@ -78,7 +78,7 @@ def apply(
     if not isinstance(data, dict):
         return body
     changed = False
-    for slot in list(_slots(data, variables, number_of)):
+    for slot in list(pr_slots(data, variables, number_of)):
         for target in aimed_at(slot.number):
             if _fits(target, slot):
                 serve(target)
@@ -87,9 +87,9 @@ def apply(
     return R.dump(payload) if changed else body
 
 
-def _slots(
+def pr_slots(
     data: dict[str, Any], variables: dict[str, Any], number_of: Callable[[str], int | None]
-) -> Iterator[_Slot]:
+) -> Iterator[Slot]:
     repository = data.get("repository")
     if isinstance(repository, dict):
         edges = (repository.get("pullRequests") or {}).get("edges") or []
@@ -101,7 +101,7 @@ def _slots(
         if alias[0] == "f" and isinstance(value, dict):
             number = number_of(str(variables.get(f"id{alias[1:]}")))
             if number is not None:
-                yield _Slot(number, data, alias, [alias], whole=False)
+                yield Slot(number, data, alias, [alias], whole=False)
         elif alias[0] == "r" and isinstance(value, dict):
             yield from _whole(data, alias, [alias])
         elif alias[0] == "n" and isinstance(value, dict):
@@ -112,15 +112,15 @@ def _slots(
                 yield from _listed(edge, [alias, "pullRequests", "edges", i, "node"])
 
 
-def _listed(edge: Any, path: list[Any]) -> Iterator[_Slot]:
+def _listed(edge: Any, path: list[Any]) -> Iterator[Slot]:
     if isinstance(edge, dict):
         yield from _whole(edge, "node", path)
 
 
-def _whole(holder: dict[str, Any], key: str, path: list[Any]) -> Iterator[_Slot]:
+def _whole(holder: dict[str, Any], key: str, path: list[Any]) -> Iterator[Slot]:
     node = holder.get(key)
     if isinstance(node, dict) and isinstance(node.get("number"), int):
-        yield _Slot(node["number"], holder, key, path, whole=True)
+        yield Slot(node["number"], holder, key, path, whole=True)
 
 
 def _lists(node: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -136,7 +136,7 @@ def _short_candidate(node: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
-def _fits(target: FaultTarget, slot: _Slot) -> bool:
+def _fits(target: FaultTarget, slot: Slot) -> bool:
     """Whether `target` can break this slot (a follow-up has no title, no state...)."""
     node = slot.node
     if not isinstance(node, dict):
@@ -177,7 +177,7 @@ def _text_holder(node: dict[str, Any], field: str) -> tuple[dict[str, Any], str]
     return None
 
 
-def _break(target: FaultTarget, slot: _Slot, payload: dict[str, Any]) -> None:
+def _break(target: FaultTarget, slot: Slot, payload: dict[str, Any]) -> None:
     node: dict[str, Any] = slot.node
     kind = target.kind
     if kind == "nested_not_list":
