@@ -781,7 +781,14 @@ class Worker:
             f"({result.processed_prs}/{result.total_prs or 0})"
         )
         self._report(lease, chunk, page, result)
-        if result.note and not result.refused:  # a list that ended short of GitHub's count
+        # A list that ended short of GitHub's count; at the end, the PRs left refused (this
+        # page's refused ones were said above, and every page's summary would repeat it).
+        summary = "PR(s) refused (see pull_request_failures)"  # refused_note()'s words
+        if (
+            result.note
+            and not result.refused
+            and (result.status != "active" or summary not in result.note)
+        ):
             self._event(f"{lease.repository}: {result.note}")
         if result.status == "completed":
             self._event(f"{lease.repository}: completed")

@@ -62,7 +62,7 @@ def fault_help() -> str:
     lines += [f"  {kind:<16} {text}" for kind, text in REQUEST_FAULT_HELP.items()]
     lines.append("aimed at a repository only, KIND@OWNER/NAME[*N]:")
     lines += [f"  {kind:<16} {text}" for kind, text in REPO_FAULT_HELP.items()]
-    lines.append("aimed at one pull request only, KIND[.FIELD]@OWNER/NAME#NUMBER[*N]:")
+    lines.append("aimed at one pull request only, KIND@OWNER/NAME#NUMBER[*N]:")
     lines += [f"  {kind:<16} {text}" for kind, text in PR_FAULT_HELP.items()]
     return "\n".join(lines)
 

@@ -38,8 +38,8 @@ ITEM_FAULT_HELP = {
     "forbidden": 'FORBIDDEN "Resource not accessible by integration" at its commits: node null',
     "null_node": "its node null, no error (a broken proxy or GitHub bug)",
     "new_state": f"its state {NEW_PR_STATE}, its reviews' {NEW_REVIEW_STATE}: values added later",
-    "surrogate": "a lone surrogate (JSON \\ud800) in one of its texts; surrogate.FIELD picks "
-    f"the text: {', '.join(TEXT_FIELDS)} (title by default)",
+    "surrogate": "a lone surrogate (\\ud800) in its title; surrogate.FIELD@...: in its "
+    f"{'/'.join(TEXT_FIELDS[1:])}",
 }
 ITEM_FAULTS = tuple(ITEM_FAULT_HELP)
 # Kinds that may carry `.FIELD` (the field each applies to).
