@@ -92,16 +92,16 @@ def install_stop_handlers(worker: Worker) -> None:
     loop = asyncio.get_running_loop()
     presses = 0
 
-    def handle() -> None:
+    def handle(sig: signal.Signals) -> None:
         nonlocal presses
         presses += 1
         logging.getLogger(__name__).warning(
             "stopping%s", " now" if presses > 1 else " after the current page"
         )
-        worker.stop(abandon=presses > 1)
+        worker.stop(abandon=presses > 1, reason=f"{sig.name} received")
 
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, handle)
+        loop.add_signal_handler(sig, handle, sig)
 
 
 def run(args: argparse.Namespace) -> int:
