@@ -31,9 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "committing each page in one transaction. Run as many workers, on as many "
             "machines, as you like against one database: leases make sure each backfill has "
             "one holder at a time. Ctrl-C (SIGINT/SIGTERM) finishes the page in hand and "
-            "exits; a second Ctrl-C abandons it (it is fetched again later). Exit status: 0, "
-            "or 1 when the run stored nothing and the work it failed at is not done (a cron "
-            "or Actions job then fails); 2 for a bad setting."
+            "exits; a second Ctrl-C abandons it (it is fetched again later)."
         ),
     )
     parser.add_argument(
