@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from console.commands.args import refresh_seconds
+from console.exit_codes import HelpFormatter, exit_status_help
 from core.errors import BackfillError
 
 # Each module exposes `register(subparsers)`, which adds its parser and sets `func`.
@@ -49,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+    # Every command's exit statuses, from the one table (console.exit_codes).
+    parser.formatter_class = HelpFormatter
+    parser.epilog = exit_status_help(None)
+    for command, sub in subparsers.choices.items():
+        sub.formatter_class = HelpFormatter
+        sub.epilog = "\n\n".join(filter(None, [sub.epilog, exit_status_help(command)]))
     return parser
 
 

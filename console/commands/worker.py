@@ -31,9 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "committing each page in one transaction. Run as many workers, on as many "
             "machines, as you like against one database: leases make sure each backfill has "
             "one holder at a time. Ctrl-C (SIGINT/SIGTERM) finishes the page in hand and "
-            "exits; a second Ctrl-C abandons it (it is fetched again later). Exit status: 0, "
-            "or 1 when the run stored nothing and the work it failed at is not done (a cron "
-            "or Actions job then fails); 2 for a bad setting."
+            "exits; a second Ctrl-C abandons it (it is fetched again later)."
         ),
     )
     parser.add_argument(
@@ -92,16 +90,16 @@ def install_stop_handlers(worker: Worker) -> None:
     loop = asyncio.get_running_loop()
     presses = 0
 
-    def handle() -> None:
+    def handle(sig: signal.Signals) -> None:
         nonlocal presses
         presses += 1
         logging.getLogger(__name__).warning(
             "stopping%s", " now" if presses > 1 else " after the current page"
         )
-        worker.stop(abandon=presses > 1)
+        worker.stop(abandon=presses > 1, reason=f"{sig.name} received")
 
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, handle)
+        loop.add_signal_handler(sig, handle, sig)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -155,6 +155,7 @@ class _Held:
     lost: bool = False
     handing_over: bool = False  # asked to let go: only hand out what was fetched ahead
     hand_out: int = 0  # budget spent: hand out this many complete PRs fetched ahead, no request
+    chunk: Chunk | None = None  # the latest chunk started under this lease
     # Refused PRs due to be asked for again alone: they ride in the next fetch of this claim.
     retry: list[RetryRequest] = field(default_factory=list)
 
@@ -205,6 +206,8 @@ class Worker:
         self._on_event = on_event
         self._stop = asyncio.Event()
         self._interrupt = asyncio.Event()  # the deadline: ends waits and backoffs too
+        self._stopped_because: str | None = None  # the first reason to stop (see `stop`)
+        self._abandoned = False
         self._failures: dict[UUID, int] = {}
         self._deadline = (
             time.monotonic() + self.options.max_runtime if self.options.max_runtime else None
@@ -215,23 +218,43 @@ class Worker:
 
     # -- control -------------------------------------------------------------------------
 
-    def stop(self, *, abandon: bool = False) -> None:
+    def stop(self, *, abandon: bool = False, reason: str | None = None) -> None:
         """First call: finish the page in hand (within STOP_GRACE_SECONDS), then exit.
-        `abandon`: stop at once."""
+        `abandon`: stop at once. `reason`: why, recorded on every chunk the stop cuts short
+        (the first reason given is kept: the cause, not what followed from it)."""
+        if reason and self._stopped_because is None:
+            self._stopped_because = reason
         if not self._stop.is_set():
             with contextlib.suppress(RuntimeError):  # no loop running: nothing is waiting
                 asyncio.get_running_loop().call_later(STOP_GRACE_SECONDS, self._interrupt.set)
         self._stop.set()
-        if abandon:
+        if abandon and not self._abandoned:
+            # Once: a second cancellation would cut short what the first one lets finish (a
+            # chunk recording why it was cut short, the lease's release).
+            self._abandoned = True
             self._interrupt.set()
             for task in self._slots:
                 task.cancel()
 
     def _stopping(self) -> bool:
         if self._deadline is not None and time.monotonic() >= self._deadline:
-            self._stop.set()
-            self._interrupt.set()
+            self._deadline_reached()
         return self._stop.is_set()
+
+    def _deadline_reached(self) -> None:
+        if self._stopped_because is None:
+            self._stopped_because = "--max-runtime reached"
+        self._stop.set()
+        self._interrupt.set()
+
+    def _cut_short(self, exc: BaseException | None = None) -> str:
+        """What a chunk that ends unstored because the worker stops records (on the chunk and
+        the backfill's last_error, where `stats` and the console read it): the failure or
+        request that stopped the worker, else the error that ended the work on it."""
+        why = self._stopped_because
+        if why is None and exc is not None and not isinstance(exc, asyncio.CancelledError):
+            why = f"{type(exc).__name__}: {_first_line(exc)}"
+        return f"worker stopped before the page was stored: {why or 'asked to stop'}"[:1000]
 
     async def _watch_deadline(self) -> None:
         """At --max-runtime: stop, and interrupt whatever is waiting on GitHub (a reset, a
@@ -239,8 +262,7 @@ class Worker:
         if self._deadline is None:
             return
         await asyncio.sleep(max(0.0, self._deadline - time.monotonic()))
-        self._stop.set()
-        self._interrupt.set()
+        self._deadline_reached()
 
     async def _interruptible(self, awaitable: Awaitable[T]) -> T:
         """Await `awaitable` unless the deadline comes first (then `_Interrupted`)."""
@@ -330,7 +352,7 @@ class Worker:
             except GitHubError as exc:
                 if exc.action is not Action.STOP:
                     raise
-                self.stop(abandon=True)  # a bad token stops every slot at once
+                self.stop(abandon=True, reason=str(exc))  # a bad token stops every slot
                 raise
             except _Interrupted:
                 return
@@ -490,6 +512,13 @@ class Worker:
         keeper = asyncio.create_task(self._keep_alive(held))
         try:
             yield held
+        except BaseException as exc:
+            # Whatever cut the work short (a bad token stopping every slot, a signal, a bug):
+            # its chunk in hand records why. A chunk already settled is left as it is
+            # (`fail_chunk` changes only a chunk still `processing` under this claim).
+            if held.chunk is not None:
+                await self._fail(held.chunk, self._cut_short(exc), counted=False)
+            raise
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -578,7 +607,7 @@ class Worker:
     async def _one_sync_page(self, held: _Held, lease: SyncLease) -> bool:
         """Fetch and commit one page of a sync. True when the walk ends or stops here."""
         key = lease.backfill_state_id
-        chunk = await self.store.start_sync_chunk(lease, self.options.worker_id)
+        chunk = await self._start(held, self.store.start_sync_chunk(lease, self.options.worker_id))
         if chunk is None:
             return True
         size = self.page_sizes.get(key)
@@ -728,10 +757,22 @@ class Worker:
 
     # -- one page ------------------------------------------------------------------------
 
+    async def _start(self, held: _Held, start: Awaitable[Chunk | None]) -> Chunk | None:
+        """Start a chunk and note it on `held`, even when the worker is cancelled meanwhile:
+        the chunk exists then, and the cancellation (`_holding`) must settle it."""
+        task = asyncio.ensure_future(start)
+        try:
+            held.chunk = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                held.chunk = await task
+            raise
+        return held.chunk
+
     async def _one_page(self, held: _Held) -> bool:
         """Fetch and commit one page. True when this lease should be let go."""
         lease, key = held.lease, held.lease.backfill_state_id
-        chunk = await self.store.start_chunk(lease, self.options.worker_id)
+        chunk = await self._start(held, self.store.start_chunk(lease, self.options.worker_id))
         if chunk is None:
             return True  # lease lost, paused, or finished
         size = self.page_sizes.get(key)
@@ -873,15 +914,8 @@ class Worker:
         ends in its outcome (`_apply`), never in a chunk left `processing`."""
         try:
             return await self._interruptible(fetch)
-        except asyncio.CancelledError:
-            await self._fail(chunk, "worker stopped before the page was stored")
-            raise
-        except _Interrupted:
-            await self._fail(
-                chunk,
-                "worker stopping (--max-runtime or a stop signal) while waiting on GitHub",
-                counted=False,
-            )
+        except _Interrupted:  # cancelled: `_holding` records why
+            await self._fail(chunk, self._cut_short(), counted=False)
             return True
         except GitHubError as exc:
             return await self._apply(held, chunk, exc, size)
@@ -966,7 +1000,7 @@ class Worker:
         self, chunk: Chunk, error: str, cooldown: int = 0, *, counted: bool = True
     ) -> None:
         """Fail the chunk (its cursor stays). `counted`: a failure of the work, as opposed to
-        the worker's own deadline ending a wait (which is not why nothing was stored)."""
+        the worker stopping (its deadline, a signal: not why nothing was stored)."""
         if counted:
             self.stats.failures += 1
         with contextlib.suppress(Exception):

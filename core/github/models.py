@@ -100,14 +100,14 @@ class PullRequest(BaseModel):
                 "base_ref_name": raw.get("baseRefName") or "",
                 "head_ref_name": raw.get("headRefName") or "",
                 "url": raw.get("url") or "",
-                "author": _actor(raw.get("author")),
+                "author": _actor(raw.get("author"), raw["id"]),
                 "commits_count": int((raw.get("commits") or {}).get("totalCount") or 0),
                 "labels": [label["name"] for label in nodes.get("labels", [])],
                 "reviews": [
                     {
                         "github_id": r["id"],
                         "database_id": _big_id(r.get("fullDatabaseId")),
-                        "author": _actor(r.get("author")),
+                        "author": _actor(r.get("author"), r["id"]),
                         "state": r["state"],
                         "body": r.get("body") or "",
                         "submitted_at": r.get("submittedAt"),
@@ -120,7 +120,7 @@ class PullRequest(BaseModel):
                     {
                         "github_id": c["id"],
                         "database_id": _big_id(c.get("fullDatabaseId")),
-                        "author": _actor(c.get("author")),
+                        "author": _actor(c.get("author"), c["id"]),
                         "body": c.get("body") or "",
                         "created_at": c["createdAt"],
                         "updated_at": c.get("updatedAt"),
@@ -158,13 +158,18 @@ def _big_id(value: Any) -> int | None:
     return number if 0 <= number <= BIGINT_MAX else None
 
 
-def _actor(raw: dict[str, Any] | None) -> dict[str, Any] | None:
-    """None for deleted accounts (GitHub returns `author: null`, or a node without a login)."""
+def _actor(raw: dict[str, Any] | None, item_id: str) -> dict[str, Any] | None:
+    """The author of item `item_id`, keyed by its node id (every Actor type is a Node); None
+    for deleted accounts (GitHub returns `author: null`, or a node without a login).
+
+    An author without an id (a type GitHub adds that is not a Node) is keyed to the item it
+    wrote: a login names different accounts (mannequins, enterprise accounts, a login freed
+    and taken again), so keying by it could merge two; this key never does."""
     if not raw or not raw.get("login"):
         return None
     typename = raw.get("__typename") or "User"
     return {
-        "github_id": raw.get("id") or f"{typename}:{raw['login']}",
+        "github_id": raw.get("id") or f"{typename}:{raw['login']}@{item_id}",
         "login": raw["login"],
         "type": typename,
         "database_id": raw.get("databaseId"),

@@ -22,8 +22,14 @@ RATE_LIMIT_FIELDS = "rateLimit { cost limit remaining used resetAt nodeCount }"
 _RATE_LIMIT_BODY = RATE_LIMIT_FIELDS.removeprefix("rateLimit ")
 DRY_RUN_QUERY = f"query RateLimitDryRun {{ rateLimit(dryRun: true) {_RATE_LIMIT_BODY} }}"
 
-# GitHub's `Actor` interface has no `id`; only concrete types do. Unknown types keep login/type.
-ACTOR = "{ __typename login avatarUrl ... on User { id databaseId } ... on Bot { id databaseId } }"
+# GitHub's `Actor` interface has no `id`, but every type implementing it is a `Node`: its node
+# id is the contributor's key whatever the type (mannequins and enterprise accounts share
+# logins with users and with each other). `databaseId` where the type has one.
+ACTOR = (
+    "{ __typename login avatarUrl ... on Node { id } ... on User { databaseId } "
+    "... on Bot { databaseId } ... on Mannequin { databaseId } "
+    "... on Organization { databaseId } }"
+)
 # `fullDatabaseId` (BigInt, sent as a string): `databaseId` is deprecated for PRs, reviews and
 # comments and cannot hold GitHub's ids past 2^31. Accounts keep `databaseId` (not deprecated).
 REVIEW_NODE = f"id fullDatabaseId author {ACTOR} state body submittedAt createdAt url"

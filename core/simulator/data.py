@@ -6,8 +6,9 @@ always yields the same data. Only orderings that need a sort (UPDATED_AT, COMMEN
 and the review/comment lists of recently used PRs are cached.
 
 Shape, chosen to exercise a backfill: PR numbers interleave with issue numbers (each pair of
-numbers holds one PR and one issue); ~3% of authors are deleted (null), ~12% are bots; ~5% of
-PRs have 100-450 reviews and/or comments (more than one page), the rest 0-10.
+numbers holds one PR and one issue); ~3% of authors are deleted (null), ~12% are bots, ~3% are
+mannequins, enterprise accounts or organizations (sharing logins with users); ~5% of PRs have
+100-450 reviews and/or comments (more than one page), the rest 0-10.
 """
 
 from __future__ import annotations
@@ -228,7 +229,7 @@ class Actors:
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
-        self._cache: dict[tuple[str, int], dict[str, Any]] = {}
+        self._cache: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     def user(self, u: int) -> dict[str, Any]:
         found = self._cache.get(("u", u))
@@ -275,14 +276,67 @@ class Actors:
         self._cache[("b", b)] = actor
         return actor
 
+    def mannequin(self, slot: int, u: int) -> dict[str, Any]:
+        """The placeholder a migration into repository `slot`'s organization made for user
+        `u`'s past work: it takes the source account's login, so each organization that
+        imported that person holds a mannequin of one login, beside the User of that login.
+        Only the node id tells them apart."""
+        return self._account("Mannequin", "mannequin", slot, u, 70_000_000)
+
+    def enterprise_user(self, slot: int, u: int) -> dict[str, Any]:
+        """User `u`'s account in the enterprise of repository `slot`'s organization: the same
+        login as the User, one account per enterprise, no databaseId."""
+        return self._account("EnterpriseUserAccount", "enterprise_user", slot, u, None)
+
+    def organization(self, u: int) -> dict[str, Any]:
+        """An organization as an author (GitHub lists it among Actors)."""
+        return self._account("Organization", "org", 0, u, 80_000_000)
+
+    def _account(
+        self, typename: str, kind: str, slot: int, u: int, database_base: int | None
+    ) -> dict[str, Any]:
+        found = self._cache.get((kind, slot, u))
+        if found is not None:
+            return found
+        user = self.user(u)
+        login = user["login"] if kind != "org" else f"{user['login']}-org"
+        number = (database_base or 0) + slot * USER_POOL + u
+        actor: dict[str, Any] = {
+            "__typename": typename,
+            "_shared": True,
+            "id": node_id(kind, slot, u),
+            "login": login,
+            "url": f"https://github.com/{login}",
+            "resourcePath": f"/{login}",
+            "avatarUrl": f"https://avatars.githubusercontent.com/u/{number}?v=4",
+            "createdAt": user["createdAt"],
+            "updatedAt": user["createdAt"],
+        }
+        if database_base is not None:
+            actor["databaseId"] = number
+        if kind != "mannequin":
+            actor["name"] = user["name"]
+        self._cache[(kind, slot, u)] = actor
+        return actor
+
     def pick(self, d: Draw, slot: int, deleted_pct: int = 3, bot_pct: int = 12) -> dict | None:
+        """An author: deleted (None), a bot, or a person; of people, 1 in 100 each is seen as
+        a mannequin, an enterprise account or an organization, with the logins of users
+        (the draws are the same as with users only: the data stays what it was otherwise)."""
         roll = d.below(100)
         if roll < deleted_pct:
             return None
         if roll < deleted_pct + bot_pct:
             return self.bot(d.below(len(BOTS)))
         r = d.below(10_000) / 10_000  # skewed: a few people author most PRs
-        return self.user((slot * 211 + int(600 * r * r * r)) % USER_POOL)
+        u = (slot * 211 + int(600 * r * r * r)) % USER_POOL
+        if roll == 99:
+            return self.mannequin(slot, u)
+        if roll == 98:
+            return self.enterprise_user(slot, u)
+        if roll == 97:
+            return self.organization(u)
+        return self.user(u)
 
 
 class Repo:

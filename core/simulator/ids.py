@@ -21,7 +21,12 @@ KINDS = {
     "bot": (6, "BOT_kgDO"),
     "label": (7, "LA_kwDO"),
     "repo": (8, "R_kgDO"),
+    "mannequin": (9, "M_kgDO"),
+    "enterprise_user": (10, "EUA_kgDO"),
+    "org": (11, "O_kgDO"),
 }
+# Accounts (GitHub's Actors): not inside a repository, visible to every token.
+ACCOUNT_KINDS = ("user", "bot", "mannequin", "enterprise_user", "org")
 _BY_CODE = {code: kind for kind, (code, _) in KINDS.items()}
 _ID = struct.Struct(">BHII")
 _CURSOR_PREFIX = "cursor:v2:"

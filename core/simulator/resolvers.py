@@ -18,7 +18,7 @@ from . import responses as R
 from .config import RepoSpec
 from .data import LABELS, Actors, ListOrder, Ordering, Repo, iso
 from .executor import Execution, FieldError, Resolver
-from .ids import decode_cursor, encode_cursor, parse_node_id
+from .ids import ACCOUNT_KINDS, decode_cursor, encode_cursor, parse_node_id
 
 MAX_PAGE = 100
 
@@ -61,6 +61,12 @@ class World:
         kind, slot, a, b = parsed
         if kind in ("user", "bot"):
             return self.actors.user(a) if kind == "user" else self.actors.bot(a)
+        if kind == "mannequin":
+            return self.actors.mannequin(slot, a)
+        if kind == "enterprise_user":
+            return self.actors.enterprise_user(slot, a)
+        if kind == "org":
+            return self.actors.organization(a)
         if slot >= len(self.repos):
             return None
         repo = self.repos[slot]
@@ -102,7 +108,7 @@ class RequestContext:
         if self.owners is None:
             return False
         parsed = parse_node_id(text)
-        if parsed is None or parsed[0] in ("user", "bot") or parsed[1] >= len(self.world.repos):
+        if parsed is None or parsed[0] in ACCOUNT_KINDS or parsed[1] >= len(self.world.repos):
             return False
         return self.hidden(self.world.repos[parsed[1]])
 

@@ -13,7 +13,7 @@ PAGE = """query($after: String, $field: IssueOrderField!, $dir: OrderDirection!,
   repository(owner: "acme", name: "api") {
     pullRequests(first: $n, after: $after, orderBy: {field: $field, direction: $dir}) {
       totalCount pageInfo { endCursor hasNextPage }
-      nodes { id number createdAt updatedAt author { __typename login }
+      nodes { id number createdAt updatedAt author { __typename login ... on Node { id } }
         reviews(first: 100) { totalCount pageInfo { endCursor hasNextPage } nodes { id } }
         comments(first: 100) { totalCount nodes { id } } } } } }"""
 
@@ -92,7 +92,20 @@ def test_authors_include_bots_and_deleted_accounts_and_heavy_prs_need_follow_ups
     s = sim(prs=600)
     prs, _ = walk(s)
     kinds = {p["author"]["__typename"] if p["author"] else None for p in prs}
-    assert kinds == {"User", "Bot", None}
+    assert kinds == {"User", "Bot", "Mannequin", "EnterpriseUserAccount", "Organization", None}
+    # As on GitHub, every author is a Node with its own id, whatever its type; mannequins and
+    # enterprise accounts carry the logins of users.
+    authors = {p["author"]["id"]: p["author"] for p in prs if p["author"]}
+    logins: dict[str, set[str]] = {}
+    for author in authors.values():
+        logins.setdefault(author["login"], set()).add(author["__typename"])
+    assert any(len(types) > 1 for types in logins.values())
+    (node,) = ask(
+        s,
+        "query($id: ID!) { node(id: $id) { id } }",
+        id=next(i for i, a in authors.items() if a["__typename"] == "Mannequin"),
+    )["data"].values()
+    assert node["id"].startswith("M_")
     heavy = [p for p in prs if p["reviews"]["totalCount"] > 100]
     assert heavy and all(p["reviews"]["pageInfo"]["hasNextPage"] for p in heavy)
     assert sum(p["reviews"]["totalCount"] <= 10 for p in prs) > 0.8 * len(prs)
