@@ -194,3 +194,22 @@ def test_on_plain_postgres_a_push_after_migrate_is_harmless_and_migrate_then_rec
     assert migrated.returncode == 0, migrated.stderr
     assert histories(url) == {"backfill": versions(ALL), "supabase": versions(ALL)}
     assert db_push(url, MIGRATIONS).applied == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # rows written without their statements (by hand, or another tool)
+        "UPDATE supabase_migrations.schema_migrations SET statements = NULL",
+        # a history older than the CLI's `statements` column: versions only
+        "ALTER TABLE supabase_migrations.schema_migrations DROP COLUMN statements",
+    ],
+)
+def test_a_cli_history_without_statements_counts_its_versions(project: str, change: str) -> None:
+    db_push(project, MIGRATIONS)
+    with psycopg.connect(project, autocommit=True) as conn:
+        conn.execute(change)
+    with psycopg.connect(project) as conn:
+        assert migrations.pending(conn) == []
+    with psycopg.connect(project) as conn:
+        assert migrations.apply(conn) == []
