@@ -37,6 +37,13 @@ class MigrationError(BackfillError):
     """A migration cannot be applied (or an applied one was edited)."""
 
 
+class MigrationNotAllowed(MigrationError):
+    """The role may not change the schema (not its owner, no right to create, or roles only a
+    superuser can create): nothing was changed, and the message says who must act."""
+
+    exit_code = 4
+
+
 class PageTooLarge(BackfillError):
     """The store's transport refused a request as too large (a gateway's HTTP 413).
 

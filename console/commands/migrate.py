@@ -18,10 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="apply database migrations",
         description=(
             "Apply the SQL migrations in migrations/ to the configured database (DATABASE_URL, "
-            "or the embedded Postgres when nothing is configured). Safe to run repeatedly: "
-            "applied files are recorded with a checksum and skipped; an applied file that was "
-            "edited is refused. On Supabase, give DATABASE_URL (the project's connection "
-            "string) or push migrations/ with `supabase db push`."
+            "or the embedded Postgres when nothing is configured), as the schema's owner. Safe "
+            "to run repeatedly: applied files are recorded with a checksum and skipped; an "
+            "applied file that was edited is refused (exit 1). On Supabase, give DATABASE_URL "
+            "(the project's connection string, role postgres) or push migrations/ with "
+            "`supabase db push`: files either tool applied count as applied, and on Supabase "
+            "migrate records its files in the CLI's history too. A role that may not change "
+            "the schema changes nothing and exits 4 with what its owner or a superuser must do."
         ),
     )
     parser.set_defaults(func=run)

@@ -1,8 +1,10 @@
 """Applies `migrations/*.sql` in order, once each, and refuses edited history.
 
 Files are named `YYYYMMDDHHMMSS_name.sql`, as the Supabase CLI names them, so the same folder
-can be pushed with `supabase db push`. Each file runs in its own transaction and is recorded
-with a checksum; an advisory lock lets several processes start at once safely.
+can be pushed with `supabase db push`. A version is applied when either history has it (ours
+or the CLI's, see `migration_history`); each file runs in its own transaction and is recorded
+in each history `migrate` keeps; an advisory lock lets several processes start at once safely.
+Nothing is written before `migration_rights` has checked that this role may.
 """
 
 from __future__ import annotations
@@ -14,20 +16,12 @@ from pathlib import Path
 
 import psycopg
 
-from core.errors import MigrationError
+from core.errors import MigrationError, MigrationNotAllowed
+from core.store import migration_history, migration_rights
+from core.store.migration_history import OURS, SUPABASE, Applied
 
 _FILENAME = re.compile(r"^(\d{14})_(\w+)\.sql$")
 _LOCK_KEY = 0x6261636B66696C6C  # "backfill"
-
-_HISTORY_DDL = """
-CREATE TABLE IF NOT EXISTS backfill_schema_migrations (
-    version    text PRIMARY KEY,
-    name       text NOT NULL,
-    checksum   text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
-);
-ALTER TABLE backfill_schema_migrations ENABLE ROW LEVEL SECURITY;
-"""
 
 
 @dataclass(frozen=True)
@@ -43,6 +37,10 @@ class Migration:
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+    @property
+    def statements_digest(self) -> str:
+        return migration_history.statements_digest(self.sql)
 
 
 def migrations_dir() -> Path:
@@ -65,27 +63,32 @@ def discover(directory: Path | None = None) -> list[Migration]:
     return found
 
 
-def _applied(conn: psycopg.Connection) -> dict[str, str]:
-    rows = conn.execute("SELECT version, checksum FROM backfill_schema_migrations").fetchall()
-    return {version: checksum for version, checksum in rows}
-
-
-def _check_history(migrations: list[Migration], applied: dict[str, str]) -> None:
-    for m in migrations:
-        if m.version in applied and applied[m.version] != m.checksum:
+def _check_history(migrations: list[Migration], applied: list[Applied]) -> None:
+    files = {m.version: m for m in migrations}
+    for record in applied:
+        m = files.get(record.version)
+        if m is None or record.digest is None:
+            continue  # not ours (a project's own), or recorded without its statements
+        if record.history == OURS and record.digest != m.checksum:
             raise MigrationError(
                 f"{m.path.name} was changed after it was applied (checksum differs). "
                 "Applied migrations are history: revert the edit and add a new migration."
             )
+        if record.history == SUPABASE and record.digest != m.statements_digest:
+            raise MigrationError(
+                f"{m.path.name} was changed after `supabase db push` applied it (its statements "
+                "in supabase_migrations.schema_migrations differ). Applied migrations are "
+                "history: revert the edit and add a new migration."
+            )
 
 
 def pending(conn: psycopg.Connection, directory: Path | None = None) -> list[Migration]:
-    """Migrations not yet applied; raises if an applied one was edited."""
+    """Migrations neither history has; raises if an applied one was edited."""
     migrations = discover(directory)
-    exists = conn.execute("SELECT to_regclass('backfill_schema_migrations')").fetchone()
-    applied = _applied(conn) if exists and exists[0] else {}
+    applied = migration_history.read(conn)
     _check_history(migrations, applied)
-    return [m for m in migrations if m.version not in applied]
+    done = {record.version for record in applied}
+    return [m for m in migrations if m.version not in done]
 
 
 def apply(conn: psycopg.Connection, directory: Path | None = None) -> list[Migration]:
@@ -93,20 +96,45 @@ def apply(conn: psycopg.Connection, directory: Path | None = None) -> list[Migra
     conn.autocommit = True
     conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
     try:
-        conn.execute(_HISTORY_DDL)
-        todo = pending(conn, directory)
-        for m in todo:
-            try:
-                with conn.transaction():
-                    conn.execute(m.sql)
-                    conn.execute(
-                        "INSERT INTO backfill_schema_migrations (version, name, checksum) "
-                        "VALUES (%s, %s, %s)",
-                        (m.version, m.name, m.checksum),
-                    )
-            except psycopg.Error as exc:
-                detail = exc.diag.message_primary or str(exc)
-                raise MigrationError(f"{m.path.name} failed: {detail}") from None
-        return todo
+        return _apply_locked(conn, discover(directory))
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+
+
+def _apply_locked(conn: psycopg.Connection, migrations: list[Migration]) -> list[Migration]:
+    """Apply the files neither history has, recording each in every history kept, and fill the
+    CLI's history with what only ours has (applied by an older `migrate`), so that a later
+    `supabase db push` of the same files finds nothing to do."""
+    applied = migration_history.read(conn)
+    _check_history(migrations, applied)
+    done = {record.version for record in applied}
+    histories = [OURS]
+    if migration_history.keeps_supabase_history(conn):
+        histories.append(SUPABASE)
+    in_supabase = {r.version for r in applied if r.history == SUPABASE}
+    unrecorded = [m for m in migrations if m.version in done and m.version not in in_supabase]
+    todo = [m for m in migrations if m.version not in done]
+    if SUPABASE not in histories:
+        unrecorded = []
+    if not todo and not unrecorded:
+        return []
+    migration_rights.check(conn, supabase_history=SUPABASE in histories)
+    migration_history.create(conn, supabase=SUPABASE in histories)
+    with conn.transaction():
+        for m in unrecorded:
+            migration_history.record(conn, [SUPABASE], m)
+    for m in todo:
+        try:
+            with conn.transaction():
+                conn.execute(m.sql)
+                migration_history.record(conn, histories, m)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            detail = exc.diag.message_primary or str(exc)
+            raise MigrationNotAllowed(
+                f"{m.path.name} failed: {detail}; run `backfill-console migrate` with the "
+                "DATABASE_URL of the schema's owner"
+            ) from None
+        except psycopg.Error as exc:
+            detail = exc.diag.message_primary or str(exc)
+            raise MigrationError(f"{m.path.name} failed: {detail}") from None
+    return todo
