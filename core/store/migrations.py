@@ -2,7 +2,11 @@
 
 Files are named `YYYYMMDDHHMMSS_name.sql`, as the Supabase CLI names them, so the same folder
 can be pushed with `supabase db push`. Each file runs in its own transaction and is recorded
-with a checksum; an advisory lock lets several processes start at once safely.
+with a checksum. Several processes may migrate at once, directly or through a pooler in
+transaction mode: each transaction takes a transaction-scoped advisory lock and reads what is
+pending under it, so each file is applied once, and the lock ends with the transaction even
+where a pooler hands the next one to another server connection (a session lock would stay on
+the server connection it was taken on, and the next `migrate` would wait for it forever).
 """
 
 from __future__ import annotations
@@ -89,24 +93,29 @@ def pending(conn: psycopg.Connection, directory: Path | None = None) -> list[Mig
 
 
 def apply(conn: psycopg.Connection, directory: Path | None = None) -> list[Migration]:
-    """Apply what is pending; returns what was applied (empty when up to date)."""
+    """Apply what is pending; returns what this call applied (empty when up to date)."""
     conn.autocommit = True
-    conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+    done: list[Migration] = []
+    while True:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            if not done:
+                conn.execute(_HISTORY_DDL)
+            todo = pending(conn, directory)  # read under the lock: another may have applied
+            if not todo:
+                return done
+            _apply_one(conn, todo[0])
+        done.append(todo[0])
+
+
+def _apply_one(conn: psycopg.Connection, m: Migration) -> None:
+    """Run one file and record it, in the caller's transaction."""
     try:
-        conn.execute(_HISTORY_DDL)
-        todo = pending(conn, directory)
-        for m in todo:
-            try:
-                with conn.transaction():
-                    conn.execute(m.sql)
-                    conn.execute(
-                        "INSERT INTO backfill_schema_migrations (version, name, checksum) "
-                        "VALUES (%s, %s, %s)",
-                        (m.version, m.name, m.checksum),
-                    )
-            except psycopg.Error as exc:
-                detail = exc.diag.message_primary or str(exc)
-                raise MigrationError(f"{m.path.name} failed: {detail}") from None
-        return todo
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+        conn.execute(m.sql)
+        conn.execute(
+            "INSERT INTO backfill_schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+            (m.version, m.name, m.checksum),
+        )
+    except psycopg.Error as exc:
+        detail = exc.diag.message_primary or str(exc)
+        raise MigrationError(f"{m.path.name} failed: {detail}") from None
