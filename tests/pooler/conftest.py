@@ -15,10 +15,9 @@ import pytest
 from tests.support.pgbouncer import HOW_TO_ENABLE, PgBouncer, Unavailable
 
 
-@pytest.fixture(scope="session")
-def pgbouncer(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgBouncer]:
+def _started(admin_url: str, workdir: Path, pool_mode: str) -> Iterator[PgBouncer]:
     try:
-        pooler = PgBouncer(pg_admin_url, tmp_path_factory.mktemp("pgbouncer")).start()
+        pooler = PgBouncer(admin_url, workdir, pool_mode=pool_mode).start()
     except Unavailable as exc:
         message = f"pgbouncer is unavailable ({exc}): the pooler tests {HOW_TO_ENABLE}"
         if os.environ.get("CI"):
@@ -28,6 +27,20 @@ def pgbouncer(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
         yield pooler
     finally:
         pooler.stop()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgBouncer]:
+    """pgbouncer in transaction mode (Supabase's port 6543)."""
+    yield from _started(pg_admin_url, tmp_path_factory.mktemp("pgbouncer"), "transaction")
+
+
+@pytest.fixture(scope="session")
+def session_pooler(
+    pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PgBouncer]:
+    """pgbouncer in session mode (a pooler's port 5432)."""
+    yield from _started(pg_admin_url, tmp_path_factory.mktemp("pgbouncer-session"), "session")
 
 
 @pytest.fixture

@@ -145,7 +145,7 @@ def held_one_by_one(pooled_url: str) -> Iterator[Callable[[], None]]:
         yield hold
 
 
-async def test_a_query_run_again_and_again_on_ever_other_server_connections(
+async def test_a_query_run_again_and_again_each_time_on_another_server_connection(
     pooled_url: str, db: psycopg.Connection
 ) -> None:
     """psycopg prepares a query it runs a sixth time, on the server connection of that

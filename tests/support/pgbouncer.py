@@ -1,6 +1,7 @@
-"""A real pgbouncer in transaction mode in front of the test Postgres, as Supabase's pooler on
-port 6543 runs: each transaction may get another server connection, and whatever a session
-leaves on its server connection is seen by the pooler's next client of it.
+"""A real pgbouncer in front of the test Postgres. In transaction mode, as Supabase's pooler
+on port 6543 runs: each transaction may get another server connection, and whatever a session
+leaves on its server connection is seen by the pooler's next client of it. In session mode, as
+its port 5432 runs: one server connection per client for as long as the client stays.
 
 pgbouncer comes from the distribution's packages (`apt-get install pgbouncer`, what `.ci/run`
 does when it is missing) or PGBOUNCER_BIN. It listens on a free loopback port and asks its
@@ -88,10 +89,11 @@ def _password(params: dict[str, str | None]) -> str:
 
 @dataclass
 class PgBouncer:
-    """One pgbouncer (transaction pooling) in front of the server `admin_url` points at."""
+    """One pgbouncer in front of the server `admin_url` points at."""
 
     admin_url: str
     workdir: Path
+    pool_mode: str = "transaction"
     port: int = field(default_factory=_free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -140,7 +142,7 @@ class PgBouncer:
             "unix_socket_dir =",
             "auth_type = scram-sha-256",
             f"auth_file = {users}",
-            "pool_mode = transaction",
+            f"pool_mode = {self.pool_mode}",
             f"default_pool_size = {POOL_SIZE}",
             "max_client_conn = 400",
             f"logfile = {self.log}",
