@@ -27,7 +27,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 HOW_TO_ENABLE = (
-    "needs pgbouncer: `apt-get install pgbouncer` (what .ci/run does), or PGBOUNCER_BIN set "
+    "need pgbouncer: `apt-get install pgbouncer` (what .ci/run does), or PGBOUNCER_BIN set "
     "to a pgbouncer executable"
 )
 POOL_SIZE = 10  # server connections per database and user, as a small managed pooler gives
@@ -40,6 +40,8 @@ class Unavailable(Exception):
 def pgbouncer_binary() -> Path:
     override = os.environ.get("PGBOUNCER_BIN")
     if override:
+        if not os.access(override, os.X_OK):
+            raise Unavailable(f"PGBOUNCER_BIN ({override}) is not an executable")
         return Path(override)
     found = shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin:/usr/bin")
     if found is None:
