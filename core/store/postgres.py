@@ -45,7 +45,8 @@ SESSIONLESS: dict[str, Any] = {
 
 # The bound on any one call's statement where the server, the database, the role and the
 # connection string set none (statement_timeout 0): recovery and commits are small. A limit
-# set in any of those places, lower or higher, is kept as it is.
+# set in any of those places, lower or higher, is kept as it is. No idle-in-transaction bound:
+# each call is one implicit transaction, and none stays open between round trips.
 STATEMENT_BOUND = "120s"
 _SESSION_LIMIT = "SELECT reset_val FROM pg_settings WHERE name = 'statement_timeout'"
 
