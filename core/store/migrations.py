@@ -3,8 +3,14 @@
 Files are named `YYYYMMDDHHMMSS_name.sql`, as the Supabase CLI names them, so the same folder
 can be pushed with `supabase db push`. A version is applied when either history has it (ours
 or the CLI's, see `migration_history`); each file runs in its own transaction and is recorded
-in each history `migrate` keeps; an advisory lock lets several processes start at once safely.
-Nothing is written before `migration_rights` has checked that this role may.
+in each history `migrate` keeps. Nothing is written before `migration_rights` has checked that
+this role may.
+
+Several processes may migrate at once, directly or through a pooler in transaction mode: each
+transaction takes a transaction-scoped advisory lock and reads what is pending under it, so
+each file is applied once, and the lock ends with the transaction even where a pooler hands
+the next one to another server connection (a session lock would stay on the server connection
+it was taken on, and the next `migrate` would wait for it forever).
 """
 
 from __future__ import annotations
@@ -92,49 +98,63 @@ def pending(conn: psycopg.Connection, directory: Path | None = None) -> list[Mig
 
 
 def apply(conn: psycopg.Connection, directory: Path | None = None) -> list[Migration]:
-    """Apply what is pending; returns what was applied (empty when up to date)."""
+    """Apply what is pending; returns what this call applied (empty when up to date).
+
+    Raises `MigrationNotAllowed` (this role may not change the schema: one line says who may)
+    or `MigrationError` (a file failed, or an applied one was edited)."""
     conn.autocommit = True
-    conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
-    try:
-        return _apply_locked(conn, discover(directory))
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    migrations = discover(directory)
+    done: list[Migration] = []
+    while True:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            step = _next_step(conn, migrations, first=not done)  # read under the lock
+            if step is None:
+                return done
+            histories, m = step
+            _apply_one(conn, histories, m)
+        done.append(m)
 
 
-def _apply_locked(conn: psycopg.Connection, migrations: list[Migration]) -> list[Migration]:
-    """Apply the files neither history has, recording each in every history kept, and fill the
-    CLI's history with what only ours has (applied by an older `migrate`), so that a later
-    `supabase db push` of the same files finds nothing to do."""
+def _next_step(
+    conn: psycopg.Connection, migrations: list[Migration], *, first: bool
+) -> tuple[list[str], Migration] | None:
+    """The histories to record in and the next file to apply, or None when none is pending.
+
+    On the first step, also fills the CLI's history with what only ours has (applied by an
+    older `migrate`), so that a later `supabase db push` of the same files finds nothing."""
     applied = migration_history.read(conn)
     _check_history(migrations, applied)
     done = {record.version for record in applied}
-    histories = [OURS]
-    if migration_history.keeps_supabase_history(conn):
-        histories.append(SUPABASE)
+    supabase = migration_history.keeps_supabase_history(conn)
     in_supabase = {r.version for r in applied if r.history == SUPABASE}
     unrecorded = [m for m in migrations if m.version in done and m.version not in in_supabase]
     todo = [m for m in migrations if m.version not in done]
-    if SUPABASE not in histories:
+    if not supabase:
         unrecorded = []
-    if not todo and not unrecorded:
-        return []
-    migration_rights.check(conn, supabase_history=SUPABASE in histories)
-    migration_history.create(conn, supabase=SUPABASE in histories)
-    with conn.transaction():
+    if not todo and not (first and unrecorded):
+        return None
+    if first:
+        migration_rights.check(conn, supabase_history=supabase)
+        migration_history.create(conn, supabase=supabase)
         for m in unrecorded:
             migration_history.record(conn, [SUPABASE], m)
-    for m in todo:
-        try:
-            with conn.transaction():
-                conn.execute(m.sql)
-                migration_history.record(conn, histories, m)
-        except psycopg.errors.InsufficientPrivilege as exc:
-            detail = exc.diag.message_primary or str(exc)
-            raise MigrationNotAllowed(
-                f"{m.path.name} failed: {detail}; run `backfill-console migrate` with the "
-                "DATABASE_URL of the schema's owner"
-            ) from None
-        except psycopg.Error as exc:
-            detail = exc.diag.message_primary or str(exc)
-            raise MigrationError(f"{m.path.name} failed: {detail}") from None
-    return todo
+    if not todo:
+        return None
+    return ([OURS, SUPABASE] if supabase else [OURS]), todo[0]
+
+
+def _apply_one(conn: psycopg.Connection, histories: list[str], m: Migration) -> None:
+    """Run one file and record it in `histories`, in the caller's transaction."""
+    try:
+        conn.execute(m.sql)
+        migration_history.record(conn, histories, m)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        detail = exc.diag.message_primary or str(exc)
+        raise MigrationNotAllowed(
+            f"{m.path.name} failed: {detail}; run `backfill-console migrate` with the "
+            "DATABASE_URL of the schema's owner"
+        ) from None
+    except psycopg.Error as exc:
+        detail = exc.diag.message_primary or str(exc)
+        raise MigrationError(f"{m.path.name} failed: {detail}") from None
