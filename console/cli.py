@@ -31,6 +31,15 @@ COMMAND_MODULES = [
 ]
 
 
+# Every command's --help ends with this (BackfillError.exit_code and its subclasses).
+EXIT_STATUS = (
+    "Exit status: 0 done; 1 failed (one line says why); 2 a setting is missing or malformed; "
+    "3 the database refuses: read-only (a replica, default_transaction_read_only), not UTF-8, "
+    "or older than PostgreSQL 15; 4 the database is busy: a lock or statement timeout "
+    "(lock_timeout, statement_timeout), run it again later; 130 interrupted."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="backfill-console",
@@ -49,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+    parser.epilog = EXIT_STATUS
+    for command in subparsers.choices.values():
+        command.epilog = " ".join(filter(None, (command.epilog, EXIT_STATUS)))
     return parser
 
 
@@ -143,7 +155,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:
         from core.store.postgres import connection_dropped
+        from core.store.refusals import refusal
 
+        refused = refusal(exc)  # read-only, a lock or statement timeout: one line, its status
+        if refused is not None:
+            print(f"backfill-console: error: {refused}", file=sys.stderr)
+            return refused.exit_code
         if not connection_dropped(exc):
             raise  # a bug: its traceback
         # The database ended the session mid-command (a restart, a failover): not a bug. The

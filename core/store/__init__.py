@@ -21,6 +21,7 @@ from core.config import Backend, Settings, supabase_url_setting
 from core.embedded import embedded_database_url
 from core.errors import ConfigError, ConnectionDropped, ServerNotListening, StoreUnavailable
 from core.store.postgres import PostgresTransport, unavailable
+from core.store.refusals import raise_refusal
 from core.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,7 @@ async def _open_postgres(settings: Settings, url: str, setting: str, max_size: i
                 )
     except psycopg.OperationalError as exc:  # the direct connection's: one line, no secret
         await store.close()
+        raise_refusal(exc)  # a lock or statement timeout is the database busy, not away
         raise unavailable(exc, setting, url) from None
     except BaseException:
         await store.close()

@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 
 from core.errors import MigrationError
+from core.store.refusals import check_server
 
 _FILENAME = re.compile(r"^(\d{14})_(\w+)\.sql$")
 _LOCK_KEY = 0x6261636B66696C6C  # "backfill"
@@ -89,7 +90,9 @@ def pending(conn: psycopg.Connection, directory: Path | None = None) -> list[Mig
 
 
 def apply(conn: psycopg.Connection, directory: Path | None = None) -> list[Migration]:
-    """Apply what is pending; returns what was applied (empty when up to date)."""
+    """Apply what is pending; returns what was applied (empty when up to date). A server
+    the product cannot use is refused before anything is written (`check_server`)."""
+    check_server(conn.info)
     conn.autocommit = True
     conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
     try:

@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from core.errors import ConnectionDropped, ServerNotListening, StoreUnavailable
 from core.secrets import redact_password
 from core.store import migrations
+from core.store.refusals import check_server
 from core.store.transport import Json
 
 _POOL_LOG = logging.getLogger("psycopg.pool")
@@ -238,9 +239,12 @@ class PostgresTransport:
         # One direct attempt first: the pool would retry quietly and only say "timeout".
         try:
             probe = await psycopg.AsyncConnection.connect(conninfo, connect_timeout=10)
-            await probe.close()
         except psycopg.Error as exc:
             raise unavailable(exc, setting, conninfo) from None
+        try:  # a server too old, or a database not UTF-8: refused before anything is written
+            check_server(probe.info)
+        finally:
+            await probe.close()
 
         async def configure(conn: psycopg.AsyncConnection) -> None:
             await conn.execute(_SESSION_SETUP)
