@@ -46,8 +46,7 @@ def move_cooldown_past(db: psycopg.Connection, below: int) -> int:
 
 def failed_chunks(db: psycopg.Connection) -> list[dict]:
     return db.execute(
-        "SELECT worker_id, error FROM backfill_chunks WHERE status = 'failed' "
-        "ORDER BY chunk_number"
+        "SELECT worker_id, error FROM backfill_chunks WHERE status = 'failed' ORDER BY chunk_number"
     ).fetchall()
 
 
