@@ -25,7 +25,13 @@ from __future__ import annotations
 
 import psycopg
 
-from core.errors import BackfillError, DatabaseBusy, DatabaseReadOnly, DatabaseUnsupported
+from core.errors import (
+    BackfillError,
+    DatabaseBusy,
+    DatabaseReadOnly,
+    DatabaseRefused,
+    DatabaseUnsupported,
+)
 
 # The oldest PostgreSQL the product supports (README: "PostgreSQL 15+"), as
 # `server_version_num` writes it.
@@ -50,7 +56,7 @@ def _server_words(exc: BaseException) -> str:
 def refusal(exc: BaseException) -> BackfillError | None:
     """The one-line error a refusal of the database stands for, or None when `exc` is not
     one (a bug, a dropped connection, a constraint: their own handlers decide)."""
-    if isinstance(exc, DatabaseBusy | DatabaseReadOnly | DatabaseUnsupported):
+    if isinstance(exc, DatabaseBusy | DatabaseRefused):
         return exc
     if not isinstance(exc, psycopg.Error):
         return None
