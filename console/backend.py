@@ -54,7 +54,10 @@ class Backend:
         return await work(self._store)
 
     async def _open(self) -> Store:
-        return await self._stack.enter_async_context(open_store(self.settings))
+        # One try per poll (grace 0): a server that is full or restarting is tried again by
+        # the next poll, and the error line says why meanwhile, instead of the summary saying
+        # "connecting to the database…" through a silent 30 s retry (again at every poll).
+        return await self._stack.enter_async_context(open_store(self.settings, grace=0))
 
     async def _shutdown(self) -> None:
         current = asyncio.current_task()

@@ -150,7 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:
         from core.store.postgres import connection_dropped
+        from core.store.refusals import refusal
 
+        refused = refusal(exc)  # read-only, a lock or statement timeout: one line, its status
+        if refused is not None:
+            print(f"backfill-console: error: {refused}", file=sys.stderr)
+            return refused.exit_code
         if not connection_dropped(exc):
             raise  # a bug: its traceback
         # The database ended the session mid-command (a restart, a failover): not a bug. The

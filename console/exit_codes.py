@@ -9,13 +9,15 @@ import re
 import signal
 import textwrap
 
-from core.errors import BackfillError, ConfigError
+from core.errors import BackfillError, ConfigError, DatabaseBusy, DatabaseRefused
 from core.github.errors import AuthenticationError
 
 DONE = 0
 FAILED = BackfillError.exit_code  # 1
 USAGE = ConfigError.exit_code  # 2: argparse's own status for a bad argument, too
 BAD_TOKEN = AuthenticationError.exit_code  # 3
+DATABASE_REFUSES = DatabaseRefused.exit_code  # 4 (MigrationNotAllowed too)
+DATABASE_BUSY = DatabaseBusy.exit_code  # 75, sysexits.h's EX_TEMPFAIL
 INTERRUPTED = 128 + signal.SIGINT  # 130, as a shell reports a Ctrl-C
 TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports SIGTERM
 
@@ -23,6 +25,11 @@ _COMMON: dict[int, str] = {
     DONE: "done",
     FAILED: "an error: one line on stderr says what (e.g. the database is unreachable)",
     USAGE: "a bad argument or setting: the message names it",
+    DATABASE_REFUSES: "the database refuses, until someone changes it: read-only (a replica, "
+    "default_transaction_read_only), not UTF-8, older than PostgreSQL 15, or this role may not "
+    "change the schema; the line says what to do",
+    DATABASE_BUSY: "the database is busy: a lock not granted within lock_timeout, or a "
+    "statement cancelled by statement_timeout; run it again later",
     INTERRUPTED: "interrupted (Ctrl-C)",
     TERMINATED: "terminated (SIGTERM)",
 }

@@ -48,3 +48,28 @@ class PageTooLarge(BackfillError):
     """The store's transport refused a request as too large (a gateway's HTTP 413).
 
     The worker splits the page into smaller commits; one PR too large alone is refused."""
+
+
+class DatabaseRefused(BackfillError):
+    """The database refuses what the product needs, and will until someone changes it (see
+    core/store/refusals.py): trying again cannot help, so a worker stops instead of looping."""
+
+    exit_code = 4
+
+
+class DatabaseReadOnly(DatabaseRefused):
+    """Writes are refused: a replica (hot standby), or `default_transaction_read_only` on."""
+
+
+class DatabaseUnsupported(DatabaseRefused):
+    """The server is one the product cannot use: older than the supported PostgreSQL, or a
+    database whose encoding is not UTF-8 (GitHub's text is Unicode)."""
+
+
+class DatabaseBusy(BackfillError):
+    """The database gave up waiting: a lock held past `lock_timeout` (55P03) or a statement
+    cancelled by `statement_timeout` (57014). Worth trying again later; workers retry it with
+    backoff, a bounded number of times in a row. 75 is sysexits.h's EX_TEMPFAIL ("a temporary
+    failure: the user is invited to retry")."""
+
+    exit_code = 75

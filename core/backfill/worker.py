@@ -23,13 +23,21 @@ from uuid import UUID
 
 from core.backfill.page_size import PageSizes
 from core.backfill.presence import Presence
-from core.errors import PageTooLarge, StoreUnavailable
+from core.errors import DatabaseBusy, DatabaseRefused, PageTooLarge, StoreUnavailable
 from core.github.client import GitHubClient
 from core.github.credentials import Credential, Credentials, NotVisible
 from core.github.errors import GitHubError, RateLimitedError
 from core.github.models import PullRequestPage
 from core.github.outcomes import Action
-from core.store.models import Chunk, CommitResult, Lease, RetryRequest, SyncLease, SyncResult
+from core.store.models import (
+    Chunk,
+    ChunkFailure,
+    CommitResult,
+    Lease,
+    RetryRequest,
+    SyncLease,
+    SyncResult,
+)
 from core.store.postgres import connection_dropped
 from core.store.store import Store
 
@@ -40,7 +48,11 @@ PAGE_COST_ESTIMATE = 2  # a full page with nested reviews/comments: 1-2 points
 MAX_COOLDOWN = 600
 # Chunks of one backfill failing in a row (shrinks at size 1, malformed or repeated answers,
 # unknown errors) before the backfill itself fails with the last reason: no endless retry.
+# Counted in the database (fail_chunk_in_a_row), so it holds across processes and machines.
 MAX_FAILURES_IN_A_ROW = 8
+# A slot's steps the database gave up on in a row (DatabaseBusy: lock_timeout,
+# statement_timeout), retried with backoff, before the worker exits with that line.
+MAX_BUSY_IN_A_ROW = 10
 SYNC_EVERY = 15 * 60.0  # seconds: a completed repository is synced when its last sync is older
 SYNC_MARGIN = 600  # seconds a sync walks past its watermark (clock skew, eventual consistency)
 # After a stop request, seconds the page in hand has to finish before a wait on GitHub (a
@@ -57,7 +69,7 @@ def _outage(exc: BaseException) -> bool:
     """Whether `exc` is the database away for a moment (a restart, a failover, a dropped
     connection; Supabase's REST API unreachable) rather than a bug. Logged on one line: a
     traceback is for bugs (`sync` and `backfill` print warnings on the user's terminal)."""
-    return isinstance(exc, StoreUnavailable) or connection_dropped(exc)
+    return isinstance(exc, StoreUnavailable | DatabaseBusy) or connection_dropped(exc)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -208,7 +220,6 @@ class Worker:
         self._interrupt = asyncio.Event()  # the deadline: ends waits and backoffs too
         self._stopped_because: str | None = None  # the first reason to stop (see `stop`)
         self._abandoned = False
-        self._failures: dict[UUID, int] = {}
         self._deadline = (
             time.monotonic() + self.options.max_runtime if self.options.max_runtime else None
         )
@@ -343,22 +354,29 @@ class Worker:
             return True
 
     async def _slot(self) -> None:
-        errors = 0
+        errors = busy = 0
         while not self._stopping():
             try:
                 if not await self._claim_and_work():
                     return
-                errors = 0
+                errors = busy = 0
             except GitHubError as exc:
                 if exc.action is not Action.STOP:
                     raise
                 self.stop(abandon=True, reason=str(exc))  # a bad token stops every slot
+                raise
+            except DatabaseRefused as exc:  # read-only, too old, not UTF-8: no retry can help
+                self.stop(abandon=True, reason=str(exc))
                 raise
             except _Interrupted:
                 return
             except Exception as exc:  # the database or GitHub blinked: back off, go on
                 errors += 1
                 self.stats.errors += 1
+                busy = busy + 1 if isinstance(exc, DatabaseBusy) else 0
+                if busy >= MAX_BUSY_IN_A_ROW:
+                    self.stop(abandon=True)
+                    raise
                 log.warning(
                     "worker slot error (%s): %s",
                     type(exc).__name__,
@@ -633,6 +651,8 @@ class Worker:
                 total_prs=fetched.total_count,
                 refused=[bad.as_refusal() for bad in fetched.refused],
             )
+        except DatabaseRefused:  # nothing can be stored: the worker stops (Worker._slot)
+            raise
         except Exception as exc:  # the same bounded path as a backfill page (Worker._apply)
             reason = f"could not store the page: {type(exc).__name__}: {_first_line(exc)}"[:1000]
             log.warning("sync chunk %s: %s", chunk.chunk_number, reason, exc_info=not _outage(exc))
@@ -641,7 +661,6 @@ class Worker:
         if not result.committed:
             await self._not_stored(lease, chunk, "sync chunk", result.reason)
             return True
-        self._failures.pop(key, None)
         self.page_sizes.succeeded(key)
         self.stats.sync_pages += 1
         self.stats.prs_inserted += result.inserted_prs
@@ -804,6 +823,8 @@ class Worker:
         page = fetched
         try:
             result = await self._store(lease, chunk, page)
+        except DatabaseRefused:  # nothing can be stored: the worker stops (Worker._slot)
+            raise
         except Exception as exc:  # the database refused or blinked: never leave it `processing`
             reason = f"could not store the page: {type(exc).__name__}: {_first_line(exc)}"[:1000]
             log.warning("chunk %s: %s", chunk.chunk_number, reason, exc_info=not _outage(exc))
@@ -811,7 +832,6 @@ class Worker:
         if not result.committed:
             await self._not_stored(lease, chunk, "chunk", result.reason)
             return True
-        self._failures.pop(key, None)
         resized = self.page_sizes.succeeded(key, page.slowest_seconds)
         if resized is not None:
             await self._remember_page_size(lease, resized)
@@ -949,23 +969,44 @@ class Worker:
             await self._fail(chunk, reason, max(1, cooldown))
             self._event(f"{lease.repository}: chunk {chunk.chunk_number} waits: {exc}")
             return True
-        failures = self._failures[key] = self._failures.get(key, 0) + 1
-        if failures >= self.options.max_failures_in_a_row:
-            await self._fail(chunk, reason, rest)
-            await self._fail_backfill(
-                lease, f"{failures} chunks failed in a row; last: {reason}"[:1000]
-            )
-            return True
         if action is Action.SHRINK:
             smaller = self.page_sizes.shrink(key)
             await self._remember_page_size(lease, smaller)
-            cooldown = 0 if smaller < size else self._cooldown(failures)
-            await self._fail(chunk, reason, cooldown)
-            self._event(f"{lease.repository}: {exc}; page size now {smaller}")
-            return cooldown > 0
-        await self._fail(chunk, reason, self._cooldown(failures))
-        self._event(f"{lease.repository}: chunk {chunk.chunk_number} failed: {reason}")
+            # A smaller page is tried at once; the smallest failing again cools down.
+            base = 0 if smaller < size else self.options.cooldown_base
+            failure = await self._fail_in_a_row(lease, chunk, reason, base)
+            if not failure.gave_up:
+                self._event(f"{lease.repository}: {exc}; page size now {smaller}")
+            return failure.gave_up or failure.cooldown_seconds > 0 or not failure.failed
+        failure = await self._fail_in_a_row(lease, chunk, reason, self.options.cooldown_base)
+        if not failure.gave_up:
+            self._event(f"{lease.repository}: chunk {chunk.chunk_number} failed: {reason}")
         return True
+
+    async def _fail_in_a_row(
+        self, lease: Lease, chunk: Chunk, reason: str, cooldown_base: int
+    ) -> ChunkFailure:
+        """Fail the chunk as one more failure of its backfill in a row. The count lives in
+        the database (`fail_chunk_in_a_row`), shared by every process and machine that takes
+        a turn on the backfill: it doubles the cooldown from `cooldown_base` with each
+        failure, and at `max_failures_in_a_row` fails the backfill (a sync gives up and
+        rests); a committed page resets it."""
+        self.stats.failures += 1
+        failure = ChunkFailure()
+        with contextlib.suppress(Exception):
+            failure = await asyncio.shield(
+                self.store.fail_chunk_in_a_row(
+                    chunk,
+                    reason,
+                    cooldown_base,
+                    max_failures_in_a_row=self.options.max_failures_in_a_row,
+                )
+            )
+        if failure.gave_up:
+            self.stats.gave_up += 1
+            what = "sync failed" if isinstance(lease, SyncLease) else "failed"
+            self._event(f"{lease.repository}: {what}: {failure.reason}")
+        return failure
 
     async def _not_stored(self, lease: Lease, chunk: Chunk, kind: str, reason: str | None) -> None:
         """The database refused a page's commit: the lease was lost (expired, taken over,
@@ -986,7 +1027,6 @@ class Worker:
             log.warning("%s: page size not stored: %s", lease.repository, exc)
 
     async def _fail_backfill(self, lease: Lease, reason: str) -> None:
-        self._failures.pop(lease.backfill_state_id, None)
         self.stats.gave_up += 1
         if isinstance(lease, SyncLease):
             # A completed repository stays completed; its syncs rest (its lag shows it).
@@ -1005,10 +1045,6 @@ class Worker:
             self.stats.failures += 1
         with contextlib.suppress(Exception):
             await asyncio.shield(self.store.fail_chunk(chunk, error, cooldown))
-
-    def _cooldown(self, failures: int) -> int:
-        """Seconds to leave a failing backfill alone: 5, 10, 20, ... up to 10 minutes."""
-        return min(MAX_COOLDOWN, self.options.cooldown_base * 2 ** (failures - 1))
 
     # -- presence ------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from core.config import Backend, Settings, supabase_url_setting
 from core.embedded import embedded_database_url
 from core.errors import ConfigError, ConnectionDropped, ServerNotListening, StoreUnavailable
 from core.store.postgres import PostgresTransport, unavailable
+from core.store.refusals import raise_refusal
 from core.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,9 @@ async def supabase_store(
 OPEN_GRACE_SECONDS = 30.0
 
 
-async def connect_postgres(settings: Settings, *, max_size: int = 10) -> Store:
+async def connect_postgres(
+    settings: Settings, *, max_size: int = 10, grace: float = OPEN_GRACE_SECONDS
+) -> Store:
     """A psycopg store; the embedded database is migrated on the way, others are checked.
 
     Tries again for OPEN_GRACE_SECONDS while the server ends its sessions or refuses them for
@@ -94,9 +97,10 @@ async def connect_postgres(settings: Settings, *, max_size: int = 10) -> Store:
     host or port, and fails at once (the two cannot be told apart then).
 
     Raises `StoreUnavailable` (one line, no secret): at once for a refused connection or a
-    schema behind, after OPEN_GRACE_SECONDS of tries for a server that stayed restarting."""
+    schema behind, after `grace` seconds of tries for a server that stayed restarting (0:
+    one try, for a caller that retries on its own and shows why meanwhile: the console)."""
     url, setting = postgres_url(settings)
-    deadline = time.monotonic() + OPEN_GRACE_SECONDS
+    deadline = time.monotonic() + grace
     pause = 0.2
     restarting = False  # the server said it was going down, coming up, or full
     while True:
@@ -104,10 +108,10 @@ async def connect_postgres(settings: Settings, *, max_size: int = 10) -> Store:
             return await _open_postgres(settings, url, setting, max_size)
         except (ConnectionDropped, ServerNotListening) as exc:
             restarting = restarting or isinstance(exc, ConnectionDropped)
-            if not restarting:
+            if not restarting or grace <= 0:
                 raise
             if time.monotonic() + pause > deadline:
-                said = f"{exc}; still so after {OPEN_GRACE_SECONDS:g} s of tries"
+                said = f"{exc}; still so after {grace:g} s of tries"
                 raise type(exc)(said) from None
             log.warning("the database is restarting or full (%s); trying again", exc)
             await asyncio.sleep(pause)
@@ -129,6 +133,7 @@ async def _open_postgres(settings: Settings, url: str, setting: str, max_size: i
                 )
     except psycopg.OperationalError as exc:  # the direct connection's: one line, no secret
         await store.close()
+        raise_refusal(exc)  # a lock or statement timeout is the database busy, not away
         raise unavailable(exc, setting, url) from None
     except BaseException:
         await store.close()
@@ -137,7 +142,11 @@ async def _open_postgres(settings: Settings, url: str, setting: str, max_size: i
 
 
 @asynccontextmanager
-async def open_store(settings: Settings, *, max_size: int = 10) -> AsyncIterator[Store]:
+async def open_store(
+    settings: Settings, *, max_size: int = 10, grace: float = OPEN_GRACE_SECONDS
+) -> AsyncIterator[Store]:
+    """The store the settings point at; `grace`: how long a Postgres that is restarting or
+    full is tried again (see `connect_postgres`)."""
     store: Store
     if settings.backend is Backend.SUPABASE:
         assert settings.supabase_url is not None
@@ -153,7 +162,7 @@ async def open_store(settings: Settings, *, max_size: int = 10) -> AsyncIterator
             url_setting=supabase_url_setting(),
         )
     else:
-        store = await connect_postgres(settings, max_size=max_size)
+        store = await connect_postgres(settings, max_size=max_size, grace=grace)
     try:
         yield store
     finally:

@@ -25,6 +25,7 @@ import psycopg
 from core.errors import MigrationError, MigrationNotAllowed
 from core.store import migration_history, migration_rights
 from core.store.migration_history import OURS, SUPABASE, Applied
+from core.store.refusals import check_server
 
 _FILENAME = re.compile(r"^(\d{14})_(\w+)\.sql$")
 _LOCK_KEY = 0x6261636B66696C6C  # "backfill"
@@ -100,8 +101,10 @@ def pending(conn: psycopg.Connection, directory: Path | None = None) -> list[Mig
 def apply(conn: psycopg.Connection, directory: Path | None = None) -> list[Migration]:
     """Apply what is pending; returns what this call applied (empty when up to date).
 
-    Raises `MigrationNotAllowed` (this role may not change the schema: one line says who may)
-    or `MigrationError` (a file failed, or an applied one was edited)."""
+    Raises `DatabaseUnsupported` (a server the product cannot use, refused before anything
+    is written), `MigrationNotAllowed` (this role may not change the schema: one line says
+    who may) or `MigrationError` (a file failed, or an applied one was edited)."""
+    check_server(conn.info)
     conn.autocommit = True
     migrations = discover(directory)
     done: list[Migration] = []

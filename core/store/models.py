@@ -101,6 +101,18 @@ class CommitResult(Snapshot):
     replaced_characters: int = 0
 
 
+class ChunkFailure(Snapshot):
+    """What `fail_chunk_in_a_row` did: whether the chunk was failed (False: not this claim's
+    to fail), the backfill's failures in a row now, whether that reached the bound (the
+    backfill failed; a sync gave up and rests), the cooldown applied, and its last_error."""
+
+    failed: bool = False
+    in_a_row: int | None = None
+    gave_up: bool = False
+    cooldown_seconds: int = 0
+    reason: str | None = None
+
+
 class ChunkStatistics(Snapshot):
     """The spec's getChunkStatistics: chunk counts over a window."""
 

@@ -32,6 +32,7 @@ from psycopg_pool import AsyncConnectionPool
 from core.errors import ConnectionDropped, ServerNotListening, StoreUnavailable
 from core.secrets import redact_password
 from core.store import migrations
+from core.store.refusals import check_server
 from core.store.transport import Json
 
 _POOL_LOG = logging.getLogger("psycopg.pool")
@@ -125,6 +126,12 @@ _DROPPED_WORDS = (
     "consuming input failed",  # psycopg's words for the same
     "the connection is lost",
 )
+# The server's words for 53300 (a connection attempt carries no SQLSTATE): every slot taken.
+_NO_SLOTS_WORDS = (
+    "too many clients already",
+    "remaining connection slots are reserved",
+    "too many connections for",
+)
 # libpq's words when nothing listens at the address: refused (TCP) or no socket file.
 _NOT_LISTENING_WORDS = ("connection refused", "no such file or directory")
 
@@ -173,6 +180,10 @@ def describe_connect_error(exc: Exception, setting: str, conninfo: str) -> str:
             lines = [line for line in text.splitlines() if line and not line[0].isspace()]
             reason = lines[-1].strip() if lines else "connection failed"
         where = connection_target(conninfo, text)
+        if isinstance(exc, psycopg.Error) and (
+            exc.sqlstate == "53300" or any(words in text.lower() for words in _NO_SLOTS_WORDS)
+        ):
+            reason = f"the database has no free connection slots (53300: {reason})"
         return redact_password(
             f"cannot connect to the database given by {setting} at {where}: {reason}", conninfo
         )
@@ -274,12 +285,15 @@ class PostgresTransport:
             probe = await psycopg.AsyncConnection.connect(
                 conninfo, connect_timeout=10, autocommit=True, **SESSIONLESS
             )
-            try:
-                limit = await (await probe.execute(_SESSION_LIMIT)).fetchone()
-            finally:
-                await probe.close()
         except psycopg.Error as exc:
             raise unavailable(exc, setting, conninfo) from None
+        try:  # a server too old, or a database not UTF-8: refused before anything is written
+            check_server(probe.info)
+            limit = await (await probe.execute(_SESSION_LIMIT)).fetchone()
+        except psycopg.Error as exc:
+            raise unavailable(exc, setting, conninfo) from None
+        finally:
+            await probe.close()
 
         pool = AsyncConnectionPool(
             conninfo,

@@ -9,7 +9,7 @@ and counting live in the functions.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
@@ -22,6 +22,7 @@ from core.store.models import (
     BackfillDetail,
     BackfillProgress,
     Chunk,
+    ChunkFailure,
     ChunkStatistics,
     CommitResult,
     Freshness,
@@ -37,11 +38,13 @@ from core.store.models import (
     WorkerRecord,
     WorkSummary,
 )
+from core.store.refusals import raise_refusal
 from core.store.transport import Json, Transport
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 C = TypeVar("C", CommitResult, SyncResult)
 
 # A commit that deadlocks with another (shared contributors) is retried; its fencing guard
@@ -99,15 +102,24 @@ class Store:
 
     # Calls ----------------------------------------------------------------------------------
 
+    async def _send(self, call: Awaitable[T]) -> T:
+        """Every call of the SQL API goes through here: a refusal of the database (read-only,
+        a lock or statement timeout) becomes its one-line error (core/store/refusals.py)."""
+        try:
+            return await call
+        except psycopg.Error as exc:
+            raise_refusal(exc)
+            raise
+
     async def _rows(self, function: str, model: type[M], **args: Any) -> list[M]:
-        rows = await self.transport.rows(function, sql_args(function, **args))
+        rows = await self._send(self.transport.rows(function, sql_args(function, **args)))
         return [model.model_validate(row) for row in rows]
 
     async def _one(self, function: str, model: type[M], **args: Any) -> M | None:
         return next(iter(await self._rows(function, model, **args)), None)
 
     async def _value(self, function: str, **args: Any) -> Any:
-        return await self.transport.value(function, sql_args(function, **args))
+        return await self._send(self.transport.value(function, sql_args(function, **args)))
 
     async def _flag(self, function: str, **args: Any) -> bool:
         return bool(await self._value(function, **args))
@@ -234,7 +246,7 @@ class Store:
         call = sql_args(function, **_chunk(chunk), pull_requests=page, **args)
         for attempt in range(1, _COMMIT_ATTEMPTS + 1):
             try:
-                result = await self.transport.value(function, call)
+                result = await self._send(self.transport.value(function, call))
                 return model.model_validate({**result, "replaced_characters": page.replaced})
             except _RETRYABLE:
                 if attempt == _COMMIT_ATTEMPTS:
@@ -267,6 +279,22 @@ class Store:
         return await self._flag(
             "fail_chunk", **_chunk(chunk), error=error, cooldown_seconds=cooldown_seconds
         )
+
+    async def fail_chunk_in_a_row(
+        self, chunk: Chunk, error: str, cooldown_seconds: int, *, max_failures_in_a_row: int
+    ) -> ChunkFailure:
+        """Fail the chunk as one more failure of its backfill in a row, counted in the
+        database so every process shares the count: the cooldown doubles with each (from
+        `cooldown_seconds`), and the bound fails the backfill (a sync gives up and rests)."""
+        row = await self._one(
+            "fail_chunk_in_a_row",
+            ChunkFailure,
+            **_chunk(chunk),
+            error=error,
+            cooldown_seconds=cooldown_seconds,
+            max_failures_in_a_row=max_failures_in_a_row,
+        )
+        return row or ChunkFailure()
 
     async def fail_backfill(self, lease: Lease, reason: str) -> bool:
         return await self._flag("fail_backfill", **_lease(lease), reason=reason)
@@ -530,8 +558,12 @@ class Store:
 
     async def stuck_chunks(self, stuck_minutes: int = 30, limit: int = 100) -> list[StuckChunk]:
         """The oldest stuck chunks, as recovery_plan() sees them (what the console highlights)."""
-        rows = await self.transport.rows(
-            "recovery_plan", sql_args("recovery_plan", stuck_minutes=stuck_minutes), limit=limit
+        rows = await self._send(
+            self.transport.rows(
+                "recovery_plan",
+                sql_args("recovery_plan", stuck_minutes=stuck_minutes),
+                limit=limit,
+            )
         )
         return [StuckChunk.model_validate(row) for row in rows]
 
