@@ -1,6 +1,6 @@
 """A read-only target (`ALTER DATABASE ... SET default_transaction_read_only = on`, what a
 replica is to every session): every command that writes ends in one line naming "read-only"
-and exit 4, `worker --until-idle` exits instead of looping on tracebacks, and not a row
+and exit 4 (`migrate` when it has a migration to apply; up to date, it writes nothing), `worker --until-idle` exits instead of looping on tracebacks, and not a row
 changes (every row's xmin compared). Reading still works: `stats` exits 0. Turned writable
 again, the same `recover` does its work."""
 
@@ -52,7 +52,6 @@ async def test_every_writing_command_says_read_only_and_changes_nothing(
         set_read_only(pg_admin_url, database_url, True)
         before = dump(db)
         for command in (
-            ("migrate",),
             ("add", "acme/more"),
             ("sync",),
             ("recover",),
@@ -62,6 +61,8 @@ async def test_every_writing_command_says_read_only_and_changes_nothing(
             refused_in_one_line(cli(env, *command, timeout=90), REFUSED, "read-only", "25006")
         assert dump(db) == before  # not a row written, not one half-done
 
+        migrated = cli(env, "migrate")  # nothing to apply: nothing to write, nothing refused
+        assert migrated.returncode == 0 and "up to date" in migrated.stdout, migrated.stderr
         stats = cli(env, "stats")
         assert stats.returncode == 0, stats.stderr
 
@@ -69,3 +70,17 @@ async def test_every_writing_command_says_read_only_and_changes_nothing(
         recovered = cli(env, "recover")
         assert recovered.returncode == 0, recovered.stderr
     assert chunk_row(db, stuck.id)["status"] != "processing"
+
+
+def test_migrate_with_a_migration_to_apply_says_read_only(
+    pg_admin_url: str, database_url: str, db: psycopg.Connection, tmp_path: Path
+) -> None:
+    last = db.execute("SELECT max(version) AS v FROM backfill_schema_migrations").fetchone()
+    assert last is not None
+    db.execute("DELETE FROM backfill_schema_migrations WHERE version = %s", (last["v"],))
+    set_read_only(pg_admin_url, database_url, True)
+    before = dump(db)
+    env = {**environ_without_secrets(), "DATABASE_URL": database_url}
+    env["BACKFILL_DATA_DIR"] = str(tmp_path / "data")
+    refused_in_one_line(cli(env, "migrate", timeout=90), REFUSED, "read-only", "25006")
+    assert dump(db) == before
