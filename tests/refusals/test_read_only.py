@@ -1,8 +1,9 @@
 """A read-only target (`ALTER DATABASE ... SET default_transaction_read_only = on`, what a
 replica is to every session): every command that writes ends in one line naming "read-only"
-and exit 4 (`migrate` when it has a migration to apply; up to date, it writes nothing), `worker --until-idle` exits instead of looping on tracebacks, and not a row
-changes (every row's xmin compared). Reading still works: `stats` exits 0. Turned writable
-again, the same `recover` does its work."""
+and exit 4 (`migrate` when it has a migration to apply; up to date, it writes nothing),
+`worker --until-idle` exits instead of looping on tracebacks, and not a row changes (every
+row's xmin compared). Reading still works: `stats` exits 0. Turned writable again, the same
+`recover` does its work."""
 
 from __future__ import annotations
 
