@@ -43,6 +43,7 @@ from .ids import parse_node_id
 from .limits import Budgets, TokenState
 from .resolvers import RESOLVERS, RequestContext, World
 from .schema import load_schema
+from .transport import SimAsyncTransport, SimSyncTransport
 from .validation import QueryCache
 
 GRAPHQL_PATHS = ("/graphql", "/api/graphql")
@@ -99,15 +100,13 @@ class Simulator:
 
     # --- public API -----------------------------------------------------------------------
 
-    def transport(self):
-        from .transport import SimAsyncTransport
+    def transport(self) -> SimAsyncTransport:
+        """An httpx async transport answered in-process by `handle` (no sockets)."""
+        return SimAsyncTransport(self.handle)
 
-        return SimAsyncTransport(self)
-
-    def sync_transport(self):
-        from .transport import SimSyncTransport
-
-        return SimSyncTransport(self)
+    def sync_transport(self) -> SimSyncTransport:
+        """`transport` for httpx's synchronous client."""
+        return SimSyncTransport(self.handle)
 
     def add_pull_requests(self, repo: str, count: int) -> None:
         """`count` new PRs appear in `repo` (newest createdAt), as during a live backfill."""

@@ -163,7 +163,7 @@ async def test_a_body_that_breaks_its_encoding_fails_the_chunk_never_processing(
     async with open_engine(settings(database_url), transport=sim.transport()) as engine:
         await add_repositories(engine.store, engine.client, ["o/gz"])
         sim.config.faults = FaultSpec.parse("bad_encoding@o/gz*6")  # one chunk's 6 tries
-        engine.client._sleep = _no_sleep  # the client's in-place backoff, not under test
+        engine.client._gate.sleep = _no_sleep  # the client's in-place backoff, not under test
         await run(engine)
     row = state(db)["o/gz"]
     assert (row["status"], row["stored"], row["processing"]) == ("completed", 50, 0)

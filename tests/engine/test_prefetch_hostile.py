@@ -140,7 +140,7 @@ async def test_a_backfill_paused_with_a_fetch_ahead_on_its_way(
         await run
         (paused,) = await engine.store.backfill_progress()
         assert paused.status == "paused" and paused.processed_prs < 400
-        assert not engine.client._refills
+        assert not engine.client._look_ahead.refills
         assert await engine.store.resume_backfill(key)
         await backfill(engine, worker_id="w2", concurrency=1)
         assert [(p.status, p.processed_prs) for p in await engine.store.backfill_progress()] == [

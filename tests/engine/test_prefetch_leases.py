@@ -33,7 +33,7 @@ import pytest
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import Engine, open_engine
 from core.backfill.worker import Worker, WorkerOptions, WorkerStats
-from core.github.client import _AHEAD
+from core.github.http import AHEAD_EXTENSION
 from core.simulator import RepoSpec, SimConfig, Simulator
 from tests.engine.harness import (
     assert_nothing_processing_or_held,
@@ -74,7 +74,11 @@ class AheadGate(httpx.AsyncBaseTransport):
         self._open.set()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if _AHEAD.get() and not self._open.is_set() and self._for_repo(request):
+        if (
+            request.extensions.get(AHEAD_EXTENSION)
+            and not self._open.is_set()
+            and self._for_repo(request)
+        ):
             self.held.set()
             await self._open.wait()
         return await self.inner.handle_async_request(request)
@@ -211,7 +215,7 @@ async def test_a_fetch_ahead_on_its_way_when_the_backfill_changes_hands(
             stats = await run
         assert stats.pages == 1, "the old holder stored a page under a lease it lost"
         assert not await worker.left_undone()
-        assert not old.client._refills and not old.client._buffers
+        assert not old.client._look_ahead.refills and not old.client._look_ahead.buffers
     assert_nothing_processing_or_held(database_url)
     if meanwhile == "remove":  # everything of o/p went, and nothing came back
         for table in ("repositories", "pull_requests", "reviews", "comments", "backfill_chunks"):
@@ -269,7 +273,7 @@ async def test_a_slot_of_the_same_process_takes_over_while_the_old_slot_fetches_
         gate.open()
         async with asyncio.timeout(60):
             await run
-        assert not engine.client._refills and not engine.client._buffers
+        assert not engine.client._look_ahead.refills and not engine.client._look_ahead.buffers
         assert worker.stats.failures == 0  # no page refused as malformed, no cooldown
         assert held_at_the_end == [["o/p"]]
     assert_nothing_processing_or_held(database_url)

@@ -69,7 +69,7 @@ async def test_a_backfill_let_go_stops_its_background_fetch(clock) -> None:
         assert client.requests_sent == sent  # cancelled before it was sent
         assert client.fetched_ahead("octo", "big") == 0
         await client.fetch_pull_requests_page("octo", "big", after=None, page_size=30)
-    assert not client._refills  # closing the client dropped the last one
+    assert not client._look_ahead.refills  # closing the client dropped the last one
 
 
 async def test_a_fetch_ahead_never_waits_for_the_points_budget(clock) -> None:
@@ -81,7 +81,7 @@ async def test_a_fetch_ahead_never_waits_for_the_points_budget(clock) -> None:
         first = await client.fetch_pull_requests_page("octo", "big", after=None, page_size=30)
         await settle()
         assert clock.sleeps == []  # nothing waited for the reset in the background
-        assert client._refills["octo", "big"][1].done()
+        assert client._look_ahead.refills["octo", "big"][1].done()
         assert not client.within_budget(1)
         second = await client.fetch_pull_requests_page(
             "octo", "big", after=first.end_cursor, page_size=30

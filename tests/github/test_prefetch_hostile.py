@@ -20,7 +20,7 @@ async def test_a_sync_page_starts_no_fetch_ahead(clock) -> None:
         sent = client.requests_sent
         await settle()
         assert client.requests_sent == sent
-        assert not client._refills
+        assert not client._look_ahead.refills
         # a backfill page of the same repository fetches ahead; the sync's next page is not
         # served from it, and the sync's own walk goes on where it was
         await client.fetch_pull_requests_page("octo", "big", after=None, page_size=30)
@@ -38,5 +38,5 @@ async def test_a_fetch_ahead_on_its_way_counts_as_fetched_ahead(clock) -> None:
     sim = make_sim(clock, prs=300, seed=1)
     async with sim_client(sim, clock) as client:
         await client.fetch_pull_requests_page("octo", "big", after=None, page_size=37)
-        assert not client._refills["octo", "big"][1].done()  # on its way
+        assert not client._look_ahead.refills["octo", "big"][1].done()  # on its way
         assert client.fetched_ahead("octo", "big") > 0
