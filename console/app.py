@@ -31,8 +31,11 @@ from textual.widgets import Footer, Header, Input, ProgressBar, RichLog, Sparkli
 
 from console.backend import Backend
 from console.detail import DetailScreen
+from console.format import stamped
 from console.keys import BY_ID, COMMANDS, MAIN
 from console.local_workers import LocalWorkers
+from console.panels.repositories import REPOSITORY_COLUMNS, SORTS
+from console.panels.workers import WORKER_COLUMNS
 from console.screens import (
     AddRepositoriesScreen,
     ConfirmLiveRecovery,
@@ -40,7 +43,7 @@ from console.screens import (
     HelpScreen,
     RecoveryPlanScreen,
 )
-from console.view import REPOSITORY_COLUMNS, SORTS, WORKER_COLUMNS, View, build_view, clock
+from console.view import View, build_view
 from console.widgets import KeyedTable
 from core.errors import BackfillError
 from core.monitoring import StatsReport
@@ -291,9 +294,7 @@ class BackfillConsole(App[None]):
         self.view = view
 
     def log_event(self, message: str, style: str = "") -> None:
-        line = Text(f"{clock(self.now())} ", style="dim")
-        line.append(message, style=style)
-        self._write_event(line)
+        self._write_event(stamped(self.now(), message, style))
 
     def _write_event(self, line: Text) -> None:
         self.event_lines.append(line.plain)

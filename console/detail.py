@@ -17,7 +17,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from console.keys import DETAIL
-from console.view import chunk_columns, chunk_error, chunk_rows, detail_summary
+from console.panels.detail_chunks import chunk_columns, chunk_error, chunk_rows
+from console.panels.detail_state import detail_summary
 from console.widgets import KeyedTable
 from core.store.models import BackfillDetail
 
