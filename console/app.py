@@ -241,7 +241,30 @@ class BackfillConsole(App[None]):
         self.apply_view(message.view)
         screen = self._detail_screen()
         if screen is not None and screen.backfill_state_id == message.detail_of:
-            screen.answered(message.detail)
+            screen.answered(message.detail, message.report)
+
+    def on_detail_screen_read_wanted(self, message: DetailScreen.ReadWanted) -> None:
+        """A detail screen opened: its first read now, not at the next poll (none when
+        frozen: the screen shows what the last poll read, like the main screen)."""
+        if not self.frozen:
+            self._first_detail_read(message.backfill_state_id)
+
+    @work(exclusive=True, group="detail", exit_on_error=False)
+    async def _first_detail_read(self, backfill_state_id: str) -> None:
+        detail = await self._read_detail(backfill_state_id)
+        screen = self._detail_screen()
+        if screen is not None and screen.backfill_state_id == backfill_state_id:
+            screen.answered(detail, self.report)
+
+    def on_detail_screen_gone(self, message: DetailScreen.Gone) -> None:
+        if message.screen.is_current:  # once, however many polls saw it gone
+            self.log_event(f"{message.screen.repository}: removed")
+            message.screen.dismiss()
+
+    def on_detail_screen_recovery_plan_wanted(
+        self, message: DetailScreen.RecoveryPlanWanted
+    ) -> None:
+        self._recover_plan_for(message.backfill_state_id, message.repository)
 
     def _detail_screen(self) -> DetailScreen | None:
         """The open detail screen, also under a dialog opened from it (a removal's
@@ -592,9 +615,6 @@ class BackfillConsole(App[None]):
         if isinstance(self.screen, DetailScreen):
             self.screen.dismiss()
         self.poll()
-
-    def recover_plan_for(self, backfill_state_id: str, repository: str) -> None:
-        self._recover_plan_for(backfill_state_id, repository)
 
     @work(group="actions", exclusive=True, exit_on_error=False)
     async def _recover_plan_for(self, backfill_state_id: str, repository: str) -> None:
