@@ -31,8 +31,11 @@ from textual.widgets import Footer, Header, Input, ProgressBar, RichLog, Sparkli
 
 from console.backend import Backend
 from console.detail import DetailScreen
+from console.format import stamped
 from console.keys import BY_ID, COMMANDS, MAIN
 from console.local_workers import LocalWorkers
+from console.panels.repositories import REPOSITORY_COLUMNS, SORTS
+from console.panels.workers import WORKER_COLUMNS
 from console.screens import (
     AddRepositoriesScreen,
     ConfirmLiveRecovery,
@@ -40,7 +43,7 @@ from console.screens import (
     HelpScreen,
     RecoveryPlanScreen,
 )
-from console.view import REPOSITORY_COLUMNS, SORTS, WORKER_COLUMNS, View, build_view, clock
+from console.view import View, build_view
 from console.widgets import KeyedTable
 from core.errors import BackfillError
 from core.monitoring import StatsReport
@@ -238,7 +241,30 @@ class BackfillConsole(App[None]):
         self.apply_view(message.view)
         screen = self._detail_screen()
         if screen is not None and screen.backfill_state_id == message.detail_of:
-            screen.answered(message.detail)
+            screen.answered(message.detail, message.report)
+
+    def on_detail_screen_read_wanted(self, message: DetailScreen.ReadWanted) -> None:
+        """A detail screen opened: its first read now, not at the next poll (none when
+        frozen: the screen shows what the last poll read, like the main screen)."""
+        if not self.frozen:
+            self._first_detail_read(message.backfill_state_id)
+
+    @work(exclusive=True, group="detail", exit_on_error=False)
+    async def _first_detail_read(self, backfill_state_id: str) -> None:
+        detail = await self._read_detail(backfill_state_id)
+        screen = self._detail_screen()
+        if screen is not None and screen.backfill_state_id == backfill_state_id:
+            screen.answered(detail, self.report)
+
+    def on_detail_screen_gone(self, message: DetailScreen.Gone) -> None:
+        if message.screen.is_current:  # once, however many polls saw it gone
+            self.log_event(f"{message.screen.repository}: removed")
+            message.screen.dismiss()
+
+    def on_detail_screen_recovery_plan_wanted(
+        self, message: DetailScreen.RecoveryPlanWanted
+    ) -> None:
+        self._recover_plan_for(message.backfill_state_id, message.repository)
 
     def _detail_screen(self) -> DetailScreen | None:
         """The open detail screen, also under a dialog opened from it (a removal's
@@ -291,9 +317,7 @@ class BackfillConsole(App[None]):
         self.view = view
 
     def log_event(self, message: str, style: str = "") -> None:
-        line = Text(f"{clock(self.now())} ", style="dim")
-        line.append(message, style=style)
-        self._write_event(line)
+        self._write_event(stamped(self.now(), message, style))
 
     def _write_event(self, line: Text) -> None:
         self.event_lines.append(line.plain)
@@ -591,9 +615,6 @@ class BackfillConsole(App[None]):
         if isinstance(self.screen, DetailScreen):
             self.screen.dismiss()
         self.poll()
-
-    def recover_plan_for(self, backfill_state_id: str, repository: str) -> None:
-        self._recover_plan_for(backfill_state_id, repository)
 
     @work(group="actions", exclusive=True, exit_on_error=False)
     async def _recover_plan_for(self, backfill_state_id: str, repository: str) -> None:

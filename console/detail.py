@@ -1,42 +1,67 @@
 """One repository in full: its state, its lease, its recent chunks with their errors.
 
-Live like the main screen: the console's poll reads its `backfill_detail()` with the snapshot
-(one batch of reads per refresh; the screen has no timer of its own), and the screen reads
-it once when it opens. The actions on the selection (pause, retry, remove, the dry run
-limited to it) act on the repository on screen. Escape goes back.
+Attributes down, messages up: the screen never reads the database nor reaches into the app.
+On opening it asks for its first read (`ReadWanted`); the app answers it then and with every
+poll after (one batch of reads per refresh; the screen has no timer of its own) by calling
+`answered` with the backfill's detail and the snapshot it belongs with. What the screen needs
+done it asks by message: the dry run limited to its repository (`RecoveryPlanWanted`), and
+the news that its backfill is gone (`Gone`: the app logs it and closes the screen). The
+actions on the selection (pause, retry, remove) are the app's, acting on the repository on
+screen. Escape goes back.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from console.keys import DETAIL
-from console.view import chunk_columns, chunk_error, chunk_rows, detail_summary
+from console.panels.detail_chunks import chunk_columns, chunk_error, chunk_rows
+from console.panels.detail_state import detail_summary
 from console.widgets import KeyedTable
+from core.monitoring import StatsReport
 from core.store.models import BackfillDetail
-
-if TYPE_CHECKING:
-    from console.app import BackfillConsole
 
 
 class DetailScreen(Screen[None]):
     BINDINGS = [command.binding() for command in DETAIL]
+
+    class ReadWanted(Message):
+        """The screen opened: read its backfill now rather than at the next poll."""
+
+        def __init__(self, backfill_state_id: str) -> None:
+            super().__init__()
+            self.backfill_state_id = backfill_state_id
+
+    class RecoveryPlanWanted(Message):
+        """A recovery dry run limited to this screen's backfill."""
+
+        def __init__(self, backfill_state_id: str, repository: str) -> None:
+            super().__init__()
+            self.backfill_state_id = backfill_state_id
+            self.repository = repository
+
+    class Gone(Message):
+        """The backfill is no longer in the database (removed elsewhere): the screen is done."""
+
+        def __init__(self, screen: DetailScreen) -> None:
+            super().__init__()
+            self.screen = screen
+
+        @property
+        def control(self) -> DetailScreen:
+            return self.screen
 
     def __init__(self, backfill_state_id: str, repository: str) -> None:
         super().__init__()
         self.backfill_state_id = backfill_state_id
         self.repository = repository
         self.detail: BackfillDetail | None = None
-
-    @property
-    def console(self) -> BackfillConsole:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -48,51 +73,33 @@ class DetailScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#detail-state").border_title = self.repository
         self.query_one("#detail-error").border_title = "Chunk error (full text)"
-        self.reload()
+        self.post_message(self.ReadWanted(self.backfill_state_id))
 
-    def reload(self) -> None:
-        """Read the detail now (on opening; afterwards every poll reads it)."""
-        if not self.console.frozen:
-            self._load()
-
-    @work(exclusive=True, group="detail", exit_on_error=False)
-    async def _load(self) -> None:
-        try:
-            detail: BackfillDetail | Exception | None = await self.console.backend.detail(
-                self.backfill_state_id
-            )
-        except Exception as exc:
-            detail = exc
-        self.answered(detail)
-
-    def answered(self, detail: BackfillDetail | Exception | None) -> None:
-        """Show a read of this backfill: its detail; None: it was removed (back to the main
-        screen); a failed read keeps the last view and says why."""
+    def answered(
+        self, detail: BackfillDetail | Exception | None, report: StatsReport | None
+    ) -> None:
+        """Show a read of this backfill: its detail, with its row and freshness from `report`
+        (the snapshot read with it); None: it was removed (back to the main screen); a failed
+        read keeps the last view and says why."""
         if isinstance(detail, Exception):
             self.notify(f"could not read {self.repository}: {detail}", severity="error")
             return
         if detail is None:
-            if self.is_current:  # not already left (remove dismisses it itself)
-                self.console.log_event(f"{self.repository}: removed")
-                self.dismiss()
+            if self.is_current:  # not already leaving (remove dismisses it itself)
+                self.post_message(self.Gone(self))
             return
-        self.show(detail)
+        self.show(detail, report)
 
-    def show(self, detail: BackfillDetail) -> None:
+    def show(self, detail: BackfillDetail, report: StatsReport | None) -> None:
         self.detail = detail
         progress = None
-        if self.console.report is not None:
+        freshness = None
+        if report is not None:
             progress = next(
-                (
-                    p
-                    for p in self.console.report.progress
-                    if str(p.backfill_state_id) == self.backfill_state_id
-                ),
+                (p for p in report.progress if str(p.backfill_state_id) == self.backfill_state_id),
                 None,
             )
-        freshness = None
-        if self.console.report is not None:
-            freshness = self.console.report.freshness_of(detail.backfill_state_id)
+            freshness = report.freshness_of(detail.backfill_state_id)
         self.query_one("#detail-state", Static).update(detail_summary(detail, progress, freshness))
         if not self.query("#detail-chunks"):
             table = KeyedTable(chunk_columns(detail), id="detail-chunks", classes="panel")
@@ -134,7 +141,7 @@ class DetailScreen(Screen[None]):
         self.dismiss()
 
     def action_recover_plan_here(self) -> None:
-        self.console.recover_plan_for(self.backfill_state_id, self.repository)
+        self.post_message(self.RecoveryPlanWanted(self.backfill_state_id, self.repository))
 
     def check_action(self, action: str, parameters: tuple[Any, ...]) -> bool | None:
         return True

@@ -15,8 +15,8 @@ from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Input, Label, Static
 
+from console.format import format_duration
 from console.keys import COMMANDS
-from console.view import format_duration
 from core.backfill.names import parse_repositories
 from core.errors import BackfillError
 from core.recovery import RecoveryReport

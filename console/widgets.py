@@ -11,7 +11,7 @@ from textual._two_way_dict import TwoWayDict
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
-from console.view import ColumnSpec, fit, layout_columns
+from console.columns import ColumnSpec, fit, layout_columns
 
 Cells = tuple[Text | str, ...]
 CELL_PADDING = 2  # DataTable pads each cell by one column on either side

@@ -11,7 +11,7 @@ from uuid import UUID
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
-from console.view import format_duration
+from console.format import format_duration
 from core.backfill.names import parse_repositories
 from core.backfill.registry import AddResult
 from core.backfill.runtime import Engine, open_engine, tune_garbage_collector

@@ -12,7 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from console.view import format_duration, repository_status
+from console.format import format_duration
+from console.panels.repositories import repository_status
 from core.config import load_settings
 from core.errors import BackfillError
 from core.monitoring import NOT_MOVING, StatsReport, collect_stats, find_backfill

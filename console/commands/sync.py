@@ -11,7 +11,7 @@ from uuid import UUID
 from rich.console import Console
 from rich.markup import escape
 
-from console.view import format_duration
+from console.format import format_duration
 from core.backfill.names import parse_repositories
 from core.backfill.runtime import open_engine
 from core.backfill.worker import Worker, WorkerOptions, default_worker_id

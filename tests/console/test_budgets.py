@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from console.view import BUDGET_LINES, budget_view, short_budget_name
+from console.panels.budget import BUDGET_LINES, budget_view, short_budget_name
 from tests.console.fixed import NOW, installation_budgets
 
 

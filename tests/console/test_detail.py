@@ -45,6 +45,15 @@ async def select(app, pilot, repo: str) -> None:  # type: ignore[no-untyped-def]
     raise AssertionError(f"{repo} not in the table")
 
 
+async def open_detail(app, pilot, repo: str) -> None:  # type: ignore[no-untyped-def]
+    """The first poll, then `repo`'s detail screen with its first read shown."""
+    await refresh(app, pilot)
+    await select(app, pilot, repo)
+    await pilot.press("enter")
+    await settle(app, pilot, "detail")
+    assert isinstance(app.screen, DetailScreen) and app.screen.repository == repo
+
+
 async def test_enter_shows_the_chunks_and_a_failed_chunks_full_error(make_app, database_url):
     register(database_url, "acme/api", "acme/web")
     fail(database_url, "acme/web")
@@ -123,6 +132,27 @@ async def test_remove_deletes_exactly_that_repository(make_app, database_url):
         "backfill_chunks": before["backfill_chunks"] - 1,
         "pull_requests": before["pull_requests"],
     }
+
+
+async def test_a_backfill_removed_elsewhere_closes_its_detail_screen_once(make_app, database_url):
+    """Another client removes the repository on screen: the next polls find its detail gone,
+    the screen closes and the log says so once, however many polls saw it gone."""
+    register(database_url, "acme/api", "acme/web")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_detail(app, pilot, "acme/web")
+        (gone,) = rows(
+            database_url,
+            "SELECT remove_repository(id, false) AS counts FROM repositories WHERE name = 'web'",
+        )
+        assert gone["counts"]["removed"]
+        app.poll()
+        app.poll()  # a second poll before the screen has closed
+        await refresh(app, pilot)
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, DetailScreen)
+        assert sum("acme/web: removed" in line for line in app.event_lines) == 1
+    assert backfills(database_url) == {"acme/api": "pending"}
 
 
 async def test_cancel_on_remove_changes_nothing(make_app, database_url):

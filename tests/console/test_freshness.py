@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from console.detail import DetailScreen
+from console.format import format_duration
 from console.local_workers import LocalWorkers
-from console.view import format_duration
 from console.widgets import KeyedTable
 from tests.console.test_detail import select
 from tests.console.test_keys import SIZE, refresh, rows, settle, wait_for

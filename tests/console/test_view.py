@@ -8,15 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from console.view import (
-    MAX_CHUNK_EVENTS,
-    REPOSITORY_COLUMNS,
-    build_view,
-    events_between,
-    format_duration,
-    repository_cells,
-    repository_status,
-)
+from console.format import format_duration
+from console.panels.events import MAX_CHUNK_EVENTS, events_between
+from console.panels.repositories import REPOSITORY_COLUMNS, repository_cells, repository_status
+from console.view import build_view
 from core.monitoring import StatsReport, standing
 from tests.console.fixed import NOW, later, progress, report
 
@@ -140,7 +135,8 @@ def test_filter_keeps_matching_rows_only() -> None:
 
 
 def test_columns_join_by_priority_and_free_text_takes_the_rest() -> None:
-    from console.view import REPOSITORY_COLUMNS, layout_columns
+    from console.columns import layout_columns
+    from console.panels.repositories import REPOSITORY_COLUMNS
 
     natural = {s.name: 11 for s in REPOSITORY_COLUMNS} | {"Status": 60, "Progress": 19}
     narrow = layout_columns(REPOSITORY_COLUMNS, natural, 74)
@@ -158,7 +154,7 @@ def test_columns_join_by_priority_and_free_text_takes_the_rest() -> None:
 def test_long_text_ends_with_an_ellipsis() -> None:
     from rich.text import Text
 
-    from console.view import fit
+    from console.columns import fit
 
     assert fit(Text("failed: repository was deleted"), 12).plain == "failed: rep…"
     assert fit(Text("short"), 12).plain == "short"

@@ -19,7 +19,8 @@ import pytest
 from rich.console import Console
 
 from console.commands.stats import render
-from console.view import detail_summary, repository_cells
+from console.panels.detail_state import detail_summary
+from console.panels.repositories import repository_cells
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import Engine, open_engine
 from core.backfill.worker import Worker, WorkerOptions

@@ -1,0 +1,36 @@
+"""How every panel writes a duration, a time of day and a timestamped line."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+
+
+def format_duration(seconds: float | None) -> str:
+    """Short human durations: 45s, 12m, 3h 05m, 2d 4h; '—' when unknown."""
+    if seconds is None:
+        return "—"
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, _ = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h"
+
+
+def clock(moment: datetime) -> str:
+    """HH:MM:SS in the console's local time zone."""
+    return moment.astimezone().strftime("%H:%M:%S")
+
+
+def stamped(moment: datetime, message: str, style: str = "") -> Text:
+    """An event line: `moment` on this clock, dim, then `message` in `style`."""
+    text = Text(f"{clock(moment)} ", style="dim")
+    text.append(message, style=style)
+    return text

@@ -1,0 +1,164 @@
+"""The repositories table: one row a backfill, its progress, lag and standing, and its sorts.
+
+The clock enters a row only through `standing` (its status) and the lag, which is what lets
+`row_inputs` tell when a row's cells can be reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from rich.text import Text
+
+from console.columns import ColumnSpec
+from console.format import clock, format_duration
+from core.monitoring import Standing, StatsReport, standing
+from core.store.models import BackfillProgress, Freshness
+
+# The lag (how old the data of a completed repository is) comes before the progress bar: at
+# 80 columns the bar goes first, as the count says the same in figures.
+REPOSITORY_COLUMNS = (
+    ColumnSpec("Repository", 0, least=12, most=40),
+    ColumnSpec("Processed", 2, least=13),
+    ColumnSpec("Progress", 5, least=19, most=19),
+    ColumnSpec("PRs/min", 6, least=7),
+    ColumnSpec("ETA", 3, least=5),
+    ColumnSpec("Lag", 4, least=6),
+    ColumnSpec("Status", 1, least=16),
+    ColumnSpec("Chunks", 7, least=6, most=24),
+)
+SORTS = ("name", "progress", "rate", "ETA", "status")
+BAR_WIDTH = 12
+
+
+_SEVERITY = ("failed", "stalled", "cooling", "waiting", "idle", "queued", "paused", "active")
+
+
+def sort_order(progress: Sequence[BackfillProgress], by: str | None) -> list[str]:
+    """Backfill ids in the order `by` wants: name A-Z, progress and rate highest first, ETA
+    soonest first (unknown last), status most urgent first (failed, stalled, ...)."""
+    rows = list(progress)
+    if by == "name":
+        rows.sort(key=lambda p: p.repository.lower())
+    elif by == "progress":
+        rows.sort(key=lambda p: (-(p.percent or 0.0), p.repository.lower()))
+    elif by == "rate":
+        rows.sort(key=lambda p: (-p.prs_per_minute, p.repository.lower()))
+    elif by == "ETA":
+        rows.sort(key=lambda p: (p.eta_seconds is None, p.eta_seconds or 0, p.repository.lower()))
+    elif by == "status":
+
+        def urgency(p: BackfillProgress) -> int:
+            state = standing(p).state
+            return _SEVERITY.index(state) if state in _SEVERITY else len(_SEVERITY)
+
+        rows.sort(key=lambda p: (urgency(p), p.repository.lower()))
+    return [str(p.backfill_state_id) for p in rows]
+
+
+def bar(fraction: float | None, width: int = BAR_WIDTH) -> Text:
+    if fraction is None:
+        return Text("·" * width, style="dim")
+    fraction = min(max(fraction, 0.0), 1.0)
+    filled = round(fraction * width)
+    text = Text("━" * filled, style="green" if fraction >= 1 else "cyan")
+    text.append("━" * (width - filled), style="grey30")
+    return text
+
+
+_STATE_STYLE = {
+    "completed": "green",
+    "failed": "bold red",
+    "paused": "yellow",
+    "waiting": "yellow",
+    "cooling": "yellow",
+    "stalled": "bold red",
+    "active": "bold cyan",
+}
+
+
+def sync_requested(f: Freshness | None) -> bool:
+    """A "sync now" not yet honoured: the data is not fresh as of the request (the rule of
+    SQL's `sync_request_open`, which claim_sync follows: a walk resumed from before the
+    request does not honour it)."""
+    if f is None or f.sync_requested_at is None:
+        return False
+    return f.fresh_as_of is None or f.sync_requested_at > f.fresh_as_of
+
+
+def repository_status(p: BackfillProgress, f: Freshness | None = None) -> Text:
+    """The status column: `core.monitoring.standing` in a few words, times on this clock;
+    a completed repository says when a sync is under way or asked for (`f`)."""
+    s = standing(p)
+    style = _STATE_STYLE.get(s.state, "dim")
+    if s.state == "completed" and f is not None and f.syncing:
+        return Text("syncing", style="bold cyan")
+    if s.state == "completed" and sync_requested(f):
+        return Text("sync requested", style="cyan")
+    if s.state == "completed":
+        return Text("completed" + (f": {s.why}" if s.why else ""), style=style)
+    if s.state == "failed":
+        return Text(f"failed: {s.why}", style=style)
+    if s.state == "waiting" and p.waiting_until is not None:
+        return Text(f"budget wait until {clock(p.waiting_until)}", style=style)
+    if s.state == "cooling" and p.cooldown_until is not None:
+        reason = f": {p.last_error}" if p.last_error else ""
+        return Text(f"retry at {clock(p.cooldown_until)}{reason}", style=style)
+    if s.state == "stalled" and s.since is not None:
+        return Text(f"stalled since {s.since.astimezone():%H:%M}: {s.why}", style=style)
+    return Text(s.state, style=style)
+
+
+def lag_cell(f: Freshness | None) -> str:
+    """How old a completed repository's data is (the database's clock); empty while its
+    backfill runs (the backfill is the news)."""
+    return "" if f is None or f.lag_seconds is None else format_duration(f.lag_seconds)
+
+
+def repository_cells(p: BackfillProgress, f: Freshness | None = None) -> tuple[Text | str, ...]:
+    """One repository row. The clock enters only through `standing` (via the status) and the
+    lag: `row_inputs` relies on it to reuse a row's cells while neither changed."""
+    total = "?" if p.total_prs is None else f"{p.total_prs:,}"
+    fraction = None if p.percent is None else p.percent / 100
+    if p.total_prs is None and p.status == "completed":
+        fraction = 1.0  # an empty repository is done, not unknown
+    progress = bar(fraction)
+    progress.append(f" {p.percent:5.1f}%" if p.percent is not None else "      ")
+    rate = f"{p.prs_per_minute:,.0f}" if p.prs_per_minute else "—"
+    eta = "" if p.status == "completed" else format_duration(p.eta_seconds)
+    chunks = Text(f"#{p.last_chunk_number}")
+    if p.chunks_processing:
+        chunks.append(f" {p.chunks_processing} running", style="cyan")
+    if p.chunks_failed:
+        chunks.append(f" {p.chunks_failed} failed", style="red")
+    refused = f" ({p.refused_prs:,} refused)" if p.refused_prs else ""
+    return (
+        p.repository,
+        f"{p.processed_prs:,}/{total}{refused}",
+        progress,
+        rate,
+        eta,
+        lag_cell(f),
+        repository_status(p, f),
+        chunks,
+    )
+
+
+def row_inputs(p: BackfillProgress, f: Freshness | None, s: Standing) -> tuple[object, ...]:
+    """Everything `repository_cells(p, f)` is made of, for comparing, not the clock: the row
+    and its freshness without `observed_at` (new every poll) and the raw lag (one second more
+    every second), plus the lag as the cell shows it and the standing `s` (the clock's way
+    into the status: a wait or cooldown over, a lease expired, a stall). Equal inputs make
+    equal cells, so an idle console rebuilds no row (`build_view`'s `shown`)."""
+    row = p.__dict__.copy()
+    del row["observed_at"]
+    fresh = None
+    if f is not None:
+        fresh = f.__dict__.copy()
+        del fresh["observed_at"], fresh["lag_seconds"]
+    return row, fresh, lag_cell(f), s
+
+
+def freshness_by_id(report: StatsReport) -> dict[UUID, Freshness]:
+    return {f.backfill_state_id: f for f in report.freshness}
