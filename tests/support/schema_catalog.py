@@ -1,13 +1,13 @@
 """What a database's schema is, read from its catalog, and what differs between two.
 
-`snapshot` reads the `public` schema as objects ("function claim_sync(text, integer)",
+`snapshot` reads the `public` schema as objects ("function routed_to(p_installation bigint, ...)",
 "column repositories.owner", "index repositories_owner_name_key", ...), each with named
-attributes (a function's body, return type, language, volatility, security, search_path and
-grants; a column's type, nullability and default; a constraint's or an index's definition;
-a table's RLS flags and grants; policies; triggers; types). `differences` compares two
-snapshots and names each object and attribute that differs, so a failing comparison of
-`migrations/` with `schema/` says exactly what to fix. The migration runner's own history
-table is not part of the schema and is left out.
+attributes (a function's body, return type, language, volatility, security, search_path,
+grants and comment; a column's type, nullability, default and collation; a constraint's or
+an index's definition; a table's RLS flags and grants; policies; triggers; types).
+`differences` compares two snapshots and names each object and attribute that differs, so a
+failing comparison of `migrations/` with `schema/` says exactly what to fix. The migration
+runner's own history table is not part of the schema and is left out.
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ _QUERIES: dict[str, str] = {
                ('row level security', c.relrowsecurity::text),
                ('forced row level security', c.relforcerowsecurity::text),
                ('definition', CASE WHEN c.relkind IN ('v', 'm')
-                                   THEN pg_get_viewdef(c.oid) ELSE '' END)
+                                   THEN pg_get_viewdef(c.oid) ELSE '' END),
+               ('comment', coalesce(obj_description(c.oid, 'pg_class'), '(none)'))
          ) AS v(attr, value)
          WHERE c.relnamespace = 'public'::regnamespace
            AND c.relkind IN ('r', 'p', 'S', 'v', 'm')
@@ -92,6 +93,9 @@ _QUERIES: dict[str, str] = {
                ('default', coalesce(pg_get_expr(d.adbin, d.adrelid), '(none)')),
                ('identity', a.attidentity::text),
                ('generated', a.attgenerated::text),
+               ('collation', coalesce((SELECT collname FROM pg_collation
+                                        WHERE oid = a.attcollation), '(none)')),
+               ('comment', coalesce(col_description(a.attrelid, a.attnum), '(none)')),
                ('grants', coalesce(array_to_string(a.attacl, ' '), '(none)'))
          ) AS v(attr, value)
          WHERE c.relnamespace = 'public'::regnamespace
@@ -155,6 +159,7 @@ _QUERIES: dict[str, str] = {
                ('leakproof', p.proleakproof::text),
                ('config', coalesce(array_to_string(p.proconfig, ', '), '(none)')),
                ('body', p.prosrc),
+               ('comment', coalesce(obj_description(p.oid, 'pg_proc'), '(none)')),
                ('grants', {_acl("p.proacl", "'f'", "p.proowner")})
          ) AS v(attr, value)
          WHERE p.pronamespace = 'public'::regnamespace
