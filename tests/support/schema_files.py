@@ -108,11 +108,12 @@ def header(path: Path, name: str, migrations_dir: Path | None = None) -> str:
                 break
             kept.append(line)
         return "".join(kept).strip("\n") + "\n" if "".join(kept).strip() else ""
-    return migration_comment(name, migrations_dir)
+    return migration_comment(name, migrations_dir)[1]
 
 
-def migration_comment(name: str, migrations_dir: Path | None = None) -> str:
-    """The comment block right above the last `CREATE FUNCTION name(` in `migrations/`."""
+def migration_comment(name: str, migrations_dir: Path | None = None) -> tuple[str, str]:
+    """The last migration file that creates `name`, and the comment block right above that
+    `CREATE FUNCTION name(` (empty strings when no migration does)."""
     create = re.compile(
         rf"CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+(?:public\.)?{re.escape(name)}\s*\(",
         re.IGNORECASE,
@@ -129,8 +130,8 @@ def migration_comment(name: str, migrations_dir: Path | None = None) -> str:
             if not line.startswith("--"):
                 break
             block.append(line)
-        return "".join(line + "\n" for line in reversed(block))
-    return ""
+        return migration.path.name, "".join(line + "\n" for line in reversed(block))
+    return "", ""
 
 
 def write(conn: psycopg.Connection, name: str, directory: Path | None = None) -> Path | None:
@@ -204,10 +205,15 @@ def main(argv: list[str] | None = None) -> int:
         shown = path.relative_to(schema_dir().parent)
         if not path.exists():
             print(f"{shown}: deleted (no such function any more)")
-        elif _POINTER.search(path.read_text(encoding="utf-8")):
-            print(f"{shown}: written; its comments point at a document outside the repository")
-        else:
-            print(f"{shown}: written")
+            continue
+        text = path.read_text(encoding="utf-8")
+        print(f"{shown}: written")
+        if _POINTER.search(text):
+            print("  its comments point at a document outside the repository: reword them")
+        source, comment = migration_comment(path.stem)
+        if comment and comment not in text:
+            print(f"  its comments may need what {source} says of the change:")
+            print("".join(f"    {line}" for line in comment.splitlines(keepends=True)), end="")
     if not changed:
         print("schema/ functions already match the migrations")
     return 0
