@@ -14,7 +14,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +22,8 @@ import pytest
 
 from core.github.errors import TransientError
 from core.simulator.config import PR_FAULTS, REPO_FAULTS, REQUEST_FAULTS
-from tests.engine.harness import cli, engine_env, simulator
+from tests.support.cli_waits import add_until_it_waits
+from tests.support.harness import cli, engine_env, simulator
 
 SECRET = "hunter2-very-secret"
 
@@ -44,25 +44,6 @@ def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
 
 
 # --- 1. waits: one line, Ctrl-C; never with room --------------------------------------------
-
-
-def add_until_it_waits(env: dict[str, str], *names: str) -> tuple[subprocess.Popen[str], str]:
-    """`add NAMES` as a process, read until it says it waits (a budget too small for all of
-    them); the process and that line. The caller ends the process."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "console.cli", "add", *names],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=Path(env["BACKFILL_DATA_DIR"]).parent,
-    )
-    assert proc.stderr is not None
-    line = ""
-    for line in proc.stderr:  # the process blocks in its wait: the line is there
-        if "waiting until" in line:
-            break
-    return proc, line
 
 
 def test_add_waiting_for_the_budget_says_so_and_ctrl_c_ends_it(
@@ -267,7 +248,7 @@ def alive(pid: int) -> bool:
 def test_a_sigkilled_demo_leaves_no_child_running(tmp_path: Path) -> None:
     """The simulator, the workers and the embedded Postgres die with the demo, and its data
     goes, even when the demo is SIGKILLed (no handler of its own runs then)."""
-    from tests.console.test_terminal import terminal, terminal_env
+    from tests.support.terminal import terminal, terminal_env
 
     env = terminal_env(TMPDIR=str(tmp_path))
     with terminal("demo", "--workers", "2", env=env) as term:

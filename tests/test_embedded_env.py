@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from core.embedded import SERVER_ENV_ALLOWED, EmbeddedPostgres
-from tests.engine.harness import cli, engine_env, simulator
-from tests.test_cli_hostile import add_until_it_waits
+from tests.support.cli_waits import add_until_it_waits
+from tests.support.harness import cli, engine_env, simulator
 
 TOKEN_CANARY = "canary-token-value-7c1e"
 

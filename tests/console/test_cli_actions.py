@@ -13,9 +13,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.console.test_detail import fail
-from tests.console.test_keys import backfills, rows
-from tests.engine.harness import cli
+from tests.support.console_pilot import backfills, fail, rows
+from tests.support.harness import cli
 
 # What a repository owns, per table (the cascade of remove_repository); every other table
 # keeps every row.

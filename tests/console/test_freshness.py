@@ -16,11 +16,9 @@ from console.detail import DetailScreen
 from console.local_workers import LocalWorkers
 from console.view import format_duration
 from console.widgets import KeyedTable
-from tests.console.test_detail import select
-from tests.console.test_keys import SIZE, refresh, rows, settle, wait_for
-from tests.engine.harness import SimServer, cli, simulator, start_worker
-from tests.sync.helpers import differences
-from tests.sync.test_sync_crash import get, post
+from tests.support.console_pilot import SIZE, refresh, rows, select, settle, wait_for
+from tests.support.harness import SimServer, cli, simulator, start_worker
+from tests.support.sync_state import differences, get, post
 
 REPO = "acme/fresh"
 # The backfill began this long ago (moved back in the database): the lag the column shows.

@@ -19,8 +19,8 @@ from console.detail import DetailScreen
 from console.view import build_view
 from core.monitoring import StatsReport
 from core.store.models import BackfillDetail
-from tests.console.fixed import NOW, FixedBackend, later, report
-from tests.console.test_keys import settle
+from tests.support.console_fixed import NOW, FixedBackend, later, report
+from tests.support.console_pilot import settle
 
 REDRAWS = ("update_cell", "add_row", "remove_row", "clear")
 

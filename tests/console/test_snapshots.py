@@ -17,7 +17,7 @@ import time_machine
 
 from console.app import BackfillConsole
 from console.widgets import KeyedTable
-from tests.console.fixed import NOW, FixedBackend, installation_budgets
+from tests.support.console_fixed import NOW, FixedBackend, installation_budgets
 
 SIZES = {"small": (80, 24), "large": (120, 40)}
 

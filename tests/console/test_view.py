@@ -18,7 +18,7 @@ from console.view import (
     repository_status,
 )
 from core.monitoring import StatsReport, standing
-from tests.console.fixed import NOW, later, progress, report
+from tests.support.console_fixed import NOW, later, progress, report
 
 REPOSITORY_NAMES = [c.name for c in REPOSITORY_COLUMNS]
 
@@ -179,7 +179,7 @@ def test_lag_column_and_syncing_status_come_from_the_freshness() -> None:
 
 
 def test_sync_events_name_the_sync_chunks_and_the_new_freshness() -> None:
-    from tests.console.fixed import freshness
+    from tests.support.console_fixed import freshness
 
     def state(chunk: int, processed: int, *, syncing: bool, syncs: int) -> StatsReport:
         p = progress("a/b", processed=processed, total=processed, status="completed", chunk=chunk)

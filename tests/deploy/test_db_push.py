@@ -12,11 +12,10 @@ import pytest
 
 from core.errors import MigrationError
 from core.store import migrations
-from tests.engine.harness import cli
 from tests.support.clusters import Cluster, supabase_project_database
+from tests.support.deploy_commands import command_env, run_every_command
+from tests.support.harness import cli
 from tests.support.supabase_cli import PushFailed, db_push
-
-from .commands import command_env, run_every_command
 
 MIGRATIONS = migrations.migrations_dir()
 ALL = [p.name for p in sorted(MIGRATIONS.glob("*.sql"))]

@@ -13,10 +13,9 @@ from psycopg.conninfo import make_conninfo
 
 from core.store import migrations
 from core.store.migration_rights import ROLES
-from tests.engine.harness import cli
 from tests.support.clusters import Cluster
-
-from .commands import command_env
+from tests.support.deploy_commands import command_env
+from tests.support.harness import cli
 
 API_ROLES = set(ROLES)
 

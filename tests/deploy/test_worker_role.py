@@ -13,11 +13,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from core.errors import MigrationNotAllowed
 from core.store import migrations
-from tests.engine.harness import cli
 from tests.support.clusters import Cluster, supabase_project_database
+from tests.support.deploy_commands import command_env, run_every_command
+from tests.support.harness import cli
 from tests.support.supabase_cli import db_push
-
-from .commands import command_env, run_every_command
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 PASSWORD = "worker-test-password"

@@ -9,9 +9,9 @@ from typing import Any
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import open_engine
 from core.simulator import RepoSpec, SimConfig, Simulator
-from tests.engine.test_worker import settings
-from tests.sync.helpers import sync_state
-from tests.sync.test_sync_engine import run, sync_now
+from tests.support.sync_runs import run, sync_now
+from tests.support.sync_state import sync_state
+from tests.support.worker_runs import settings
 
 REPO = "o/people"
 PERSON = 42  # the simulated user whose login every account below carries

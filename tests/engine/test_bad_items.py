@@ -26,9 +26,9 @@ from core.backfill.worker import Worker, WorkerOptions
 from core.config import Settings, load_settings
 from core.monitoring import collect_stats
 from core.simulator import FaultSpec, RepoSpec, Simulator
-from tests.conftest import create_database, drop_database
-from tests.engine.test_answers import sim_for, state
-from tests.engine.test_worker import settings
+from tests.support.answers import sim_for, state
+from tests.support.databases import create_database, drop_database
+from tests.support.worker_runs import settings
 
 REPO = "o/items"
 PRS = 30

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from .harness import (
+from tests.support.harness import (
     check_invariants,
     cli,
     dead_requests_leave_the_window,

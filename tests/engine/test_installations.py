@@ -33,8 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from psycopg.rows import dict_row
 
 from core.embedded import postgres_bin_dir
-
-from .harness import (
+from tests.support.harness import (
     SimServer,
     cli,
     environ_without_secrets,

@@ -17,8 +17,8 @@ from core.backfill.registry import add_repositories
 from core.backfill.runtime import open_engine
 from core.github.pager import AnswerProblem, RepoBuffer
 from core.simulator import FaultSpec, RepoSpec
-from tests.engine.test_answers import run, sim_for, state
-from tests.engine.test_worker import settings
+from tests.support.answers import run, sim_for, state
+from tests.support.worker_runs import settings
 
 
 def failures(db) -> list[dict[str, Any]]:

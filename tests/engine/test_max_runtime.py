@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import (
+from tests.support.harness import (
     assert_nothing_processing_or_held,
     cli,
     engine_env,

@@ -12,8 +12,7 @@ import psycopg
 import pytest
 
 from core.secrets import fingerprint
-
-from .harness import (
+from tests.support.harness import (
     TOKEN,
     check_invariants,
     cli,

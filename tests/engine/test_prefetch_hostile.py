@@ -20,7 +20,7 @@ from core.backfill.registry import add_repositories
 from core.backfill.runtime import open_engine
 from core.backfill.worker import STOP_GRACE_SECONDS, Worker, WorkerOptions
 from core.simulator import RepoSpec, SimConfig, Simulator
-from tests.engine.harness import (
+from tests.support.harness import (
     assert_nothing_processing_or_held,
     check_invariants,
     cli,
@@ -31,7 +31,7 @@ from tests.engine.harness import (
     terminate_all,
     wait_for_workers,
 )
-from tests.engine.test_worker import backfill, settings
+from tests.support.worker_runs import backfill, settings
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from core.backfill.runtime import Engine, open_engine
 from core.backfill.worker import Worker, WorkerOptions, WorkerStats
 from core.github.client import _AHEAD
 from core.simulator import RepoSpec, SimConfig, Simulator
-from tests.engine.harness import (
+from tests.support.harness import (
     assert_nothing_processing_or_held,
     check_invariants,
     cli,
@@ -45,7 +45,7 @@ from tests.engine.harness import (
     start_worker,
     wait_for_workers,
 )
-from tests.engine.test_worker import backfill, settings
+from tests.support.worker_runs import backfill, settings
 
 NOISE = ("never retrieved", "Task was destroyed but it is pending", "was never awaited")
 

@@ -19,8 +19,8 @@ from core.backfill.runtime import Engine, open_engine
 from core.backfill.worker import Worker, WorkerOptions
 from core.github.errors import AuthenticationError
 from core.simulator import RepoSpec, SimConfig, Simulator, serve
-from tests.engine.harness import cli, log_tail, start_worker, terminate_all
-from tests.engine.test_worker import settings
+from tests.support.harness import cli, log_tail, start_worker, terminate_all
+from tests.support.worker_runs import settings
 
 TOKEN = "soon-revoked-simulator-token"
 

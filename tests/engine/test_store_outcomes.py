@@ -7,9 +7,9 @@ from __future__ import annotations
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import open_engine
 from core.simulator import FaultSpec, RepoSpec
-from tests.engine.harness import cli, engine_env, simulator
-from tests.engine.test_answers import run, sim_for, state
-from tests.engine.test_worker import settings
+from tests.support.answers import run, sim_for, state
+from tests.support.harness import cli, engine_env, simulator
+from tests.support.worker_runs import settings
 
 
 async def test_a_nul_in_a_title_is_stored_as_a_replacement_and_the_rest_too(database_url, db):

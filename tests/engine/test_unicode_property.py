@@ -30,9 +30,9 @@ from core.backfill.worker import Worker, WorkerOptions
 from core.config import load_settings
 from core.simulator import RepoSpec, SimConfig, Simulator
 from core.storable import storable_text
-from tests.conftest import create_database, drop_database
-from tests.engine.test_worker import settings as psycopg_settings
+from tests.support.databases import create_database, drop_database
 from tests.support.hostile_proxy import FIELDS, NOT_UTF8, PLACES, HostileProxy, Injection
+from tests.support.worker_runs import settings as psycopg_settings
 
 REPO = "o/unicode"
 PRS = 110  # seed 1: some PRs need follow-ups (checked by `targets`)

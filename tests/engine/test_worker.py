@@ -11,28 +11,9 @@ from core.backfill.page_size import PageSizes
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import Engine, open_engine
 from core.backfill.worker import Worker, WorkerOptions
-from core.config import load_settings
 from core.simulator import RepoSpec, SimConfig, Simulator
-from tests.conftest import create_database, drop_database
-
-
-def settings(database_url: str):
-    return load_settings(
-        database_url=database_url,
-        github_token="simulator-token",
-        github_graphql_url="https://sim/graphql",  # in-process transport; https as required
-    )
-
-
-async def backfill(engine: Engine, **options) -> Worker:
-    worker = Worker(
-        engine.store,
-        engine.client,
-        engine.presence,
-        WorkerOptions(until_idle=True, idle_interval=0.05, **options),
-    )
-    await worker.run()
-    return worker
+from tests.support.databases import create_database, drop_database
+from tests.support.worker_runs import backfill, settings
 
 
 async def progress(engine: Engine) -> dict[str, tuple[str, int, int | None]]:

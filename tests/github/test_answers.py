@@ -19,7 +19,7 @@ from core.github.queries import COUNT_QUERY, PR_FIELDS, REVIEW_NODE
 from core.simulator import FaultSpec
 from core.simulator.server import serve
 from core.store.models import RetryRequest
-from tests.github.conftest import TOKEN, backfill, make_sim, sim_client
+from tests.support.github_sim import TOKEN, backfill, make_sim, sim_client
 
 VARS = {"owner": "octo", "name": "big"}
 

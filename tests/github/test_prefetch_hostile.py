@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tests.github.conftest import make_sim, settle, sim_client
+from tests.support.github_sim import make_sim, settle, sim_client
 
 
 async def test_a_sync_page_starts_no_fetch_ahead(clock) -> None:

@@ -18,7 +18,7 @@ import pytest
 from console.backend import Backend
 from core.config import load_settings
 from core.store import Store
-from tests.engine.harness import (
+from tests.support.harness import (
     TOKEN,
     check_invariants,
     cli,
@@ -30,8 +30,8 @@ from tests.engine.harness import (
     terminate_all,
     wait_for_workers,
 )
-from tests.recovery.helpers import chunk_row, stuck_chunk
-from tests.sync.helpers import differences
+from tests.support.recovery_rows import chunk_row, stuck_chunk
+from tests.support.sync_state import differences
 
 
 def post(url: str, body: dict[str, Any]) -> dict[str, Any]:

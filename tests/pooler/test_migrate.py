@@ -3,8 +3,6 @@ applied once, no lock left behind on a pooled server connection."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
@@ -13,38 +11,10 @@ import pytest
 from core.errors import MigrationError
 from core.store import migrations
 from core.store.postgres import direct_connection
+from tests.support.migrate_runs import applied_names, finish, start_migrate
 from tests.support.pgbouncer import PgBouncer
 
 pytestmark = pytest.mark.slow
-
-
-def start_migrate(env: dict[str, str], url: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "console.cli", "migrate"],
-        env={**env, "DATABASE_URL": url},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=Path(env["BACKFILL_DATA_DIR"]).parent,
-    )
-
-
-def finish(runs: list[subprocess.Popen[str]], timeout: float) -> list[tuple[str, str]]:
-    """Each run's (stdout, stderr); a run still waiting after `timeout` (a lock nobody will
-    release) fails the test, and none is left running."""
-    try:
-        return [run.communicate(timeout=timeout) for run in runs]
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"a migrate still waits after {timeout:g} s")
-    finally:
-        for run in runs:
-            if run.poll() is None:
-                run.kill()
-                run.communicate()
-
-
-def applied_names(stdout: str) -> list[str]:
-    return [line.split()[1] for line in stdout.splitlines() if line.startswith("applied ")]
 
 
 def test_four_migrates_through_the_pooler_and_two_direct_apply_each_file_once(

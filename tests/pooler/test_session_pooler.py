@@ -7,10 +7,9 @@ import psycopg
 import pytest
 
 from core.store import migrations
-from tests.engine.harness import check_invariants, cli, engine_env, simulator
+from tests.support.harness import check_invariants, cli, engine_env, simulator
+from tests.support.migrate_runs import applied_names, finish, start_migrate
 from tests.support.pgbouncer import PgBouncer
-
-from .test_migrate import applied_names, finish, start_migrate
 
 pytestmark = pytest.mark.slow
 

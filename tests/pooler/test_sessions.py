@@ -13,7 +13,7 @@ from psycopg.conninfo import make_conninfo
 
 from core.store import postgres_store
 from core.store.postgres import STATEMENT_BOUND, PostgresTransport, direct_connection
-from tests.engine.harness import cli
+from tests.support.harness import cli
 from tests.support.pgbouncer import POOL_SIZE
 
 # What pgbouncer itself keeps per client (it sets them on the server connection it hands

@@ -21,7 +21,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from core.simulator.process import simulator_process
-from tests.engine.harness import dead_requests_leave_the_window
+from tests.support.harness import dead_requests_leave_the_window
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 

@@ -9,10 +9,9 @@ import psycopg
 import pytest
 
 from core.store import Store
-from tests.store.helpers import pull_request
-
-from .cli import cli
-from .helpers import chunk_row, dump, stuck_chunk
+from tests.support.recovery_cli import cli
+from tests.support.recovery_rows import chunk_row, dump, stuck_chunk
+from tests.support.store_rows import pull_request
 
 
 @pytest.mark.parametrize("form", ["equals", "separate"])

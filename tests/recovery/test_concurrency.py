@@ -12,9 +12,8 @@ import psycopg
 
 from core.recovery import recover
 from core.store import Store, postgres_store
-from tests.store.helpers import pull_request
-
-from .helpers import chunk_row, stuck_chunk
+from tests.support.recovery_rows import chunk_row, stuck_chunk
+from tests.support.store_rows import pull_request
 
 RECOVERY_LOCK = 8243104023350440569  # the advisory lock live recoveries take
 

@@ -9,9 +9,8 @@ import pytest
 
 from core.recovery import recover
 from core.store import Store
-from tests.store.helpers import pull_request
-
-from .helpers import age, chunk_row, stuck_chunk
+from tests.support.recovery_rows import age, chunk_row, stuck_chunk
+from tests.support.store_rows import pull_request
 
 
 @dataclass(frozen=True)

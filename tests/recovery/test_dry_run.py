@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from core.recovery import RecoveryReport, recover
 from core.store import Store
-
-from .helpers import dump, stuck_chunk
+from tests.support.recovery_rows import dump, stuck_chunk
 
 
 async def arrange(store: Store, db) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from core.recovery import recover
 from core.store import Store
-from tests.store.helpers import pull_request
-
-from .helpers import stuck_chunk
+from tests.support.recovery_rows import stuck_chunk
+from tests.support.store_rows import pull_request
 
 
 async def test_expired_lease_is_released_and_the_backfill_resumes_from_its_cursor(

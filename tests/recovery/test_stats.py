@@ -7,10 +7,9 @@ import json
 
 from core.recovery import recover
 from core.store import Store
-from tests.store.test_spec_sql import SPEC_STATISTICS, seed
-
-from .cli import cli
-from .helpers import stuck_chunk
+from tests.support.recovery_cli import cli
+from tests.support.recovery_rows import stuck_chunk
+from tests.support.spec_statistics import SPEC_STATISTICS, seed
 
 PER_BACKFILL = SPEC_STATISTICS.replace(
     "WHERE started_at > NOW() - INTERVAL '24 hours';",

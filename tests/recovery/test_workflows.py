@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from . import actionlint
-from .helpers import chunk_row, stuck_chunk
+from tests.support import actionlint
+from tests.support.recovery_rows import chunk_row, stuck_chunk
 
 WORKFLOWS = actionlint.ROOT / ".github" / "workflows"
 RECOVERY = WORKFLOWS / "chunk-recovery.yml"

@@ -23,10 +23,10 @@ from core.backfill.worker import Worker, WorkerOptions
 from core.errors import DatabaseBusy
 from core.simulator import RepoSpec, SimConfig, Simulator
 from core.store.store import Store
-from tests.engine.harness import cli, environ_without_secrets
-from tests.engine.test_worker import settings
-from tests.recovery.helpers import chunk_row, dump, stuck_chunk
-from tests.refusals.helpers import BUSY, refused_in_one_line
+from tests.support.harness import cli, environ_without_secrets
+from tests.support.recovery_rows import chunk_row, dump, stuck_chunk
+from tests.support.refusals import BUSY, refused_in_one_line
+from tests.support.worker_runs import settings
 
 RECOVERY_LOCK = 8243104023350440569  # recover_stuck_chunks' advisory lock (20250110000000)
 

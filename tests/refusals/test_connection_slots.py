@@ -19,8 +19,8 @@ from pydantic import SecretStr
 from console.app import BackfillConsole
 from console.backend import Backend
 from core.config import load_settings
-from tests.console.test_keys import SIZE, refresh
-from tests.reliability.test_database_restarts import PrivateServer
+from tests.support.console_pilot import SIZE, refresh
+from tests.support.private_server import PrivateServer
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from core.backfill.worker import MAX_FAILURES_IN_A_ROW
-from tests.engine.harness import (
+from tests.support.harness import (
     cli,
     engine_env,
     environ_without_secrets,

@@ -15,9 +15,9 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from core.store.store import Store
-from tests.engine.harness import cli, engine_env, environ_without_secrets, simulator
-from tests.recovery.helpers import chunk_row, dump, stuck_chunk
-from tests.refusals.helpers import REFUSED, refused_in_one_line
+from tests.support.harness import cli, engine_env, environ_without_secrets, simulator
+from tests.support.recovery_rows import chunk_row, dump, stuck_chunk
+from tests.support.refusals import REFUSED, refused_in_one_line
 
 pytestmark = pytest.mark.slow
 

@@ -18,9 +18,9 @@ from core.embedded import EmbeddedPostgres
 from core.errors import DatabaseUnsupported
 from core.store import migrations
 from core.store.refusals import MIN_SERVER_VERSION, check_server, unsupported_server
-from tests.conftest import with_dbname
-from tests.engine.harness import cli
-from tests.refusals.helpers import (
+from tests.support.databases import with_dbname
+from tests.support.harness import cli
+from tests.support.refusals import (
     REFUSED,
     database_encoded,
     postgres14_bin,

@@ -38,7 +38,7 @@ from core.simulator import FaultSpec, RepoSpec, SimConfig, Simulator
 from core.simulator.config import REPO_FAULTS, REQUEST_FAULTS
 from core.simulator.item_faults import ITEM_FAULTS
 from core.store import postgres_store
-from tests.conftest import create_database, drop_database
+from tests.support.databases import create_database, drop_database
 
 pytestmark = pytest.mark.reliability
 

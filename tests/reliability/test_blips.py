@@ -1,7 +1,7 @@
 """Database blips as a hostile environment makes them: sessions ended at random moments for a
 whole run under several workers and the `backfill` command, and a command's own call ended
 mid-statement. Exit statuses must agree with the end state in the database (DESIGN.md §3's
-invariants, tests/engine/harness.py `check_invariants`, against the simulator), and a blip is
+invariants, tests/support/harness.py `check_invariants`, against the simulator), and a blip is
 one line, never a traceback (tracebacks are for bugs, console/cli.py). Real processes, the
 simulator over HTTP, the test Postgres."""
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.engine.harness import (
+from tests.support.harness import (
     check_invariants,
     cli,
     engine_env,

@@ -2,7 +2,7 @@
 private server of its own (the product's embedded Postgres, real `postgres` processes) that it
 stops, starts and crashes for real, without disturbing the session's shared test server. Real
 worker processes, the simulator over HTTP; every test ends on DESIGN.md §3's invariants
-(tests/engine/harness.py `check_invariants`), checked against the simulator.
+(tests/support/harness.py `check_invariants`), checked against the simulator.
 
 A restart as a client sees it: while the server shuts down it ends every session (57P01) and
 answers new ones "the database system is shutting down" (57P03); then nothing listens (no
@@ -16,19 +16,15 @@ import signal
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from core.embedded import EmbeddedPostgres
-from core.store import migrations
 from core.store.postgres import connection_dropped
-from tests.conftest import with_dbname
-from tests.engine.harness import (
+from tests.support.harness import (
     check_invariants,
     cli,
     engine_env,
@@ -39,59 +35,9 @@ from tests.engine.harness import (
     terminate_all,
     wait_for_workers,
 )
+from tests.support.private_server import PrivateServer
 
 pytestmark = pytest.mark.reliability
-
-
-class PrivateServer:
-    """An embedded Postgres for one test, with a migrated database `backfill`."""
-
-    def __init__(self, directory: Path) -> None:
-        self.server = EmbeddedPostgres(directory / "data")
-        self.admin_url = self.server.acquire()
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier("backfill")))
-        self.url = with_dbname(self.admin_url, "backfill")
-        with psycopg.connect(self.url) as conn:
-            migrations.apply(conn)
-
-    def pid(self) -> int:
-        pid = self.server.running_pid()
-        assert pid is not None, "the private server is not running"
-        return pid
-
-    def wait_down(self, pid: int, timeout: float = 30) -> None:
-        """Until the postmaster `pid` has exited (reaped: this process started it)."""
-        deadline = time.monotonic() + timeout
-        while self.server.running_pid() == pid:
-            with suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            assert time.monotonic() < deadline, "the private server did not stop"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        """A fast shutdown (`pg_ctl stop -m fast`): every session ended, then no socket."""
-        pid = self.pid()
-        os.kill(pid, signal.SIGINT)
-        self.wait_down(pid)
-
-    def start(self) -> None:
-        self.server.acquire()
-
-    @contextmanager
-    def shutting_down(self) -> Iterator[None]:
-        """A smart shutdown (`pg_ctl stop -m smart`) held open by one session: new sessions
-        are answered "the database system is shutting down" until the context ends, then the
-        server stops (no socket) until `start`."""
-        with psycopg.connect(self.admin_url, autocommit=True) as held:
-            pid = self.pid()
-            os.kill(pid, signal.SIGTERM)
-            yield
-            held.execute("SELECT 1")  # a session begun before the shutdown still works
-        self.wait_down(pid)
-
-    def destroy(self) -> None:
-        self.server.destroy()
 
 
 @pytest.fixture

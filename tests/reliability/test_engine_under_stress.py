@@ -2,7 +2,7 @@
 once, and PR data chosen to break things (the SIGKILL chaos, faults and budget tests live in
 tests/engine and carry the `reliability` marker too). Real worker processes, the simulator over
 HTTP, the test Postgres; every test ends on DESIGN.md §3's invariants
-(tests/engine/harness.py `check_invariants`), checked against the simulator."""
+(tests/support/harness.py `check_invariants`), checked against the simulator."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from psycopg.rows import dict_row, tuple_row
 
 from core.simulator import RepoSpec, SimConfig, Simulator, serve
-from tests.engine.harness import (
+from tests.support.harness import (
     SimServer,
     check_invariants,
     cli,
@@ -29,8 +29,8 @@ from tests.engine.harness import (
     terminate_all,
     wait_for_workers,
 )
-from tests.recovery.cli import Run
-from tests.recovery.cli import cli as cli_async
+from tests.support.recovery_cli import Run
+from tests.support.recovery_cli import cli as cli_async
 
 pytestmark = pytest.mark.reliability
 

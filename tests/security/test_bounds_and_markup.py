@@ -11,8 +11,8 @@ from rich.console import Console
 from console.screens import plan_table
 from core.recovery import recover
 from core.store import Store
-from tests.recovery.cli import cli
-from tests.recovery.helpers import stuck_chunk
+from tests.support.recovery_cli import cli
+from tests.support.recovery_rows import stuck_chunk
 
 MARKUP = "[/x]evil[bold]"
 

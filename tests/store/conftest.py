@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import pytest
 
 from core.store import Store, postgres_store, supabase_store
-from tests.conftest import create_database, drop_database
+from tests.support.databases import create_database, drop_database
 
 TRANSPORTS = ("psycopg", "postgrest")
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from core.store import Store
-
-from .helpers import pull_request
-from .test_commit import counts
+from tests.support.store_rows import counts, pull_request
 
 
 async def chunk_of(store: Store, total: int, repo: str = "repo"):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from core.store import Store
-from tests.store.helpers import pull_request
+from tests.support.store_rows import pull_request
 
 
 async def three(store: Store) -> dict[str, str]:

@@ -6,8 +6,7 @@ import psycopg.errors
 import pytest
 
 from core.store import Store
-
-from .helpers import pull_request
+from tests.support.store_rows import pull_request
 
 
 async def test_a_renamed_repository_keeps_its_backfill_and_history(store: Store, db) -> None:

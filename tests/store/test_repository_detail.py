@@ -5,8 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from core.store import Store
-
-from .helpers import pull_request
+from tests.support.store_rows import pull_request
 
 
 async def _failed_with_a_page(store: Store, name: str) -> tuple[object, object]:

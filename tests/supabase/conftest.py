@@ -20,8 +20,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from core.store import Store, supabase_store
-
-from .stack import SupabaseStack
+from tests.support.supabase_stack import SupabaseStack
 
 
 @pytest.fixture

@@ -6,9 +6,8 @@ import asyncio
 from uuid import UUID
 
 from core.store import Store, supabase_store
-from tests.store.helpers import pull_request
-
-from .stack import SupabaseStack
+from tests.support.store_rows import pull_request
+from tests.support.supabase_stack import SupabaseStack
 
 CLIENTS = 8
 

@@ -10,8 +10,8 @@ from console.screens import RecoveryPlanScreen
 from console.widgets import KeyedTable
 from core.config import load_settings
 from core.store import Store
-from tests.recovery.helpers import stuck_chunk
-from tests.supabase.stack import SupabaseStack
+from tests.support.recovery_rows import stuck_chunk
+from tests.support.supabase_stack import SupabaseStack
 
 
 async def test_console_reads_and_plans_recovery_through_rest(

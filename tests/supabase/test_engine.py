@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.engine.harness import (
+from tests.support.harness import (
     check_invariants,
     cli,
     dead_requests_leave_the_window,

@@ -20,9 +20,8 @@ import pytest
 
 from core.errors import ConfigError, StoreUnavailable
 from core.store import Store, supabase_store
-
-from .proxy import PrefixProxy
-from .stack import SupabaseStack, sign
+from tests.support.supabase_proxy import PrefixProxy
+from tests.support.supabase_stack import SupabaseStack, sign
 
 
 def closed_port_url() -> str:

@@ -16,9 +16,8 @@ import httpx
 import pytest
 
 from core.store import Store
-from tests.store.helpers import pull_request
-
-from .stack import SupabaseStack, sign
+from tests.support.store_rows import pull_request
+from tests.support.supabase_stack import SupabaseStack, sign
 
 DUMMY: dict[str, Any] = {
     "uuid": str(uuid.uuid4()),

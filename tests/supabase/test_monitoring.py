@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from core.store import Store, postgres_store
-from tests.recovery.helpers import age, expire_lease
-from tests.store.helpers import pull_request
+from tests.support.recovery_rows import age, expire_lease
+from tests.support.store_rows import pull_request
 
 # Computed from now() at the instant of each call, so they differ between two calls.
 MOVING = {"observed_at", "prs_per_minute", "eta_seconds"}

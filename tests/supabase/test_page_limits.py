@@ -11,9 +11,8 @@ from core.backfill.registry import add_repositories
 from core.backfill.runtime import open_engine
 from core.config import load_settings
 from core.simulator import RepoSpec
-from tests.engine.test_answers import run, sim_for, state
-
-from .stack import SupabaseStack
+from tests.support.answers import run, sim_for, state
+from tests.support.supabase_stack import SupabaseStack
 
 
 async def test_a_page_over_the_gateways_limit_is_split_and_a_huge_pr_refused(

@@ -4,33 +4,20 @@ watermark is never ahead of what was committed. Time is moved in the database, n
 from __future__ import annotations
 
 import json
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from tests.engine.harness import cli, engine_env, simulator, start_worker
-from tests.sync.helpers import differences, sigkill_mid_sync, sync_state
-
-# Each answer takes 50 ms, so a sync walk of the 400 changed PRs (eleven pages) lasts over a
-# second after its first page is committed: the 50 ms poll below kills the worker mid-walk.
-# (It was 150 ms: the backfill and every walk paid for it, ~25 s of the suite in these tests.)
-SLOW_ANSWERS = ("--latency-ms", "50")
-
-
-def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def get(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return json.loads(response.read())
+from tests.support.harness import cli, engine_env, simulator, start_worker
+from tests.support.sync_state import (
+    SLOW_ANSWERS,
+    differences,
+    get,
+    post,
+    sigkill_mid_sync,
+    sync_state,
+)
 
 
 def test_sigkill_mid_sync_then_another_worker(

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import psycopg
 
-from tests.engine.harness import cli, engine_env, simulator
+from tests.support.harness import cli, engine_env, simulator
 from tests.support.held_statement import end_the_held_statement, hold_first_write
-from tests.sync.helpers import differences, sync_state
-from tests.sync.test_sync_crash import get, post
+from tests.support.sync_state import differences, get, post, sync_state
 
 REPO = "o/blip"
 

@@ -6,35 +6,19 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import datetime, timedelta
-from uuid import UUID
 
 import psycopg
 
 from core.backfill.registry import add_repositories
-from core.backfill.runtime import Engine, open_engine
+from core.backfill.runtime import open_engine
 from core.backfill.worker import Worker, WorkerOptions
 from core.github.queries import NESTED_PER_PR, REQUESTS_PER_POINT
 from core.simulator import RepoSpec, SimConfig, Simulator
-from tests.engine.test_worker import settings
-from tests.sync.helpers import differences, sync_state
+from tests.support.sync_runs import run, sync_now
+from tests.support.sync_state import differences, sync_state
+from tests.support.worker_runs import settings
 
 MARGIN = timedelta(seconds=600)  # the workers' default safety margin
-
-
-async def run(engine: Engine, **options) -> Worker:
-    worker = Worker(
-        engine.store,
-        engine.client,
-        engine.presence,
-        WorkerOptions(until_idle=True, idle_interval=0.05, **options),
-    )
-    await worker.run()
-    return worker
-
-
-async def sync_now(engine: Engine, ids: list[UUID] | None = None) -> Worker:
-    await engine.store.request_sync(ids)
-    return await run(engine, sync_only=True, only=tuple(ids) if ids else None)
 
 
 def points(sim: Simulator) -> int:

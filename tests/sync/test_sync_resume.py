@@ -17,9 +17,15 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from tests.engine.harness import cli, engine_env, simulator, start_worker
-from tests.sync.helpers import differences, sigkill_mid_sync, sync_state
-from tests.sync.test_sync_crash import SLOW_ANSWERS, get, post
+from tests.support.harness import cli, engine_env, simulator, start_worker
+from tests.support.sync_state import (
+    SLOW_ANSWERS,
+    differences,
+    get,
+    post,
+    sigkill_mid_sync,
+    sync_state,
+)
 
 REPO = "o/big"
 

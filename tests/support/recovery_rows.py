@@ -10,7 +10,7 @@ from psycopg.rows import tuple_row
 
 from core.store.models import Chunk, Lease
 from core.store.store import Store
-from tests.store.helpers import pull_request
+from tests.support.store_rows import pull_request
 
 
 async def stuck_chunk(

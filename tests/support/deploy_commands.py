@@ -13,7 +13,7 @@ import psycopg
 
 from console.backend import Backend
 from core.config import load_settings
-from tests.engine.harness import (
+from tests.support.harness import (
     TOKEN,
     check_invariants,
     cli,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import time
+import urllib.request
 from typing import Any
 
 import psycopg
@@ -84,3 +86,22 @@ def sigkill_mid_sync(database_url: str, repo: str, victim: subprocess.Popen[str]
     finally:
         victim.kill()
         victim.wait(10)
+
+
+# Each answer takes 50 ms, so a sync walk of the 400 changed PRs (eleven pages) lasts over a
+# second after its first page is committed: the 50 ms poll below kills the worker mid-walk.
+# (It was 150 ms: the backfill and every walk paid for it, ~25 s of the suite in these tests.)
+SLOW_ANSWERS = ("--latency-ms", "50")
+
+
+def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def get(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.loads(response.read())

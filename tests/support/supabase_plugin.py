@@ -2,7 +2,7 @@
 
 tests/supabase/conftest.py uses them directly. To run other tests (the engine's) through the
 Supabase transport too, load this module from the root conftest
-(`pytest_plugins = ["tests.supabase.plugin"]`) and ask for `supabase_for`:
+(`pytest_plugins = ["tests.support.supabase_plugin"]`) and ask for `supabase_for`:
 
     @pytest.fixture(params=["postgres", "supabase"])
     async def store(request, database_url, supabase_for):
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from .stack import (
+from tests.support.supabase_stack import (
     HOW_TO_ENABLE,
     SupabaseStack,
     Unavailable,

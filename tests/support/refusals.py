@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import drop_database, with_dbname
+from tests.support.databases import drop_database, with_dbname
 
 REFUSED, BUSY = 4, 75  # the exit statuses of DatabaseRefused and DatabaseBusy
 
