@@ -1,6 +1,6 @@
 """The Supabase-like stack as pytest fixtures, for this folder and for any other that wants it.
 
-tests/supabase/conftest.py uses them directly. To run other tests (the engine's) through the
+tests/store/supabase/conftest.py uses them directly. To run other tests (the engine's) through the
 Supabase transport too, load this module from the root conftest
 (`pytest_plugins = ["tests.support.supabase_plugin"]`) and ask for `supabase_for`:
 

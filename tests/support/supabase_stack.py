@@ -13,7 +13,7 @@ the real server and not a mock:
   `npm pack`, checked against a pinned integrity, unpacked under `.cache/postgrest/`);
 - the gateway's path prefix: supabase-py calls `<url>/rest/v1/...` (see `proxy.py`).
 
-Used by `tests/supabase/conftest.py` and by `bench/bench_supabase.py`.
+Used by `tests/store/supabase/conftest.py` and by `bench/bench_supabase.py`.
 """
 
 from __future__ import annotations

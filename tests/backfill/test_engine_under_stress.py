@@ -1,6 +1,6 @@
 """The engine under a database that keeps dropping its connections, several recoveries at
 once, and PR data chosen to break things (the SIGKILL chaos, faults and budget tests live in
-tests/engine and carry the `reliability` marker too). Real worker processes, the simulator over
+tests/backfill and carry the `reliability` marker too). Real worker processes, the simulator over
 HTTP, the test Postgres; every test ends on DESIGN.md §3's invariants
 (tests/support/harness.py `check_invariants`), checked against the simulator."""
 

@@ -2,7 +2,7 @@
 
 Each kind of bad item the simulator can aim at one PR (core/simulator/item_faults.py) goes
 through the engine in a backfill and in a sync, through both transports (psycopg, and the
-real PostgREST of tests/supabase): every good PR of the page is stored, the cursor or the
+real PostgREST of tests/store/supabase): every good PR of the page is stored, the cursor or the
 watermark moves on, and the bad unit is the only one touched - its text made storable and
 counted, or the PR refused alone and named in pull_request_failures (GitHub's words when it
 gave some), the chunk's error and the backfill's last_error; later it is asked for again

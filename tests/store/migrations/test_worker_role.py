@@ -18,7 +18,7 @@ from tests.support.deploy_commands import command_env, run_every_command
 from tests.support.harness import cli
 from tests.support.supabase_cli import db_push
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 PASSWORD = "worker-test-password"
 
 

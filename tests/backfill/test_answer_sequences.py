@@ -47,7 +47,7 @@ PRS = 90
 MAX_REQUESTS = 400  # a clean backfill of this repository takes about 10
 MAX_POINTS = 400
 
-# Every fault aimed at one PR; text made storable is tests/engine/test_unicode_property.py's.
+# Every fault aimed at one PR; text made storable is tests/backfill/test_unicode_property.py's.
 PR_FAULTS = ("vanish", "null_cursor", *(k for k in ITEM_FAULTS if k != "surrogate"))
 KINDS = sorted({*REQUEST_FAULTS, *REPO_FAULTS} - {"slow"})  # `slow` only adds real time
 
