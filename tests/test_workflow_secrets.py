@@ -1,5 +1,5 @@
 """Workflows scope secrets to the steps that need them, pin actions by commit SHA, install
-with hashes, and a scheduled run with no database secret fails naming it (issue 15, 9)."""
+with hashes, and a scheduled run with no database secret fails naming it."""
 
 from __future__ import annotations
 

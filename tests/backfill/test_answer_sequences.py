@@ -1,6 +1,7 @@
-"""Issue 14's property: whatever GitHub answers, a backfill ends in a bounded, visible outcome.
+"""The engine's property: whatever GitHub answers, a backfill ends in a bounded, visible outcome.
 
-Hypothesis draws sequences of the answer shapes issue 14 lists (every fault the simulator can
+Hypothesis draws sequences of the answer shapes tests/support/answer_samples.py lists (every
+fault the simulator can
 aim at a repository or a PR: timeouts inside a 200, SAML, rate limits without `errors`,
 secondary limits as JSON and as text, bodies that lie about their encoding, trickles, huge
 answers, repeated pages, vanished PRs, "more" without a cursor, lists ending early, 5xx,

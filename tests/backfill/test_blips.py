@@ -1,7 +1,7 @@
 """Database blips as a hostile environment makes them: sessions ended at random moments for a
 whole run under several workers and the `backfill` command, and a command's own call ended
-mid-statement. Exit statuses must agree with the end state in the database (DESIGN.md §3's
-invariants, tests/support/harness.py `check_invariants`, against the simulator), and a blip is
+mid-statement. Exit statuses must agree with the end state in the database (the
+invariants of tests/support/harness.py `check_invariants`, against the simulator), and a blip is
 one line, never a traceback (tracebacks are for bugs, console/cli.py). Real processes, the
 simulator over HTTP, the test Postgres."""
 

@@ -1,7 +1,8 @@
 """Postgres itself restarted, crashed or full while workers start and run: each test has a
 private server of its own (the product's embedded Postgres, real `postgres` processes) that it
 stops, starts and crashes for real, without disturbing the session's shared test server. Real
-worker processes, the simulator over HTTP; every test ends on DESIGN.md §3's invariants
+worker processes, the simulator over HTTP; every test ends on the invariants of
+`check_invariants` (tests/support/harness.py)
 (tests/support/harness.py `check_invariants`), checked against the simulator.
 
 A restart as a client sees it: while the server shuts down it ends every session (57P01) and

@@ -1,4 +1,5 @@
-"""Real worker processes, a real simulator over HTTP, the embedded Postgres: DESIGN.md §3 holds.
+"""Real worker processes, a real simulator over HTTP, the embedded Postgres: the invariants of
+tests/support/harness.py's `check_invariants` hold.
 
 Time is never slept away: leases of killed workers are expired in the database.
 """

@@ -1,7 +1,8 @@
 """The engine under a database that keeps dropping its connections, several recoveries at
 once, and PR data chosen to break things (the SIGKILL chaos, faults and budget tests live in
 tests/backfill and carry the `reliability` marker too). Real worker processes, the simulator over
-HTTP, the test Postgres; every test ends on DESIGN.md §3's invariants
+HTTP, the test Postgres; every test ends on the invariants of `check_invariants`
+(tests/support/harness.py)
 (tests/support/harness.py `check_invariants`), checked against the simulator."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Routing to App installations in one process (issue 18): the worker against the in-process
+"""Routing to App installations in one process: the worker against the in-process
 simulator playing the App side, the real database. Fast companions of test_installations.py."""
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ def states(database_url: str) -> dict[str, tuple[str, int | None, int, str | Non
 async def test_repositories_added_before_routing_are_routed_by_the_worker(
     database_url: str, key: rsa.RSAPrivateKey
 ) -> None:
-    """Registered without an installation (as before issue 18): the worker asks GitHub which
+    """Registered without an installation (as before installations were routed): the worker asks
+    GitHub which
     installation sees each, remembers it, works it with that installation's client; one no
     installation sees fails with the reason."""
     sim = app_simulator(key, ["octo/a:60", "acme/b:40", "nobody/c:5"], limit=5000)

@@ -1,4 +1,4 @@
-"""Issue 14 case 18: `worker --max-runtime S` ends on time even while every slot is waiting
+"""`worker --max-runtime S` ends on time even while every slot is waiting
 on GitHub (a simulator answering only secondary limits with retry-after 60): the deadline
 ends waits and backoffs, so an Actions job can rely on it. A real worker process."""
 

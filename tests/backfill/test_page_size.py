@@ -1,4 +1,4 @@
-"""Red team (issue 16): page sizing under hostile answer times. A page is sized on the
+"""Red team: page sizing under hostile answer times. A page is sized on the
 assumption that an answer's time grows with its PRs; answers whose time does not (GitHub slow
 at moments, whatever was asked) must not drive the page to one PR for good, each answer then
 paying GitHub's fixed cost (and a point) for one PR."""

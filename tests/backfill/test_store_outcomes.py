@@ -1,4 +1,4 @@
-"""Issue 14, data and the store through the engine: what the database refuses, a list that
+"""Data and the store through the engine: what the database refuses, a list that
 ends short of GitHub's count, a renamed repository. Each ends in its outcome in the database,
 and nothing is left `processing` behind a live worker."""
 

@@ -1,4 +1,4 @@
-"""Incremental sync in-process (issue 17): after evolve + sync the database is GitHub's truth,
+"""Incremental sync in-process: after evolve + sync the database is GitHub's truth,
 at the points the cost rule makes necessary for the changed PRs and no more."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 14, GitHub's answers through the engine: each shape served by the simulator ends in
+"""GitHub's answers through the engine: each shape served by the simulator ends in
 its outcome, visible in the database (chunk status and error, backfill status and reason,
 rows stored), and nothing is left `processing`."""
 

@@ -1,4 +1,4 @@
-"""Several budgets at once (issue 18), end to end: real worker processes, the simulator over
+"""Several budgets at once, end to end: real worker processes, the simulator over
 HTTP playing GitHub's App side, the embedded Postgres.
 
 Why the two-versus-one comparison is a ratio of budget windows, not a timed test: each

@@ -1,4 +1,4 @@
-"""Red team (issue 16): the next page fetched in the background while the worker stores this
+"""Red team: the next page fetched in the background while the worker stores this
 one, attacked where a backfill changes hands (slice handover, pause), under bad answers, and
 at a stop. Real Postgres; the worker in-process against the in-process simulator, or worker
 processes against the simulator over HTTP. Answers take `latency_ms`, so a fetch ahead is

@@ -1,5 +1,5 @@
 """Input bounds give one clear usage line, and text from the database is never read as Rich
-markup (issue 15, finding 7)."""
+markup."""
 
 from __future__ import annotations
 

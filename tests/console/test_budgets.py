@@ -1,4 +1,4 @@
-"""The budget panel's numbers with several tokens/App installations (issue 18)."""
+"""The budget panel's numbers with several tokens/App installations."""
 
 from __future__ import annotations
 

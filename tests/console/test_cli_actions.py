@@ -1,5 +1,5 @@
 """`backfill-console retry` and `remove` as real processes against the real database and the
-simulator over HTTP (issue 19): what each changes is counted in the database, every table."""
+simulator over HTTP: what each changes is counted in the database, every table."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 19 against the real engine: the detail screen, retry, remove, sort, --readonly."""
+"""The detail screen against the real engine, retry, remove, sort, --readonly."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 17 in the console against the real engine: the Lag column after a backfill and
+"""Freshness in the console against the real engine: the Lag column after a backfill and
 `POST /_sim/evolve` (time moved in the database, never slept), the sync key making the sync
 due so that a worker process brings the database to `/_sim/truth`, --readonly; and the
 detail screen's lease (worker, host, expiry) from a real worker holding a live lease."""

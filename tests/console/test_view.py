@@ -53,7 +53,7 @@ def test_status_names_the_budget_wait_and_the_failure() -> None:
 
 
 def test_a_backfill_not_advancing_says_why_and_since_when() -> None:
-    """Issue 14: held by a live worker, nothing new stored for 10 minutes or more: stalled,
+    """Held by a live worker, nothing new stored for 10 minutes or more: stalled,
     with the reason and the time it last advanced, in the status, the event log and JSON."""
     moving = progress("a/b", processed=5, total=10, leased=True, stalled_minutes=9)
     stalled = progress(
@@ -165,7 +165,7 @@ def test_long_text_ends_with_an_ellipsis() -> None:
 
 
 def test_lag_column_and_syncing_status_come_from_the_freshness() -> None:
-    """Issue 17: a completed repository shows how old its data is; one being synced says so;
+    """A completed repository shows how old its data is; one being synced says so;
     one still backfilling has no lag (the backfill is the news)."""
     base = report()
     view = build_view(base, None, NOW)

@@ -1,4 +1,4 @@
-"""The embedded Postgres on a shared machine: only the user who runs it gets in (issue 15, 1-3).
+"""The embedded Postgres on a shared machine: only the user who runs it gets in.
 
 Run as root (as in CI and containers) these tests try the attacks of the issue as `nobody`;
 run as another user, the tests that need a second local user skip, saying why.

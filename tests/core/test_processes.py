@@ -1,5 +1,5 @@
 """Processes the product starts run its installed code, only its own are signalled, and
-their logs are private (issue 15, findings 6 and 8)."""
+their logs are private."""
 
 from __future__ import annotations
 

@@ -88,7 +88,7 @@ async def test_the_threshold_is_minutes_on_the_database_clock(
 async def test_a_chunk_whose_lease_is_live_is_never_stuck(
     store: Store, db, minutes: int, lease_live: bool, stuck: bool
 ) -> None:
-    """Issue 14 case 17: a worker waiting out a long secondary-limit backoff keeps renewing its
+    """A worker waiting out a long secondary-limit backoff keeps renewing its
     lease; its chunk is left alone however old it is, and the page it buys after the wait
     still commits. Once the lease has run out, the threshold decides."""
     reg = await store.register_backfill("octo", "waiting", 20)

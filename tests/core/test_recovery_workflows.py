@@ -83,7 +83,7 @@ def test_backfill_workflow_stops_before_its_timeout() -> None:
 
 
 def test_scheduled_workers_sync_completed_repositories() -> None:
-    """Issue 17: the scheduled worker syncs after its backfill work (and the flag parses)."""
+    """The scheduled worker syncs after its backfill work (and the flag parses)."""
     from console.cli import build_parser
 
     wf = load(BACKFILL)

@@ -1,4 +1,4 @@
-"""Passwords never surface in errors, tokens go only to https hosts (issue 15, 4-5)."""
+"""Passwords never surface in errors, tokens go only to https hosts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 14, GitHub's answers at the client: each shape from the simulator (in-process and
+"""GitHub's answers at the client: each shape from the simulator (in-process and
 over HTTP) ends in its one bounded outcome."""
 
 from __future__ import annotations

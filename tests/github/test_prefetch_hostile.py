@@ -1,4 +1,4 @@
-"""Red team (issue 16): a sync walks `updatedAt` down to a watermark (`since`); a page fetched
+"""Red team: a sync walks `updatedAt` down to a watermark (`since`); a page fetched
 ahead there would be past the watermark or stale by the time it is asked for, so a sync never
 fetches ahead, and a backfill's fetch ahead of the same repository does not leak into it."""
 

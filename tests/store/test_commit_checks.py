@@ -1,4 +1,4 @@
-"""commit_chunk keeps what it can and says what it could not (issue 14: no silent loss).
+"""commit_chunk keeps what it can and says what it could not (no silent loss).
 
 Each test asserts the end state in the database, through both transports.
 """

@@ -1,4 +1,4 @@
-"""Routing to GitHub App installations (issue 18), on both transports: a repository remembers
+"""Routing to GitHub App installations, on both transports: a repository remembers
 the installation that sees it, claims take only what the installations with budget may work,
 a repository nobody can see fails with its reason, budgets say whose they are."""
 

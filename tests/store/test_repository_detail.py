@@ -1,4 +1,4 @@
-"""Issue 19's store calls on both transports: one backfill in full, retry, remove."""
+"""The repository detail's store calls on both transports: one backfill in full, retry, remove."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The sync's SQL contract (issue 17), on both transports: claimed like a backfill, numbered
+"""The sync's SQL contract, on both transports: claimed like a backfill, numbered
 by the same counter, committed in one fenced transaction, the watermark moving only with the
 walk's last page, deletions applied, recovery failing (never 'completing') a stuck sync."""
 

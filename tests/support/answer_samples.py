@@ -9,7 +9,6 @@ Written by us from documented and publicly quoted shapes (none copied from a liv
   (message-only rate limits, plain-text secondary limits), githubkit, Airbyte source-github
   ("Something went wrong while executing your query", `{"message": "timedout"}`);
 - the schema `@octokit/graphql-schema` (fullDatabaseId BigInt, deprecated databaseId).
-Summarised with their sources in /work/shared/notes/github-api.md.
 Each sample: (status, headers, body bytes or None, exception or None, expected action).
 """
 

@@ -388,7 +388,7 @@ class FixedBackend(Backend):
 
 
 def installation_budgets() -> list[dict[str, Any]]:
-    """Budgets of a GitHub App's installations and a personal token (issue 18): six, so the
+    """Budgets of a GitHub App's installations and a personal token: six, so the
     panel lists four by name and counts the rest."""
     spec = [
         ("installation 41 (octo-org)", 4_100, 5_000, 12),

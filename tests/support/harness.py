@@ -1,5 +1,5 @@
 """Real processes for end-to-end tests: the simulator as a server, workers as CLI processes,
-and the invariants of DESIGN.md §3 checked against the simulator's ground truth."""
+and the store's invariants (`check_invariants`) checked against the simulator's ground truth."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def pr_position(cursor: str | None) -> int:
 
 
 def check_invariants(database_url: str, stats: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """DESIGN.md §3's invariants, against the simulator's own counts. Returns per-repo rows."""
+    """The store's invariants, against the simulator's own counts. Returns per-repo rows."""
     with psycopg.connect(database_url, row_factory=dict_row) as db:
         repos = db.execute(
             """

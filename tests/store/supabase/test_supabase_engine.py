@@ -1,6 +1,7 @@
 """The engine end to end through the Supabase transport: real worker processes configured with
 only the spec's variables (VITE_SUPABASE_URL, SUPABASE_SERVICE_KEY), the simulator over HTTP,
-PostgREST in front of the database - and DESIGN.md §3's invariants checked in that database.
+PostgREST in front of the database - and the invariants of tests/support/harness.py's
+`check_invariants` checked in that database.
 
 (The full engine suite is parametrised over the transport elsewhere; this is the proof that
 the processes, not only the store, run on Supabase.)

@@ -106,7 +106,7 @@ async def test_a_missing_function_says_to_apply_the_migrations(
 async def test_a_function_postgrest_never_reloaded_says_how_to_reload(
     store: Store, supabase: SupabaseStack, db
 ) -> None:
-    """Issue 14 case 21: the migrations are applied but PostgREST missed the reload notice;
+    """The migrations are applied but PostgREST missed the reload notice;
     "apply the migrations" alone would change nothing."""
     definition = db.execute(
         "SELECT pg_get_functiondef('backfill_workers_snapshot()'::regprocedure) AS sql"

@@ -1,4 +1,4 @@
-"""Issue 14 case 14: a page too large for the gateway in front of PostgREST (HTTP 413).
+"""A page too large for the gateway in front of PostgREST (HTTP 413).
 
 It used to leave its chunk `processing` and the worker looping. The page is split at its
 middle into several chunks (each one transaction, the cursor moving only with the last), and
