@@ -1,6 +1,6 @@
 """Console cost (issue 7): one refresh with 500 repositories, and an idle console's CPU.
 
-1. Refresh: the fixed report of tests/console/fixed.py with 500 extra repositories, every
+1. Refresh: the fixed report of tests/support/console_fixed.py with 500 extra repositories, every
    row's numbers changed between refreshes (the worst case: every cell updates). Timed from
    building the view to the frame being rendered, p50/p95 over many refreshes. Reference:
    the same refresh when nothing changed (the fixed cost of a frame).
@@ -33,7 +33,7 @@ from bench.support import figure, print_figures, scratch_database
 from console.app import BackfillConsole
 from console.view import build_view
 from core.monitoring import StatsReport
-from tests.console.fixed import NOW, FixedBackend
+from tests.support.console_fixed import NOW, FixedBackend
 
 REPOSITORIES = 500
 

@@ -2,7 +2,7 @@
 
 Both transports commit the same pages - 100 PRs each, with reviews, comments and authors - by
 the same SQL function `commit_chunk`, into twin databases on one Postgres. PostgREST is the
-real binary (tests/supabase/stack.py), behind the `/rest/v1` proxy as supabase-py expects.
+real binary (tests/support/supabase_stack.py), behind the `/rest/v1` proxy as supabase-py expects.
 Timed: start_chunk + commit_chunk per page, at 1 and 4 concurrent workers (one backfill each).
 
 Usage: python bench/bench_supabase.py [--pages N] [--reviews R] [--comments C]
@@ -23,8 +23,8 @@ from support import admin_url, figure, print_figures, report
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.store import Store, postgres_store, supabase_store
-from tests.store.helpers import pull_request
-from tests.supabase.stack import SupabaseStack, Unavailable, ensure_roles, prepare_database
+from tests.support.store_rows import pull_request
+from tests.support.supabase_stack import SupabaseStack, Unavailable, ensure_roles, prepare_database
 
 PAGE = 100
 

@@ -62,7 +62,7 @@ async def _work(engine: Engine, **options: Any) -> None:
 
 
 def _check_truth(url: str, sim: Simulator, names: list[str]) -> None:
-    from tests.sync.helpers import differences
+    from tests.support.sync_state import differences
 
     for name in names:
         wrong = differences(url, sim.truth(name))

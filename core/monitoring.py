@@ -23,7 +23,7 @@ from core.store.store import Store
 
 
 def server_time_metrics(record: RateLimitRecord) -> dict[str, Any] | None:
-    """Server time on one token, summed over the processes that reported it (issue 16):
+    """Server time on one token, summed over the processes that reported it:
     used in the last window against the budget, answers over the target response time,
     GitHub's 502/504 and secondary-limit answers and PRs delivered, over the last hour.
     Figures are as each process last published them; a process silent for longer than its
@@ -151,7 +151,7 @@ class StatsReport:
     workers: list[WorkerRecord]
     budgets: list[dict[str, Any]]
     stuck: list[StuckChunk]
-    # Per repository: fresh as of when, the lag (issue 17); what the console's column shows.
+    # Per repository: fresh as of when, the lag; what the console's column shows.
     freshness: list[Freshness] = field(default_factory=list)
 
     def freshness_of(self, backfill_state_id: UUID) -> Freshness | None:

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import fcntl
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from core.embedded import EmbeddedPostgres
 from core.store import Store, migrations, postgres_store
+from tests.support.databases import create_database, drop_database, with_dbname
 
 # The Supabase-like stack's fixtures (PostgREST on a test database), for every folder.
-pytest_plugins = ["tests.supabase.plugin"]
+pytest_plugins = ["tests.support.supabase_plugin"]
 
 # One template per pytest-xdist worker: workers may share a TEST_DATABASE_URL server.
 TEMPLATE = f"backfill_test_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
@@ -72,10 +71,6 @@ def full_size(request: pytest.FixtureRequest) -> bool:
     return "reliability" in (request.config.getoption("markexpr") or "")
 
 
-def with_dbname(url: str, dbname: str) -> str:
-    return make_conninfo(url, dbname=dbname)
-
-
 @pytest.fixture(scope="session")
 def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A superuser URL on a real server, for creating test databases."""
@@ -100,24 +95,6 @@ def template_db(pg_admin_url: str) -> str:
     with psycopg.connect(with_dbname(pg_admin_url, TEMPLATE)) as conn:
         migrations.apply(conn)
     return TEMPLATE
-
-
-def create_database(admin_url: str, template: str | None) -> str:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        stmt = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-        if template:
-            stmt += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
-        conn.execute(stmt)
-    return with_dbname(admin_url, name)
-
-
-def drop_database(admin_url: str, url: str) -> None:
-    name = conninfo_to_dict(url)["dbname"]
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 @pytest.fixture

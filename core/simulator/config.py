@@ -22,7 +22,7 @@ _REPO_RE = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9-]{0,38}))/([A-Za-z0-9._-]{1,1
 # Faults drawn at random per request (KIND:RATE), or aimed at a repository (KIND@OWNER/NAME)
 # and, for the per-PR kinds, at one PR (KIND@OWNER/NAME#NUMBER); `*N` limits an aimed fault to
 # its first N requests. Each reproduces an answer GitHub (or a proxy) gives; the samples and
-# their sources are in tests/github/answer_samples.py. One line each: `simulate --help` lists
+# their sources are in tests/support/answer_samples.py. One line each: `simulate --help` lists
 # these very lines, so the help cannot fall behind the code.
 REQUEST_FAULT_HELP = {
     "502": 'HTTP 502 with GitHub\'s "Something went wrong" body (its 10 s timeout)',

@@ -1,5 +1,5 @@
 """GitHub moves on: `evolve` changes existing pull requests and adds new ones; `truth` says what
-GitHub holds now. For syncs (issue 17), their tests and the bench.
+GitHub holds now. For syncs, their tests and the bench.
 
 An evolution is a pure function of (simulator seed, repository, the request's seed, what the
 repository holds): the same seed on the same state gives the same changes. Every change moves

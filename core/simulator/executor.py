@@ -43,7 +43,8 @@ class FieldError(Exception):
 
 
 class _Null(Exception):
-    """A null in a non-null position: the parent must become null (GraphQL §6.4.4)."""
+    """A null in a non-null position: the parent must become null (the GraphQL spec, "Handling
+    Field Errors")."""
 
 
 Resolver = Callable[["Execution", Any, dict[str, Any], tuple, list[FieldNode]], Any]

@@ -1,7 +1,8 @@
 """GitHub's response shapes: status codes, headers and error bodies, in one place.
 
-Bodies are copied from GitHub's docs and from what clients report (see
-shared/notes/github-api.md); the simulator never invents another shape.
+Bodies are copied from GitHub's docs and from what clients report (the samples, with their
+sources, are in
+tests/support/answer_samples.py); the simulator never invents another shape.
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ class Store:
     async def _flag(self, function: str, **args: Any) -> bool:
         return bool(await self._value(function, **args))
 
-    # Registration and the chunk lifecycle (DESIGN.md §3) -------------------------------------
+    # Registration and the chunk lifecycle -------------------------------------------------
 
     async def register_backfill(
         self,

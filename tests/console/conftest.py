@@ -13,7 +13,7 @@ from console.app import BackfillConsole
 from console.backend import Backend
 from console.local_workers import LocalWorkers
 from core.config import Settings, load_settings
-from tests.engine.harness import TOKEN, SimServer, simulator
+from tests.support.harness import TOKEN, SimServer, simulator
 
 REPOS = ("acme/api:300", "acme/web:120", "acme/tiny:3")
 

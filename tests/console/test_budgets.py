@@ -1,9 +1,9 @@
-"""The budget panel's numbers with several tokens/App installations (issue 18)."""
+"""The budget panel's numbers with several tokens/App installations."""
 
 from __future__ import annotations
 
 from console.panels.budget import BUDGET_LINES, budget_view, short_budget_name
-from tests.console.fixed import NOW, installation_budgets
+from tests.support.console_fixed import NOW, installation_budgets
 
 
 def test_every_budget_by_name_lowest_first_and_their_sum() -> None:

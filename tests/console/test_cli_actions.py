@@ -1,5 +1,5 @@
 """`backfill-console retry` and `remove` as real processes against the real database and the
-simulator over HTTP (issue 19): what each changes is counted in the database, every table."""
+simulator over HTTP: what each changes is counted in the database, every table."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.console.test_detail import fail
-from tests.console.test_keys import backfills, rows
-from tests.engine.harness import cli
+from tests.support.console_pilot import backfills, fail, rows
+from tests.support.harness import cli
 
 # What a repository owns, per table (the cascade of remove_repository); every other table
 # keeps every row.

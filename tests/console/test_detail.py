@@ -1,48 +1,28 @@
-"""Issue 19 against the real engine: the detail screen, retry, remove, sort, --readonly."""
+"""The detail screen against the real engine, retry, remove, sort, --readonly."""
 
 from __future__ import annotations
-
-import psycopg
 
 from console.detail import DetailScreen
 from console.screens import ConfirmRemove, RecoveryPlanScreen
 from console.widgets import KeyedTable
-from tests.console.test_keys import SIZE, backfills, refresh, register, rows, settle, wait_for
+from tests.support.console_pilot import (
+    LONG_ERROR,
+    SIZE,
+    backfills,
+    fail,
+    refresh,
+    register,
+    rows,
+    select,
+    settle,
+    wait_for,
+)
 
-LONG_ERROR = "GraphQL error: " + "the server said no; " * 20 + "THE END"
 TABLES = ("repositories", "progressive_backfill_state", "backfill_chunks", "pull_requests")
-
-
-def fail(database_url: str, repo: str) -> None:
-    """A backfill with one failed chunk (a long error) that then failed itself."""
-    owner, name = repo.split("/")
-    with psycopg.connect(database_url) as conn:
-        (state,) = conn.execute(
-            "SELECT s.id FROM progressive_backfill_state s JOIN repositories r"
-            " ON r.id = s.repository_id WHERE r.owner = %s AND r.name = %s",
-            (owner, name),
-        ).fetchone()
-        (token,) = conn.execute(
-            "SELECT claim_token FROM claim_backfill('w-test', 60, ARRAY[%s]::uuid[])", (state,)
-        ).fetchone()
-        chunk = conn.execute(
-            "SELECT id, claim_token FROM start_chunk(%s, %s, 'w-test')", (state, token)
-        ).fetchone()
-        conn.execute("SELECT fail_chunk(%s, %s, %s, 0)", (chunk[0], chunk[1], LONG_ERROR))
-        conn.execute("SELECT fail_backfill(%s, %s, 'GitHub refused the token')", (state, token))
 
 
 def counts(database_url: str) -> dict[str, int]:
     return {t: rows(database_url, f"SELECT count(*) AS n FROM {t}")[0]["n"] for t in TABLES}
-
-
-async def select(app, pilot, repo: str) -> None:  # type: ignore[no-untyped-def]
-    table = app.query_one("#repositories", KeyedTable)
-    for _ in range(table.row_count):
-        if table.row_text(table.selected_key)[0] == repo:
-            return
-        await pilot.press("down")
-    raise AssertionError(f"{repo} not in the table")
 
 
 async def open_detail(app, pilot, repo: str) -> None:  # type: ignore[no-untyped-def]
@@ -191,7 +171,7 @@ async def test_readonly_hides_retry_remove_and_changes_nothing(make_app, databas
 
 
 async def test_dry_run_on_the_detail_screen_is_limited_to_it(make_app, database_url):
-    from tests.console.test_keys import make_stuck_chunk
+    from tests.support.console_pilot import make_stuck_chunk
 
     make_stuck_chunk(database_url, "acme/stuck")
     register(database_url, "acme/other")

@@ -1,4 +1,4 @@
-"""Issue 17 in the console against the real engine: the Lag column after a backfill and
+"""Freshness in the console against the real engine: the Lag column after a backfill and
 `POST /_sim/evolve` (time moved in the database, never slept), the sync key making the sync
 due so that a worker process brings the database to `/_sim/truth`, --readonly; and the
 detail screen's lease (worker, host, expiry) from a real worker holding a live lease."""
@@ -16,11 +16,9 @@ from console.detail import DetailScreen
 from console.format import format_duration
 from console.local_workers import LocalWorkers
 from console.widgets import KeyedTable
-from tests.console.test_detail import select
-from tests.console.test_keys import SIZE, refresh, rows, settle, wait_for
-from tests.engine.harness import SimServer, cli, simulator, start_worker
-from tests.sync.helpers import differences
-from tests.sync.test_sync_crash import get, post
+from tests.support.console_pilot import SIZE, refresh, rows, select, settle, wait_for
+from tests.support.harness import SimServer, cli, simulator, start_worker
+from tests.support.sync_state import differences, get, post
 
 REPO = "acme/fresh"
 # The backfill began this long ago (moved back in the database): the lag the column shows.

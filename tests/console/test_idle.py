@@ -1,6 +1,6 @@
 """An idle console redraws nothing: a poll that reads what is shown touches no widget.
 
-The idle console's CPU (bench/bench_console.py, issue 7) is mostly what each poll does with
+The idle console's CPU (bench/bench_console.py) is mostly what each poll does with
 500 repositories; a poll whose rows did not change must cost a comparison, not a rebuilt and
 re-laid-out table. Counted here by the widget calls that redraw, not by timing.
 """
@@ -19,8 +19,8 @@ from console.detail import DetailScreen
 from console.view import build_view
 from core.monitoring import StatsReport
 from core.store.models import BackfillDetail
-from tests.console.fixed import NOW, FixedBackend, later, report
-from tests.console.test_keys import settle
+from tests.support.console_fixed import NOW, FixedBackend, later, report
+from tests.support.console_pilot import settle
 
 REDRAWS = ("update_cell", "add_row", "remove_row", "clear")
 

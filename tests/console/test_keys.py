@@ -3,19 +3,13 @@ real worker processes. Each test checks the database, not only the screen."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import socket
-import time
-from typing import Any
 
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 from pydantic import SecretStr
 from rich.console import Console
-from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static
 
 from console.app import BackfillConsole
@@ -27,22 +21,16 @@ from console.screens import (
     RecoveryPlanScreen,
 )
 from console.widgets import KeyedTable
-
-SIZE = (120, 40)
-
-
-async def settle(app: BackfillConsole, pilot: Pilot[Any], group: str | None = None) -> None:
-    """Let workers of a group (all but modal-waiting ones by default) finish, then render."""
-    for _ in range(3):
-        pending = [w for w in app.workers if group is None or w.group == group]
-        waits = (w.wait() for w in pending if w.group != "actions" or group)
-        await asyncio.gather(*waits, return_exceptions=True)
-        await pilot.pause()
-
-
-async def refresh(app: BackfillConsole, pilot: Pilot[Any]) -> None:
-    app.poll()
-    await settle(app, pilot, "poll")
+from tests.support.console_pilot import (
+    SIZE,
+    backfills,
+    make_stuck_chunk,
+    refresh,
+    register,
+    rows,
+    settle,
+    wait_for,
+)
 
 
 def plain(renderable: object) -> str:
@@ -51,69 +39,8 @@ def plain(renderable: object) -> str:
     return console.export_text()
 
 
-def rows(database_url: str, query: str, *params: object) -> list[dict[str, Any]]:
-    with psycopg.connect(database_url, row_factory=dict_row) as conn:
-        return conn.execute(query, params).fetchall()
-
-
-def backfills(database_url: str) -> dict[str, str]:
-    return {
-        r["repo"]: r["status"]
-        for r in rows(
-            database_url,
-            "SELECT r.owner || '/' || r.name AS repo, s.status FROM progressive_backfill_state s"
-            " JOIN repositories r ON r.id = s.repository_id",
-        )
-    }
-
-
-def register(database_url: str, *repos: str, total: int = 100) -> None:
-    with psycopg.connect(database_url) as conn:
-        for repo in repos:
-            owner, name = repo.split("/")
-            conn.execute("SELECT register_backfill(%s, %s, %s, NULL)", (owner, name, total))
-
-
-def make_stuck_chunk(database_url: str, repo: str = "acme/stuck") -> None:
-    """A chunk left 'processing' by a worker that died, aged by moving its start back in the
-    database (never by sleeping)."""
-    register(database_url, repo)
-    owner, name = repo.split("/")
-    with psycopg.connect(database_url) as conn:
-        state = conn.execute(
-            "SELECT s.id FROM progressive_backfill_state s JOIN repositories r"
-            " ON r.id = s.repository_id WHERE r.owner = %s AND r.name = %s",
-            (owner, name),
-        ).fetchone()
-        assert state is not None
-        lease = conn.execute(
-            "SELECT claim_token FROM claim_backfill('dead-worker', 60, ARRAY[%s]::uuid[])",
-            (state[0],),
-        ).fetchone()
-        assert lease is not None
-        conn.execute("SELECT * FROM start_chunk(%s, %s, 'dead-worker')", (state[0], lease[0]))
-        conn.execute(
-            "UPDATE backfill_chunks SET started_at = now() - interval '2 hours'"
-            " WHERE backfill_state_id = %s",
-            (state[0],),
-        )
-        conn.execute(
-            "UPDATE progressive_backfill_state SET lease_expires_at = now() - interval '1 hour'"
-            " WHERE id = %s",
-            (state[0],),
-        )
-
-
 def chunk_statuses(database_url: str) -> list[str]:
     return [r["status"] for r in rows(database_url, "SELECT status FROM backfill_chunks")]
-
-
-def wait_for(predicate, timeout: float = 60.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 # Panels --------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from console.app import BackfillConsole
 from console.detail import DetailScreen
 from console.widgets import KeyedTable
 from core.monitoring import StatsReport
-from tests.console.fixed import NOW, FixedBackend, report
+from tests.support.console_fixed import NOW, FixedBackend, report
 
 SIZES = [(40, 12), (80, 24), (100, 30), (109, 30), (120, 40)]
 

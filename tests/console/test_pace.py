@@ -7,8 +7,8 @@ import json
 
 from core.monitoring import collect_stats
 from core.store import Store
-from tests.engine.harness import cli
-from tests.store.helpers import pull_request
+from tests.support.harness import cli
+from tests.support.store_rows import pull_request
 
 
 async def _moved_then_stopped(store: Store, name: str, *, fail: bool) -> None:

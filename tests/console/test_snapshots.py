@@ -17,7 +17,7 @@ import time_machine
 
 from console.app import BackfillConsole
 from console.widgets import KeyedTable
-from tests.console.fixed import NOW, FixedBackend, installation_budgets
+from tests.support.console_fixed import NOW, FixedBackend, installation_budgets
 
 SIZES = {"small": (80, 24), "large": (120, 40)}
 
@@ -123,7 +123,7 @@ def test_detail_screen_syncing(snap_compare, size: str) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 async def test_no_table_scrolls_sideways(size: str) -> None:
-    """Issue 19: the snapshots' tables fit; none has a horizontal scrollbar, on the main
+    """The snapshots' tables fit; none has a horizontal scrollbar, on the main
     screen (a failed, a stalled and a syncing repository among its rows) and in details."""
     from textual.widgets import DataTable
 
@@ -155,7 +155,7 @@ def test_remove_confirmation(snap_compare, size: str) -> None:
 @pytest.mark.parametrize("size", SIZES)
 def test_budgets_of_several_installations(snap_compare, size: str) -> None:
     """Every token/installation by name with remaining/limit and reset, lowest first; those
-    beyond four are counted. Fits 80x24 and 120x40 (issue 18)."""
+    beyond four are counted. Fits 80x24 and 120x40."""
     app = console()
     backend = app.backend
     assert isinstance(backend, FixedBackend)

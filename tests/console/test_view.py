@@ -13,7 +13,7 @@ from console.panels.events import MAX_CHUNK_EVENTS, events_between
 from console.panels.repositories import REPOSITORY_COLUMNS, repository_cells, repository_status
 from console.view import build_view
 from core.monitoring import StatsReport, standing
-from tests.console.fixed import NOW, later, progress, report
+from tests.support.console_fixed import NOW, later, progress, report
 
 REPOSITORY_NAMES = [c.name for c in REPOSITORY_COLUMNS]
 
@@ -48,7 +48,7 @@ def test_status_names_the_budget_wait_and_the_failure() -> None:
 
 
 def test_a_backfill_not_advancing_says_why_and_since_when() -> None:
-    """Issue 14: held by a live worker, nothing new stored for 10 minutes or more: stalled,
+    """Held by a live worker, nothing new stored for 10 minutes or more: stalled,
     with the reason and the time it last advanced, in the status, the event log and JSON."""
     moving = progress("a/b", processed=5, total=10, leased=True, stalled_minutes=9)
     stalled = progress(
@@ -161,7 +161,7 @@ def test_long_text_ends_with_an_ellipsis() -> None:
 
 
 def test_lag_column_and_syncing_status_come_from_the_freshness() -> None:
-    """Issue 17: a completed repository shows how old its data is; one being synced says so;
+    """A completed repository shows how old its data is; one being synced says so;
     one still backfilling has no lag (the backfill is the news)."""
     base = report()
     view = build_view(base, None, NOW)
@@ -175,7 +175,7 @@ def test_lag_column_and_syncing_status_come_from_the_freshness() -> None:
 
 
 def test_sync_events_name_the_sync_chunks_and_the_new_freshness() -> None:
-    from tests.console.fixed import freshness
+    from tests.support.console_fixed import freshness
 
     def state(chunk: int, processed: int, *, syncing: bool, syncs: int) -> StatsReport:
         p = progress("a/b", processed=processed, total=processed, status="completed", chunk=chunk)

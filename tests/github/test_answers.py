@@ -1,4 +1,4 @@
-"""Issue 14, GitHub's answers at the client: each shape from the simulator (in-process and
+"""GitHub's answers at the client: each shape from the simulator (in-process and
 over HTTP) ends in its one bounded outcome."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from core.github.queries import COUNT_QUERY, PR_FIELDS, REVIEW_NODE
 from core.simulator import FaultSpec
 from core.simulator.server import serve
 from core.store.models import RetryRequest
-from tests.github.conftest import TOKEN, backfill, make_sim, sim_client
+from tests.support.github_sim import TOKEN, backfill, make_sim, sim_client
 
 VARS = {"owner": "octo", "name": "big"}
 

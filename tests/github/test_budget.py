@@ -11,7 +11,7 @@ import pytest
 from core.github import GitHubClient, RateLimitedError
 from core.github.queries import COUNT_QUERY
 from core.simulator import RepoSpec, SimConfig, Simulator, serve
-from tests.github.conftest import SIM_URL, TOKEN, backfill, make_sim, sim_client
+from tests.support.github_sim import SIM_URL, TOKEN, backfill, make_sim, sim_client
 
 # 1 + 100 * 3 requests = 3 points: a query pricier than a page, so costs vary.
 THREE_POINTS = (

@@ -20,7 +20,7 @@ from core.github import (
 )
 from core.github.queries import COUNT_QUERY
 from core.simulator import FaultSpec, serve
-from tests.github.conftest import TOKEN, backfill, make_sim, sim_client
+from tests.support.github_sim import TOKEN, backfill, make_sim, sim_client
 
 VARS = {"owner": "octo", "name": "big"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.github.outcomes import Action, AnswerDeadline, AnswerTooLarge, decide
-from tests.github.answer_samples import SAMPLES
+from tests.support.answer_samples import SAMPLES
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))

@@ -13,8 +13,7 @@ from core.github.pacing import ServerTimePacer
 from core.secrets import fingerprint
 from core.simulator import RepoSpec, SimConfig, Simulator
 from core.simulator.config import apply_profile
-
-from .conftest import SIM_URL, TOKEN
+from tests.support.github_sim import SIM_URL, TOKEN
 
 
 def peak(requests: list[tuple[float, float]], window: float) -> float:

@@ -6,7 +6,7 @@ import pytest
 
 from core.github import GitHubClient, RepositoryNotFound
 from core.simulator import serve
-from tests.github.conftest import SIM_URL, TOKEN, backfill, make_sim
+from tests.support.github_sim import SIM_URL, TOKEN, backfill, make_sim
 
 
 def truth(sim, i: int) -> tuple[int, int, int]:

@@ -8,7 +8,7 @@ import pytest
 
 from core.github import GitHubError
 from core.simulator.config import FaultSpec
-from tests.github.conftest import backfill, make_sim, settle, sim_client
+from tests.support.github_sim import backfill, make_sim, settle, sim_client
 
 
 async def test_the_next_page_is_on_its_way_before_it_is_asked_for(clock) -> None:

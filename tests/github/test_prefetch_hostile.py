@@ -1,4 +1,4 @@
-"""Red team (issue 16): a sync walks `updatedAt` down to a watermark (`since`); a page fetched
+"""Red team: a sync walks `updatedAt` down to a watermark (`since`); a page fetched
 ahead there would be past the watermark or stale by the time it is asked for, so a sync never
 fetches ahead, and a backfill's fetch ahead of the same repository does not leak into it."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tests.github.conftest import make_sim, settle, sim_client
+from tests.support.github_sim import make_sim, settle, sim_client
 
 
 async def test_a_sync_page_starts_no_fetch_ahead(clock) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import create_database, drop_database
+from tests.support.databases import create_database, drop_database
 from tests.support import schema_catalog, schema_files
 
 

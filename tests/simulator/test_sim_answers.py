@@ -1,4 +1,4 @@
-"""Issue 14 cases 19-20: the simulator answers introspection, and the aimed fault syntax."""
+"""The simulator answers introspection, and the aimed fault syntax."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""POST /_sim/evolve and GET /_sim/truth (issue 17): GitHub moves on, deterministically."""
+"""POST /_sim/evolve and GET /_sim/truth: GitHub moves on, deterministically."""
 
 from __future__ import annotations
 

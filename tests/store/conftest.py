@@ -1,25 +1,32 @@
 """The store's contract, once for both transports.
 
-Every test in this folder that asks for `store` runs twice: through psycopg on the test
-Postgres, and through the real PostgREST binary (the Supabase stack of tests/supabase) on a
-Supabase-like copy of the same schema, with `db` looking at the very database either one
-writes. A test marked `psycopg_only` exercises psycopg's own connections (a backend killed
-mid-statement) and runs once. Tests that ask for no store run once, on psycopg's database.
+Every test in this folder (not its subfolders) that asks for `store` runs twice: through
+psycopg on the test Postgres, and through the real PostgREST binary (the Supabase stack of
+tests/store/supabase) on a Supabase-like copy of the same schema, with `db` looking at the very
+database either one writes. A test marked `psycopg_only` exercises psycopg's own connections
+(a backend killed mid-statement) and runs once. Tests that ask for no store run once, on
+psycopg's database.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from core.store import Store, postgres_store, supabase_store
-from tests.conftest import create_database, drop_database
+from tests.support.databases import create_database, drop_database
 
 TRANSPORTS = ("psycopg", "postgrest")
+HERE = Path(__file__).parent
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # The contract is this folder's own files; the subfolders (supabase, pooler, refusals,
+    # migrations) choose their database themselves and run once.
+    if metafunc.definition.path.parent != HERE:
+        return
     if "store" in metafunc.fixturenames:
         only = metafunc.definition.get_closest_marker("psycopg_only")
         metafunc.parametrize("transport", ["psycopg"] if only else list(TRANSPORTS))

@@ -10,8 +10,7 @@ import pytest
 
 from core.store import Store
 from tests.support.held_statement import end_the_held_statement
-
-from .helpers import pull_request
+from tests.support.store_rows import counts, pull_request
 
 
 async def claimed_chunk(store: Store, name: str = "repo"):
@@ -21,13 +20,6 @@ async def claimed_chunk(store: Store, name: str = "repo"):
     chunk = await store.start_chunk(lease, "w1")
     assert chunk is not None
     return lease, chunk
-
-
-def counts(db: psycopg.Connection) -> dict[str, int]:
-    return {
-        t: db.execute(f"SELECT count(*) AS n FROM {t}").fetchone()["n"]
-        for t in ("pull_requests", "reviews", "comments", "contributors")
-    }
 
 
 async def test_commit_stores_everything_and_advances_the_cursor(store: Store, db) -> None:

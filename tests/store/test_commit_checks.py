@@ -1,4 +1,4 @@
-"""commit_chunk keeps what it can and says what it could not (issue 14: no silent loss).
+"""commit_chunk keeps what it can and says what it could not (no silent loss).
 
 Each test asserts the end state in the database, through both transports.
 """
@@ -8,9 +8,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from core.store import Store
-
-from .helpers import pull_request
-from .test_commit import counts
+from tests.support.store_rows import counts, pull_request
 
 
 async def chunk_of(store: Store, total: int, repo: str = "repo"):

@@ -4,7 +4,7 @@ which end it at once (a setting to fix). libpq gives a connection attempt's erro
 these are its words and the server's, as libpq (fe-connect.c, fe-misc.c, fe-secure-openssl.c)
 and the postmaster write them. The cases a test server produces for real (shutting down, no
 socket, too many clients, recovery mode, wrong password, missing database) are also run end
-to end in tests/reliability/test_database_restarts.py; the TLS ones need a TLS server."""
+to end in tests/backfill/test_database_restarts.py; the TLS ones need a TLS server."""
 
 from __future__ import annotations
 

@@ -8,8 +8,7 @@ import psycopg
 
 from core.store import Store
 from core.store.models import Lease
-
-from .helpers import pull_request
+from tests.support.store_rows import pull_request
 
 
 def backfill_row(db: psycopg.Connection) -> dict:

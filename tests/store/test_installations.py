@@ -1,4 +1,4 @@
-"""Routing to GitHub App installations (issue 18), on both transports: a repository remembers
+"""Routing to GitHub App installations, on both transports: a repository remembers
 the installation that sees it, claims take only what the installations with budget may work,
 a repository nobody can see fails with its reason, budgets say whose they are."""
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from core.store import Store
-from tests.store.helpers import pull_request
+from tests.support.store_rows import pull_request
 
 
 async def three(store: Store) -> dict[str, str]:

@@ -11,8 +11,7 @@ import psycopg
 import pytest
 
 from core.store import Store
-
-from .helpers import pull_request
+from tests.support.store_rows import pull_request
 
 
 async def register(store: Store, n: int, prefix: str = "repo") -> list[UUID]:

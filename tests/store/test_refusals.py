@@ -2,7 +2,7 @@
 psycopg's SQLSTATE, or PostgREST's mapped to the same class (core/store/supabase_errors.py),
 then classified once by `Store` (core/store/refusals.py). The refusals are raised by a real
 trigger with the SQLSTATE the server itself uses (a read-only session cannot be made from
-outside a pool's established sessions; tests/refusals covers the real settings)."""
+outside a pool's established sessions; tests/store/refusals covers the real settings)."""
 
 from __future__ import annotations
 

@@ -17,8 +17,7 @@ import psycopg
 
 from core.store import Store
 from core.store.models import Lease
-from tests.store.helpers import pull_request
-from tests.store.test_sync import changed, completed
+from tests.support.store_rows import changed, completed, pull_request
 
 
 async def leased(store: Store, total: int) -> tuple[Lease, Any]:

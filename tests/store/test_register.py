@@ -6,12 +6,11 @@ import psycopg.errors
 import pytest
 
 from core.store import Store
-
-from .helpers import pull_request
+from tests.support.store_rows import pull_request
 
 
 async def test_a_renamed_repository_keeps_its_backfill_and_history(store: Store, db) -> None:
-    """Issue 14 case 16: `add new/name` after a backfill under the old name is the same
+    """`add new/name` after a backfill under the old name is the same
     repository (same node id): renamed, history kept, never a second empty backfill."""
     old = await store.register_backfill("octo", "before", 3, github_id="R_1")
     lease = await store.claim_backfill("w1", only=[old.backfill_state_id])

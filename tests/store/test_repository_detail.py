@@ -1,12 +1,11 @@
-"""Issue 19's store calls on both transports: one backfill in full, retry, remove."""
+"""The repository detail's store calls on both transports: one backfill in full, retry, remove."""
 
 from __future__ import annotations
 
 import psycopg
 
 from core.store import Store
-
-from .helpers import pull_request
+from tests.support.store_rows import pull_request
 
 
 async def _failed_with_a_page(store: Store, name: str) -> tuple[object, object]:

@@ -1,39 +1,15 @@
-"""The sync's SQL contract (issue 17), on both transports: claimed like a backfill, numbered
+"""The sync's SQL contract, on both transports: claimed like a backfill, numbered
 by the same counter, committed in one fenced transaction, the watermark moving only with the
 walk's last page, deletions applied, recovery failing (never 'completing') a stuck sync."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg
 
 from core.store import Store
-from core.store.models import SyncLease
-from tests.store.helpers import pull_request
-
-
-async def completed(store: Store, db: psycopg.Connection, prs: int = 3) -> SyncLease | None:
-    """A repository backfilled in one page (PR 1..prs), then claimed for a sync."""
-    reg = await store.register_backfill("o", "r", prs)
-    lease = await store.claim_backfill("w1")
-    assert lease is not None
-    chunk = await store.start_chunk(lease, "w1")
-    assert chunk is not None
-    page = [pull_request(n, reviews=2, comments=3) for n in range(1, prs + 1)]
-    result = await store.commit_chunk(
-        chunk, page, cursor_after="c1", has_next_page=False, total_prs=prs
-    )
-    assert result.status == "completed"
-    assert reg.backfill_state_id == lease.backfill_state_id
-    return await store.claim_sync("s1", older_than=timedelta(0))
-
-
-def changed(number: int, at: datetime, **fields: Any) -> dict[str, Any]:
-    pr = pull_request(number, reviews=2, comments=3)
-    pr.update(updated_at=at.isoformat(), **fields)
-    return pr
+from tests.support.store_rows import changed, completed
 
 
 async def test_a_sync_page_replaces_children_and_only_the_last_moves_the_watermark(

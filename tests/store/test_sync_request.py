@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from core.store import Store
-from tests.store.test_sync import changed, completed
+from tests.support.store_rows import changed, completed
 
 
 def lapse_lease(db: psycopg.Connection) -> None:

@@ -1,0 +1,383 @@
+"""One bad item never sinks a page: the smallest unit that is bad is the one refused.
+
+Each kind of bad item the simulator can aim at one PR (core/simulator/item_faults.py) goes
+through the engine in a backfill and in a sync, through both transports (psycopg, and the
+real PostgREST of tests/store/supabase): every good PR of the page is stored, the cursor or the
+watermark moves on, and the bad unit is the only one touched - its text made storable and
+counted, or the PR refused alone and named in pull_request_failures (GitHub's words when it
+gave some), the chunk's error and the backfill's last_error; later it is asked for again
+alone, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from rich.console import Console
+
+from console.commands.stats import render
+from console.panels.detail_state import detail_summary
+from console.panels.repositories import repository_cells
+from core.backfill.registry import add_repositories
+from core.backfill.runtime import Engine, open_engine
+from core.backfill.worker import Worker, WorkerOptions
+from core.config import Settings, load_settings
+from core.monitoring import collect_stats
+from core.simulator import FaultSpec, RepoSpec, Simulator
+from tests.support.answers import sim_for, state
+from tests.support.databases import create_database, drop_database
+from tests.support.worker_runs import settings
+
+REPO = "o/items"
+PRS = 30
+
+
+@pytest.fixture(params=["psycopg", "postgrest"])
+def transport(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(
+    transport: str, pg_admin_url: str, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """This test's database, prepared as a Supabase project starts for PostgREST."""
+    template = "template_db" if transport == "psycopg" else "supabase_template"
+    url = create_database(pg_admin_url, request.getfixturevalue(template))
+    try:
+        yield url
+    finally:
+        drop_database(pg_admin_url, url)
+
+
+@pytest.fixture
+def engine_settings(transport: str, database_url: str, request: pytest.FixtureRequest) -> Settings:
+    if transport == "psycopg":
+        return settings(database_url)
+    stack = request.getfixturevalue("supabase_for")(database_url)
+    return load_settings(
+        supabase_url=stack.url,
+        supabase_service_key=stack.service_key,
+        github_token="simulator-token",
+        github_graphql_url="https://sim/graphql",
+    )
+
+
+async def run(engine: Engine, events: list[str], **options: Any) -> Worker:
+    opts: dict[str, Any] = dict(
+        until_idle=True, idle_interval=0.05, max_failures_in_a_row=3, cooldown_base=1
+    )
+    opts.update({"max_runtime": 60, "sync_every": 0, **options})
+    worker = Worker(
+        engine.store, engine.client, engine.presence, WorkerOptions(**opts), on_event=events.append
+    )
+    await worker.run()
+    return worker
+
+
+async def sync(engine: Engine, events: list[str]) -> Worker:
+    await engine.store.request_sync()
+    return await run(engine, events, sync_only=True)
+
+
+def pick(sim: Simulator, fits: Callable[[dict[str, Any]], bool], among=None) -> int:
+    """The number of a PR (past the first few) that `fits`, among `among` numbers if given."""
+    repo = sim.world.repos[0]
+    for i in range(5, repo.count):
+        pr = repo.pull_request(i)
+        if (among is None or pr["number"] in among) and fits(pr):
+            return int(pr["number"])
+    raise AssertionError("no PR fits")
+
+
+NEEDS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "title": lambda pr: True,
+    "body": lambda pr: True,
+    "review": lambda pr: pr["_counts"][0] > 0,
+    "comment": lambda pr: pr["_counts"][1] > 0,
+    "login": lambda pr: bool(pr["author"]),
+    "label": lambda pr: bool(pr["_labels"]),
+}
+REPLACED = {
+    "title": "SELECT title AS t FROM pull_requests WHERE number = %s",
+    "body": "SELECT body AS t FROM pull_requests WHERE number = %s",
+    "review": "SELECT string_agg(r.body, '|') AS t FROM reviews r "
+    "JOIN pull_requests p ON p.id = r.pull_request_id WHERE p.number = %s",
+    "comment": "SELECT string_agg(c.body, '|') AS t FROM comments c "
+    "JOIN pull_requests p ON p.id = c.pull_request_id WHERE p.number = %s",
+    "label": "SELECT array_to_string(labels, '|') AS t FROM pull_requests WHERE number = %s",
+}
+# An account's login is the same on every PR it wrote: a later page sets it back to the clean
+# login, so for `login` the end state is the PR stored with its author linked.
+AUTHOR = (
+    "SELECT ct.login AS t FROM pull_requests p JOIN contributors ct ON ct.id = p.author_id "
+    "WHERE p.number = %s"
+)
+
+
+def failures(db: psycopg.Connection) -> list[dict[str, Any]]:
+    return db.execute(
+        "SELECT f.github_id, f.number, f.error, f.attempts, f.position_cursor, "
+        "f.position_order, c.status AS chunk_status, c.error AS chunk_error, c.kind "
+        "FROM pull_request_failures f LEFT JOIN backfill_chunks c ON c.id = f.chunk_id"
+    ).fetchall()
+
+
+def numbers(db: psycopg.Connection) -> set[int]:
+    return {r["number"] for r in db.execute("SELECT number FROM pull_requests").fetchall()}
+
+
+async def backfilled(engine: Engine, sim: Simulator, events: list[str], faults: str = "") -> None:
+    await add_repositories(engine.store, engine.client, [REPO])
+    sim.config.faults = FaultSpec.parse(faults) if faults else None
+    await run(engine, events)
+
+
+async def changed_then_synced(
+    engine: Engine, sim: Simulator, events: list[str], fits, fault: str
+) -> tuple[int, set[int]]:
+    """A clean backfill; GitHub changes 8 PRs; `fault` aimed at one of them (FAULT@...#N,
+    `{n}` in it), then a sync. Returns that PR's number and every changed number."""
+    await backfilled(engine, sim, events)
+    report = sim.evolve(REPO, changed=8, seed=3)
+    changed = set(report["changed"])
+    number = pick(sim, fits, among=changed)
+    sim.config.faults = FaultSpec.parse(fault.format(n=number))
+    await sync(engine, events)
+    return number, changed
+
+
+async def shown_refused(engine: Engine) -> tuple[int, str, str, str]:
+    """What `stats` (text) and the console (the repository's row, its detail) say of the
+    refused PRs: the progress row's count and the words each shows."""
+    report = await collect_stats(engine.store)
+    [progress] = report.progress
+    console = Console(record=True, width=200)
+    render(report, console)
+    stats_text = console.export_text()
+    row = str(repository_cells(progress)[1])
+    detail = await engine.store.backfill_detail(progress.backfill_state_id)
+    assert detail is not None
+    summary = str(detail_summary(detail, progress, None))
+
+    def said(text: str, words: str) -> str:
+        return words if words in text else text
+
+    return (
+        progress.refused_prs,
+        said(stats_text, f"({progress.refused_prs} refused)"),
+        said(row, f"({progress.refused_prs} refused)"),
+        said(summary, f"{progress.refused_prs} refused (see pull_request_failures)"),
+    )
+
+
+def titles(db: psycopg.Connection) -> dict[int, str]:
+    return {
+        r["number"]: r["title"]
+        for r in db.execute("SELECT number, title FROM pull_requests").fetchall()
+    }
+
+
+# -- 1. text the store cannot hold: made storable, counted, the rest as sent ---------------
+
+
+@pytest.mark.parametrize("field", list(NEEDS))
+async def test_a_lone_surrogate_is_stored_as_a_replacement_in_a_backfill(
+    engine_settings, db, field
+):
+    sim = sim_for(RepoSpec("o", "items", PRS))
+    number = pick(sim, NEEDS[field])
+    events: list[str] = []
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        await backfilled(engine, sim, events, f"surrogate.{field}@{REPO}#{number}")
+    row = state(db)[REPO]
+    assert (row["status"], row["stored"], row["failed"], row["processing"]) == (
+        "completed",
+        PRS,
+        0,
+        0,
+    )
+    assert failures(db) == [] and sim.stats()["faults"]["surrogate"] >= 1
+    text = db.execute(REPLACED.get(field, AUTHOR), (number,)).fetchone()["t"]
+    assert ("\ufffd" in text or field == "login") and "\ud800" not in text
+    assert any("stored as U+FFFD" in e and "lone surrogates" in e for e in events), events
+
+
+@pytest.mark.parametrize("field", list(NEEDS))
+async def test_a_lone_surrogate_is_stored_as_a_replacement_in_a_sync(engine_settings, db, field):
+    sim = sim_for(RepoSpec("o", "items", PRS))
+    events: list[str] = []
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        number, changed = await changed_then_synced(
+            engine, sim, events, NEEDS[field], f"surrogate.{field}@{REPO}#{{n}}"
+        )
+    assert failures(db) == [] and sim.stats()["faults"]["surrogate"] >= 1
+    text = db.execute(REPLACED.get(field, AUTHOR), (number,)).fetchone()["t"]
+    assert "\ufffd" in text or (field == "login" and text)
+    assert any("stored as U+FFFD" in e for e in events), events
+    stored = titles(db)
+    truth = {pr["number"]: pr["title"] for pr in sim.truth(REPO)["pull_requests"]}
+    for other in changed - {number}:  # every other change stored as GitHub holds it
+        assert stored[other] == truth[other]
+    assert state(db)[REPO]["stored"] == PRS
+
+
+# -- 2-5. one PR's own data short, forbidden, missing: that PR alone refused ----------------
+
+REFUSALS = {
+    # fault: (what the PR needs, words its failure must hold, whether it keeps its number)
+    "short_list": (lambda pr: True, "GitHub counts (no next page)", True),
+    "forbidden": (lambda pr: True, "FORBIDDEN at repository.pullRequests.edges.", False),
+    "null_node": (lambda pr: True, "a null node", False),
+}
+
+
+@pytest.mark.parametrize("fault", list(REFUSALS))
+async def test_one_bad_pr_is_refused_alone_in_a_backfill(engine_settings, db, fault):
+    fits, words, numbered = REFUSALS[fault]
+    sim = sim_for(RepoSpec("o", "items", PRS))
+    number = pick(sim, fits)
+    events: list[str] = []
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        await backfilled(engine, sim, events, f"{fault}@{REPO}#{number}")
+        shown = await shown_refused(engine)
+    assert shown == (1, "(1 refused)", "(1 refused)", "1 refused (see pull_request_failures)")
+    row = state(db)[REPO]
+    # Every other PR stored; stored + refused = GitHub's count: completed, nothing failed.
+    assert (row["status"], row["stored"], row["failed"], row["processing"]) == (
+        "completed",
+        PRS - 1,
+        0,
+        0,
+    )
+    assert number not in numbers(db)  # never stored short
+    [failure] = failures(db)
+    assert words in failure["error"], failure
+    if fault == "forbidden":
+        assert "Resource not accessible by integration" in failure["error"]  # GitHub's words
+    if numbered:
+        assert failure["number"] == number
+    else:  # no node, no id: named by its cursor, with its position to ask for it again
+        assert failure["github_id"].startswith("cursor:") and failure["number"] is None
+        assert failure["position_order"] == "CREATED_AT ASC"
+    assert failure["attempts"] == 1 and failure["chunk_status"] == "completed"
+    assert "1 PR(s) refused" in failure["chunk_error"]
+    assert "1 PR(s) refused" in row["last_error"]
+    assert any("1 PR(s) refused" in e for e in events), events
+
+
+@pytest.mark.parametrize("fault", list(REFUSALS))
+async def test_one_bad_pr_is_refused_alone_in_a_sync(engine_settings, db, fault):
+    fits, words, numbered = REFUSALS[fault]
+    sim = sim_for(RepoSpec("o", "items", PRS))
+    events: list[str] = []
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        before = None
+        number, changed = await changed_then_synced(
+            engine, sim, events, fits, f"{fault}@{REPO}#{{n}}"
+        )
+        before = state(db)[REPO]
+    assert before is not None
+    [failure] = failures(db)
+    assert words in failure["error"] and failure["kind"] == "sync"
+    if numbered:
+        assert failure["number"] == number
+    else:
+        assert failure["position_order"] == "UPDATED_AT DESC"
+    # Every other change stored, the walk finished (watermark moved, no walk left open).
+    stored = titles(db)
+    truth = {pr["number"]: pr["title"] for pr in sim.truth(REPO)["pull_requests"]}
+    assert all(stored[n] == truth[n] for n in changed - {number})
+    synced = db.execute(
+        "SELECT sync_cursor, sync_count, sync_watermark, last_error FROM progressive_backfill_state"
+    ).fetchone()
+    assert synced["sync_cursor"] is None and synced["sync_count"] == 1
+    assert synced["sync_watermark"] is not None and "1 PR(s) refused" in synced["last_error"]
+
+
+# -- 5. enum values GitHub adds later: stored as sent, reported ------------------------------
+
+
+async def test_a_state_github_added_later_is_stored_and_reported_in_a_backfill(engine_settings, db):
+    sim = sim_for(RepoSpec("o", "items", PRS))
+    number = pick(sim, lambda pr: pr["_counts"][0] > 0)
+    events: list[str] = []
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        await backfilled(engine, sim, events, f"new_state@{REPO}#{number}")
+    row = state(db)[REPO]
+    assert (row["status"], row["stored"], row["failed"]) == ("completed", PRS, 0)
+    assert failures(db) == []
+    pr = db.execute("SELECT id, state FROM pull_requests WHERE number = %s", (number,)).fetchone()
+    assert pr["state"] == "QUEUED"
+    review_states = db.execute(
+        "SELECT DISTINCT state FROM reviews WHERE pull_request_id = %s", (pr["id"],)
+    ).fetchall()
+    assert [r["state"] for r in review_states] == ["REQUESTED"]
+    assert any("added since this version" in e and "'QUEUED'" in e for e in events), events
+
+
+async def test_a_state_github_added_later_is_stored_and_reported_in_a_sync(engine_settings, db):
+    sim = sim_for(RepoSpec("o", "items", PRS))
+    events: list[str] = []
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        number, _ = await changed_then_synced(
+            engine, sim, events, lambda pr: True, f"new_state@{REPO}#{{n}}"
+        )
+    assert failures(db) == []
+    stored = db.execute("SELECT state FROM pull_requests WHERE number = %s", (number,))
+    assert stored.fetchone()["state"] == "QUEUED"
+    assert any("'QUEUED'" in e for e in events)
+
+
+# -- 6. refused, then asked for again alone, a bounded number of times ----------------------
+
+
+def backoff_passed(db: psycopg.Connection) -> None:
+    """Time moved in the database: every refusal's backoff has passed."""
+    db.execute("UPDATE pull_request_failures SET failed_at = failed_at - interval '1 day'")
+
+
+@pytest.mark.parametrize("fault", list(REFUSALS))
+async def test_a_refused_pr_is_stored_by_its_retry_alone(engine_settings, db, fault):
+    """Refused once (the fault served once), asked for again alone by the next sync (by id,
+    number or position): stored whole, its failure cleared, the count complete."""
+    fits, _, _ = REFUSALS[fault]
+    sim = sim_for(RepoSpec("o", "items", PRS))
+    number = pick(sim, fits)
+    events: list[str] = []
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        await backfilled(engine, sim, events, f"{fault}@{REPO}#{number}*1")
+        assert number not in numbers(db) and len(failures(db)) == 1
+        backoff_passed(db)
+        await sync(engine, events)
+    assert failures(db) == []
+    assert numbers(db) == {pr["number"] for pr in sim.truth(REPO)["pull_requests"]}
+    truth = next(pr for pr in sim.truth(REPO)["pull_requests"] if pr["number"] == number)
+    comments = db.execute(
+        "SELECT count(*) AS n FROM comments c JOIN pull_requests p ON p.id = c.pull_request_id "
+        "WHERE p.number = %s",
+        (number,),
+    ).fetchone()["n"]
+    assert comments == len(truth["comments"])  # whole, not short
+    assert state(db)[REPO]["processed_prs"] == PRS
+
+
+async def test_a_pr_refused_for_good_is_retried_a_bounded_number_of_times(engine_settings, db):
+    """A PR GitHub keeps sending short is asked for again 3 times, backing off, then left
+    refused (named, counted); no retry is ever asked for it again."""
+    sim = sim_for(RepoSpec("o", "items", PRS))
+    number = pick(sim, lambda pr: True)
+    events: list[str] = []
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        await backfilled(engine, sim, events, f"short_list@{REPO}#{number}")
+        for attempt in range(2, 7):
+            backoff_passed(db)
+            await sync(engine, events)
+            [failure] = failures(db)
+            assert failure["attempts"] == min(attempt, 4), (attempt, failure)
+    # Refused when listed, then at each of 3 retries; two more syncs asked for it no more.
+    assert "GitHub counts" in failure["error"]
+    assert number not in numbers(db) and state(db)[REPO]["stored"] == PRS - 1
