@@ -20,15 +20,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("core", "console")
 
-# Circles in modules other branches are restructuring now, or whose owners have not broken
-# them yet; each entry is to be removed (the test says when) once its circle is gone. This
-# set only ever shrinks.
-KNOWN_CYCLES: set[frozenset[str]] = {
-    frozenset({"core.simulator.simulator", "core.simulator.transport"}),
-    frozenset({"core.simulator.config", "core.simulator.item_faults"}),  # a TYPE_CHECKING one
-}
-
-
 def modules(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
     """Every module under `packages`, by dotted name (a package by its own name)."""
     found: dict[str, Path] = {}
@@ -132,10 +123,8 @@ def test_no_import_cycle_among_the_projects_modules() -> None:
     graph = import_graph(ROOT)
     assert "console.app" in graph and "core.backfill.worker" in graph
     found = set(cycles(graph))
-    new = [circle(graph, c) for c in found - KNOWN_CYCLES]
-    assert not new, "import circles:\n" + "\n".join(new)
-    gone = [sorted(c) for c in KNOWN_CYCLES - found]
-    assert not gone, f"no longer circles, remove them from KNOWN_CYCLES: {gone}"
+    circles = [circle(graph, c) for c in found]
+    assert not circles, "import circles:\n" + "\n".join(circles)
 
 
 def textual_imports(root: Path) -> list[str]:

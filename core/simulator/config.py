@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from .fault_target import FaultTarget
 from .item_faults import FIELD_FAULTS, ITEM_FAULT_HELP
 
 if TYPE_CHECKING:
@@ -96,17 +97,6 @@ class RepoSpec:
     @property
     def full_name(self) -> str:
         return f"{self.owner}/{self.name}"
-
-
-@dataclass(frozen=True)
-class FaultTarget:
-    """A fault aimed at one repository (and PR number), for its first `times` requests."""
-
-    kind: str
-    repo: str  # owner/name, lower case
-    number: int | None = None
-    times: int | None = None
-    field: str | None = None  # KIND.FIELD: which of the PR's texts (item_faults.FIELD_FAULTS)
 
 
 @dataclass(frozen=True)

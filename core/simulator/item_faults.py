@@ -13,13 +13,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import responses as R
+from .fault_target import FaultTarget
 from .ids import parse_node_id
-
-if TYPE_CHECKING:
-    from .config import FaultTarget
 
 # A lone surrogate, as a client that cut an emoji in half leaves one; GitHub serves it back
 # as the JSON escape `\ud800` (responses.dump).

@@ -16,8 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support.databases import create_database, drop_database
 from tests.support import schema_catalog, schema_files
+from tests.support.databases import create_database, drop_database
 
 
 @pytest.fixture(scope="module")
