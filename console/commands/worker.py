@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                 engine.client,
                 engine.presence,
                 options,
-                lanes=engine.lanes,  # one client per token/App installation (issue 18)
+                lanes=engine.lanes,  # one client per token or App installation
                 credentials=engine.credentials,
             )
             install_stop_handlers(worker)
