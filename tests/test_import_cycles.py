@@ -20,6 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("core", "console")
 
+
 def modules(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
     """Every module under `packages`, by dotted name (a package by its own name)."""
     found: dict[str, Path] = {}
