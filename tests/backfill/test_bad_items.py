@@ -28,7 +28,7 @@ from core.config import Settings, load_settings
 from core.monitoring import collect_stats
 from core.simulator import FaultSpec, RepoSpec, Simulator
 from tests.support.answers import sim_for, state
-from tests.support.databases import create_database, drop_database
+from tests.support.databases import database_for_transport
 from tests.support.worker_runs import settings
 
 REPO = "o/items"
@@ -45,12 +45,7 @@ def database_url(
     transport: str, pg_admin_url: str, request: pytest.FixtureRequest
 ) -> Iterator[str]:
     """This test's database, prepared as a Supabase project starts for PostgREST."""
-    template = "template_db" if transport == "psycopg" else "supabase_template"
-    url = create_database(pg_admin_url, request.getfixturevalue(template))
-    try:
-        yield url
-    finally:
-        drop_database(pg_admin_url, url)
+    yield from database_for_transport(pg_admin_url, transport, request)
 
 
 @pytest.fixture

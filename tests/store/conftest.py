@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from core.store import Store, postgres_store, supabase_store
-from tests.support.databases import create_database, drop_database
+from tests.support.databases import database_for_transport
 
 TRANSPORTS = ("psycopg", "postgrest")
 HERE = Path(__file__).parent
@@ -42,12 +42,7 @@ def transport() -> str:
 def database_url(
     transport: str, pg_admin_url: str, request: pytest.FixtureRequest
 ) -> Iterator[str]:
-    template = "template_db" if transport == "psycopg" else "supabase_template"
-    url = create_database(pg_admin_url, request.getfixturevalue(template))
-    try:
-        yield url
-    finally:
-        drop_database(pg_admin_url, url)
+    yield from database_for_transport(pg_admin_url, transport, request)
 
 
 @pytest.fixture

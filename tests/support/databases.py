@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import psycopg
+import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -29,3 +31,16 @@ def drop_database(admin_url: str, url: str) -> None:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+def database_for_transport(
+    admin_url: str, transport: str, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A test's own database for `transport`: from the migrated template for psycopg, from the
+    template prepared as a Supabase project starts for PostgREST; dropped afterwards."""
+    template = "template_db" if transport == "psycopg" else "supabase_template"
+    url = create_database(admin_url, request.getfixturevalue(template))
+    try:
+        yield url
+    finally:
+        drop_database(admin_url, url)

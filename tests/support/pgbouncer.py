@@ -26,6 +26,8 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from tests.support import child_processes
+
 HOW_TO_ENABLE = (
     "need pgbouncer: `apt-get install pgbouncer` (what .ci/run does), or PGBOUNCER_BIN set "
     "to a pgbouncer executable"
@@ -185,11 +187,5 @@ class PgBouncer:
             return "(no log)"
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        child_processes.stop(self.process)
         self.process = None

@@ -38,6 +38,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from core.store import migrations
+from tests.support import child_processes
 from tests.support.supabase_proxy import PrefixProxy
 
 VERSION = "12.0.2-2"
@@ -255,13 +256,7 @@ class SupabaseStack:
         raise Unavailable(f"PostgREST did not answer within {timeout} s")
 
     def stop_postgrest(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        child_processes.stop(self.process)
         self.process = None
 
     def start(self) -> SupabaseStack:

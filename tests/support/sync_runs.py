@@ -5,18 +5,10 @@ from __future__ import annotations
 from uuid import UUID
 
 from core.backfill.runtime import Engine
-from core.backfill.worker import Worker, WorkerOptions
+from core.backfill.worker import Worker
+from tests.support.worker_runs import backfill as run
 
-
-async def run(engine: Engine, **options) -> Worker:
-    worker = Worker(
-        engine.store,
-        engine.client,
-        engine.presence,
-        WorkerOptions(until_idle=True, idle_interval=0.05, **options),
-    )
-    await worker.run()
-    return worker
+__all__ = ["run", "sync_now"]
 
 
 async def sync_now(engine: Engine, ids: list[UUID] | None = None) -> Worker:

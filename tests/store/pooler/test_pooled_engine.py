@@ -8,7 +8,6 @@ import asyncio
 import json
 import random
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +30,7 @@ from tests.support.harness import (
     wait_for_workers,
 )
 from tests.support.recovery_rows import chunk_row, stuck_chunk
-from tests.support.sync_state import differences
-
-
-def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def get(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return json.loads(response.read())
+from tests.support.sync_state import differences, get, post
 
 
 async def test_recover_through_the_pooler(
