@@ -37,11 +37,15 @@ from core.store.transport import Json
 
 _POOL_LOG = logging.getLogger("psycopg.pool")
 
-# What every connection the product opens is given: no server-side prepared statements, and
-# the name `pg_stat_activity` shows unless the URL or PGAPPNAME names one.
+# What every connection the product opens is given: no server-side prepared statements, the
+# name `pg_stat_activity` shows unless the URL or PGAPPNAME names one, and UTF-8 text both
+# ways. `client_encoding` as a startup parameter outranks the server's, the database's and the
+# role's default (`ALTER DATABASE ... SET client_encoding`) and PGCLIENTENCODING, and poolers
+# keep it per client; any other encoding would garble or refuse GitHub's Unicode text.
 SESSIONLESS: dict[str, Any] = {
     "prepare_threshold": None,
     "fallback_application_name": "backfill-console",
+    "client_encoding": "UTF8",
 }
 
 # The bound on any one call's statement where the server, the database, the role and the
