@@ -21,17 +21,21 @@ DATABASE_BUSY = DatabaseBusy.exit_code  # 75, sysexits.h's EX_TEMPFAIL
 INTERRUPTED = 128 + signal.SIGINT  # 130, as a shell reports a Ctrl-C
 TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports SIGTERM
 
-_COMMON: dict[int, str] = {
+_ANY: dict[int, str] = {
     DONE: "done",
-    FAILED: "an error: one line on stderr says what (e.g. the database is unreachable)",
+    FAILED: "an error: one line on stderr says what",
     USAGE: "a bad argument or setting: the message names it",
+    INTERRUPTED: "interrupted (Ctrl-C)",
+    TERMINATED: "terminated (SIGTERM)",
+}
+# Commands that open the database (load core.store); `simulate` does not.
+_COMMON: dict[int, str] = _ANY | {
+    FAILED: "an error: one line on stderr says what (e.g. the database is unreachable)",
     DATABASE_REFUSES: "the database refuses, until someone changes it: read-only (a replica, "
     "default_transaction_read_only), not UTF-8, older than PostgreSQL 15, or this role may not "
     "change the schema; the line says what to do",
     DATABASE_BUSY: "the database is busy: a lock not granted within lock_timeout, or a "
     "statement cancelled by statement_timeout; run it again later",
-    INTERRUPTED: "interrupted (Ctrl-C)",
-    TERMINATED: "terminated (SIGTERM)",
 }
 # Commands that talk to GitHub in their own process (the console's actions report GitHub's
 # refusals on screen instead).
@@ -69,7 +73,7 @@ EXIT_CODES: dict[str | None, dict[int, str]] = {
     "sync": _COMMON | _GITHUB | _WORKING | {
         FAILED: "a repository's sync did not finish (its data is not fresh), or another error",
     },
-    "simulate": _COMMON | {
+    "simulate": _ANY | {
         DONE: "stopped (Ctrl-C or SIGTERM)",
         FAILED: "cannot listen on the address",
     },
