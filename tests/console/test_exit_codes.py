@@ -75,8 +75,9 @@ def _constructed(path: Path) -> set[str]:
 def _store_only_codes() -> frozenset[int]:
     """Statuses of the errors raised in core.store and nowhere else (4, 75)."""
     _error_codes()  # every error class imported
-    errors = {e.__name__: e.exit_code for e in _all_subclasses(BackfillError)}
-    store, elsewhere = set(), set()
+    errors: dict[str, int] = {e.__name__: e.exit_code for e in _all_subclasses(BackfillError)}
+    store: set[int] = set()
+    elsewhere: set[int] = set()
     for package in (core, console):
         for path in Path(package.__path__[0]).rglob("*.py"):
             inside = "store" in path.relative_to(Path(core.__path__[0]).parent).parts[:2]

@@ -24,7 +24,7 @@ def non_utf8_client(
     request: pytest.FixtureRequest, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[str]:
     """The test's UTF8 database, where a session starts with another `client_encoding`."""
-    name = sql.Identifier(conninfo_to_dict(database_url)["dbname"])
+    name = sql.Identifier(str(conninfo_to_dict(database_url)["dbname"]))
     with psycopg.connect(database_url, autocommit=True) as conn:
         if request.param == "database":
             conn.execute(sql.SQL("ALTER DATABASE {} SET client_encoding = 'LATIN1'").format(name))
