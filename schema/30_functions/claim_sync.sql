@@ -28,10 +28,12 @@ BEGIN
            AND (p_only IS NULL OR s.id = ANY (p_only))
            AND routed_to(r.installation_id, p_installations)
            AND (s.sync_cursor IS NOT NULL
+                OR sync_request_open(s.probe_moved_at, s.fresh_as_of)
                 OR sync_request_open(s.sync_requested_at, s.fresh_as_of)
                 OR (p_older_than IS NOT NULL
                     AND coalesce(s.synced_at, s.completed_at) <= now() - p_older_than))
          ORDER BY s.sync_cursor IS NULL,
+                  NOT sync_request_open(s.probe_moved_at, s.fresh_as_of),
                   NOT sync_request_open(s.sync_requested_at, s.fresh_as_of),
                   coalesce(s.synced_at, s.completed_at), s.id
          LIMIT 1
