@@ -642,9 +642,17 @@ class Store:
         return dict(report)
 
     async def prune_completed_chunks(
-        self, *, cleanup_days: int, batch: int = 5000
+        self, *, cleanup_days: int, batch: int = 5000, count: bool = True
     ) -> dict[str, Any]:
+        """One cleanup batch: completed chunks older than `cleanup_days`, failed chunks
+        started before then, workers silent for a day (or `cleanup_days` if shorter), at most
+        `batch` rows of each. `count=False`: no recount of what is left (a drain's later
+        batches; `more` says whether the batch came back full)."""
         report: Mapping[str, Any] = await self._value(
-            "prune_completed_chunks", cleanup_days=cleanup_days, batch=batch, dry_run=False
+            "prune_completed_chunks",
+            cleanup_days=cleanup_days,
+            batch=batch,
+            dry_run=False,
+            count=count,
         )
         return dict(report)
