@@ -227,3 +227,15 @@ def probe_query(count: int) -> str:
         for i in range(count)
     )
     return f"query FreshnessProbe({params}) {{ {fields} {RATE_LIMIT_FIELDS} }}"
+
+
+def facts_query(count: int) -> str:
+    """One document asking `count` repositories (variables `o{i}`, `n{i}`) what COUNT_QUERY
+    asks one: node id, current name, PR `totalCount` (1 request each: 100 a point)."""
+    params = ", ".join(f"$o{i}: String!, $n{i}: String!" for i in range(count))
+    fields = " ".join(
+        f"{probe_alias(i)}: repository(owner: $o{i}, name: $n{i}) "
+        "{ id nameWithOwner pullRequests { totalCount } }"
+        for i in range(count)
+    )
+    return f"query RepositoryFacts({params}) {{ {fields} {RATE_LIMIT_FIELDS} }}"
