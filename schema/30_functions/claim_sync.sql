@@ -1,6 +1,8 @@
 -- Claim one completed repository whose sync is due: its last sync (or, never synced, its
 -- completion) is older than p_older_than, a sync was requested and is still open
--- (sync_request_open), or a walk is unfinished; unfinished walks and open requests first.
+-- (sync_request_open), a freshness probe found it moved (probe_moved_at, until a walk that
+-- began after it finishes), or a walk is unfinished; unfinished walks, then moved, then open
+-- requests first.
 -- Same lease, same fencing sequence as claim_backfill; the status stays 'completed'; routed
 -- like claim_backfill. `since` in the answer: where this walk stops (watermark, or the
 -- backfill's start when never synced, minus p_margin_seconds).
