@@ -32,7 +32,6 @@ class Probes:
     def __init__(self, ctx: WorkerContext, lanes: Lanes) -> None:
         self.ctx = ctx
         self.lanes = lanes
-        self._one_at_a_time = asyncio.Lock()
 
     async def round(self) -> bool:
         """Probe one batch of due repositories (up to PROBE_BATCH) with a lane that has
@@ -43,19 +42,19 @@ class Probes:
         older_than = (
             timedelta(seconds=opts.sync_every) if opts.sync_every and not opts.sync_only else None
         )
-        async with self._one_at_a_time:
-            for lane in self._lanes_to_try():
-                batch = await self.ctx.store.claim_probe(
-                    opts.worker_id,
-                    opts.lease_seconds,
-                    older_than=older_than,
-                    only=opts.only_list,
-                    installations=self.lanes.routing([lane]),
-                    limit=PROBE_BATCH,
-                )
-                if batch:
-                    await self._probe(batch, lane)
-                    return True
+        # No lock: claim_probe skips rows another slot holds, so slots probe side by side.
+        for lane in self._lanes_to_try():
+            batch = await self.ctx.store.claim_probe(
+                opts.worker_id,
+                opts.lease_seconds,
+                older_than=older_than,
+                only=opts.only_list,
+                installations=self.lanes.routing([lane]),
+                limit=PROBE_BATCH,
+            )
+            if batch:
+                await self._probe(batch, lane)
+                return True
         return False
 
     def _lanes_to_try(self) -> list[Lane]:
