@@ -58,7 +58,10 @@ EXIT_CODES: dict[str | None, dict[int, str]] = {
     "recover": _COMMON | {FAILED: "a chunk could not be processed (its row was held), or "
                           "another error"},
     "add": _COMMON | _GITHUB | {FAILED: "a repository was not added (the reason is shown; "
-                                "the others were), or another error"},
+                                "the others were), or another error",
+                                USAGE: "a bad OWNER/NAME (with --from: every bad line named "
+                                "by its number, nothing added) or a --from file that cannot "
+                                "be read"},
     "retry": _COMMON | {FAILED: "a backfill was not retried (it was not failed), or "
                         "another error"},
     "remove": _COMMON | {FAILED: "nothing was deleted (not confirmed, or already gone), or "

@@ -203,3 +203,39 @@ def fill_size(follow_ups: int, max_page: int, points: int = 1, retries: int = 0)
         if points_for(batch_requests(n, follow_ups, retries)) <= points:
             best = n
     return best
+
+
+# The freshness probe: per aliased repository only the newest PR's updatedAt and the PR
+# totalCount. Each `pullRequests(first: 1)` is a top-level connection (1 request), so 100
+# repositories cost 100 requests: 1 point (core.github.cost).
+PROBE_BATCH = 100
+
+
+def probe_alias(i: int) -> str:
+    """The alias of the i-th repository of a probe (its errors are located by it)."""
+    return f"r{i}"
+
+
+def probe_query(count: int) -> str:
+    """One document asking `count` repositories (variables `o{i}`, `n{i}`) for their newest
+    PR's `updatedAt` and their PR `totalCount`."""
+    params = ", ".join(f"$o{i}: String!, $n{i}: String!" for i in range(count))
+    fields = " ".join(
+        f"{probe_alias(i)}: repository(owner: $o{i}, name: $n{i}) {{ pullRequests(first: 1, "
+        "orderBy: {field: UPDATED_AT, direction: DESC}) "
+        "{ totalCount nodes { updatedAt } } }"
+        for i in range(count)
+    )
+    return f"query FreshnessProbe({params}) {{ {fields} {RATE_LIMIT_FIELDS} }}"
+
+
+def facts_query(count: int) -> str:
+    """One document asking `count` repositories (variables `o{i}`, `n{i}`) what COUNT_QUERY
+    asks one: node id, current name, PR `totalCount` (1 request each: 100 a point)."""
+    params = ", ".join(f"$o{i}: String!, $n{i}: String!" for i in range(count))
+    fields = " ".join(
+        f"{probe_alias(i)}: repository(owner: $o{i}, name: $n{i}) "
+        "{ id nameWithOwner pullRequests { totalCount } }"
+        for i in range(count)
+    )
+    return f"query RepositoryFacts({params}) {{ {fields} {RATE_LIMIT_FIELDS} }}"

@@ -58,6 +58,23 @@ class SyncLease(Lease):
     watermark: datetime | None
 
 
+class ProbeLease(Snapshot):
+    """A completed repository claimed for one freshness probe (`claim_probe`): leased and
+    fenced as a sync, settled by `settle_probe` or `probe_failed`."""
+
+    backfill_state_id: UUID
+    repository_id: UUID
+    owner: str
+    name: str
+    claim_token: int
+    lease_expires_at: datetime
+    installation_id: int | None = None
+
+    @property
+    def repository(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
 class Chunk(Snapshot):
     id: UUID
     backfill_state_id: UUID

@@ -27,6 +27,7 @@ from core.store.models import (
     CommitResult,
     Freshness,
     Lease,
+    ProbeLease,
     PullRequestRecord,
     RateLimitRecord,
     Registration,
@@ -179,8 +180,12 @@ class Store:
         )
         return _TIMESTAMP.validate_python(expiry)
 
-    async def release(self, lease: Lease) -> bool:
-        return await self._flag("release_backfill", **_lease(lease))
+    async def release(self, lease: Lease | ProbeLease) -> bool:
+        return await self._flag(
+            "release_backfill",
+            backfill_state_id=lease.backfill_state_id,
+            claim_token=lease.claim_token,
+        )
 
     async def remember_page_size(self, lease: Lease, page_size: int) -> bool:
         """The page size this backfill settled on, for whoever claims it next."""
@@ -340,6 +345,60 @@ class Store:
             only=list(only) if only is not None else None,
             margin_seconds=margin_seconds,
             **_routing(installations),
+        )
+
+    async def claim_probe(
+        self,
+        worker_id: str,
+        lease_seconds: int = 60,
+        *,
+        older_than: timedelta | None = timedelta(minutes=15),
+        only: Sequence[UUID] | None = None,
+        installations: Sequence[int] | None = None,
+        limit: int = 100,
+    ) -> list[ProbeLease]:
+        """Up to `limit` (1-100) completed repositories whose freshness is due (as
+        `claim_sync`, less walks in progress and repositories a probe found moved), each
+        leased for one probe. `installations`: only repositories routed to those."""
+        return await self._rows(
+            "claim_probe",
+            ProbeLease,
+            worker_id=worker_id,
+            lease_seconds=lease_seconds,
+            older_than=older_than,
+            only=list(only) if only is not None else None,
+            installations=list(installations) if installations is not None else None,
+            limit=limit,
+        )
+
+    async def settle_probe(
+        self,
+        lease: ProbeLease,
+        newest_updated_at: datetime | None,
+        total_count: int,
+        margin_seconds: int = 600,
+    ) -> str:
+        """'unchanged' (fresh as of the probe, no chunk row), 'moved' (due for a sync) or
+        'lost' (the lease was taken over); the lease is let go."""
+        return str(
+            await self._value(
+                "settle_probe",
+                backfill_state_id=lease.backfill_state_id,
+                claim_token=lease.claim_token,
+                newest_updated_at=newest_updated_at,
+                total_count=total_count,
+                margin_seconds=margin_seconds,
+            )
+        )
+
+    async def probe_failed(self, lease: ProbeLease, error: str, cooldown_seconds: int) -> bool:
+        """GitHub would not answer for this repository: it rests `cooldown_seconds`."""
+        return await self._flag(
+            "probe_failed",
+            backfill_state_id=lease.backfill_state_id,
+            claim_token=lease.claim_token,
+            error=error,
+            cooldown_seconds=cooldown_seconds,
         )
 
     async def request_sync(self, only: Sequence[UUID] | None = None) -> int:
@@ -583,9 +642,17 @@ class Store:
         return dict(report)
 
     async def prune_completed_chunks(
-        self, *, cleanup_days: int, batch: int = 5000
+        self, *, cleanup_days: int, batch: int = 5000, count: bool = True
     ) -> dict[str, Any]:
+        """One cleanup batch: completed chunks older than `cleanup_days`, failed chunks
+        started before then, workers silent for a day (or `cleanup_days` if shorter), at most
+        `batch` rows of each. `count=False`: no recount of what is left (a drain's later
+        batches; `more` says whether the batch came back full)."""
         report: Mapping[str, Any] = await self._value(
-            "prune_completed_chunks", cleanup_days=cleanup_days, batch=batch, dry_run=False
+            "prune_completed_chunks",
+            cleanup_days=cleanup_days,
+            batch=batch,
+            dry_run=False,
+            count=count,
         )
         return dict(report)
