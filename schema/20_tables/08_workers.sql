@@ -11,6 +11,8 @@ CREATE TABLE workers (
     stopped_at         timestamptz,
     CHECK ((status = 'stopped') = (stopped_at IS NOT NULL))
 );
+-- The console's workers: those heard from recently.
+CREATE INDEX workers_heartbeat_idx ON workers (heartbeat_at);
 
 ALTER TABLE workers ENABLE ROW LEVEL SECURITY;
 CREATE POLICY service_role_all ON workers FOR ALL TO service_role
