@@ -4,6 +4,7 @@ only the workers heard from recently. Each is planned with its real window and w
 
 from __future__ import annotations
 
+from core.monitoring import PollCache, collect_stats
 from core.store import Store
 
 MONITORING = (
@@ -81,3 +82,42 @@ def test_each_read_plans_with_its_window_and_without_jit(db) -> None:
         assert "jit=off" in config, name
     for name in ("backfill_progress", "chunk_statistics"):  # the ones taking a window
         assert "plan_cache_mode=force_custom_plan" in settings[name], name
+
+
+def without_clock(report) -> tuple[list[dict], list[dict]]:
+    """Progress and freshness rows without what moves with the clock between two reads."""
+    moving = {"observed_at", "lag_seconds"}
+    return (
+        [p.model_dump(exclude=moving) for p in report.progress],
+        [f.model_dump(exclude=moving) for f in report.freshness],
+    )
+
+
+async def test_a_poll_with_a_cache_shows_what_a_whole_read_shows(store: Store, db) -> None:
+    states = [
+        (await store.register_backfill("octo", name, 10)).backfill_state_id
+        for name in ("b", "a", "c")
+    ]
+    chunk(db, states[0], 1, "failed", "1 day")
+    cache = PollCache()
+    first = await collect_stats(store, cache=cache)
+    assert without_clock(first) == without_clock(await collect_stats(store))
+    assert len(first.progress) == 3 and len(first.freshness) == 3
+
+    unchanged = await store.monitoring_changes(list(cache.progress), list(cache.freshness))
+    assert [unchanged[k] for k in ("progress", "progress_gone", "freshness", "freshness_gone")] == [
+        [],
+        [],
+        [],
+        [],
+    ]
+
+    assert await store.pause_backfill(states[1])
+    db.execute("DELETE FROM repositories WHERE name = 'c'")
+    changed = await store.monitoring_changes(list(cache.progress), list(cache.freshness))
+    assert len(changed["progress"]) == 1 and len(changed["progress_gone"]) == 2
+    merged = await collect_stats(store, cache=cache)
+    assert without_clock(merged) == without_clock(await collect_stats(store))
+    assert [p.status for p in merged.progress] == ["pending", "paused"]
+    for f in merged.freshness:
+        assert f.lag_seconds is None  # none completed
