@@ -598,6 +598,24 @@ class Store:
         )
         return [BackfillProgress.model_validate(row) for row in rows]
 
+    async def monitoring_changes(
+        self,
+        known_progress: Sequence[str],
+        known_freshness: Sequence[str],
+        rate_window_minutes: int = 15,
+    ) -> dict[str, Any]:
+        """The progress and freshness rows not among the known digests, and the known digests
+        that are gone: {observed_at, progress, progress_gone, freshness, freshness_gone}, each
+        row with its digest `h` and without what moves with the clock alone (observed_at,
+        lag_seconds). `core.monitoring.PollCache` merges it into whole snapshots."""
+        answer: Mapping[str, Any] = await self._value(
+            "monitoring_changes",
+            rate_window=timedelta(minutes=rate_window_minutes),
+            known_progress=list(known_progress),
+            known_freshness=list(known_freshness),
+        )
+        return dict(answer)
+
     async def backfill_detail(
         self, backfill_state_id: UUID, chunks: int = 20
     ) -> BackfillDetail | None:
