@@ -144,7 +144,9 @@ class LookAhead:
             retries = buffer.next_retries()
             fresh = 0
             if buffer.has_more and len(buffer.entries) < (capacity if ahead else page_size):
-                fresh = fill_size(len(follow_ups), page_size, retries=len(retries))
+                fresh = fill_size(
+                    sum(f.requests for f in follow_ups), page_size, retries=len(retries)
+                )
             if fresh == 0 and not follow_ups and not retries:
                 if buffer.entries and buffer.complete_prefix() == 0:
                     # Its first PR waits for pages nothing can ask for: never an empty page
