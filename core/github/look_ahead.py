@@ -140,7 +140,7 @@ class LookAhead:
         buffer, key, owner, name = walk.buffer, walk.key, walk.owner, walk.name
         capacity = max(page_size * 3, 2 * MAX_PAGE)
         while buffer.retries or not (buffer.complete_prefix() >= page_size or buffer.exhausted):
-            follow_ups = buffer.follow_ups(min(REQUESTS_PER_POINT, 2 * page_size))
+            follow_ups = buffer.follow_ups(REQUESTS_PER_POINT - 1)
             retries = buffer.next_retries()
             fresh = 0
             if buffer.has_more and len(buffer.entries) < (capacity if ahead else page_size):
