@@ -13,6 +13,7 @@ import random
 from typing import Any
 
 from .data import LABELS, VERBS, Repo, iso
+from .threads import truth as thread_truth
 
 MAX_EVOLVE = 100_000
 
@@ -103,6 +104,7 @@ def truth(repo: Repo) -> dict[str, Any]:
                 "reviews": [reviews[j]["id"] for j in repo.kept("review", i)],
                 "comments": [comments[j]["id"] for j in repo.kept("comment", i)],
                 "labels": [LABELS[k][0] for k in pr["_labels"]],
+                "review_threads": thread_truth(repo, i),
             }
         )
     return {"repo": repo.full_name, "pull_requests": out}

@@ -43,6 +43,7 @@ from .ids import parse_node_id
 from .limits import Budgets, TokenState
 from .resolvers import RESOLVERS, RequestContext, World
 from .schema import load_schema
+from .threads import totals as thread_totals
 from .transport import SimAsyncTransport, SimSyncTransport
 from .validation import QueryCache
 
@@ -89,7 +90,8 @@ class Simulator:
         self._pages: dict[str, Counter[str]] = defaultdict(Counter)
         self._faults: Counter[str] = Counter()
         self._outcomes: Counter[str] = Counter()
-        self._totals: dict[tuple[str, int], tuple[int, int]] = {}
+        # (reviews, comments, review threads, review comments) per (repository, PR count)
+        self._totals: dict[tuple[str, int], tuple[int, int, int, int]] = {}
         self._aimed_used: Counter[int] = Counter()
         self._current: TokenState | None = None  # whose request is being handled
         self.app = (
@@ -219,12 +221,17 @@ class Simulator:
             firsts = [st.first_at for st in states if st.first_at is not None]
             lasts = [st.last_at for st in states if st.last_at is not None]
             span = (max(lasts) - min(firsts)) * self.config.time_scale if firsts and lasts else 0
-            reviews, comments = {}, {}
+            reviews, comments, threads, review_comments = {}, {}, {}, {}
             for repo in self.world.repos:
                 key = (repo.full_name, repo.count)
                 if key not in self._totals:
-                    self._totals[key] = repo.totals()
-                reviews[repo.full_name], comments[repo.full_name] = self._totals[key]
+                    self._totals[key] = repo.totals() + thread_totals(repo)
+                (
+                    reviews[repo.full_name],
+                    comments[repo.full_name],
+                    threads[repo.full_name],
+                    review_comments[repo.full_name],
+                ) = self._totals[key]
             return {
                 "tokens": tokens,
                 "installations": installations,
@@ -234,6 +241,8 @@ class Simulator:
                 "prs": {r.full_name: r.count for r in self.world.repos},
                 "reviews": reviews,
                 "comments": comments,
+                "review_threads": threads,
+                "review_comments": review_comments,
                 "faults": dict(self._faults),
                 "outcomes": dict(self._outcomes),
                 # every token's: the first request to the last answer, GitHub's seconds

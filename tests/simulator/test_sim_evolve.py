@@ -37,6 +37,7 @@ def test_evolve_changes_k_prs_adds_m_and_truth_shows_it() -> None:
     assert deleted == report["comments_deleted"] > 0
     assert set(new[next(iter(moved))]) == {
         "number", "id", "state", "merged", "title", "updatedAt", "reviews", "comments", "labels",
+        "review_threads",
     }  # fmt: skip
 
 
