@@ -1,6 +1,7 @@
 """The REST listings the product reads, answered as GitHub answers them:
 `GET /repos/{owner}/{repo}/issues/comments` (a repository's conversation comments; the
-simulator's issues have none, so these are its PRs' comments).
+simulator's issues have none, so these are its PRs' comments) and
+`GET /repos/{owner}/{repo}/issues/comments/{comment_id}` (one, 404 once deleted).
 
 GitHub's rules followed (docs.github.com/rest/issues/comments#list-issue-comments-for-a-repository,
 /rest/using-the-rest-api/using-pagination-in-the-rest-api,
@@ -28,7 +29,7 @@ from urllib.parse import parse_qs, urlencode
 from . import responses as R
 from .data import Repo, iso
 
-_COMMENTS_RE = re.compile(r"^(?:/api/v3)?/repos/([^/]+)/([^/]+)/issues/comments/?$")
+_COMMENTS_RE = re.compile(r"^(?:/api/v3)?/repos/([^/]+)/([^/]+)/issues/comments(?:/(\d+))?/?$")
 REST_DOCS = "https://docs.github.com/rest"
 HOUR = 3600
 
@@ -94,6 +95,13 @@ class RestApi:
             return self._answer(
                 404, budget, {"message": "Not Found", "documentation_url": REST_DOCS}
             )
+        if match.group(3) is not None:  # one comment: GET .../issues/comments/{id}
+            budget.used += 1
+            found = self._one(repo, int(match.group(3)))
+            if found is None:
+                body = {"message": "Not Found", "documentation_url": REST_DOCS}
+                return self._answer(404, budget, body)
+            return self._answer(200, budget, self._rest(repo, found))
         try:
             per_page = min(100, max(1, int(args.get("per_page", "30"))))
             page = max(1, int(args.get("page", "1")))
@@ -107,8 +115,8 @@ class RestApi:
         key = "updatedAt" if sort == "updated" else "createdAt"
         items.sort(key=lambda c: (c[key], int(c["fullDatabaseId"])), reverse=descending)
         last = max(1, math.ceil(len(items) / per_page))
-        body = [self._rest(repo, c) for c in items[(page - 1) * per_page : page * per_page]]
-        encoded = R.dump(body)
+        shown = [self._rest(repo, c) for c in items[(page - 1) * per_page : page * per_page]]
+        encoded = R.dump(shown)
         etag = 'W/"' + hashlib.sha256(encoded).hexdigest()[:32] + '"'
         extra = {"etag": etag}
         if page < last:
@@ -131,6 +139,17 @@ class RestApi:
                 if since is None or _epoch(c["updatedAt"]) >= since:
                     out.append(c)
         return out
+
+    @staticmethod
+    def _one(repo: Repo, database_id: int) -> dict[str, Any] | None:
+        """The live comment of that REST id (data.Children: base id + PR index * 1000 + j)."""
+        offset = database_id - ((repo.slot + 1) * 10**13 + 5 * 10**12)
+        i, j = divmod(offset, 1000)
+        if offset < 0 or i >= repo.count or j >= len(repo.comments(i)):
+            return None
+        if j not in repo.kept("comment", i):
+            return None
+        return repo.comments(i)[j]
 
     @staticmethod
     def _rest(repo: Repo, c: dict[str, Any]) -> dict[str, Any]:
