@@ -217,7 +217,6 @@ class Upkeep:
 
     store: Any
     rest_for: Callable[[int | None], RestClient]
-    installations: Mapping[UUID, int | None] = field(default_factory=dict)
     last_catch_up: dict[UUID, datetime] = field(default_factory=dict)
 
     async def plans(self, only: Sequence[UUID] | None = None) -> list[CatchUpPlan]:
@@ -238,7 +237,7 @@ class Upkeep:
         logged and the others go on."""
         reports: list[UpkeepReport] = []
         for plan in await self.plans(only):
-            rest = self.rest_for(self.installations.get(plan.repository_id))
+            rest = self.rest_for(plan.installation_id)
             at = now or rest.clock.now()
             try:
                 last = self.last_catch_up.get(plan.backfill_state_id)
@@ -259,3 +258,29 @@ def requests_per_day(comments: int, changed_per_day: int = 0, deleted_per_day: i
     catch = runs + math.ceil(changed_per_day / PER_PAGE)
     check = max(1, math.ceil(comments / PER_PAGE)) * int(timedelta(days=1) / VERIFY_EVERY)
     return catch + check + deleted_per_day
+
+
+def upkeep_for(
+    store: Any,
+    lanes: Sequence[Any],
+    base_url: str,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> tuple[Upkeep, list[RestClient]]:
+    """An `Upkeep` whose REST clients are the lanes' credentials (one each, sharing the
+    lane's server-time pacer: REST's time counts with GraphQL's in the token's ledger); a
+    repository routed to an installation uses that installation's, others the first lane's.
+    Returns the clients too: the caller closes them."""
+    clients: dict[int | None, RestClient] = {}
+    made: list[RestClient] = []
+    for lane in lanes:
+        credential = lane.credential or lane.client.credential
+        rest = RestClient(base_url, credential, pacer=lane.client.pacer, transport=transport)
+        made.append(rest)
+        clients.setdefault(credential.installation_id, rest)
+    first = made[0]
+
+    def rest_for(installation_id: int | None) -> RestClient:
+        return clients.get(installation_id, first)
+
+    return Upkeep(store, rest_for), made

@@ -330,6 +330,7 @@ class CatchUpPlan(Snapshot):
     name: str
     since: datetime
     verified_at: datetime | None
+    installation_id: int | None = None
 
     @property
     def full_name(self) -> str:
