@@ -25,9 +25,11 @@ Review comments (`/pulls/comments`) are a second `Listing` once their table exis
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -86,6 +88,7 @@ class UpkeepReport:
     `not_modified` answered 304 (free)."""
 
     repository: str
+    kind: str = "catch_up"  # or "verify"
     requests: int = 0
     not_modified: int = 0
     updated: int = 0
@@ -176,7 +179,7 @@ async def verify(
     """Delete the stored comments of `plan`'s repository GitHub no longer has (see the
     module); at most `max_confirmations` per run (the rest at the next). Raises what
     `RestClient.get` raises (nothing is deleted then)."""
-    report = UpkeepReport(plan.full_name)
+    report = UpkeepReport(plan.full_name, "verify")
     path = listing.path.format(owner=plan.owner, name=plan.name)
     listed_at = rest.clock.now() - CLOCK_MARGIN
     ids: list[str] = []
@@ -284,3 +287,57 @@ def upkeep_for(
         return clients.get(installation_id, first)
 
     return Upkeep(store, rest_for), made
+
+
+UPKEEP_TICK = 60.0  # seconds between a worker's looks at what is due
+
+
+async def upkeep_loop(
+    upkeep: Upkeep, sleep: Callable[[float], Awaitable[None]] | None = None
+) -> None:
+    """A worker's upkeep until cancelled: every UPKEEP_TICK, whatever is due (see
+    `Upkeep.run`); a pass that fails is logged and the loop goes on."""
+    pause = sleep or asyncio.sleep
+    while True:
+        try:
+            await upkeep.run(catch_up_now=False)
+        except Exception as exc:  # the database away a moment: the next tick tries again
+            log.warning("comment upkeep pass failed: %s", exc)
+        await pause(UPKEEP_TICK)
+
+
+@contextlib.asynccontextmanager
+async def comment_upkeep(
+    engine: Any, rest_api_url: str | None, *, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[Upkeep | None]:
+    """The engine's `Upkeep` (None, logged, when GitHub's REST root cannot be told from the
+    settings: see `Settings.rest_api_url`); its REST clients are closed on the way out."""
+    if rest_api_url is None:
+        log.warning("comment upkeep off: GitHub's REST API root is unknown (set GITHUB_API_URL)")
+        yield None
+        return
+    upkeep, clients = upkeep_for(engine.store, engine.lanes, rest_api_url, transport=transport)
+    try:
+        yield upkeep
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def alongside(upkeep: Upkeep | None, work: Awaitable[Any], *, until_idle: bool) -> Any:
+    """Run `work` (a worker's run) with the upkeep on its schedule beside it; a worker that
+    stops when idle does one pass of what is due after its work instead. Returns `work`'s
+    result."""
+    if upkeep is None:
+        return await work
+    if until_idle:
+        result = await work
+        await upkeep.run(catch_up_now=False)
+        return result
+    loop = asyncio.create_task(upkeep_loop(upkeep))
+    try:
+        return await work
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
