@@ -38,6 +38,7 @@ from uuid import UUID
 import httpx
 
 from core.github.rest import PER_PAGE, RestClient
+from core.monitoring import REST_SUFFIX
 from core.store.models import CatchUpPlan, StoredComment
 
 log = logging.getLogger(__name__)
@@ -239,19 +240,57 @@ class Upkeep:
         not within VERIFY_EVERY (every one with `verify_now`). A repository's failure is
         logged and the others go on."""
         reports: list[UpkeepReport] = []
-        for plan in await self.plans(only):
-            rest = self.rest_for(plan.installation_id)
-            at = now or rest.clock.now()
-            try:
-                last = self.last_catch_up.get(plan.backfill_state_id)
-                if catch_up_now or last is None or at - last >= CATCH_UP_EVERY:
-                    reports.append(await catch_up(self.store, rest, plan))
-                    self.last_catch_up[plan.backfill_state_id] = at
-                if verify_now or plan.verified_at is None or at - plan.verified_at >= VERIFY_EVERY:
-                    reports.append(await verify(self.store, rest, plan))
-            except Exception as exc:  # one repository's trouble stops only its upkeep
-                log.warning("comment upkeep of %s failed: %s", plan.full_name, exc)
+        used: dict[int, RestClient] = {}
+        try:
+            for plan in await self.plans(only):
+                rest = self.rest_for(plan.installation_id)
+                used[id(rest)] = rest
+                await self._one(plan, rest, reports, verify_now, catch_up_now, now)
+        finally:
+            for rest in used.values():
+                await self.publish(rest)
         return reports
+
+    async def publish(self, rest: RestClient) -> None:
+        """Store the REST budget the client last saw (stats, --json and the console's budget
+        panel show it beside GraphQL's): a row keyed by the token's fingerprint + "/rest"."""
+        b = rest.budget
+        if b.limit is None or b.remaining is None or b.used is None or b.reset_at is None:
+            return
+        try:
+            await self.store.record_rate_limit(
+                rest.credential.fingerprint + REST_SUFFIX,
+                remaining=b.remaining,
+                limit=b.limit,
+                used=b.used,
+                reset_at=b.reset_at,
+                queries=b.requests,
+                credential=f"{rest.credential.name} (REST)",
+                installation_id=rest.credential.installation_id,
+            )
+        except Exception as exc:  # a figure on a screen: never worth stopping the work
+            log.warning("REST budget not published: %s", exc)
+
+    async def _one(
+        self,
+        plan: CatchUpPlan,
+        rest: RestClient,
+        reports: list[UpkeepReport],
+        verify_now: bool,
+        catch_up_now: bool,
+        now: datetime | None,
+    ) -> None:
+        """One repository's upkeep, whatever is due; its failure is logged, not raised."""
+        at = now or rest.clock.now()
+        try:
+            last = self.last_catch_up.get(plan.backfill_state_id)
+            if catch_up_now or last is None or at - last >= CATCH_UP_EVERY:
+                reports.append(await catch_up(self.store, rest, plan))
+                self.last_catch_up[plan.backfill_state_id] = at
+            if verify_now or plan.verified_at is None or at - plan.verified_at >= VERIFY_EVERY:
+                reports.append(await verify(self.store, rest, plan))
+        except Exception as exc:  # one repository's trouble stops only its upkeep
+            log.warning("comment upkeep of %s failed: %s", plan.full_name, exc)
 
 
 def requests_per_day(comments: int, changed_per_day: int = 0, deleted_per_day: int = 0) -> int:

@@ -14,6 +14,7 @@ from core.backfill.comment_catch_up import upkeep_for
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import open_engine
 from core.config import Settings, load_settings
+from core.monitoring import collect_stats
 from core.simulator import RepoSpec, SimConfig, Simulator
 from tests.support.databases import database_for_transport
 from tests.support.sync_runs import run, sync_now
@@ -108,6 +109,15 @@ async def test_quiet_edits_and_deletions_reach_the_database(
             assert rest_used(sim) == used
             assert sum(r.requests for r in again) == sum(r.not_modified for r in again) > 0
             assert stored_bodies(database_url) == truth
+
+            # Both budgets are published: `stats --json` lists them apart.
+            budgets = (await collect_stats(engine.store)).to_json()
+            (rest,) = budgets["rest"]
+            assert rest["limit"] == 5000 and rest["remaining"] == 5000 - used
+            assert rest["name"].endswith("(REST)")
+            assert budgets["graphql"] and all(
+                b["resource"] == "graphql" for b in budgets["graphql"]
+            )
         finally:
             for client in clients:
                 await client.aclose()
