@@ -41,6 +41,7 @@ BENCHMARKS = [
     "bench_budget",
     "bench_pacing",
     "bench_sync",
+    "bench_comment_upkeep",
     "bench_console",  # only if present
 ]
 
