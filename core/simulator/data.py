@@ -365,6 +365,7 @@ class Repo:
         # Comments edited on GitHub: (kind, PR index, position) -> (body, updatedAt epoch).
         # An edit does not move the PR's updatedAt (GitHub does not promise it does).
         self.edited: dict[tuple[str, int, int], tuple[str, int]] = {}
+        self.generation = 0  # moved by every change (touch): what was listed may differ now
 
     # --- numbers -----------------------------------------------------------------------------
 
@@ -502,6 +503,7 @@ class Repo:
 
     def touch(self, i: int) -> None:
         """Forget what was cached about PR i (it changed)."""
+        self.generation += 1
         self._meta.pop(i, None)
         self._lists.pop(("review", i), None)
         self._lists.pop(("comment", i), None)

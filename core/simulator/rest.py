@@ -59,6 +59,7 @@ class RestApi:
         self.secondary_every = secondary_every
         self.budgets: dict[str, RestBudget] = {}
         self.counts = {"requests": 0, "not_modified": 0, "secondary": 0, "primary": 0}
+        self._listings: dict[tuple, list[dict[str, Any]]] = {}
 
     @staticmethod
     def handles(method: str, path: str) -> bool:
@@ -111,9 +112,7 @@ class RestApi:
             return self._answer(422, budget, {"message": "Validation Failed"})
         sort = args.get("sort", "created")
         descending = args.get("direction", "asc" if sort == "created" else "desc") == "desc"
-        items = self._comments(repo, since)
-        key = "updatedAt" if sort == "updated" else "createdAt"
-        items.sort(key=lambda c: (c[key], int(c["fullDatabaseId"])), reverse=descending)
+        items = self._listing(repo, since, sort, descending)
         last = max(1, math.ceil(len(items) / per_page))
         shown = [self._rest(repo, c) for c in items[(page - 1) * per_page : page * per_page]]
         encoded = R.dump(shown)
@@ -129,6 +128,22 @@ class RestApi:
             return R.SimResponse(304, self._headers(budget, extra), b"")
         budget.used += 1
         return R.SimResponse(200, self._headers(budget, extra), encoded)
+
+    def _listing(
+        self, repo: Repo, since: int | None, sort: str, descending: bool
+    ) -> list[dict[str, Any]]:
+        """The whole sorted listing, kept while the repository is unchanged: its pages are
+        asked for one after another, and building it is O(comments)."""
+        key = (id(repo), repo.count, repo.generation, since, sort, descending)
+        found = self._listings.get(key)
+        if found is None:
+            found = self._comments(repo, since)
+            field = "updatedAt" if sort == "updated" else "createdAt"
+            found.sort(key=lambda c: (c[field], int(c["fullDatabaseId"])), reverse=descending)
+            if len(self._listings) >= 8:
+                self._listings.pop(next(iter(self._listings)))
+            self._listings[key] = found
+        return found
 
     def _comments(self, repo: Repo, since: int | None) -> list[dict[str, Any]]:
         out = []
