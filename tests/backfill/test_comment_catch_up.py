@@ -121,3 +121,28 @@ async def test_quiet_edits_and_deletions_reach_the_database(
         finally:
             for client in clients:
                 await client.aclose()
+
+
+async def test_a_catch_up_past_one_page_walks_by_since(
+    engine_settings: Settings, database_url: str
+) -> None:
+    sim = Simulator(SimConfig(repos=[RepoSpec("o", "talk", 300)], seed=4))
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, [REPO])
+        await run(engine, sync_every=0)
+        upkeep, clients = upkeep_for(
+            engine.store, engine.lanes, "https://sim", transport=sim.transport()
+        )
+        try:
+            await upkeep.run()
+            sim.evolve(REPO, edit_comments=250, seed=8)  # 250 PRs: past two pages
+            truth = sim.truth(REPO, bodies=True)["bodies"]
+            (report,) = await upkeep.run()
+            assert report.updated == 250 and report.requests >= 3
+            assert stored_bodies(database_url) == truth
+            (plan,) = await upkeep.plans()
+            newest = max(b["updatedAt"] for b in truth.values())
+            assert f"{plan.since:%Y-%m-%dT%H:%M:%SZ}" == newest  # the watermark
+        finally:
+            for client in clients:
+                await client.aclose()

@@ -94,3 +94,32 @@ def test_next_link_reads_rel_next_only() -> None:
     assert next_link(header) == "https://x/a?page=2"
     assert next_link('<https://x/a?page=1>; rel="prev"') is None
     assert next_link(None) is None
+
+
+class Ledger:
+    """The token's shared server-time ledger, recording what it is asked."""
+
+    def __init__(self) -> None:
+        self.reserved: list[float] = []
+        self.settled: list[int] = []
+
+    async def reserve(
+        self, seconds: float, *, window: float, budget: float, kill: float
+    ) -> tuple[int | None, float]:
+        self.reserved.append(seconds)
+        return len(self.reserved), 0.0
+
+    async def settle(self, reservation: int, seconds: float) -> None:
+        self.settled.append(reservation)
+
+
+async def test_rest_server_time_goes_through_the_tokens_shared_ledger(clock: FakeClock) -> None:
+    from core.github.pacing import ServerTimePacer
+
+    sim = make_sim(clock, prs=10)
+    ledger = Ledger()
+    pacer = ServerTimePacer(ledger=ledger)
+    async with client(sim, clock, pacer=pacer) as rest:
+        await rest.get(rest.url(PATH))
+        await rest.get(rest.url(PATH))  # a 304 takes GitHub's time too
+    assert len(ledger.reserved) == 2 and ledger.settled == [1, 2]
