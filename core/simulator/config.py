@@ -214,6 +214,7 @@ class SimConfig:
     # request refused with a secondary limit (403, retry-after 1), 0 never.
     rest_limit: int = 5000
     rest_secondary_every: int = 0
+    rest_secondary_status: int = 403  # GitHub answers a secondary limit 403 or 429
 
     @property
     def minute(self) -> float:

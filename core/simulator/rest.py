@@ -51,9 +51,12 @@ def _epoch(value: str) -> int:
 class RestApi:
     """GitHub's REST listings over the simulator's world (`find(owner, name)` -> Repo)."""
 
-    def __init__(self, find: Any, limit: int = 5000, secondary_every: int = 0) -> None:
-        """`secondary_every`: every Nth counted REST request is refused with a secondary
-        limit (403, retry-after 1), 0 never."""
+    def __init__(
+        self, find: Any, limit: int = 5000, secondary_every: int = 0, secondary_status: int = 403
+    ) -> None:
+        """`secondary_every`: every Nth REST request is refused with a secondary limit
+        (`secondary_status` 403 or 429, retry-after 1), 0 never."""
+        self.secondary_status = secondary_status
         self.find = find
         self.limit = limit
         self.secondary_every = secondary_every
@@ -90,7 +93,7 @@ class RestApi:
                 " before you try again.",
                 "documentation_url": REST_DOCS,
             }
-            return self._answer(403, budget, body, {"retry-after": "1"})
+            return self._answer(self.secondary_status, budget, body, {"retry-after": "1"})
         if repo is None:
             budget.used += 1
             return self._answer(

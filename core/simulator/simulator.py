@@ -97,6 +97,7 @@ class Simulator:
             lambda owner, name: self.world.by_name.get(f"{owner}/{name}".lower()),
             config.rest_limit,
             config.rest_secondary_every,
+            config.rest_secondary_status,
         )
         self.app = (
             SimApp(config.app, config.clock, config.time_scale, config.seed)

@@ -43,8 +43,11 @@ async def test_the_reserve_is_kept_by_waiting_for_the_reset(clock: FakeClock) ->
     assert sim.rest.counts["primary"] == 0  # never ran the budget dry
 
 
-async def test_a_secondary_limit_is_waited_out_for_retry_after(clock: FakeClock) -> None:
-    sim = make_sim(clock, prs=10, rest_secondary_every=2)
+@pytest.mark.parametrize("status", [403, 429])
+async def test_a_secondary_limit_is_waited_out_for_retry_after(
+    clock: FakeClock, status: int
+) -> None:
+    sim = make_sim(clock, prs=10, rest_secondary_every=2, rest_secondary_status=status)
     async with client(sim, clock) as rest:
         await rest.get(rest.url(PATH, since=stamp(1)))
         page = await rest.get(rest.url(PATH, since=stamp(2)))
