@@ -42,6 +42,7 @@ BENCHMARKS = [
     "bench_pacing",
     "bench_sync",
     "bench_scale",
+    "bench_comment_upkeep",
     "bench_console",  # only if present
 ]
 

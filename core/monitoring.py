@@ -60,6 +60,14 @@ def server_time_metrics(record: RateLimitRecord) -> dict[str, Any] | None:
     }
 
 
+REST_SUFFIX = "/rest"  # a REST budget's row: its token's fingerprint + this (one-way still)
+
+
+def budget_resource(token_fingerprint: str) -> str:
+    """Which of GitHub's budgets a stored row is: "rest" (REST's `core`) or "graphql"."""
+    return "rest" if token_fingerprint.endswith(REST_SUFFIX) else "graphql"
+
+
 def budget_metrics(record: RateLimitRecord) -> dict[str, Any]:
     """The spec's metric names for a stored budget snapshot, and its server time. `name`: whose
     budget ("installation 42 (octo-org)", "token 1a2b3c4d"; the fingerprint when the writer
@@ -67,6 +75,7 @@ def budget_metrics(record: RateLimitRecord) -> dict[str, Any]:
     Never a token: the fingerprint is one-way."""
     average = record.average_cost_per_query or (record.last_cost or 1)
     return {
+        "resource": budget_resource(record.token_fingerprint),
         "name": record.name,
         "installationId": record.installation_id,
         "tokenFingerprint": record.token_fingerprint,
@@ -169,7 +178,8 @@ class StatsReport:
                 for p in self.progress
             ],
             "workers": [w.model_dump(mode="json") for w in self.workers],
-            "graphql": self.budgets,
+            "graphql": [b for b in self.budgets if b["resource"] == "graphql"],
+            "rest": [b for b in self.budgets if b["resource"] == "rest"],
             "stuckChunks": [c.model_dump(mode="json") for c in self.stuck],
             "freshness": [f.model_dump(mode="json") for f in self.freshness],
         }

@@ -334,3 +334,28 @@ class RemovalCounts(Snapshot):
             f"{self.comments:,} comments, {self.chunks:,} chunks, "
             f"{self.failures:,} refused-PR records and its backfill"
         )
+
+
+class CatchUpPlan(Snapshot):
+    """A completed repository's comment catch-up (`comment_catch_up_plan`): `since` (GitHub's
+    clock) is where the next catch-up starts; `verified_at` when deletions were last
+    verified (None: never)."""
+
+    backfill_state_id: UUID
+    repository_id: UUID
+    owner: str
+    name: str
+    since: datetime
+    verified_at: datetime | None
+    installation_id: int | None = None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+class StoredComment(Snapshot):
+    """A stored comment the verification may delete: its node id and REST id."""
+
+    github_id: str
+    database_id: int | None

@@ -21,6 +21,7 @@ from core.storable import storable_text
 from core.store.models import (
     BackfillDetail,
     BackfillProgress,
+    CatchUpPlan,
     Chunk,
     ChunkFailure,
     ChunkStatistics,
@@ -33,6 +34,7 @@ from core.store.models import (
     Registration,
     RemovalCounts,
     RetryRequest,
+    StoredComment,
     StuckChunk,
     SyncLease,
     SyncResult,
@@ -437,6 +439,48 @@ class Store:
             cursor_after=cursor_after,
             done=done,
             total_prs=total_prs,
+        )
+
+    # Edits and deletions GitHub does not signal (migration 20250350000000) ------------------
+
+    async def comment_catch_up_plan(self) -> list[CatchUpPlan]:
+        """Every completed repository, where its comment catch-up starts, when verified."""
+        return await self._rows("comment_catch_up_plan", CatchUpPlan)
+
+    async def catch_up_comments(
+        self,
+        backfill_state_id: UUID,
+        comments: Sequence[Mapping[str, Any]],
+        caught_up_to: datetime | None,
+    ) -> dict[str, int]:
+        """Apply one page of the catch-up (edits; new comments of stored PRs) and move the
+        watermark to `caught_up_to` (never back): {updated, inserted, skipped}."""
+        got = await self._value(
+            "catch_up_comments",
+            backfill_state_id=backfill_state_id,
+            comments=Json.encode(list(comments)),
+            caught_up_to=caught_up_to,
+        )
+        return dict(got or {})
+
+    async def comment_deletion_candidates(
+        self, backfill_state_id: UUID, listed: Sequence[str], listed_at: datetime
+    ) -> list[StoredComment]:
+        """Stored comments created before `listed_at` that GitHub's full listing lacked."""
+        return await self._rows(
+            "comment_deletion_candidates",
+            StoredComment,
+            backfill_state_id=backfill_state_id,
+            listed=list(listed),
+            listed_at=listed_at,
+        )
+
+    async def delete_comments(self, backfill_state_id: UUID, github_ids: Sequence[str]) -> int:
+        """Delete the repository's comments GitHub confirmed gone; stamps the verification."""
+        return int(
+            await self._value(
+                "delete_comments", backfill_state_id=backfill_state_id, github_ids=list(github_ids)
+            )
         )
 
     async def freshness(self) -> list[Freshness]:
