@@ -17,9 +17,10 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from console.local_workers import LocalWorkers
 from core.backfill.registry import add_repositories
@@ -101,18 +102,33 @@ class DemoWorkers(LocalWorkers):
 @dataclass(frozen=True)
 class DemoConfig:
     data_dir: Path
-    workers: int = 2
+    workers: int = 2  # besides the doomed one
     budget: int = 100  # points per window: small enough that the backfill has to wait
     window_seconds: int = 40
     stuck_minutes: int = 1  # the smallest threshold recovery takes
+    # Simulated GitHub's answer time. A chunk is one page committed in one transaction, so a
+    # worker is mid-chunk only while a page is on its way: long enough to be caught there.
+    latency_ms: int = 400
+    countdown_seconds: int = 10  # between "stuck" and recovery: time to press d
+    repositories: tuple[str, ...] = REPOSITORIES  # OWNER/NAME:PRS, as the simulator takes them
+
+    @property
+    def github_counts(self) -> dict[str, int]:
+        """Repository -> its PR count on (simulated) GitHub."""
+        return {name: int(prs) for name, _, prs in (r.rpartition(":") for r in self.repositories)}
 
 
 @contextmanager
 def simulator(config: DemoConfig, watchdog: Watchdog | None = None) -> Iterator[str]:
     """The simulator as a separate process (its CPU never slows the console); yields its URL."""
     options = ["--seed", "1", "--limit", str(config.budget)]
-    options += ["--window-seconds", str(config.window_seconds), "--latency-ms", "15"]
-    with simulator_process(REPOSITORIES, *options) as (url, process):
+    options += [
+        "--window-seconds",
+        str(config.window_seconds),
+        "--latency-ms",
+        str(config.latency_ms),
+    ]
+    with simulator_process(config.repositories, *options) as (url, process):
         if watchdog is not None:
             watchdog.adopt(process.pid)
         yield url
@@ -152,28 +168,76 @@ def settings_for(env: dict[str, str]) -> Settings:
     )
 
 
-async def register(settings: Settings) -> list[str]:
+async def register(settings: Settings, config: DemoConfig) -> list[str]:
     """Start the embedded database, migrate it and add the simulated repositories."""
-    names = [repo.split(":")[0] for repo in REPOSITORIES]
+    names = list(config.github_counts)
     async with open_engine(settings) as engine:
         results = await add_repositories(engine.store, engine.client, names)
     return [f"{r.repository}: {r.outcome} ({r.total_prs:,} PRs)" for r in results]
 
 
+@dataclass
+class Story:
+    """What the demo did, step by step (None: not yet); what its summary line and its test
+    read."""
+
+    doomed: str = ""
+    killed_repository: str | None = None  # the doomed worker's lease, held when it was killed
+    killed_chunk: int | None = None
+    killed_chunk_id: UUID | None = None
+    killed_stored: int = 0  # PRs of that backfill stored (its pages committed) at the kill
+    lease_held: bool = False  # the backfill was leased by the doomed worker at the kill
+    stuck_seen: bool = False  # recovery_plan() listed the killed chunk as stuck
+    recovered: list[str] = field(default_factory=list)  # recovery's decision for the chunk
+    settled: bool = False  # the killed chunk no longer 'processing' after recovery
+    stored: dict[str, int] = field(default_factory=dict)  # repository -> PRs stored, at the end
+    github: dict[str, int] = field(default_factory=dict)  # repository -> GitHub's count
+    completed: bool = False  # every backfill 'completed'
+
+    @property
+    def exact(self) -> bool:
+        return self.completed and bool(self.github) and self.stored == self.github
+
+    def summary(self) -> str:
+        """One event line: the whole story, or as far as it went."""
+        total = self.killed_chunk or 0
+        parts = [
+            f"demo: what happened: SIGKILLed {self.doomed} holding "
+            f"chunk #{total} of {self.killed_repository} ({self.killed_stored:,} PRs stored)"
+        ]
+        parts.append("stuck" if self.stuck_seen else "never seen stuck")
+        parts.append(
+            f"recovered ({', '.join(self.recovered)})" if self.settled else "not recovered"
+        )
+        stored, github = sum(self.stored.values()), sum(self.github.values())
+        if self.exact:
+            parts.append(
+                f"all {len(self.github)} completed exactly: {stored:,} stored = GitHub's {github:,}"
+            )
+        else:
+            parts.append(f"NOT exact: {stored:,} stored, GitHub has {github:,}")
+        return " → ".join(parts)
+
+
 class DemoScript:
-    """Runs beside the console: starts the workers, kills one mid-chunk, then recovers its
-    chunk once it counts as stuck. Its own thread and event loop; reports as it goes."""
+    """Runs beside the console and tells one story every run, however fast the machine: the
+    doomed worker starts alone (a head start, so it holds work of its own), is SIGKILLed once
+    it holds a lease on a chunk with pages stored, then the other workers start; the chunk
+    counts as stuck after `stuck_minutes`, recovery settles it after a visible countdown, the
+    backfill completes, and one summary line says what happened (`story`). Its own thread
+    and event loop; reports as it goes. No textual: `run` is testable headless."""
 
     def __init__(self, config: DemoConfig, settings: Settings, workers: LocalWorkers) -> None:
         self.config = config
         self.settings = settings
         self.workers = workers
+        self.story = Story(github=config.github_counts)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self, report: Callable[[str], None]) -> None:
         self._thread = threading.Thread(
-            target=lambda: asyncio.run(self._run(report)), name="demo", daemon=True
+            target=lambda: asyncio.run(self.run(report)), name="demo", daemon=True
         )
         self._thread.start()
 
@@ -187,56 +251,105 @@ class DemoScript:
         """Sleep unless the demo is stopping; False when it is."""
         return not await asyncio.to_thread(self._stop.wait, seconds)
 
-    async def _run(self, report: Callable[[str], None]) -> None:
+    async def run(self, report: Callable[[str], None]) -> bool:
+        """The whole script; True when every step happened (False: stopped on the way)."""
         c = self.config
         report(
-            f"demo: simulated GitHub with {len(REPOSITORIES)} repositories and a budget of "
+            f"demo: simulated GitHub with {len(c.repositories)} repositories and a budget of "
             f"{c.budget} points per {c.window_seconds}s, so the workers will have to wait"
         )
-        for _ in range(c.workers):
-            self.workers.start()
-        doomed = self.workers.start()
-        report(f"demo: started {c.workers + 1} worker processes; {doomed} will be SIGKILLed")
+        self.story.doomed = doomed = self.workers.start()
+        report(f"demo: started {doomed} alone; it will be SIGKILLed in the middle of a chunk")
         async with open_store(self.settings) as store:
             if not await self._kill_mid_chunk(store, doomed, report):
-                return
-            while await self._sleep(2):
-                stuck = await store.stuck_chunks(c.stuck_minutes)
-                if stuck:
-                    break
-            else:
-                return
-            report(
-                f"demo: {stuck[0].repository} chunk #{stuck[0].chunk_number} is stuck; "
-                "recovering it in 10 s (press d to see the plan first)"
-            )
-            if not await self._sleep(10):
-                return
-            result = await recover(store, stuck_minutes=c.stuck_minutes, dry_run=False)
-            for chunk in result.chunks:
-                report(
-                    f"demo: recovery {chunk.outcome} to {chunk.repository} #{chunk.chunk_number}:"
-                    f" {chunk.decision} ({chunk.reason})"
-                )
+                return False
+            for _ in range(c.workers):
+                self.workers.start()
+            report(f"demo: started {c.workers} more worker processes to finish the backfill")
+            if not await self._recover(store, report):
+                return False
+            if not await self._complete(store):
+                return False
+        report(self.story.summary())
+        return True
 
     async def _kill_mid_chunk(
         self, store: Store, doomed: str, report: Callable[[str], None]
     ) -> bool:
-        # Every chunk in flight (threshold 0) until one is the doomed worker's.
-        while await self._sleep(0.05):
-            chunks = [c for c in await store.stuck_chunks(0) if c.worker_id == doomed]
-            if chunks:
+        # Until the doomed worker holds a lease on a backfill with pages stored and a chunk
+        # (one page) of it in flight: one read, so the three are seen together.
+        while await self._sleep(0.1):
+            held = [
+                p
+                for p in await store.backfill_progress()
+                if p.leased_by == doomed and p.processed_prs > 0 and p.chunks_processing > 0
+            ]
+            if held:
                 break
         else:
             return False
         for worker_id, process in self.workers.started:
             if worker_id == doomed:
                 process.send_signal(signal.SIGKILL)
+                process.wait()
                 self.workers.started.remove((worker_id, process))
                 break
+        chunk = held[0]
+        s = self.story
+        s.killed_repository, s.killed_chunk = chunk.repository, chunk.last_chunk_number
+        s.killed_stored, s.lease_held = chunk.processed_prs, True
         report(
-            f"demo: SIGKILLed {doomed} in the middle of {chunks[0].repository} chunk "
-            f"#{chunks[0].chunk_number}; the chunk stays 'processing' until it counts as stuck "
+            f"demo: SIGKILLed {doomed} in the middle of {chunk.repository} chunk "
+            f"#{chunk.last_chunk_number} ({chunk.processed_prs:,} PRs of it stored before); "
+            f"the chunk stays 'processing' until it counts as stuck "
             f"({self.config.stuck_minutes} min) and recovery settles it"
         )
         return True
+
+    async def _recover(self, store: Store, report: Callable[[str], None]) -> bool:
+        c, s = self.config, self.story
+        while await self._sleep(2):
+            stuck = [
+                x
+                for x in await store.stuck_chunks(c.stuck_minutes)
+                if x.repository == s.killed_repository and x.worker_id == s.doomed
+            ]
+            if stuck:
+                break
+        else:
+            return False
+        s.stuck_seen = True
+        s.killed_chunk, s.killed_chunk_id = stuck[0].chunk_number, stuck[0].chunk_id
+        report(
+            f"demo: {s.killed_repository} chunk #{s.killed_chunk} is stuck "
+            f"({stuck[0].decision} planned: {stuck[0].reason}); press d to see the plan"
+        )
+        for left in range(c.countdown_seconds, 0, -1):
+            if left == c.countdown_seconds or left % 5 == 0 or left <= 3:
+                report(
+                    f"demo: recovering {s.killed_repository} chunk #{s.killed_chunk} in {left} s"
+                )
+            if not await self._sleep(1):
+                return False
+        result = await recover(store, stuck_minutes=c.stuck_minutes, dry_run=False)
+        for chunk in result.chunks:
+            report(
+                f"demo: recovery {chunk.outcome} to {chunk.repository} #{chunk.chunk_number}:"
+                f" {chunk.decision} ({chunk.reason})"
+            )
+            if chunk.chunk_number == s.killed_chunk and chunk.repository == s.killed_repository:
+                s.recovered.append(chunk.decision)
+        in_flight = {x.chunk_id for x in await store.stuck_chunks(0)}
+        s.settled = bool(s.recovered) and s.killed_chunk_id not in in_flight
+        return True
+
+    async def _complete(self, store: Store) -> bool:
+        """Wait for every backfill to complete; record what each one stored."""
+        s = self.story
+        while await self._sleep(1):
+            progress = await store.backfill_progress()
+            if progress and all(p.status == "completed" for p in progress):
+                s.completed = True
+                s.stored = {p.repository: p.processed_prs for p in progress}
+                return True
+        return False

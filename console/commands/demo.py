@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     with simulator(config, watchdog) as url:
         env = environment(config, url)
         settings = settings_for(env)
-        for line in asyncio.run(register(settings)):
+        for line in asyncio.run(register(settings, config)):
             print(line, flush=True)
         workers = DemoWorkers(
             watchdog, data_dir / "logs", env=env, extra_args=["--lease-seconds", "15"]
