@@ -64,6 +64,7 @@ class _Entry:
     refused: str | None = None  # why this PR's own data cannot be stored
     position: str | None = None  # the cursor right before it in its walk
     retry_of: str | None = None  # a refused PR asked for again: its failure's key
+    null_key: str | None = None  # a null edge: `cursor:<cursor before it>+k` (k-th null)
 
     @property
     def complete(self) -> bool:
@@ -83,7 +84,7 @@ class _Entry:
     def key(self) -> str:
         """What pull_request_failures knows it by: the failure it retries, its node id, or
         (GitHub sent none: a null node) its edge's cursor."""
-        return self.retry_of or self.node_id or f"cursor:{self.cursor}"
+        return self.retry_of or self.node_id or self.null_key or f"cursor:{self.cursor}"
 
     def refuse(self, reason: str) -> None:
         """This PR alone is refused; it keeps its place (and cursor) in the page."""
@@ -141,24 +142,54 @@ class RepoBuffer:
         """Fold a `pullRequests` connection (edges with cursors), asked `after` that cursor.
         `item_errors`: GitHub's words for the PRs (by edge index) an error is located in.
 
-        Not progress, so refused: an `endCursor` equal to the `after` sent with PRs in it, or
-        a PR already buffered or delivered (GitHub or a caching proxy ignoring `after`)."""
+        One edge that is itself null (with or without an error located at it) is one PR
+        refused alone, keyed `cursor:<cursor before it>+k`; a PR listed twice in this page
+        (GitHub does so when `updatedAt` moves mid-walk) is kept once.
+
+        Raises AnswerProblem (the page's own structure is wrong) for: `edges` or `pageInfo`
+        not the shape asked for, an edge object without its cursor, an error located at an
+        edge the page does not have, an `endCursor` equal to the `after` sent with PRs in it,
+        or a PR already buffered from an earlier page or delivered (GitHub or a caching
+        proxy ignoring `after`)."""
         errors = item_errors or {}
         self.fetched_any = True
         self.total_count = github_count(connection.get("totalCount"), "the PR list's totalCount")
         info = connection.get("pageInfo") or {}
-        edges = connection.get("edges") or []
+        edges = connection.get("edges")
         if not isinstance(info, dict) or not isinstance(edges, list):
             raise AnswerProblem("the PR list or its pageInfo is not the shape asked for")
         if edges and after is not None and info.get("endCursor") == after:
             raise AnswerProblem(f"the page after {after!r} ends at that same cursor")
+        outside = sorted(i for i in errors if not 0 <= i < len(edges))
+        if outside:
+            raise AnswerProblem(
+                f"GitHub located an error at edge {outside[0]}, which this page does not have"
+            )
         known = {e.node_id for e in self.entries if e.retry_of is None} - {None}
+        in_page: set[str] = set()
         position = after
+        nulls = 0  # null edges since the last edge with a cursor
         for index, edge in enumerate(edges):
+            if edge is None:
+                nulls += 1
+                entry = _Entry(cursor=position or "", raw={}, position=position)
+                entry.null_key = f"cursor:{position or ''}+{nulls}"
+                entry.refuse(
+                    f"GitHub answered an error for this PR: {errors[index]}"
+                    if index in errors
+                    else "GitHub sent no data for this PR (a null edge)"
+                )
+                self.entries.append(entry)
+                continue
             cursor = edge.get("cursor") if isinstance(edge, dict) else None
             if not isinstance(cursor, str) or not cursor:
                 raise AnswerProblem(f"edge {index} of the PR list has no cursor")
+            nulls = 0
             node = edge.get("node")
+            twice = isinstance(node, dict) and isinstance(node.get("id"), str)
+            if twice and node["id"] in in_page:
+                position = cursor  # listed again in this very page: the first copy is kept
+                continue
             if isinstance(node, dict) and self.stop_below is not None:
                 updated = _updated(node)
                 if updated is not None and updated < self.stop_below:
@@ -172,6 +203,7 @@ class RepoBuffer:
                         f"the page repeats pull request {entry.node_id!r}, already delivered"
                     )
                 known.add(entry.node_id)
+                in_page.add(entry.node_id)
             self._read(entry, node, errors.get(index))
             self.entries.append(entry)
             position = cursor
