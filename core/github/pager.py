@@ -170,7 +170,7 @@ class RepoBuffer:
         position = after
         nulls = 0  # null edges since the last edge with a cursor
         for index, edge in enumerate(edges):
-            if edge is None:
+            if not isinstance(edge, dict):  # null (or no object): this PR alone is bad
                 nulls += 1
                 entry = _Entry(cursor=position or "", raw={}, position=position)
                 entry.null_key = f"cursor:{position or ''}+{nulls}"
@@ -178,10 +178,12 @@ class RepoBuffer:
                     f"GitHub answered an error for this PR: {errors[index]}"
                     if index in errors
                     else "GitHub sent no data for this PR (a null edge)"
+                    if edge is None
+                    else f"GitHub sent its edge as {type(edge).__name__}, not an object"
                 )
                 self.entries.append(entry)
                 continue
-            cursor = edge.get("cursor") if isinstance(edge, dict) else None
+            cursor = edge.get("cursor")
             if not isinstance(cursor, str) or not cursor:
                 raise AnswerProblem(f"edge {index} of the PR list has no cursor")
             nulls = 0
@@ -301,7 +303,9 @@ class RepoBuffer:
             raise MalformedPullRequest(f"its {name} are null")
         if not isinstance(conn, dict):
             raise MalformedPullRequest(f"its {name} is {type(conn).__name__}, not an object")
-        got = conn.get("nodes") or []
+        got = conn.get("nodes")
+        if got is None:  # `edges` instead of `nodes`, or none: what it holds is unknown
+            raise MalformedPullRequest(f"its {name} came without their nodes")
         if not isinstance(got, list):
             raise MalformedPullRequest(f"its {name}.nodes is {type(got).__name__}, not a list")
         key = _NESTED_KEY.get(name)

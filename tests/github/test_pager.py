@@ -56,6 +56,15 @@ def test_a_null_edge_is_one_pr_refused_keyed_by_the_cursor_before_it() -> None:
     assert refused[0].position_order == "CREATED_AT ASC"
 
 
+def test_an_edge_that_is_no_object_is_refused_like_a_null_one() -> None:
+    buffer = RepoBuffer(None)
+    buffer.add_page(page(edge(1), "x", [edge(3)], edge(4)))
+    prs, refused, _ = buffer.take(buffer.complete_prefix())
+    assert [p.number for p in prs] == [1, 4]
+    assert [r.github_id for r in refused] == ["cursor:c1+1", "cursor:c1+2"]
+    assert "str, not an object" in refused[0].reason
+
+
 def test_a_pr_twice_in_one_page_is_kept_once() -> None:
     buffer = RepoBuffer(None)
     buffer.add_page(page(edge(1), edge(2), edge(3), edge(2)))
@@ -127,3 +136,24 @@ def test_an_error_at_the_repository_refuses_the_repository() -> None:
     assert decide(200, {}, _answer({"repository": None}, gone)).action is Action.FAIL_BACKFILL
     deeper = dict(gone, path=["repository", "pullRequests"])
     assert decide(200, {}, _answer({"repository": None}, deeper)).action is Action.FAIL_CHUNK
+
+
+@pytest.mark.parametrize(
+    ("name", "conn"),
+    [
+        ("reviews", None),
+        ("comments", {"edges": [], "totalCount": 0, "pageInfo": {"hasNextPage": False}}),
+        ("labels", {"nodes": [{"name": "a"}], "totalCount": 2, "pageInfo": {}}),
+    ],
+)
+def test_a_nested_list_null_without_nodes_or_short_refuses_that_pr_alone(
+    name: str, conn: Any
+) -> None:
+    bad = node(2)
+    bad[name] = conn
+    buffer = RepoBuffer(None)
+    buffer.add_page(page(edge(1), {"cursor": "c2", "node": bad}, edge(3)))
+    prs, refused, cursor = buffer.take(buffer.complete_prefix())
+    assert [p.number for p in prs] == [1, 3] and cursor == "c3"
+    assert [(r.github_id, r.number) for r in refused] == [("PR_2", 2)]
+    assert name in refused[0].reason
