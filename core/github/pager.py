@@ -188,8 +188,8 @@ class RepoBuffer:
                 raise AnswerProblem(f"edge {index} of the PR list has no cursor")
             nulls = 0
             node = edge.get("node")
-            twice = isinstance(node, dict) and isinstance(node.get("id"), str)
-            if twice and node["id"] in in_page:
+            listed_id = node.get("id") if isinstance(node, dict) else None
+            if isinstance(listed_id, str) and listed_id in in_page:
                 position = cursor  # listed again in this very page: the first copy is kept
                 continue
             if isinstance(node, dict) and self.stop_below is not None:
