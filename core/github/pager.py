@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from core.github.models import PullRequest, RefusedPullRequest, RetryRequest
-from core.github.queries import MAX_RETRIES_PER_QUERY, NESTED, FollowUp
+from core.github.queries import MAX_RETRIES_PER_QUERY, NESTED, FollowUp, position_rank
 from core.storable import UNSTORABLE, storable_text
 
 
@@ -253,7 +253,9 @@ class RepoBuffer:
             node = answer.get("pullRequest")
         elif isinstance(answer, dict) and "pullRequests" in answer:  # by position
             edges = (answer.get("pullRequests") or {}).get("edges") or []
-            node = edges[0].get("node") if edges and isinstance(edges[0], dict) else None
+            rank = position_rank(retry)  # the k-th null edge after its cursor: the k-th PR
+            last = edges[rank - 1] if isinstance(edges, list) and len(edges) >= rank else None
+            node = last.get("node") if isinstance(last, dict) else None
         entry = _Entry(cursor=self.start_after or "", raw=node if isinstance(node, dict) else {})
         entry.retry_of = retry.github_id
         entry.position = retry.position_cursor

@@ -460,3 +460,21 @@ async def test_an_unlocated_error_beside_data_fails_the_chunk_not_the_repo_in_a_
     assert all(stored[n] == truth[n] for n in changed)
     row = state(db)[REPO]
     assert row["status"] == "completed" and row["stored"] == PRS
+
+
+async def test_two_null_edges_in_a_row_are_each_stored_by_their_own_retry(engine_settings, db):
+    """Two adjacent null edges are keyed `cursor:<before>+1` and `+2`; each retry asks for
+    its own PR (the 1st and the 2nd after that cursor), so both end stored, none lost."""
+    sim = sim_for(RepoSpec("o", "items", PRS))
+    repo = sim.world.repos[0]
+    first, second = (int(repo.pull_request(i)["number"]) for i in (6, 7))
+    events: list[str] = []
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        faults = f"null_edge_bare@{REPO}#{first}*1,null_edge_bare@{REPO}#{second}*1"
+        await backfilled(engine, sim, events, faults)
+        keys = sorted(f["github_id"][-2:] for f in failures(db))
+        assert keys == ["+1", "+2"] and {first, second}.isdisjoint(numbers(db))
+        backoff_passed(db)
+        await sync(engine, events)
+    assert failures(db) == []
+    assert numbers(db) == {pr["number"] for pr in sim.truth(REPO)["pull_requests"]}

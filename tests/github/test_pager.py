@@ -157,3 +157,33 @@ def test_a_nested_list_null_without_nodes_or_short_refuses_that_pr_alone(
     assert [p.number for p in prs] == [1, 3] and cursor == "c3"
     assert [(r.github_id, r.number) for r in refused] == [("PR_2", 2)]
     assert name in refused[0].reason
+
+
+def test_the_kth_null_edge_is_asked_for_again_as_the_kth_pr_after_its_cursor() -> None:
+    """Two null edges after c1: the second's retry asks for 2 PRs after c1 and reads the
+    2nd, never the 1st (which would clear its failure with another PR's data)."""
+    from core.github.models import RefusedPullRequest
+    from core.github.queries import batch_query, retry_alias
+
+    buffer = RepoBuffer("c0", order="CREATED_AT ASC")
+    buffer.add_page(page(edge(1), None, None, edge(4)), after="c0")
+    _, refused, _ = buffer.take(buffer.complete_prefix())
+    second: RefusedPullRequest = refused[1]
+    retry = type(
+        "Retry",
+        (),
+        {
+            "github_id": second.github_id,
+            "node_id": None,
+            "number": None,
+            "position_cursor": second.position_cursor,
+            "position_order": second.position_order,
+        },
+    )()
+    query, _ = batch_query(None, [], [retry], repository=("o", "r"))
+    assert "pullRequests(first: 2," in query
+    answer = {"pullRequests": {"edges": [edge(2), edge(3)]}}
+    buffer.apply_retry(retry, answer, None)
+    prs, refused_again, _ = buffer.take(1)
+    assert [p.number for p in prs] == [3] and refused_again == []
+    assert prs[0].retry_of == "cursor:c1+2" and retry_alias(0, retry) == "p0"
