@@ -65,6 +65,7 @@ class _Entry:
     position: str | None = None  # the cursor right before it in its walk
     retry_of: str | None = None  # a refused PR asked for again: its failure's key
     null_key: str | None = None  # a null edge: `cursor:<cursor before it>+k` (k-th null)
+    position_key: str | None = None  # a listed PR's place, keyed like a null edge's
 
     @property
     def complete(self) -> bool:
@@ -186,6 +187,7 @@ class RepoBuffer:
             cursor = edge.get("cursor")
             if not isinstance(cursor, str) or not cursor:
                 raise AnswerProblem(f"edge {index} of the PR list has no cursor")
+            place = f"cursor:{position or ''}+{nulls + 1}"  # where a null edge here was keyed
             nulls = 0
             node = edge.get("node")
             listed_id = node.get("id") if isinstance(node, dict) else None
@@ -199,6 +201,7 @@ class RepoBuffer:
                     break
             entry = _Entry(cursor=cursor, raw=node if isinstance(node, dict) else {})
             entry.position = position
+            entry.position_key = place
             if entry.node_id is not None:
                 if entry.node_id in known or entry.node_id in self.delivered:
                     raise AnswerProblem(
@@ -400,6 +403,7 @@ class RepoBuffer:
                     pr = PullRequest.from_graphql(entry.raw, entry.nodes)
                     if entry.retry_of is not None:
                         pr.retry_of = entry.retry_of
+                    pr.position_key = entry.position_key
                     prs.append(pr)
                     continue
                 except _PR_SHAPE_ERRORS as exc:

@@ -478,3 +478,31 @@ async def test_two_null_edges_in_a_row_are_each_stored_by_their_own_retry(engine
         await sync(engine, events)
     assert failures(db) == []
     assert numbers(db) == {pr["number"] for pr in sim.truth(REPO)["pull_requests"]}
+
+
+async def test_a_null_edge_page_fetched_again_with_its_pr_there_clears_its_failure(
+    engine_settings, db
+):
+    """A null edge refused (`cursor:<before>+1`); the walk resumes from the cursor before it
+    (as it does when a chunk ends on the null edge and the next fetch fails with a 502) and
+    the page fetched again has the real PR at that place: it is stored and the place's
+    failure cleared, never counted twice (stored and refused)."""
+    sim = sim_for(RepoSpec("o", "items", PRS))
+    number = pick(sim, lambda pr: True)
+    events: list[str] = []
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        await backfilled(engine, sim, events, f"null_edge_bare@{REPO}#{number}*1")
+        [failure] = failures(db)
+        assert failure["github_id"] == f"cursor:{failure['position_cursor']}+1"
+        assert number not in numbers(db)
+        # The committed cursor back before the null edge, the backfill started again there.
+        row = db.execute(
+            "UPDATE progressive_backfill_state SET cursor = %s RETURNING id",
+            (failure["position_cursor"],),
+        ).fetchone()
+        assert await engine.store.reopen_backfill(row["id"], PRS)
+        await run(engine, events)
+    assert failures(db) == []  # the place now holds a stored PR: no failure beside it
+    assert numbers(db) == {pr["number"] for pr in sim.truth(REPO)["pull_requests"]}
+    row = state(db)[REPO]
+    assert (row["status"], row["stored"]) == ("completed", PRS)
