@@ -8,8 +8,12 @@ bound computed from the data itself:
   149 requests, and a query of c points for at most 100c + 49 ≤ 149c. Any valid set of queries
   fetching the same data must contain, as separate connection requests:
     - ceil(N / 100) for listing N PRs (`pullRequests`, at most 100 per page);
-    - per PR, one `commits { totalCount }` and, for each of reviews / comments / labels,
-      max(1, ceil(count / 100)) pages (a connection returns at most 100 nodes per page).
+    - per PR, one `commits { totalCount }` and, for each of reviews / comments / labels /
+      reviewThreads, max(1, ceil(count / 100)) pages (a connection returns at most 100 nodes
+      per page);
+    - per review thread, max(1, ceil(comments / 100)): GitHub charges a nested connection once
+      per parent its parent's `first` could list, so each thread's comments cost at least one
+      request (an oracle knowing every PR's thread count would ask for exactly that many).
   Follow-up pages can be aliased into any query, so packing is unconstrained and
       minimum points = ceil(total requests / 149).
 
@@ -42,8 +46,10 @@ def minimum_points(prs: list[PullRequest]) -> tuple[int, int]:
     requests = math.ceil(len(prs) / 100)
     for pr in prs:
         requests += 1  # commits { totalCount }
-        for count in (len(pr.reviews), len(pr.comments), len(pr.labels)):
+        threads = pr.review_threads or []
+        for count in (len(pr.reviews), len(pr.comments), len(pr.labels), len(threads)):
             requests += max(1, math.ceil(count / 100))
+        requests += sum(max(1, math.ceil(len(t.comments) / 100)) for t in threads)
     return requests, math.ceil(requests / REQUESTS_PER_POINT)
 
 
@@ -69,12 +75,18 @@ async def backfill(n_prs: int, seed: int) -> dict:
     reviews, comments = sum(len(p.reviews) for p in prs), sum(len(p.comments) for p in prs)
     assert len(prs) == stats["prs"]["bench/repo"] == len({p.number for p in prs})
     assert reviews == stats["reviews"]["bench/repo"] and comments == stats["comments"]["bench/repo"]
+    threads = [t for p in prs for t in p.review_threads or []]
+    review_comments = sum(len(t.comments) for t in threads)
+    assert len(threads) == stats["review_threads"]["bench/repo"]
+    assert review_comments == stats["review_comments"]["bench/repo"]
     min_requests, min_points = minimum_points(prs)
     return {
         "bench": "client_points",
         "prs": len(prs),
         "reviews": reviews,
         "comments": comments,
+        "review_threads": len(threads),
+        "review_comments": review_comments,
         "points_spent": spent,
         "queries": stats["requests"],
         "min_requests": min_requests,
@@ -92,7 +104,8 @@ def run(quick: bool) -> list[dict]:
         figure(
             "GitHub client (issue 4)",
             f"points per 1,000 PRs backfilled ({r['prs']:,} PRs, {r['reviews']:,} reviews, "
-            f"{r['comments']:,} comments)",
+            f"{r['comments']:,} comments, {r['review_threads']:,} review threads, "
+            f"{r['review_comments']:,} review comments)",
             r["points_per_1000_prs"],
             "points/1k PRs",
             "minimum GitHub's cost rule allows for the same data",

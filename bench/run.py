@@ -41,6 +41,8 @@ BENCHMARKS = [
     "bench_budget",
     "bench_pacing",
     "bench_sync",
+    "bench_scale",
+    "bench_comment_upkeep",
     "bench_console",  # only if present
 ]
 

@@ -8,6 +8,7 @@ workers, so a slow database never freezes the screen and a newer poll replaces a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
@@ -35,11 +36,13 @@ from console.format import stamped
 from console.keys import BY_ID, COMMANDS, MAIN
 from console.local_workers import LocalWorkers
 from console.panels.repositories import REPOSITORY_COLUMNS, SORTS
+from console.panels.states import STATES
 from console.panels.workers import WORKER_COLUMNS
 from console.screens import (
     AddRepositoriesScreen,
     ConfirmLiveRecovery,
     ConfirmRemove,
+    EventLogScreen,
     HelpScreen,
     RecoveryPlanScreen,
 )
@@ -52,7 +55,8 @@ from core.store.models import BackfillDetail, BackfillProgress
 
 REFRESH_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 BUDGET_HISTORY = 120  # sparkline points
-EVENT_LINES = 1000
+EVENT_LINES = 1000  # in the events panel
+EVENT_HISTORY = 100_000  # in the event log screen (`e`): this session's, searchable
 
 
 def stylesheet() -> Path:
@@ -112,7 +116,8 @@ class BackfillConsole(App[None]):
     refresh_seconds: reactive[float] = reactive(2.0)
     frozen: reactive[bool] = reactive(False, bindings=True, init=False)
     filter_text: reactive[str] = reactive("")
-    sort_by: reactive[str | None] = reactive(None)
+    sort_by: reactive[str | None] = reactive(None)  # None: attention first
+    state_filter: reactive[str | None] = reactive(None)  # one of STATES; None: every state
 
     def __init__(
         self,
@@ -137,8 +142,10 @@ class BackfillConsole(App[None]):
         self.report: StatsReport | None = None
         self.view: View | None = None  # what the widgets show (apply_view compares with it)
         self.budget_history: deque[float] = deque(maxlen=BUDGET_HISTORY)
-        # The event log's plain text (for tests and scripts), as bounded as the log itself.
-        self.event_lines: deque[str] = deque(maxlen=EVENT_LINES)
+        # The event log's plain text (for tests and scripts) and its lines as shown, for the
+        # event log screen: this session's whole log, bounded only against a runaway.
+        self.event_lines: deque[str] = deque(maxlen=EVENT_HISTORY)
+        self.event_history: deque[Text] = deque(maxlen=EVENT_HISTORY)
         self._poll_timer: Timer | None = None
         self.set_reactive(BackfillConsole.refresh_seconds, refresh)
 
@@ -219,6 +226,7 @@ class BackfillConsole(App[None]):
             filter_text=self.filter_text,
             sort=self.sort_by,
             shown=self.view,
+            state=self.state_filter,
         )
         self.post_message(SnapshotReady(report, view, detail_of, detail))
 
@@ -294,8 +302,9 @@ class BackfillConsole(App[None]):
                 self.query_one("#summary", Static).update(view.summary)
             repositories = self.query_one("#repositories", KeyedTable)
             repositories.apply(view.repositories)
-            if self.sort_by is not None:
-                repositories.order(view.order)
+            repositories.order(view.order)
+            if shown is None:  # the first rows: the cursor on the top one, attention's first
+                repositories.move_cursor(row=0, animate=False)
             self.query_one("#workers", KeyedTable).apply(view.workers)
             if shown is None or view.chunks != shown.chunks:
                 self.query_one("#chunks", Static).update(view.chunks)
@@ -321,7 +330,11 @@ class BackfillConsole(App[None]):
 
     def _write_event(self, line: Text) -> None:
         self.event_lines.append(line.plain)
+        self.event_history.append(line)
         self.query_one("#events", RichLog).write(line)
+        for screen in self.screen_stack:
+            if isinstance(screen, EventLogScreen):
+                screen.add(line)
 
     # Refresh, freeze, filter -------------------------------------------------------------
 
@@ -344,8 +357,9 @@ class BackfillConsole(App[None]):
             parts.append("read-only")
         if self.filter_text:
             parts.append(f"filter “{self.filter_text}”")
-        if self.sort_by:
-            parts.append(f"sorted by {self.sort_by}")
+        if self.state_filter:
+            parts.append(f"only {self.state_filter}")
+        parts.append(f"sorted by {self.sort_by or 'attention'}")
         self.sub_title = " · ".join(parts)
 
     def action_faster(self) -> None:
@@ -381,21 +395,51 @@ class BackfillConsole(App[None]):
             event.stop()
 
     def watch_filter_text(self, _: str) -> None:
+        self._refilter()
+
+    def watch_state_filter(self, _: str | None) -> None:
+        self._refilter()
+
+    def _refilter(self) -> None:
+        """The table again from the last snapshot, for a new name or state filter."""
         self._update_subtitle()
         if self.report is None:
             return
         table = self.query_one("#repositories", KeyedTable)
         table.reset()
         view = build_view(
-            self.report, None, self.now(), filter_text=self.filter_text, sort=self.sort_by
+            self.report,
+            None,
+            self.now(),
+            filter_text=self.filter_text,
+            sort=self.sort_by,
+            state=self.state_filter,
         )
         table.apply(view.repositories)
-        if self.sort_by is not None:
-            table.order(view.order)
+        table.order(view.order)
+        table.move_cursor(row=0, animate=False)
+        self.query_one("#summary", Static).update(view.summary)
+        if self.view is not None:
+            self.view = dataclasses.replace(
+                self.view,
+                summary=view.summary,
+                repositories=view.repositories,
+                inputs=view.inputs,
+                order=view.order,
+            )
+
+    def action_state_filter(self) -> None:
+        """Show only the next state's repositories: failed, stuck, ..., completed, then all."""
+        at = STATES.index(self.state_filter) + 1 if self.state_filter in STATES else 0
+        self.state_filter = STATES[at] if at < len(STATES) else None
+
+    def action_event_log(self) -> None:
+        if not any(isinstance(s, EventLogScreen) for s in self.screen_stack):
+            self.push_screen(EventLogScreen(list(self.event_history)))
 
     def action_sort(self) -> None:
         """The next sort column; the cursor stays on the repository it was on."""
-        at = SORTS.index(self.sort_by) + 1 if self.sort_by in SORTS else 0
+        at = SORTS.index(self.sort_by or "attention") + 1
         self.sort_by = SORTS[at % len(SORTS)]
 
     def watch_sort_by(self, _: str | None) -> None:
@@ -403,7 +447,12 @@ class BackfillConsole(App[None]):
         if self.report is None:
             return
         view = build_view(
-            self.report, None, self.now(), filter_text=self.filter_text, sort=self.sort_by
+            self.report,
+            None,
+            self.now(),
+            filter_text=self.filter_text,
+            sort=self.sort_by,
+            state=self.state_filter,
         )
         self.query_one("#repositories", KeyedTable).order(view.order)
 

@@ -17,7 +17,7 @@ from uuid import UUID
 from core.backfill.registry import AddResult, add_repositories
 from core.backfill.runtime import open_client
 from core.config import Settings
-from core.monitoring import StatsReport, collect_stats
+from core.monitoring import PollCache, StatsReport, collect_stats
 from core.recovery import RecoveryReport, recover
 from core.store import open_store
 from core.store.models import BackfillDetail, RemovalCounts
@@ -35,6 +35,7 @@ class Backend:
         self._stack = AsyncExitStack()
         self._store: Store | None = None
         self._opening = asyncio.Lock()
+        self._poll_cache = PollCache()  # each poll receives only what changed
 
     def start(self) -> None:
         self._thread.start()
@@ -81,7 +82,11 @@ class Backend:
     # The engine calls the console makes ---------------------------------------------------
 
     async def snapshot(self) -> StatsReport:
-        return await self.call(lambda store: collect_stats(store, stuck_minutes=self.stuck_minutes))
+        return await self.call(
+            lambda store: collect_stats(
+                store, stuck_minutes=self.stuck_minutes, cache=self._poll_cache
+            )
+        )
 
     async def recover(self, *, dry_run: bool) -> RecoveryReport:
         return await self.call(

@@ -21,17 +21,21 @@ DATABASE_BUSY = DatabaseBusy.exit_code  # 75, sysexits.h's EX_TEMPFAIL
 INTERRUPTED = 128 + signal.SIGINT  # 130, as a shell reports a Ctrl-C
 TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports SIGTERM
 
-_COMMON: dict[int, str] = {
+_ANY: dict[int, str] = {
     DONE: "done",
-    FAILED: "an error: one line on stderr says what (e.g. the database is unreachable)",
+    FAILED: "an error: one line on stderr says what",
     USAGE: "a bad argument or setting: the message names it",
+    INTERRUPTED: "interrupted (Ctrl-C)",
+    TERMINATED: "terminated (SIGTERM)",
+}
+# Commands that open the database (load core.store); `simulate` does not.
+_COMMON: dict[int, str] = _ANY | {
+    FAILED: "an error: one line on stderr says what (e.g. the database is unreachable)",
     DATABASE_REFUSES: "the database refuses, until someone changes it: read-only (a replica, "
     "default_transaction_read_only), not UTF-8, older than PostgreSQL 15, or this role may not "
     "change the schema; the line says what to do",
     DATABASE_BUSY: "the database is busy: a lock not granted within lock_timeout, or a "
     "statement cancelled by statement_timeout; run it again later",
-    INTERRUPTED: "interrupted (Ctrl-C)",
-    TERMINATED: "terminated (SIGTERM)",
 }
 # Commands that talk to GitHub in their own process (the console's actions report GitHub's
 # refusals on screen instead).
@@ -54,7 +58,10 @@ EXIT_CODES: dict[str | None, dict[int, str]] = {
     "recover": _COMMON | {FAILED: "a chunk could not be processed (its row was held), or "
                           "another error"},
     "add": _COMMON | _GITHUB | {FAILED: "a repository was not added (the reason is shown; "
-                                "the others were), or another error"},
+                                "the others were), or another error",
+                                USAGE: "a bad OWNER/NAME (with --from: every bad line named "
+                                "by its number, nothing added) or a --from file that cannot "
+                                "be read"},
     "retry": _COMMON | {FAILED: "a backfill was not retried (it was not failed), or "
                         "another error"},
     "remove": _COMMON | {FAILED: "nothing was deleted (not confirmed, or already gone), or "
@@ -69,7 +76,7 @@ EXIT_CODES: dict[str | None, dict[int, str]] = {
     "sync": _COMMON | _GITHUB | _WORKING | {
         FAILED: "a repository's sync did not finish (its data is not fresh), or another error",
     },
-    "simulate": _COMMON | {
+    "simulate": _ANY | {
         DONE: "stopped (Ctrl-C or SIGTERM)",
         FAILED: "cannot listen on the address",
     },

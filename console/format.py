@@ -29,6 +29,11 @@ def clock(moment: datetime) -> str:
     return moment.astimezone().strftime("%H:%M:%S")
 
 
+def hour_minute(moment: datetime) -> str:
+    """HH:MM in the console's local time zone: a time to wait for, where columns are few."""
+    return moment.astimezone().strftime("%H:%M")
+
+
 def stamped(moment: datetime, message: str, style: str = "") -> Text:
     """An event line: `moment` on this clock, dim, then `message` in `style`."""
     text = Text(f"{clock(moment)} ", style="dim")

@@ -83,7 +83,20 @@ COMMANDS: tuple[Command, ...] = (
         "Remove the selected repository and its data, after a confirmation counting it",
         control=True,
     ),
-    Command("sort", "o", "Sort", "Sort by the next column: name, progress, rate, ETA, status"),
+    Command(
+        "sort",
+        "o",
+        "Sort",
+        "Sort by the next key: attention (failed, stuck, waiting first), name, progress, "
+        "rate, ETA, status",
+    ),
+    Command(
+        "state_filter",
+        "v",
+        "State",
+        "Show one state only: failed, stuck, waiting, active, syncing, pending, completed, all",
+    ),
+    Command("event_log", "e", "Log", "Open this session's whole event log, searchable"),
     Command("freeze", "f", "Freeze", "Freeze or unfreeze the view (polling stops)"),
     Command("faster", "plus", "Faster", "Refresh more often", footer=False),
     Command("slower", "minus", "Slower", "Refresh less often", footer=False),

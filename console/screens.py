@@ -1,4 +1,5 @@
-"""Modal screens: add repositories, the recovery plan, the LIVE confirmation, help.
+"""Modal screens: add repositories, the recovery plan, the LIVE confirmation, help; and the
+event log's screen.
 
 Destructive steps name their mode (DRY RUN / LIVE) and their targets, and start with the
 focus on Cancel, so Enter alone never changes the database.
@@ -11,9 +12,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.validation import ValidationResult, Validator
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, RichLog, Static
 
 from console.format import format_duration
 from console.keys import COMMANDS
@@ -267,3 +268,77 @@ class ConfirmRemove(ModalScreen[bool]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "confirm")
+
+
+class EventLogScreen(Screen[None]):
+    """This session's whole event log (the demo's lines too), newest last, scrolled back with
+    the arrows and Page Up/Down; `/` searches: only lines containing the text, any case.
+    New events are added as they come (`add`)."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Back"),
+        Binding("e", "close", "Back"),
+        Binding("slash", "search", "Search"),
+    ]
+
+    def __init__(self, lines: list[Text]) -> None:
+        super().__init__()
+        self.lines = lines
+        self.wanted = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="log-title")
+        yield RichLog(id="log", markup=False, wrap=True, max_lines=None)
+        yield Input(placeholder="search the log (Enter keeps it, Escape clears)", id="search")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#search", Input).display = False
+        self._show()
+        self.query_one("#log", RichLog).focus()
+
+    def _matches(self, line: Text) -> bool:
+        return self.wanted in line.plain.lower()
+
+    def _show(self) -> None:
+        log = self.query_one("#log", RichLog)
+        log.clear()
+        shown = [line for line in self.lines if self._matches(line)]
+        for line in shown:
+            log.write(line)
+        self._title_only()
+
+    def add(self, line: Text) -> None:
+        self.lines.append(line)
+        if self._matches(line):
+            self.query_one("#log", RichLog).write(line)
+        self._title_only()
+
+    def _title_only(self) -> None:
+        shown = sum(1 for line in self.lines if self._matches(line))
+        what = f"{shown:,} of {len(self.lines):,} events"
+        if self.wanted:
+            what += f" containing “{self.wanted}”"
+        self.query_one("#log-title", Static).update(
+            Text(f"Event log · {what} · Esc: back · /: search", style="bold")
+        )
+
+    def action_search(self) -> None:
+        field = self.query_one("#search", Input)
+        field.display = True
+        field.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.wanted = event.value.strip().lower()
+        self._show()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_one("#log", RichLog).focus()
+
+    def action_close(self) -> None:
+        field = self.query_one("#search", Input)
+        if field.has_focus:
+            field.value = ""
+            self.query_one("#log", RichLog).focus()
+            return
+        self.dismiss(None)

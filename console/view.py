@@ -23,6 +23,7 @@ from console.panels.repositories import (
     row_inputs,
     sort_order,
 )
+from console.panels.states import repository_state, stuck_ids
 from console.panels.summary import summary_line
 from console.panels.workers import worker_cells
 from core.monitoring import StatsReport, standing
@@ -41,7 +42,7 @@ class View:
     workers: dict[str, tuple[Text | str, ...]]
     chunks: Text
     budget: BudgetView | None
-    summary: str
+    summary: Text
     events: list[Text] = field(default_factory=list)
     order: list[str] = field(default_factory=list)  # repository row keys, sorted
     inputs: dict[str, tuple[object, ...]] = field(default_factory=dict, compare=False)
@@ -55,13 +56,25 @@ def build_view(
     filter_text: str = "",
     sort: str | None = None,
     shown: View | None = None,
+    state: str | None = None,
 ) -> View:
     """The view of `report`; events are what changed since `previous`. `shown`: the view on
-    screen, whose rows are reused (the same tuples) where their inputs are unchanged."""
+    screen, whose rows are reused (the same tuples) where their inputs are unchanged.
+    `filter_text`: rows whose name contains it; `state`: rows in that `repository_state`
+    only; `sort`: a `SORTS` name, None for attention first."""
     wanted = filter_text.strip().lower()
     observed = report.progress[0].observed_at if report.progress else now
     fresh = freshness_by_id(report)
     standings = {p.backfill_state_id: standing(p) for p in report.progress}
+    stuck = stuck_ids(report)
+    states = {
+        p.backfill_state_id: repository_state(
+            standings[p.backfill_state_id],
+            fresh.get(p.backfill_state_id),
+            p.backfill_state_id in stuck,
+        )
+        for p in report.progress
+    }
     old_rows = shown.repositories if shown is not None else {}
     old_inputs = shown.inputs if shown is not None else {}
     repositories: dict[str, tuple[Text | str, ...]] = {}
@@ -69,12 +82,15 @@ def build_view(
     for p in report.progress:
         if wanted not in p.repository.lower():
             continue
+        its_state = states[p.backfill_state_id]
+        if state is not None and its_state != state:
+            continue
         key = str(p.backfill_state_id)
         f = fresh.get(p.backfill_state_id)
-        made_of = row_inputs(p, f, standings[p.backfill_state_id])
+        made_of = row_inputs(p, f, standings[p.backfill_state_id], its_state)
         cells = old_rows.get(key)
         if cells is None or old_inputs.get(key) != made_of:
-            cells = repository_cells(p, f)
+            cells = repository_cells(p, f, its_state)
         repositories[key] = cells
         inputs[key] = made_of
     return View(
@@ -83,8 +99,8 @@ def build_view(
         workers={w.id: worker_cells(w, observed) for w in report.workers[:50]},
         chunks=chunk_summary(report),
         budget=budget_view(report.budgets, now),
-        summary=summary_line(report),
+        summary=summary_line(report, states, state),
         events=events_between(previous, report, now, standings),
-        order=sort_order(report.progress, sort),
+        order=sort_order(report.progress, sort, states),
         inputs=inputs,
     )

@@ -3,6 +3,8 @@
 Every message here is safe to print: none of them may carry a secret.
 """
 
+import logging
+
 
 class BackfillError(Exception):
     """Base for errors that end a command with a message instead of a traceback."""
@@ -73,3 +75,11 @@ class DatabaseBusy(BackfillError):
     failure: the user is invited to retry")."""
 
     exit_code = 75
+
+
+def side_failure_level(exc: BaseException) -> int:
+    """The logging level for a side write that failed (a rate-limit record, a heartbeat, a
+    ledger entry, an event): best effort, so logged and the work goes on. A `DatabaseRefused`
+    (read-only, unsupported) is DEBUG: the command's own next write meets the same refusal and
+    says it in its one error line, so a warning would only say it twice."""
+    return logging.DEBUG if isinstance(exc, DatabaseRefused) else logging.WARNING

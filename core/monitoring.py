@@ -6,6 +6,7 @@ The CLI's `stats` and the console both render this snapshot; neither computes nu
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +60,14 @@ def server_time_metrics(record: RateLimitRecord) -> dict[str, Any] | None:
     }
 
 
+REST_SUFFIX = "/rest"  # a REST budget's row: its token's fingerprint + this (one-way still)
+
+
+def budget_resource(token_fingerprint: str) -> str:
+    """Which of GitHub's budgets a stored row is: "rest" (REST's `core`) or "graphql"."""
+    return "rest" if token_fingerprint.endswith(REST_SUFFIX) else "graphql"
+
+
 def budget_metrics(record: RateLimitRecord) -> dict[str, Any]:
     """The spec's metric names for a stored budget snapshot, and its server time. `name`: whose
     budget ("installation 42 (octo-org)", "token 1a2b3c4d"; the fingerprint when the writer
@@ -66,6 +75,7 @@ def budget_metrics(record: RateLimitRecord) -> dict[str, Any]:
     Never a token: the fingerprint is one-way."""
     average = record.average_cost_per_query or (record.last_cost or 1)
     return {
+        "resource": budget_resource(record.token_fingerprint),
         "name": record.name,
         "installationId": record.installation_id,
         "tokenFingerprint": record.token_fingerprint,
@@ -168,24 +178,85 @@ class StatsReport:
                 for p in self.progress
             ],
             "workers": [w.model_dump(mode="json") for w in self.workers],
-            "graphql": self.budgets,
+            "graphql": [b for b in self.budgets if b["resource"] == "graphql"],
+            "rest": [b for b in self.budgets if b["resource"] == "rest"],
             "stuckChunks": [c.model_dump(mode="json") for c in self.stuck],
             "freshness": [f.model_dump(mode="json") for f in self.freshness],
         }
 
 
+class PollCache:
+    """The progress and freshness rows a poller already holds, keyed by the digest
+    `monitoring_changes` gives each: every poll asks only for rows it does not hold, and
+    merges the answer into whole lists of the shapes `backfill_progress` and `freshness`
+    return (the same rows, in the same order). One per poller; its reads take turns, so an
+    older answer is never merged over a newer one."""
+
+    def __init__(self) -> None:
+        self.progress: dict[str, dict[str, Any]] = {}
+        self.freshness: dict[str, dict[str, Any]] = {}
+        self._turn = asyncio.Lock()
+
+    async def read(self, store: Store) -> tuple[list[BackfillProgress], list[Freshness]]:
+        async with self._turn:
+            return await self._read(store)
+
+    async def _read(self, store: Store) -> tuple[list[BackfillProgress], list[Freshness]]:
+        answer = await store.monitoring_changes(list(self.progress), list(self.freshness))
+        observed = datetime.fromisoformat(answer["observed_at"])
+        for held, key in ((self.progress, "progress"), (self.freshness, "freshness")):
+            for gone in answer[f"{key}_gone"]:
+                held.pop(gone, None)
+            for row in answer[key]:
+                held[row.pop("h")] = row
+        progress = sorted(
+            (
+                BackfillProgress.model_validate({**row, "observed_at": observed})
+                for row in self.progress.values()
+            ),
+            key=lambda p: (p.created_at, p.repository),
+        )
+        place = {p.backfill_state_id: i for i, p in enumerate(progress)}
+        freshness = sorted(
+            (_fresh(row, observed) for row in self.freshness.values()),
+            key=lambda f: place.get(f.backfill_state_id, len(place)),
+        )
+        return progress, freshness
+
+
+def _fresh(row: dict[str, Any], observed: datetime) -> Freshness:
+    """A freshness row with the lag sync_freshness_snapshot gives: whole seconds since
+    fresh_as_of, at least 0; None while there is no fresh_as_of."""
+    f = Freshness.model_validate({**row, "observed_at": observed, "lag_seconds": None})
+    if f.fresh_as_of is None:
+        return f
+    lag = max(0, math.floor((observed - f.fresh_as_of).total_seconds()))
+    return f.model_copy(update={"lag_seconds": lag})
+
+
 async def collect_stats(
-    store: Store, *, stuck_minutes: int = 30, backfill_state_id: UUID | None = None
+    store: Store,
+    *,
+    stuck_minutes: int = 30,
+    backfill_state_id: UUID | None = None,
+    cache: PollCache | None = None,
 ) -> StatsReport:
-    chunks, progress, workers, budgets, stuck, freshness = await asyncio.gather(
+    """Everything `stats` and the console show, in one concurrent read. `cache`: a poller's
+    rows from its last poll; only the progress and freshness rows that changed are sent."""
+
+    async def progress_and_freshness() -> tuple[list[BackfillProgress], list[Freshness]]:
+        if cache is not None:
+            return await cache.read(store)
+        return await asyncio.gather(store.backfill_progress(), store.freshness())
+
+    chunks, (progress, freshness), workers, budgets, stuck = await asyncio.gather(
         store.chunk_statistics(
             since_hours=24, backfill_state_id=backfill_state_id, stuck_minutes=stuck_minutes
         ),
-        store.backfill_progress(),
+        progress_and_freshness(),
         store.workers(),
         store.rate_limits(),
         store.stuck_chunks(stuck_minutes),
-        store.freshness(),
     )
     progress = [without_pace(p) for p in progress]
     if backfill_state_id is not None:  # per backfill: its own progress row only

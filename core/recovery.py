@@ -69,6 +69,13 @@ class Cleanup(_Frozen):
     remaining: int
     batches: int = 1
     per_backfill: list[CleanupBackfill]
+    # The same cleanup's other retentions (migrations/20250410000000_bounded_history.sql):
+    # failed chunks older than the cutoff, workers rows silent for a day.
+    failed_eligible: int = 0
+    failed_deleted: int = 0
+    workers_eligible: int = 0
+    workers_deleted: int = 0
+    more: bool = False  # the last batch came back full: another may delete more
 
 
 class RecoveryReport(_Frozen):
@@ -151,19 +158,31 @@ async def recover(
 
     # Drain the rest of the cleanup, one short transaction per batch. Stop when a batch
     # deletes nothing (the rest belongs to backfills locked right now: next run).
+    # Later batches never recount what is left (linear in what they delete): the count
+    # taken when recovery started, less what was deleted, is what remains.
     cleanup = report.cleanup
-    deleted, remaining, batches = cleanup.deleted, cleanup.remaining, 1
-    last = cleanup.deleted
-    while remaining > 0 and last > 0 and batches < max_cleanup_batches:
-        more = await store.prune_completed_chunks(cleanup_days=cleanup_days, batch=cleanup_batch)
-        last = int(more["deleted"])
-        deleted += last
-        remaining = int(more["remaining"])
+    deleted, batches = cleanup.deleted, 1
+    failed, workers = cleanup.failed_deleted, cleanup.workers_deleted
+    more, last = cleanup.more, cleanup.deleted + failed + workers
+    while more and last > 0 and batches < max_cleanup_batches:
+        batch = await store.prune_completed_chunks(
+            cleanup_days=cleanup_days, batch=cleanup_batch, count=False
+        )
+        step = (int(batch["deleted"]), int(batch["failed_deleted"]), int(batch["workers_deleted"]))
+        deleted, failed, workers = deleted + step[0], failed + step[1], workers + step[2]
+        last, more = sum(step), bool(batch["more"])
         batches += 1
+    remaining = max(cleanup.eligible - deleted, 0)
     return report.model_copy(
         update={
             "cleanup": cleanup.model_copy(
-                update={"deleted": deleted, "remaining": remaining, "batches": batches}
+                update={
+                    "deleted": deleted,
+                    "remaining": remaining,
+                    "batches": batches,
+                    "failed_deleted": failed,
+                    "workers_deleted": workers,
+                }
             )
         }
     )

@@ -6,20 +6,23 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from core.backfill.names import parse_repositories
+from core.backfill.names import InvalidRepositoryName, parse_repositories, parse_repository
 from core.backfill.registry import (
     AddResult,
     RepositoriesNotFound,
+    add_in_batches,
     add_repositories,
     installation_clients,
 )
 from core.backfill.runtime import Engine, open_engine
 from core.config import load_settings
+from core.errors import ConfigError
 from core.github.errors import GitHubError, TransientError
 from core.github.outcomes import Action
 
@@ -41,8 +44,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "with its backfill failed, saying so (exit status 1)."
         ),
     )
-    parser.add_argument("repositories", nargs="+", metavar="OWNER/NAME")
+    parser.add_argument("repositories", nargs="*", metavar="OWNER/NAME")
+    parser.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FILE",
+        help=(
+            "also add the repositories listed in FILE ('-': standard input), one OWNER/NAME "
+            "a line; '#' starts a comment, blank lines are skipped. Every line is checked "
+            "first (bad ones are named with their line numbers, nothing is added). GitHub is "
+            "asked 100 repositories a query (about a point each, not a request each), with "
+            "progress on stderr"
+        ),
+    )
     parser.set_defaults(func=run)
+
+
+def read_list(path: str) -> list[str]:
+    """The OWNER/NAME lines of `path` ('-': stdin): comments and blank lines dropped. Raises
+    ConfigError naming every bad line (`FILE:N: reason`) or a file that cannot be read."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--from {path}: cannot read it ({exc})") from None
+    where = "stdin" if path == "-" else path
+    names: list[str] = []
+    bad: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        entry = line.split("#", 1)[0].strip()
+        if not entry:
+            continue
+        try:
+            parse_repository(entry)
+        except InvalidRepositoryName as exc:
+            bad.append(f"{where}:{number}: {exc}")
+            continue
+        names.append(entry)
+    if bad:
+        shown = "\n".join(bad[:20]) + (f"\n... and {len(bad) - 20} more" if len(bad) > 20 else "")
+        raise ConfigError(f"--from {path}: {len(bad)} bad line(s), nothing added:\n{shown}")
+    if not names:
+        raise ConfigError(f"--from {path}: no repositories in it")
+    return names
 
 
 def failure_reason(exc: GitHubError) -> str:
@@ -94,15 +137,23 @@ def report_failures(results: list[tuple[str, AddResult | str]]) -> int:
     return failed
 
 
+def progress(done: int, total: int) -> None:
+    print(f"backfill-console: checked and registered {done}/{total}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
-    parse_repositories(args.repositories)  # bad names fail before any connection is made
+    names = list(args.repositories) + (read_list(args.from_file) if args.from_file else [])
+    repos = parse_repositories(names)  # bad names fail before any connection is made
     settings = load_settings()
     # The GitHub client says every long wait on one WARNING line (core.github.client).
     logging.basicConfig(level=logging.WARNING, format="backfill-console: %(message)s")
 
     async def add() -> list[tuple[str, AddResult | str]]:
         async with open_engine(settings, store_max_size=2) as engine:
-            return await add_each(engine, args.repositories)
+            if args.from_file and (engine.credentials is None or not engine.credentials.is_app):
+                # Personal tokens see every repository: GitHub asked 100 a document.
+                return await add_in_batches(engine.store, engine.client, repos, progress)
+            return await add_each(engine, [f"{o}/{n}" for o, n in repos])
 
     results = asyncio.run(add())
     added = [r for _, r in results if not isinstance(r, str)]

@@ -119,7 +119,8 @@ def render(report: StatsReport, console: Console) -> None:
         # Whose budget: the credential's name (never a token), else its fingerprint.
         who = str(budget.get("name") or budget["tokenFingerprint"])
         console.print(
-            f"[bold]GraphQL budget[/] {escape(who)}  remaining "
+            f"[bold]{'REST' if budget.get('resource') == 'rest' else 'GraphQL'} budget[/] "
+            f"{escape(who)}  remaining "
             f"{budget['remaining']}/{budget['limit']}  ({budget['percentageUsed']:.2f}% used, "
             f"resets {budget['resetAt']})"
         )

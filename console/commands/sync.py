@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from console.format import format_duration
+from core.backfill.comment_catch_up import UPKEEP_HELP, UpkeepReport, comment_upkeep
 from core.backfill.names import parse_repositories
 from core.backfill.runtime import open_engine
 from core.backfill.worker import Worker, WorkerOptions, default_worker_id
@@ -33,7 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "replace the changed pull requests with their reviews, comments and labels, one "
             "transaction per page. With no OWNER/NAME, every completed repository. A "
             "repository another worker is syncing right now is skipped. Workers also sync "
-            "on their own (worker --sync-every)."
+            "on their own (worker --sync-every). Then the comments' catch-up: edits and new "
+            "comments GitHub does not signal on the PR, read by REST since each repository's "
+            "watermark; with --verify also the verification of deletions (every comment id "
+            "GitHub still has, listed; stored ones it lacks deleted). " + UPKEEP_HELP
         ),
     )
     parser.add_argument("repositories", nargs="*", metavar="OWNER/NAME")
@@ -44,8 +48,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="repositories synced at once (default 2)",
     )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="also verify deletions now: delete stored comments GitHub no longer has",
+    )
     parser.add_argument("--json", action="store_true", help="print the freshness as JSON")
     parser.set_defaults(func=run)
+
+
+def describe(done: UpkeepReport) -> str:
+    """One line of a repository's comment catch-up or verification."""
+    cost = f"{done.requests} REST requests, {done.not_modified} of them 304 (free)"
+    if done.kind == "verify":
+        return (
+            f"{done.repository}: comments verified: {done.listed} on GitHub, "
+            f"{done.deleted} deleted ({cost})"
+        )
+    return (
+        f"{done.repository}: comments caught up: {done.updated} edited, "
+        f"{done.inserted} new ({cost})"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,6 +115,11 @@ def run(args: argparse.Namespace) -> int:
             )
             install_stop_handlers(worker)
             await worker.run()
+            async with comment_upkeep(engine, settings.rest_api_url) as upkeep:
+                if upkeep is not None:
+                    for done in await upkeep.run(only=ids, verify_now=args.verify):
+                        if not args.json:
+                            console.print(escape(describe(done)))
             rows = [row for row in await engine.store.freshness() if row.backfill_state_id in ids]
             # Still open (the rule is SQL's, sync_request_pending): another worker holds its
             # lease and walks it now, or this run could not finish it. A page it could not

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 
+from core.backfill.comment_catch_up import UPKEEP_HELP, alongside, comment_upkeep
 from core.backfill.runtime import open_engine, tune_garbage_collector
 from core.backfill.worker import (
     SYNC_EVERY,
@@ -31,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "committing each page in one transaction. Run as many workers, on as many "
             "machines, as you like against one database: leases make sure each backfill has "
             "one holder at a time. Ctrl-C (SIGINT/SIGTERM) finishes the page in hand and "
-            "exits; a second Ctrl-C abandons it (it is fetched again later)."
+            "exits; a second Ctrl-C abandons it (it is fetched again later). "
+            + UPKEEP_HELP
+            + " (Off with --sync-every 0.)"
         ),
     )
     parser.add_argument(
@@ -133,7 +136,9 @@ def run(args: argparse.Namespace) -> int:
                 credentials=engine.credentials,
             )
             install_stop_handlers(worker)
-            stats = await worker.run()
+            rest_root = settings.rest_api_url if options.sync_every else None
+            async with comment_upkeep(engine, rest_root) as upkeep:
+                stats = await alongside(upkeep, worker.run(), until_idle=args.until_idle)
             return stats, await worker.left_undone()
 
     stats, undone = asyncio.run(work())

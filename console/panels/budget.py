@@ -59,6 +59,8 @@ class BudgetView:
     resets_in: float
     tokens: int
     lines: tuple[BudgetLine, ...] = ()
+    # REST's budgets (the comment catch-up's), summed: requests left of the hour's limit
+    rest: BudgetLine | None = None
 
     @property
     def fraction(self) -> float:
@@ -78,13 +80,26 @@ class BudgetView:
         )
         m = self.metrics
         figures = (m["percentageUsed"], m["averageCostPerQuery"], m["estimatedQueriesRemaining"])
-        return (self.tokens, self.remaining, self.limit, format_duration(self.resets_in)) + (
-            figures if not self.several else lines
+        rest = self.rest
+        rest_shown = (rest.remaining, rest.limit, format_duration(rest.resets_in)) if rest else None
+        return (
+            (self.tokens, self.remaining, self.limit, format_duration(self.resets_in))
+            + (figures if not self.several else lines)
+            + (rest_shown,)
         )
 
     def describe(self) -> RenderableType:
-        if self.several:
-            return self._describe_several()
+        main = self._describe_several() if self.several else self._describe_one()
+        if self.rest is None:
+            return main
+        rest = Text()
+        rest.append("REST ")
+        rest.append(f"{self.rest.remaining:,}", style=f"bold {_budget_style(self.rest.fraction)}")
+        rest.append(f" / {self.rest.limit:,} requests · ")
+        rest.append(f"reset in {format_duration(self.rest.resets_in)}")
+        return Group(main, rest)
+
+    def _describe_one(self) -> RenderableType:
         m = self.metrics
         text = Text()
         text.append(f"{self.remaining:,}", style=f"bold {_budget_style(self.fraction)}")
@@ -117,7 +132,21 @@ class BudgetView:
         return Group(*parts)
 
 
-def budget_view(budgets: Sequence[dict[str, Any]], now: datetime) -> BudgetView | None:
+def budget_view(everything: Sequence[dict[str, Any]], now: datetime) -> BudgetView | None:
+    """The GraphQL budgets' view, with REST's (`resource` "rest") summed on a line of its own."""
+    budgets = [b for b in everything if b.get("resource", "graphql") == "graphql"]
+    rests = [b for b in everything if b.get("resource") == "rest"]
+    rest = None
+    if rests:
+        rest = BudgetLine(
+            name="REST",
+            remaining=sum(int(b["remaining"]) for b in rests),
+            limit=sum(int(b["limit"]) for b in rests),
+            resets_in=max(
+                0.0,
+                min((datetime.fromisoformat(b["resetAt"]) - now).total_seconds() for b in rests),
+            ),
+        )
     if not budgets:
         return None
     newest = max(budgets, key=lambda b: b["observedAt"])
@@ -151,6 +180,7 @@ def budget_view(budgets: Sequence[dict[str, Any]], now: datetime) -> BudgetView 
             resets_in=resets_in(newest),
             tokens=1,
             lines=lines,
+            rest=rest,
         )
     return BudgetView(
         remaining=sum(line.remaining for line in lines),
@@ -159,4 +189,5 @@ def budget_view(budgets: Sequence[dict[str, Any]], now: datetime) -> BudgetView 
         resets_in=min(line.resets_in for line in lines),
         tokens=len(budgets),
         lines=lines,
+        rest=rest,
     )

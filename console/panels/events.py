@@ -45,13 +45,7 @@ def events_between(
             events += more
         elif p.last_chunk_number > old.last_chunk_number and p.processed_prs > old.processed_prs:
             done_prs += p.processed_prs - old.processed_prs
-            done.append(
-                stamped(
-                    now,
-                    f"{p.repository}: chunk #{p.last_chunk_number} done, "
-                    f"+{p.processed_prs - old.processed_prs:,} PRs",
-                )
-            )
+            done.append(stamped(now, chunks_done(p, old)))
         if p.chunks_failed > old.chunks_failed:
             reason = f": {p.last_error}" if p.last_error else ""
             events.append(stamped(now, f"{p.repository}: a chunk failed{reason}", "red"))
@@ -74,11 +68,35 @@ def events_between(
                 )
             )
     if len(done) > MAX_CHUNK_EVENTS:  # one line, not a screenful, when many move at once
-        done = [stamped(now, f"{len(done):,} repositories moved on, +{done_prs:,} PRs")]
+        done = [
+            stamped(
+                now,
+                f"{len(done):,} repositories finished chunks: {done_prs:,} PRs stored since "
+                "the last look",
+            )
+        ]
     events = done + events
     events += _worker_events(previous.workers, current.workers, now)
     events += _stuck_events(previous.stuck, current.stuck, now)
     return events
+
+
+def chunks_done(p: BackfillProgress, old: BackfillProgress) -> str:
+    """What a backfill's finished chunks mean: which chunks, and which PRs (by their count
+    stored) were stored since the last snapshot, e.g. "a/b: chunk #90 done: PRs 8,583–9,100
+    stored (518 since the last look; 9,100 of 12,000)". The PRs are the ones stored between
+    the two looks, not the chunk's own (the snapshot does not count a chunk's PRs)."""
+    numbers = (
+        f"chunk #{p.last_chunk_number}"
+        if p.last_chunk_number == old.last_chunk_number + 1
+        else f"chunks #{old.last_chunk_number + 1}–#{p.last_chunk_number}"
+    )
+    new = p.processed_prs - old.processed_prs
+    total = f" of {p.total_prs:,}" if p.total_prs else ""
+    return (
+        f"{p.repository}: {numbers} done: PRs {old.processed_prs + 1:,}–{p.processed_prs:,} "
+        f"stored ({new:,} since the last look; {p.processed_prs:,}{total})"
+    )
 
 
 def _sync_events(

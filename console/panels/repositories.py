@@ -6,13 +6,14 @@ The clock enters a row only through `standing` (its status) and the lag, which i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 from rich.text import Text
 
 from console.columns import ColumnSpec
-from console.format import clock, format_duration
+from console.format import clock, format_duration, hour_minute
+from console.panels.states import MOVING, STATES
 from core.monitoring import Standing, StatsReport, standing
 from core.store.models import BackfillProgress, Freshness
 
@@ -28,18 +29,33 @@ REPOSITORY_COLUMNS = (
     ColumnSpec("Status", 1, least=16),
     ColumnSpec("Chunks", 7, least=6, most=24),
 )
-SORTS = ("name", "progress", "rate", "ETA", "status")
+SORTS = ("attention", "name", "progress", "rate", "ETA", "status")
 BAR_WIDTH = 12
 
 
 _SEVERITY = ("failed", "stalled", "cooling", "waiting", "idle", "queued", "paused", "active")
 
 
-def sort_order(progress: Sequence[BackfillProgress], by: str | None) -> list[str]:
-    """Backfill ids in the order `by` wants: name A-Z, progress and rate highest first, ETA
-    soonest first (unknown last), status most urgent first (failed, stalled, ...)."""
+def sort_order(
+    progress: Sequence[BackfillProgress],
+    by: str | None,
+    states: Mapping[UUID, str] | None = None,
+) -> list[str]:
+    """Backfill ids in the order `by` wants: attention (the default, None too: `STATES`'
+    order from `states`, each backfill's `repository_state`, then name), name A-Z, progress
+    and rate highest first, ETA soonest first (unknown last), status most urgent first
+    (failed, stalled, ...)."""
     rows = list(progress)
-    if by == "name":
+    if by in (None, "attention"):
+        rank = {state: n for n, state in enumerate(STATES)}
+        known = states or {}
+        rows.sort(
+            key=lambda p: (
+                rank.get(known.get(p.backfill_state_id, "pending"), len(STATES)),
+                p.repository.lower(),
+            )
+        )
+    elif by == "name":
         rows.sort(key=lambda p: p.repository.lower())
     elif by == "progress":
         rows.sort(key=lambda p: (-(p.percent or 0.0), p.repository.lower()))
@@ -101,7 +117,8 @@ def repository_status(p: BackfillProgress, f: Freshness | None = None) -> Text:
     if s.state == "failed":
         return Text(f"failed: {s.why}", style=style)
     if s.state == "waiting" and p.waiting_until is not None:
-        return Text(f"budget wait until {clock(p.waiting_until)}", style=style)
+        # Short, so the time it waits for survives 80 columns.
+        return Text(f"budget → {hour_minute(p.waiting_until)}", style=style)
     if s.state == "cooling" and p.cooldown_until is not None:
         reason = f": {p.last_error}" if p.last_error else ""
         return Text(f"retry at {clock(p.cooldown_until)}{reason}", style=style)
@@ -116,17 +133,21 @@ def lag_cell(f: Freshness | None) -> str:
     return "" if f is None or f.lag_seconds is None else format_duration(f.lag_seconds)
 
 
-def repository_cells(p: BackfillProgress, f: Freshness | None = None) -> tuple[Text | str, ...]:
+def repository_cells(
+    p: BackfillProgress, f: Freshness | None = None, state: str | None = None
+) -> tuple[Text | str, ...]:
     """One repository row. The clock enters only through `standing` (via the status) and the
-    lag: `row_inputs` relies on it to reuse a row's cells while neither changed."""
+    lag: `row_inputs` relies on it to reuse a row's cells while neither changed. `state`: its
+    `repository_state`; a rate and an ETA only when it is one where work goes on (`MOVING`)."""
     total = "?" if p.total_prs is None else f"{p.total_prs:,}"
     fraction = None if p.percent is None else p.percent / 100
     if p.total_prs is None and p.status == "completed":
         fraction = 1.0  # an empty repository is done, not unknown
     progress = bar(fraction)
     progress.append(f" {p.percent:5.1f}%" if p.percent is not None else "      ")
-    rate = f"{p.prs_per_minute:,.0f}" if p.prs_per_minute else "—"
-    eta = "" if p.status == "completed" else format_duration(p.eta_seconds)
+    moving = state in MOVING if state is not None else p.status != "completed"
+    rate = f"{p.prs_per_minute:,.0f}" if p.prs_per_minute and moving else "—"
+    eta = format_duration(p.eta_seconds) if moving and p.status != "completed" else ""
     chunks = Text(f"#{p.last_chunk_number}")
     if p.chunks_processing:
         chunks.append(f" {p.chunks_processing} running", style="cyan")
@@ -145,7 +166,9 @@ def repository_cells(p: BackfillProgress, f: Freshness | None = None) -> tuple[T
     )
 
 
-def row_inputs(p: BackfillProgress, f: Freshness | None, s: Standing) -> tuple[object, ...]:
+def row_inputs(
+    p: BackfillProgress, f: Freshness | None, s: Standing, state: str | None = None
+) -> tuple[object, ...]:
     """Everything `repository_cells(p, f)` is made of, for comparing, not the clock: the row
     and its freshness without `observed_at` (new every poll) and the raw lag (one second more
     every second), plus the lag as the cell shows it and the standing `s` (the clock's way
@@ -157,7 +180,7 @@ def row_inputs(p: BackfillProgress, f: Freshness | None, s: Standing) -> tuple[o
     if f is not None:
         fresh = f.__dict__.copy()
         del fresh["observed_at"], fresh["lag_seconds"]
-    return row, fresh, lag_cell(f), s
+    return row, fresh, lag_cell(f), s, state
 
 
 def freshness_by_id(report: StatsReport) -> dict[UUID, Freshness]:

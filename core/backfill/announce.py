@@ -10,6 +10,7 @@ import socket
 
 from core.backfill.context import WorkerContext
 from core.backfill.lanes import Lanes
+from core.errors import side_failure_level
 
 log = logging.getLogger(__name__)
 
@@ -40,4 +41,4 @@ class Announcer:
                 detail=detail,
             )
         except Exception as exc:
-            log.warning("worker heartbeat failed: %s", exc)
+            log.log(side_failure_level(exc), "worker heartbeat failed: %s", exc)

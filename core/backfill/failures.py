@@ -17,6 +17,7 @@ from core.backfill.context import WorkerContext
 from core.backfill.lease import HeldLease, PageOutcome
 from core.backfill.options import MAX_COOLDOWN
 from core.backfill.reasons import outage, store_failed
+from core.errors import side_failure_level
 from core.github.errors import GitHubError, RateLimitedError
 from core.github.outcomes import Action
 from core.store.models import Chunk, ChunkFailure, Lease, SyncLease
@@ -117,7 +118,7 @@ class FailurePolicy:
         try:
             await self.ctx.store.remember_page_size(lease, size)
         except Exception as exc:
-            log.warning("%s: page size not stored: %s", lease.repository, exc)
+            log.log(side_failure_level(exc), "%s: page size not stored: %s", lease.repository, exc)
 
     async def fail_backfill(self, lease: Lease, reason: str) -> None:
         ctx = self.ctx

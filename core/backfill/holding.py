@@ -13,6 +13,7 @@ from core.backfill.failures import FailurePolicy
 from core.backfill.lanes import Lane
 from core.backfill.lease import HeldLease, release
 from core.backfill.reasons import first_line
+from core.errors import side_failure_level
 from core.store.models import Chunk, Lease, RetryRequest
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,12 @@ class LeaseHolder:
         try:
             return await self.ctx.store.pull_requests_to_retry(lease)
         except Exception as exc:
-            log.warning("%s: refused PRs not retried now: %s", lease.repository, first_line(exc))
+            log.log(
+                side_failure_level(exc),
+                "%s: refused PRs not retried now: %s",
+                lease.repository,
+                first_line(exc),
+            )
             return []
 
     async def _keep_alive(self, held: HeldLease) -> None:
@@ -81,7 +87,12 @@ class LeaseHolder:
             try:
                 expires = await ctx.store.heartbeat(held.lease, ctx.options.lease_seconds)
             except Exception as exc:  # a database blip: the next beat may succeed
-                log.warning("heartbeat failed for %s: %s", held.lease.repository, exc)
+                log.log(
+                    side_failure_level(exc),
+                    "heartbeat failed for %s: %s",
+                    held.lease.repository,
+                    exc,
+                )
                 continue
             if expires is None:
                 held.lost = True

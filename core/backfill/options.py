@@ -61,4 +61,6 @@ class WorkerStats:
     gave_up: int = 0  # backfills this run ended `failed`, syncs it gave up
     lost_leases: int = 0
     syncs: int = 0  # sync walks finished
+    probes: int = 0  # freshness probes sent (one document each, up to 100 repositories)
+    probed_unchanged: int = 0  # repositories a probe found unchanged (fresh with no walk)
     sync_pages: int = 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -10,6 +10,7 @@ from core.backfill.names import parse_repositories
 from core.github.client import GitHubClient, RepositoryFacts
 from core.github.credentials import Credentials, NotVisible
 from core.github.errors import GitHubError, RepositoryNotFound
+from core.github.queries import PROBE_BATCH
 from core.store.store import Store
 
 if TYPE_CHECKING:
@@ -63,6 +64,52 @@ def unreachable_reason(exc: NotVisible, app_id: int | None) -> str:
     )
 
 
+async def register(
+    store: Store, facts: RepositoryFacts, installation: int | None = None
+) -> AddResult:
+    """Register one repository GitHub described, or top up its ended backfill."""
+    # By node id, under GitHub's current name: a renamed repository is the same one.
+    total = facts.total_prs
+    reg = await store.register_backfill(
+        facts.owner, facts.name, total, facts.node_id, installation_id=installation
+    )
+    outcome: Outcome = "added"
+    status = reg.status
+    if not reg.created:
+        outcome = "already registered"
+        if await store.reopen_backfill(reg.backfill_state_id, total):
+            outcome, status = "topped up", "pending"
+    return AddResult(
+        f"{reg.owner}/{reg.name}", outcome, status, total, str(reg.backfill_state_id), installation
+    )
+
+
+async def add_in_batches(
+    store: Store,
+    client: GitHubClient,
+    repos: Sequence[tuple[str, str]],
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[tuple[str, AddResult | str]]:
+    """Add many repositories (personal tokens: any credential sees them): GitHub is asked in
+    aliased documents of PROBE_BATCH = 100 (about a point each, not a request each), and
+    each batch's repositories are registered before the next is asked. One GitHub will not
+    serve gets GitHub's reason instead of a result; the others are added.
+    `on_progress(done, total)` after each batch. Raises what fails a whole document (after
+    the client's bounded retries): the batches before it stay added."""
+    out: list[tuple[str, AddResult | str]] = []
+    for start in range(0, len(repos), PROBE_BATCH):
+        batch = list(repos[start : start + PROBE_BATCH])
+        answers = await client.repositories(batch)
+        for (owner, name), answer in zip(batch, answers, strict=True):
+            named = f"{owner}/{name}"
+            out.append(
+                (named, answer if isinstance(answer, str) else await register(store, answer))
+            )
+        if on_progress is not None:
+            on_progress(len(out), len(repos))
+    return out
+
+
 async def add_repositories(
     store: Store,
     client: GitHubClient,
@@ -106,29 +153,7 @@ async def add_repositories(
     if missing:
         raise RepositoriesNotFound(missing)
 
-    results = []
-    for facts, installation in found:
-        # By node id, under GitHub's current name: a renamed repository is the same one.
-        total = facts.total_prs
-        reg = await store.register_backfill(
-            facts.owner, facts.name, total, facts.node_id, installation_id=installation
-        )
-        outcome: Outcome = "added"
-        status = reg.status
-        if not reg.created:
-            outcome = "already registered"
-            if await store.reopen_backfill(reg.backfill_state_id, total):
-                outcome, status = "topped up", "pending"
-        results.append(
-            AddResult(
-                f"{reg.owner}/{reg.name}",
-                outcome,
-                status,
-                total,
-                str(reg.backfill_state_id),
-                installation,
-            )
-        )
+    results = [await register(store, facts, installation) for facts, installation in found]
     for owner, name, reason in unseen:
         reg = await store.register_backfill(owner, name, 0)
         failed = await store.fail_unreachable_backfill(reg.backfill_state_id, reason)

@@ -40,6 +40,7 @@ from core.backfill.page_size import PageSizes
 from core.backfill.page_steps import PageSteps
 from core.backfill.pages import BackfillPages
 from core.backfill.presence import Presence
+from core.backfill.probe import Probes
 from core.backfill.reasons import first_line, outage
 from core.backfill.stopping import STOP_GRACE_SECONDS, Interrupted, Stopping
 from core.backfill.sync import SyncWalks
@@ -120,6 +121,7 @@ class Worker:
         steps = PageSteps(ctx, failures, holder, budget)
         self.pages = BackfillPages(steps, self.claims)
         self.syncs = SyncWalks(steps)
+        self.probes = Probes(ctx, self.lanes)
         self.announcer = Announcer(ctx, self.lanes)
 
     def stop(self, *, abandon: bool = False, reason: str | None = None) -> None:
@@ -205,13 +207,16 @@ class Worker:
                 await self.stopping.pause(min(30.0, self.options.idle_interval * 2**errors))
 
     async def _turn(self) -> Turn:
-        """One claim and its work: a backfill, else a due sync, else a moment idle."""
+        """One claim and its work: a backfill, else a probe of due repositories, else a sync
+        (of those a probe found moved, or an unfinished walk), else a moment idle."""
         opts = self.options
         claimed = None if opts.sync_only else await self.claims.backfill()
         if claimed is not None:
             self.stats.claims += 1
             if isinstance(claimed, Claimed):
                 await self.pages.work(claimed.lease, claimed.lane)
+            return Turn.AGAIN
+        if await self.probes.round():  # due repositories probed; the moved ones synced next
             return Turn.AGAIN
         sync = await self.claims.sync()
         if sync is not None:

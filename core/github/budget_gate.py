@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from core.errors import side_failure_level
 from core.github.clock import GitHubClock
 from core.github.errors import RateLimitedError, ReserveExceedsBudget
 from core.github.metrics import BudgetTracker, RateLimitMetrics
@@ -216,7 +217,12 @@ class BudgetGate:
         try:
             await _maybe_await(self.on_rate_limit(snapshot))
         except Exception as exc:
-            log.warning("github %s: on_rate_limit failed: %s", self.fingerprint, type(exc).__name__)
+            log.log(
+                side_failure_level(exc),
+                "github %s: on_rate_limit failed: %s",
+                self.fingerprint,
+                type(exc).__name__,
+            )
 
     # -- waiting ----------------------------------------------------------------------------
 

@@ -34,9 +34,26 @@ from core.github.models import PullRequestPage, RetryRequest
 from core.github.outcomes import Outcome
 from core.github.pacing import ServerTimePacer
 from core.github.pager import github_count
-from core.github.queries import COUNT_QUERY, DRY_RUN_QUERY
+from core.github.queries import (
+    COUNT_QUERY,
+    DRY_RUN_QUERY,
+    PROBE_BATCH,
+    facts_query,
+    probe_alias,
+    probe_query,
+)
 
-__all__ = ["GitHubClient", "MetricsCallback", "RepositoryFacts", "WaitCallback"]
+__all__ = ["GitHubClient", "MetricsCallback", "Probed", "RepositoryFacts", "WaitCallback"]
+
+
+@dataclass(frozen=True)
+class Probed:
+    """One repository's answer in a freshness probe: its newest PR's `updatedAt` (None: no
+    PR) and its PR `totalCount`; or, GitHub would not serve it, `error` in GitHub's words."""
+
+    newest_updated_at: datetime | None = None
+    total_count: int = 0
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -227,6 +244,82 @@ class GitHubClient:
             )
         except SHAPE_ERRORS as exc:
             raise MalformedResponse(f"GitHub's PR count for {owner}/{name}: {exc}") from None
+
+    async def probe_repositories(self, repositories: Sequence[tuple[str, str]]) -> list[Probed]:
+        """Each (owner, name)'s newest PR `updatedAt` and PR `totalCount`, in order, from ONE
+        aliased document (at most PROBE_BATCH = 100 repositories: about 1 point by GitHub's
+        cost rule, "Rate limits and node limits for the GraphQL API": each repository's
+        `pullRequests(first: 1)` is one request, 100 requests a point). A repository GitHub
+        will not serve (not found, forbidden) gets its `error` and does not sink the others;
+        a failure of the whole answer raises as `execute` does."""
+        if not 1 <= len(repositories) <= PROBE_BATCH:
+            raise ValueError(f"a probe asks for 1 to {PROBE_BATCH} repositories")
+        variables: dict[str, Any] = {}
+        for i, (owner, name) in enumerate(repositories):
+            variables[f"o{i}"], variables[f"n{i}"] = owner, name
+        data, errors = await self._execute(probe_query(len(repositories)), variables, Caller())
+        answers = []
+        for i, (owner, name) in enumerate(repositories):
+            alias = probe_alias(i)
+            repo = data.get(alias)
+            if not isinstance(repo, dict):
+                said = errors.get(alias, "NOT_FOUND: no repository in GitHub's answer")
+                answers.append(Probed(error=f"{owner}/{name}: {said}"))
+                continue
+            try:
+                prs = repo["pullRequests"]
+                nodes = prs["nodes"] or []
+                newest = (
+                    datetime.fromisoformat(str(nodes[0]["updatedAt"]).replace("Z", "+00:00"))
+                    if nodes
+                    else None
+                )
+                total = github_count(prs["totalCount"], "totalCount")
+            except SHAPE_ERRORS as exc:
+                answers.append(Probed(error=f"{owner}/{name}: malformed probe answer: {exc}"))
+                continue
+            answers.append(Probed(newest_updated_at=newest, total_count=total))
+        return answers
+
+    async def repositories(
+        self, repositories: Sequence[tuple[str, str]]
+    ) -> list[RepositoryFacts | str]:
+        """`repository` for up to PROBE_BATCH = 100 repositories in ONE aliased document
+        (about 1 point by GitHub's cost rule: one `pullRequests { totalCount }` request
+        each), in order. One GitHub will not serve (not found, forbidden) gets GitHub's
+        words instead, and the others are answered; a failure of the whole answer raises
+        as `execute` does."""
+        if not 1 <= len(repositories) <= PROBE_BATCH:
+            raise ValueError(f"one document asks for 1 to {PROBE_BATCH} repositories")
+        variables: dict[str, Any] = {}
+        for i, (owner, name) in enumerate(repositories):
+            variables[f"o{i}"], variables[f"n{i}"] = owner, name
+        data, errors = await self._execute(facts_query(len(repositories)), variables, Caller())
+        out: list[RepositoryFacts | str] = []
+        for i, (owner, name) in enumerate(repositories):
+            alias = probe_alias(i)
+            repo = data.get(alias)
+            if not isinstance(repo, dict):
+                said = errors.get(alias)
+                out.append(
+                    "not found on GitHub (or not visible to the credentials in use)"
+                    if said is None or said.startswith("NOT_FOUND")
+                    else said.replace(f" at {alias}", "")
+                )
+                continue
+            try:
+                now_owner, now_name = str(repo["nameWithOwner"]).split("/", 1)
+                out.append(
+                    RepositoryFacts(
+                        node_id=str(repo["id"]),
+                        owner=now_owner,
+                        name=now_name,
+                        total_prs=github_count(repo["pullRequests"]["totalCount"], "totalCount"),
+                    )
+                )
+            except SHAPE_ERRORS as exc:
+                out.append(f"GitHub's answer for {owner}/{name} is malformed: {exc}")
+        return out
 
     async def repository_pull_request_count(self, owner: str, name: str) -> int:
         """GitHub's `totalCount` of PRs of `owner/name` (see `repository`)."""

@@ -140,11 +140,13 @@ class LookAhead:
         buffer, key, owner, name = walk.buffer, walk.key, walk.owner, walk.name
         capacity = max(page_size * 3, 2 * MAX_PAGE)
         while buffer.retries or not (buffer.complete_prefix() >= page_size or buffer.exhausted):
-            follow_ups = buffer.follow_ups(min(REQUESTS_PER_POINT, 2 * page_size))
+            follow_ups = buffer.follow_ups(REQUESTS_PER_POINT - 1)
             retries = buffer.next_retries()
             fresh = 0
             if buffer.has_more and len(buffer.entries) < (capacity if ahead else page_size):
-                fresh = fill_size(len(follow_ups), page_size, retries=len(retries))
+                fresh = fill_size(
+                    sum(f.requests for f in follow_ups), page_size, retries=len(retries)
+                )
             if fresh == 0 and not follow_ups and not retries:
                 if buffer.entries and buffer.complete_prefix() == 0:
                     # Its first PR waits for pages nothing can ask for: never an empty page

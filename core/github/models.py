@@ -43,6 +43,43 @@ class Comment(BaseModel):
     url: str | None
 
 
+class ReviewComment(BaseModel):
+    """An inline comment on the diff (GitHub's `PullRequestReviewComment`); `review_id` and
+    `in_reply_to` are node ids (the store resolves the review to its row)."""
+
+    github_id: str
+    database_id: int | None
+    author: Actor | None
+    body: str
+    path: str
+    line: int | None
+    original_line: int | None
+    diff_hunk: str | None = None
+    review_id: str | None
+    in_reply_to: str | None
+    created_at: datetime
+    updated_at: datetime | None
+    url: str | None
+
+
+class ReviewThread(BaseModel):
+    """A thread of inline comments on one place of the diff (`PullRequestReviewThread`):
+    whether the feedback was addressed (`is_resolved`) or the code moved (`is_outdated`)."""
+
+    github_id: str
+    path: str
+    line: int | None
+    original_line: int | None
+    start_line: int | None
+    original_start_line: int | None
+    diff_side: str | None
+    is_resolved: bool
+    is_outdated: bool
+    is_collapsed: bool
+    resolved_by: Actor | None
+    comments: list[ReviewComment]
+
+
 class PullRequest(BaseModel):
     github_id: str
     database_id: int | None
@@ -67,6 +104,8 @@ class PullRequest(BaseModel):
     labels: list[str]
     reviews: list[Review]
     comments: list[Comment]
+    # None: this answer did not ask for them (the store then leaves the stored ones alone).
+    review_threads: list[ReviewThread] | None = None
     # A refused PR asked for again alone: the key of its pull_request_failures row, cleared
     # when it is stored (and left out of a sync's watermark: it is not part of the walk).
     retry_of: str | None = None
@@ -131,6 +170,7 @@ class PullRequest(BaseModel):
                     }
                     for c in nodes.get("comments", [])
                 ],
+                "review_threads": _threads(nodes) if "reviewThreads" in nodes else None,
             }
         )
 
@@ -138,12 +178,60 @@ class PullRequest(BaseModel):
     def authors(self) -> list[Actor]:
         """Every distinct account this PR mentions (PR, review and comment authors)."""
         seen: dict[str, Actor] = {}
-        for actor in [self.author, *(r.author for r in self.reviews)] + [
-            c.author for c in self.comments
-        ]:
+        threads = self.review_threads or []
+        for actor in (
+            [self.author, *(r.author for r in self.reviews)]
+            + [c.author for c in self.comments]
+            + [t.resolved_by for t in threads]
+            + [c.author for t in threads for c in t.comments]
+        ):
             if actor is not None:
                 seen.setdefault(actor.github_id, actor)
         return list(seen.values())
+
+
+# The key under which a thread's complete comments are collected (`RepoBuffer`): the comments
+# nested in the thread's node are only its first page.
+THREAD_COMMENTS = "thread:"
+
+
+def _threads(nodes: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """GraphQL's `reviewThreads` nodes (each with its comments collected under
+    THREAD_COMMENTS + id) as ReviewThread dicts."""
+    return [
+        {
+            "github_id": t["id"],
+            "path": t.get("path") or "",
+            "line": t.get("line"),
+            "original_line": t.get("originalLine"),
+            "start_line": t.get("startLine"),
+            "original_start_line": t.get("originalStartLine"),
+            "diff_side": t.get("diffSide"),
+            "is_resolved": bool(t.get("isResolved")),
+            "is_outdated": bool(t.get("isOutdated")),
+            "is_collapsed": bool(t.get("isCollapsed")),
+            "resolved_by": _actor(t.get("resolvedBy"), t["id"]),
+            "comments": [
+                {
+                    "github_id": c["id"],
+                    "database_id": _big_id(c.get("fullDatabaseId")),
+                    "author": _actor(c.get("author"), c["id"]),
+                    "body": c.get("body") or "",
+                    "path": c.get("path") or t.get("path") or "",
+                    "line": c.get("line"),
+                    "original_line": c.get("originalLine"),
+                    "diff_hunk": c.get("diffHunk"),
+                    "review_id": (c.get("pullRequestReview") or {}).get("id"),
+                    "in_reply_to": (c.get("replyTo") or {}).get("id"),
+                    "created_at": c["createdAt"],
+                    "updated_at": c.get("updatedAt"),
+                    "url": c.get("url"),
+                }
+                for c in nodes.get(THREAD_COMMENTS + t["id"], [])
+            ],
+        }
+        for t in nodes.get("reviewThreads", [])
+    ]
 
 
 BIGINT_MAX = 2**63 - 1  # the store's `database_id bigint`

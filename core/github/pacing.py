@@ -32,6 +32,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from core.errors import side_failure_level
+
 log = logging.getLogger("core.github")
 
 GITHUB_WINDOW_SECONDS = 60.0  # GitHub's: 60 s of server time per 60 s
@@ -209,7 +211,8 @@ class ServerTimePacer:
                     )
                 except Exception as exc:  # a database blip must not stop the backfill
                     if not self._ledger_down:  # said once per outage, not per request
-                        log.warning(
+                        log.log(
+                            side_failure_level(exc),
                             "server-time ledger unreachable (%s): pacing on this process's view",
                             type(exc).__name__,
                         )
@@ -286,7 +289,11 @@ class ServerTimePacer:
             try:
                 await self._settle_unsettled()
             except Exception as exc:  # kept, and tried again on the next ledger call
-                log.warning("server-time ledger: settling failed (%s)", type(exc).__name__)
+                log.log(
+                    side_failure_level(exc),
+                    "server-time ledger: settling failed (%s)",
+                    type(exc).__name__,
+                )
         if self._released is not None:  # wake the requests waiting for room, once
             self._released.set()
             self._released = None

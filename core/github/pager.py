@@ -16,7 +16,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from core.github.models import PullRequest, RefusedPullRequest, RetryRequest
-from core.github.queries import MAX_RETRIES_PER_QUERY, NESTED, FollowUp, position_rank
+from core.github.queries import (
+    MAX_PAGE,
+    MAX_RETRIES_PER_QUERY,
+    NESTED,
+    THREAD_COMMENTS,
+    FollowUp,
+    position_rank,
+)
 from core.storable import UNSTORABLE, storable_text
 
 
@@ -37,7 +44,7 @@ class MalformedPullRequest(ValueError):
 # What reading one PR of the wrong shape raises (pydantic's ValidationError is a ValueError).
 _PR_SHAPE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError)
 # The fields each nested node must have to be stored (its key in the store).
-_NESTED_KEY = {"reviews": "id", "comments": "id", "labels": "name"}
+_NESTED_KEY = {"reviews": "id", "comments": "id", "labels": "name", "reviewThreads": "id"}
 # A node id longer than this is no GitHub id (theirs are ~20-40 characters): the PR is then
 # recorded by its cursor, as one without an id (a key the failures' index can hold).
 MAX_ID_LENGTH = 255
@@ -61,6 +68,7 @@ class _Entry:
     raw: dict[str, Any]
     nodes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     pending: dict[str, str | None] = field(default_factory=dict)  # field -> resume cursor
+    totals: dict[str, int] = field(default_factory=dict)  # field -> GitHub's latest totalCount
     refused: str | None = None  # why this PR's own data cannot be stored
     position: str | None = None  # the cursor right before it in its walk
     retry_of: str | None = None  # a refused PR asked for again: its failure's key
@@ -294,7 +302,8 @@ class RepoBuffer:
         try:
             if not isinstance(node, dict):
                 raise MalformedPullRequest(f"its follow-up answer is {type(node).__name__}")
-            self._absorb(entry, follow.field, node.get(follow.field))
+            name = "comments" if follow.field.startswith(THREAD_COMMENTS) else follow.field
+            self._absorb(entry, follow.field, node.get(name))
         except MalformedPullRequest as exc:
             entry.refuse(f"GitHub's data for this PR is not the shape asked for: {exc}")
 
@@ -313,16 +322,21 @@ class RepoBuffer:
             raise MalformedPullRequest(f"its {name} came without their nodes")
         if not isinstance(got, list):
             raise MalformedPullRequest(f"its {name}.nodes is {type(got).__name__}, not a list")
-        key = _NESTED_KEY.get(name)
+        key = "id" if name.startswith(THREAD_COMMENTS) else _NESTED_KEY.get(name)
         for n in got:
             if n is None:
                 continue
             if not isinstance(n, dict) or (key and not isinstance(n.get(key), str)):
                 raise MalformedPullRequest(f"one of its {name} has no {key or 'object'}")
             nodes.append(n)
+            if name == "reviewThreads":  # each thread's comments: a list of their own
+                RepoBuffer._absorb(entry, THREAD_COMMENTS + n["id"], n.get("comments"))
         info = conn.get("pageInfo") or {}
         if not isinstance(info, dict):
             raise MalformedPullRequest(f"its {name}.pageInfo is {type(info).__name__}")
+        total = conn.get("totalCount")
+        if isinstance(total, int) and not isinstance(total, bool):
+            entry.totals[name] = total
         if info.get("hasNextPage"):
             if not info.get("endCursor"):
                 raise MalformedPullRequest(f"its {name} say there is more but give no cursor")
@@ -350,14 +364,30 @@ class RepoBuffer:
     # -- planning ---------------------------------------------------------------------------
 
     def follow_ups(self, limit: int) -> list[FollowUp]:
-        """Pending follow-ups, oldest PR first, so the head of the buffer completes first."""
+        """Pending follow-ups, oldest PR first, so the head of the buffer completes first;
+        at most `limit` requests (`FollowUp.requests`) in all, and at least one.
+
+        A PR's remaining threads are asked for exactly (its totalCount less those read):
+        each thread asked for costs a request whether it exists or not."""
         out: list[FollowUp] = []
+        spent = 0
         for entry in self.entries:
+            if entry.node_id is None:
+                continue
             for name, after in entry.pending.items():
-                if len(out) >= limit:
+                if name.startswith(THREAD_COMMENTS):
+                    follow = FollowUp(
+                        entry.node_id, name, after, node_id=name.removeprefix(THREAD_COMMENTS)
+                    )
+                elif name == "reviewThreads":
+                    rest = entry.totals.get(name, MAX_PAGE) - len(entry.nodes.get(name, []))
+                    follow = FollowUp(entry.node_id, name, after, min(MAX_PAGE, max(1, rest)))
+                else:
+                    follow = FollowUp(entry.node_id, name, after)
+                if out and spent + follow.requests > limit:
                     return out
-                if entry.node_id is not None:
-                    out.append(FollowUp(entry.node_id, name, after))
+                out.append(follow)
+                spent += follow.requests
         return out
 
     def progress(self) -> tuple[int, str | None, bool, int, int]:

@@ -7,6 +7,12 @@ Cost shape of a batch (see `core.github.cost`): the top-level `pullRequests` cos
 each of its PRs costs one request per nested connection (`reviews`, `comments`, `labels`,
 `commits { totalCount }`). A follow-up `node(id:)` alias costs 1 request per connection it pages.
 Requests / 100 rounded half up, minimum 1, is the price: up to 149 requests cost 1 point.
+
+Review threads nest a connection in a connection: `reviewThreads(first: T) { comments }`
+costs 1 request plus T (one per thread it could list), whatever the comments' own `first`.
+So a page asks for THREADS_IN_PAGE thread (most PRs have none or one) with up to 100 comments
+each, and a PR with more threads gets one follow-up asking exactly for the rest (1 + rest
+requests); a thread with more than 100 comments gets follow-ups by its own node id (1 each).
 """
 
 from __future__ import annotations
@@ -35,11 +41,43 @@ ACTOR = (
 REVIEW_NODE = f"id fullDatabaseId author {ACTOR} state body submittedAt createdAt url"
 COMMENT_NODE = f"id fullDatabaseId author {ACTOR} body createdAt updatedAt url"
 LABEL_NODE = "name"
+# An inline review comment (GitHub's `PullRequestReviewComment`): its review and the comment it
+# replies to by node id. `diffHunk` is left out: the diff text of every comment would weigh
+# more than the rest of the page, and the store keeps the place (path, lines) instead.
+REVIEW_COMMENT_NODE = (
+    f"id fullDatabaseId author {ACTOR} body path line originalLine "
+    "pullRequestReview { id } replyTo { id } createdAt updatedAt url"
+)
+
+
+def _review_comments(after: str = "") -> str:
+    """A thread's `comments` connection, 100 at a time (`after`: ", after: $var" or "")."""
+    return (
+        f"comments(first: {MAX_PAGE}{after}) {{ totalCount pageInfo {{ endCursor hasNextPage }} "
+        f"nodes {{ {REVIEW_COMMENT_NODE} }} }}"
+    )
+
+
+# `resolvedBy` is a User (not an Actor): the Actor fields without the other types' fragments.
+THREAD_NODE = (
+    "id path line originalLine startLine originalStartLine diffSide isResolved isOutdated "
+    "isCollapsed resolvedBy { __typename login avatarUrl id databaseId } " + _review_comments()
+)
+# Threads asked for per PR in a page: each costs a request whether the PR has it or not.
+THREADS_IN_PAGE = 1
+# The prefix of a thread's comments among a PR's nested lists (`FollowUp.field`).
+THREAD_COMMENTS = "thread:"
 
 # Connections nested in each PR that need paging, with the fields of their nodes.
-NESTED: dict[str, str] = {"reviews": REVIEW_NODE, "comments": COMMENT_NODE, "labels": LABEL_NODE}
-# Nested connections per PR in the page query: the three above plus `commits { totalCount }`.
-NESTED_PER_PR = len(NESTED) + 1
+NESTED: dict[str, str] = {
+    "reviews": REVIEW_NODE,
+    "comments": COMMENT_NODE,
+    "labels": LABEL_NODE,
+    "reviewThreads": THREAD_NODE,
+}
+# Requests per PR in the page query: one per connection above, `commits { totalCount }`, and
+# the comments of each thread asked for.
+NESTED_PER_PR = len(NESTED) + 1 + THREADS_IN_PAGE
 # Requests one point buys at best: 149 / 100 rounds to 1.
 REQUESTS_PER_POINT = 149
 
@@ -49,14 +87,18 @@ PR_SCALARS = (
 )
 
 
-def _connection(field: str, after_var: str | None = None) -> str:
+def _connection(field: str, after_var: str | None = None, first: int | None = None) -> str:
     after = f", after: ${after_var}" if after_var else ""
+    if first is None:
+        first = THREADS_IN_PAGE if field == "reviewThreads" else MAX_PAGE
     return (
-        f"{field}(first: {MAX_PAGE}{after}) {{ totalCount pageInfo {{ endCursor hasNextPage }} "
+        f"{field}(first: {first}{after}) {{ totalCount pageInfo {{ endCursor hasNextPage }} "
         f"nodes {{ {NESTED[field]} }} }}"
     )
 
 
+# The threads part of PR_FIELDS (a measurement of the page without it leaves it out).
+PR_THREADS = _connection("reviewThreads")
 PR_FIELDS = " ".join(
     [
         PR_SCALARS,
@@ -75,11 +117,22 @@ COUNT_QUERY = (
 
 @dataclass(frozen=True)
 class FollowUp:
-    """One more page of one nested connection of one PR, resumed after `after`."""
+    """One more page of one nested connection of one PR, resumed after `after`.
+
+    `field` THREAD_COMMENTS + thread id: that thread's comments, asked by `node_id` (the
+    thread's). `first`: how many to ask for (reviewThreads: exactly the rest, since each
+    thread asked for costs a request)."""
 
     pr_id: str
     field: str
     after: str | None
+    first: int = MAX_PAGE
+    node_id: str | None = None
+
+    @property
+    def requests(self) -> int:
+        """What it costs (GitHub's requests): threads cost one each besides the list."""
+        return 1 + self.first if self.field == "reviewThreads" else 1
 
 
 @dataclass(frozen=True)
@@ -168,11 +221,18 @@ def batch_query(
         )
     for i, follow in enumerate(follow_ups):
         params += [f"$id{i}: ID!", f"$after{i}: String"]
-        variables[f"id{i}"] = follow.pr_id
+        variables[f"id{i}"] = follow.node_id or follow.pr_id
         variables[f"after{i}"] = follow.after
+        if follow.field.startswith(THREAD_COMMENTS):
+            comments = _review_comments(f", after: $after{i}")
+            body.append(
+                f"f{i}: node(id: $id{i}) {{ ... on PullRequestReviewThread {{ {comments} }} }}"
+            )
+            continue
+        first = min(MAX_PAGE, max(1, follow.first))
         body.append(
             f"f{i}: node(id: $id{i}) {{ ... on PullRequest {{ "
-            f"{_connection(follow.field, f'after{i}')} }} }}"
+            f"{_connection(follow.field, f'after{i}', first)} }} }}"
         )
     for i, retry in enumerate(retries):
         if not retry.node_id and repository is None:
@@ -185,8 +245,9 @@ def batch_query(
 
 
 def batch_requests(page_size: int, follow_ups: int, retries: int = 0) -> int:
-    """Requests (GitHub's cost unit) of `batch_query` with that many PRs, follow-ups and
-    retries (a retry by position costs one request more: counted as the worst case)."""
+    """Requests (GitHub's cost unit) of `batch_query` with that many PRs, follow-up requests
+    (`FollowUp.requests` summed) and retries (a retry by position costs one request more:
+    counted as the worst case)."""
     page = 1 + NESTED_PER_PR * page_size if page_size > 0 else 0
     return page + follow_ups + (NESTED_PER_PR + 1) * retries
 
@@ -212,3 +273,39 @@ def fill_size(follow_ups: int, max_page: int, points: int = 1, retries: int = 0)
         if points_for(batch_requests(n, follow_ups, retries)) <= points:
             best = n
     return best
+
+
+# The freshness probe: per aliased repository only the newest PR's updatedAt and the PR
+# totalCount. Each `pullRequests(first: 1)` is a top-level connection (1 request), so 100
+# repositories cost 100 requests: 1 point (core.github.cost).
+PROBE_BATCH = 100
+
+
+def probe_alias(i: int) -> str:
+    """The alias of the i-th repository of a probe (its errors are located by it)."""
+    return f"r{i}"
+
+
+def probe_query(count: int) -> str:
+    """One document asking `count` repositories (variables `o{i}`, `n{i}`) for their newest
+    PR's `updatedAt` and their PR `totalCount`."""
+    params = ", ".join(f"$o{i}: String!, $n{i}: String!" for i in range(count))
+    fields = " ".join(
+        f"{probe_alias(i)}: repository(owner: $o{i}, name: $n{i}) {{ pullRequests(first: 1, "
+        "orderBy: {field: UPDATED_AT, direction: DESC}) "
+        "{ totalCount nodes { updatedAt } } }"
+        for i in range(count)
+    )
+    return f"query FreshnessProbe({params}) {{ {fields} {RATE_LIMIT_FIELDS} }}"
+
+
+def facts_query(count: int) -> str:
+    """One document asking `count` repositories (variables `o{i}`, `n{i}`) what COUNT_QUERY
+    asks one: node id, current name, PR `totalCount` (1 request each: 100 a point)."""
+    params = ", ".join(f"$o{i}: String!, $n{i}: String!" for i in range(count))
+    fields = " ".join(
+        f"{probe_alias(i)}: repository(owner: $o{i}, name: $n{i}) "
+        "{ id nameWithOwner pullRequests { totalCount } }"
+        for i in range(count)
+    )
+    return f"query RepositoryFacts({params}) {{ {fields} {RATE_LIMIT_FIELDS} }}"

@@ -210,6 +210,11 @@ class SimConfig:
     huge_bytes: int = 100 * 1024 * 1024  # size of a `huge` answer
     # GitHub's App side (core.simulator.app): its installations, their budgets and tokens.
     app: AppSpec | None = None
+    # REST (core.simulator.rest): each token's `core` budget an hour, and every Nth REST
+    # request refused with a secondary limit (403, retry-after 1), 0 never.
+    rest_limit: int = 5000
+    rest_secondary_every: int = 0
+    rest_secondary_status: int = 403  # GitHub answers a secondary limit 403 or 429
 
     @property
     def minute(self) -> float:

@@ -362,6 +362,10 @@ class Repo:
         self.evolved: dict[int, dict[str, Any]] = {}
         self.deleted: dict[tuple[str, int], set[int]] = {}
         self.evolved_until = 0  # the latest updatedAt an evolution gave (GitHub's clock)
+        # Comments edited on GitHub: (kind, PR index, position) -> (body, updatedAt epoch).
+        # An edit does not move the PR's updatedAt (GitHub does not promise it does).
+        self.edited: dict[tuple[str, int, int], tuple[str, int]] = {}
+        self.generation = 0  # moved by every change (touch): what was listed may differ now
 
     # --- numbers -----------------------------------------------------------------------------
 
@@ -499,6 +503,7 @@ class Repo:
 
     def touch(self, i: int) -> None:
         """Forget what was cached about PR i (it changed)."""
+        self.generation += 1
         self._meta.pop(i, None)
         self._lists.pop(("review", i), None)
         self._lists.pop(("comment", i), None)
@@ -655,6 +660,9 @@ class Children:
             item["body"] = d.pick(COMMENT_BODIES)
             item["url"] = f"{self.pr_url}#issuecomment-{full}"
             item["resourcePath"] = f"/{repo.full_name}/pull/{self.number}#issuecomment-{full}"
+        edit = repo.edited.get((self.kind, self.i, j))
+        if edit is not None:
+            item["body"], item["updatedAt"] = edit[0], iso(edit[1])
         return item
 
 

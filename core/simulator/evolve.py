@@ -13,18 +13,33 @@ import random
 from typing import Any
 
 from .data import LABELS, VERBS, Repo, iso
+from .threads import truth as thread_truth
 
 MAX_EVOLVE = 100_000
 
 
-def evolve(repo: Repo, changed: int, new: int, seed: int, now: float) -> dict[str, Any]:
-    """Change `changed` existing PRs and add `new` ones; returns what was done."""
-    if changed < 0 or new < 0 or changed + new > MAX_EVOLVE:
-        raise ValueError(f"changed and new must be between 0 and {MAX_EVOLVE}")
+def evolve(
+    repo: Repo,
+    changed: int,
+    new: int,
+    seed: int,
+    now: float,
+    edit_comments: int = 0,
+    delete_comments: int = 0,
+    touch_pr: bool = False,
+) -> dict[str, Any]:
+    """Change `changed` existing PRs and add `new` ones; then edit `edit_comments` and delete
+    `delete_comments` of the repository's conversation comments, their PRs' `updatedAt`
+    unmoved unless `touch_pr` (GitHub does not document that either moves it). Returns what
+    was done."""
+    if min(changed, new, edit_comments, delete_comments) < 0 or (
+        changed + new + edit_comments + delete_comments > MAX_EVOLVE
+    ):
+        raise ValueError(f"changed, new and the comment counts must be between 0 and {MAX_EVOLVE}")
     if changed > repo.count:
         raise ValueError(f"{repo.full_name} has only {repo.count} pull requests")
     rng = random.Random(f"{repo.seed}|{repo.full_name}|evolve|{seed}|{repo.count}")
-    clock = max(int(now), repo.newest_update()) + 1
+    clock = first_clock = max(int(now), repo.newest_update()) + 1
     report: dict[str, Any] = {
         "repo": repo.full_name,
         "changed": [],
@@ -80,15 +95,49 @@ def evolve(repo: Repo, changed: int, new: int, seed: int, now: float) -> dict[st
         repo.touch(i)
         report["new"].append(repo.number(i))
         clock += 1
+    report["comments_edited"], report["comments_deleted_quietly"] = [], []
+    for wanted, done in (
+        (edit_comments, "comments_edited"),
+        (delete_comments, "comments_deleted_quietly"),
+    ):
+        for i, j in _pick_comments(repo, rng, wanted):
+            comment = repo.comments(i)[j]
+            if done == "comments_edited":
+                body = f"{comment['body']} (edited {seed}.{len(report[done])})"
+                repo.edited[("comment", i, j)] = (body, clock)
+            else:
+                repo.deleted.setdefault(("comment", i), set()).add(j)
+            report[done].append(comment["id"])
+            if touch_pr:
+                repo.evolved[i] = repo.evolved.get(i, {}) | {"updated": clock}
+            repo.touch(i)
+            clock += 1
     repo.evolved_until = clock - 1
     repo.touch(-1)  # orderings depend on every PR's metadata
-    report["updated_until"] = iso(repo.evolved_until) if changed + new else None
+    report["updated_until"] = iso(repo.evolved_until) if clock > first_clock else None
     return report
 
 
-def truth(repo: Repo) -> dict[str, Any]:
-    """Every PR of `repo` as GitHub holds it now (the fields a sync must reproduce)."""
+def _pick_comments(repo: Repo, rng: random.Random, k: int) -> list[tuple[int, int]]:
+    """K distinct live conversation comments (PR index, position), drawn at random; fewer
+    when the repository has fewer. Probes random PRs first, then walks them all."""
+    picked: set[tuple[int, int]] = set()
+    order = list(range(repo.count))
+    rng.shuffle(order)
+    for i in order:
+        if len(picked) >= k:
+            break
+        alive = repo.kept("comment", i)  # one per PR: k distinct PRs
+        if alive:
+            picked.add((i, rng.choice(alive)))
+    return sorted(picked)
+
+
+def truth(repo: Repo, bodies: bool = False) -> dict[str, Any]:
+    """Every PR of `repo` as GitHub holds it now (the fields a sync must reproduce); with
+    `bodies`, every live comment's body and updatedAt by node id under "bodies"."""
     out = []
+    texts: dict[str, dict[str, str]] = {}
     for i in range(repo.count):
         pr = repo.pull_request(i)
         reviews, comments = repo.reviews(i), repo.comments(i)
@@ -103,6 +152,14 @@ def truth(repo: Repo) -> dict[str, Any]:
                 "reviews": [reviews[j]["id"] for j in repo.kept("review", i)],
                 "comments": [comments[j]["id"] for j in repo.kept("comment", i)],
                 "labels": [LABELS[k][0] for k in pr["_labels"]],
+                "review_threads": thread_truth(repo, i),
             }
         )
-    return {"repo": repo.full_name, "pull_requests": out}
+        if bodies:
+            for j in repo.kept("comment", i):
+                c = comments[j]
+                texts[c["id"]] = {"body": c["body"], "updatedAt": c["updatedAt"]}
+    found: dict[str, Any] = {"repo": repo.full_name, "pull_requests": out}
+    if bodies:
+        found["bodies"] = texts
+    return found

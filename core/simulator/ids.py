@@ -24,7 +24,11 @@ KINDS = {
     "mannequin": (9, "M_kgDO"),
     "enterprise_user": (10, "EUA_kgDO"),
     "org": (11, "O_kgDO"),
+    "thread": (12, "PRRT_kwDO"),  # (PR index, thread index)
+    "review_comment": (13, "PRRC_kwDO"),  # (PR index, thread index * COMMENT_SPAN + position)
 }
+# A review comment's second number: its thread's index times this, plus its position in it.
+COMMENT_SPAN = 4096
 # Accounts (GitHub's Actors): not inside a repository, visible to every token.
 ACCOUNT_KINDS = ("user", "bot", "mannequin", "enterprise_user", "org")
 _BY_CODE = {code: kind for kind, (code, _) in KINDS.items()}

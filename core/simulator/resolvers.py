@@ -18,7 +18,8 @@ from . import responses as R
 from .config import RepoSpec
 from .data import LABELS, Actors, ListOrder, Ordering, Repo, iso
 from .executor import Execution, FieldError, Resolver
-from .ids import ACCOUNT_KINDS, decode_cursor, encode_cursor, parse_node_id
+from .ids import ACCOUNT_KINDS, COMMENT_SPAN, decode_cursor, encode_cursor, parse_node_id
+from .threads import review_comment, thread, thread_count
 
 MAX_PAGE = 100
 
@@ -78,6 +79,13 @@ class World:
             return None
         if kind == "pr":
             return repo.pull_request(a)
+        if kind == "thread":
+            return thread(repo, a, b) if b < thread_count(repo, a) else None
+        if kind == "review_comment":
+            t, j = divmod(b, COMMENT_SPAN)
+            if t >= thread_count(repo, a) or j >= thread(repo, a, t)["_count"]:
+                return None
+            return review_comment(repo, a, t, j)
         if kind == "issue":
             return repo.issue(a)
         items = repo.reviews(a) if kind == "review" else repo.comments(a)
@@ -382,6 +390,37 @@ def pr_comments(ex, source, args, path, nodes):
     return _children_page(ex, nodes, args, source, "comment")
 
 
+def pr_review_threads(ex, source, args, path, nodes):
+    repo: Repo = source["_repo"]
+    i = source["_i"]
+    order = ListOrder(list(range(thread_count(repo, i))))
+    return paginate(
+        ex, nodes, args, "reviewThreads", "PullRequestReviewThreadConnection", order,
+        lambda t: thread(repo, i, t), "rt",
+    )  # fmt: skip
+
+
+def thread_comments(ex, source, args, path, nodes):
+    repo: Repo = source["_repo"]
+    i, t = source["_i"], source["_t"]
+    order = ListOrder(list(range(source["_count"])))
+    return paginate(
+        ex, nodes, args, "comments", "PullRequestReviewCommentConnection", order,
+        lambda j: review_comment(repo, i, t, j), f"rc{t}",
+    )  # fmt: skip
+
+
+def comment_review(ex, source, args, path, nodes):
+    return source["_review"]
+
+
+def comment_reply_to(ex, source, args, path, nodes):
+    if source["_reply_to"] is None:
+        return None
+    i, t, j = source["_reply_to"]
+    return review_comment(source["_repo"], i, t, j)
+
+
 def pr_labels(ex, source, args, path, nodes):
     repo: Repo = source["_repo"]
     keep = list(source["_labels"])
@@ -442,6 +481,13 @@ RESOLVERS: dict[tuple[str, str], Resolver] = {
     ("PullRequest", "reviews"): pr_reviews,
     ("PullRequest", "comments"): pr_comments,
     ("PullRequest", "labels"): pr_labels,
+    ("PullRequest", "reviewThreads"): pr_review_threads,
+    ("PullRequestReviewThread", "comments"): thread_comments,
+    ("PullRequestReviewThread", "pullRequest"): child_pull_request,
+    ("PullRequestReviewThread", "repository"): pr_repository,
+    ("PullRequestReviewComment", "pullRequest"): child_pull_request,
+    ("PullRequestReviewComment", "pullRequestReview"): comment_review,
+    ("PullRequestReviewComment", "replyTo"): comment_reply_to,
     ("PullRequest", "commits"): pr_commits,
     ("PullRequest", "repository"): pr_repository,
     ("Issue", "repository"): pr_repository,
@@ -454,6 +500,8 @@ for _conn in (
     "IssueCommentConnection",
     "LabelConnection",
     "PullRequestCommitConnection",
+    "PullRequestReviewThreadConnection",
+    "PullRequestReviewCommentConnection",
 ):
     for _field in ("edges", "nodes", "pageInfo", "totalCount"):
         RESOLVERS[(_conn, _field)] = _page_attr(_field)

@@ -42,7 +42,9 @@ from .executor import Execution
 from .ids import parse_node_id
 from .limits import Budgets, TokenState
 from .resolvers import RESOLVERS, RequestContext, World
+from .rest import RestApi
 from .schema import load_schema
+from .threads import totals as thread_totals
 from .transport import SimAsyncTransport, SimSyncTransport
 from .validation import QueryCache
 
@@ -89,9 +91,16 @@ class Simulator:
         self._pages: dict[str, Counter[str]] = defaultdict(Counter)
         self._faults: Counter[str] = Counter()
         self._outcomes: Counter[str] = Counter()
-        self._totals: dict[tuple[str, int], tuple[int, int]] = {}
+        # (reviews, comments, review threads, review comments) per (repository, PR count)
+        self._totals: dict[tuple[str, int], tuple[int, int, int, int]] = {}
         self._aimed_used: Counter[int] = Counter()
         self._current: TokenState | None = None  # whose request is being handled
+        self.rest = RestApi(
+            lambda owner, name: self.world.by_name.get(f"{owner}/{name}".lower()),
+            config.rest_limit,
+            config.rest_secondary_every,
+            config.rest_secondary_status,
+        )
         self.app = (
             SimApp(config.app, config.clock, config.time_scale, config.seed)
             if config.app is not None
@@ -140,25 +149,46 @@ class Simulator:
             self.world.by_name[new.lower()] = repo
             self.world.forget_repo_object(repo)
 
-    def evolve(self, repo: str, changed: int = 0, new: int = 0, seed: int = 0) -> dict[str, Any]:
+    def evolve(
+        self,
+        repo: str,
+        changed: int = 0,
+        new: int = 0,
+        seed: int = 0,
+        edit_comments: int = 0,
+        delete_comments: int = 0,
+        touch_pr: bool = False,
+    ) -> dict[str, Any]:
         """GitHub moves on: `changed` existing PRs of `repo` change (state, title, labels,
         reviews and comments added, some comments deleted; `updatedAt` moves) and `new` PRs
-        appear. Same seed on the same state, same changes. Same JSON as POST /_sim/evolve."""
+        appear; `edit_comments`/`delete_comments` conversation comments are edited/deleted
+        without moving their PRs' `updatedAt` unless `touch_pr`. Same seed on the same
+        state, same changes. Same JSON as POST /_sim/evolve."""
         with self._lock:
             found = self.world.by_name.get(repo.lower())
             if found is None:
                 raise KeyError(f"unknown simulated repository {repo!r}")
-            report = evolve_repo(found, changed, new, seed, self.config.clock())
+            report = evolve_repo(
+                found,
+                changed,
+                new,
+                seed,
+                self.config.clock(),
+                edit_comments=edit_comments,
+                delete_comments=delete_comments,
+                touch_pr=touch_pr,
+            )
             self._totals.clear()
             return report
 
-    def truth(self, repo: str) -> dict[str, Any]:
-        """Every PR of `repo` as GitHub holds it now; same JSON as GET /_sim/truth?repo=."""
+    def truth(self, repo: str, bodies: bool = False) -> dict[str, Any]:
+        """Every PR of `repo` as GitHub holds it now (with `bodies`, every comment's body and
+        updatedAt by node id); same JSON as GET /_sim/truth?repo=[&bodies=1]."""
         with self._lock:
             found = self.world.by_name.get(repo.lower())
             if found is None:
                 raise KeyError(f"unknown simulated repository {repo!r}")
-            return repo_truth(found)
+            return repo_truth(found, bodies)
 
     def expire_installation_tokens(self) -> None:
         """Every installation token issued so far stops working now (as when GitHub revokes
@@ -219,12 +249,17 @@ class Simulator:
             firsts = [st.first_at for st in states if st.first_at is not None]
             lasts = [st.last_at for st in states if st.last_at is not None]
             span = (max(lasts) - min(firsts)) * self.config.time_scale if firsts and lasts else 0
-            reviews, comments = {}, {}
+            reviews, comments, threads, review_comments = {}, {}, {}, {}
             for repo in self.world.repos:
                 key = (repo.full_name, repo.count)
                 if key not in self._totals:
-                    self._totals[key] = repo.totals()
-                reviews[repo.full_name], comments[repo.full_name] = self._totals[key]
+                    self._totals[key] = repo.totals() + thread_totals(repo)
+                (
+                    reviews[repo.full_name],
+                    comments[repo.full_name],
+                    threads[repo.full_name],
+                    review_comments[repo.full_name],
+                ) = self._totals[key]
             return {
                 "tokens": tokens,
                 "installations": installations,
@@ -234,10 +269,15 @@ class Simulator:
                 "prs": {r.full_name: r.count for r in self.world.repos},
                 "reviews": reviews,
                 "comments": comments,
+                "review_threads": threads,
+                "review_comments": review_comments,
                 "faults": dict(self._faults),
                 "outcomes": dict(self._outcomes),
                 # every token's: the first request to the last answer, GitHub's seconds
                 "span_seconds": round(span, 3),
+                # REST: every request (304s included) and its outcomes; `core` used per token
+                "rest": dict(self.rest.counts)
+                | {"used": {fingerprint(t): b.used for t, b in self.rest.budgets.items()}},
             }
 
     def handle(
@@ -286,14 +326,20 @@ class Simulator:
                     raise ValueError(
                         'send {"repo": "OWNER/NAME", "changed": K, "new": M, "seed": S}'
                     )
-                numbers = {k: asked.get(k, 0) for k in ("changed", "new", "seed")}
+                counts = ("changed", "new", "seed", "edit_comments", "delete_comments")
+                numbers = {k: asked.get(k, 0) for k in counts}
                 if not all(type(v) is int for v in numbers.values()):
-                    raise ValueError("changed, new and seed must be integers")
-                report = self.evolve(asked["repo"], **numbers)
+                    raise ValueError(", ".join(counts) + " must be integers")
+                touch = asked.get("touch_pr", False)
+                if type(touch) is not bool:
+                    raise ValueError("touch_pr must be true or false")
+                report = self.evolve(asked["repo"], **numbers, touch_pr=touch)
                 return R.SimResponse(200, dict(plain), R.dump(report))
             if path == TRUTH_PATH and method == "GET":
-                repo = parse_qs(query).get("repo", [""])[0]
-                return R.SimResponse(200, dict(plain), R.dump(self.truth(repo)))
+                asked_for = parse_qs(query)
+                repo = asked_for.get("repo", [""])[0]
+                bodies = asked_for.get("bodies", ["0"])[0] not in ("", "0", "false")
+                return R.SimResponse(200, dict(plain), R.dump(self.truth(repo, bodies)))
             return R.SimResponse(405, dict(plain), R.dump({"message": "Method not allowed"}))
         except KeyError as exc:
             return R.SimResponse(404, dict(plain), R.dump({"message": str(exc.args[0])}))
@@ -322,6 +368,14 @@ class Simulator:
             return self.app.handle(
                 method, path, query, headers, request_id, self._repository_exists
             )
+        if self.rest.handles(method, path):
+            token = self._token(headers)
+            if token is None:
+                return R.SimResponse(
+                    401, R.headers(request_id, anonymous), R.dump(R.bad_credentials())
+                )
+            host = next((v for k, v in headers.items() if k.lower() == "host"), "localhost")
+            return self.rest.handle(path, query, headers, token, now, host)
         if path.rstrip("/") not in GRAPHQL_PATHS or method != "POST":
             return R.SimResponse(404, R.headers(request_id, anonymous), R.dump(R.not_found()))
         self._requests += 1

@@ -58,6 +58,23 @@ class SyncLease(Lease):
     watermark: datetime | None
 
 
+class ProbeLease(Snapshot):
+    """A completed repository claimed for one freshness probe (`claim_probe`): leased and
+    fenced as a sync, settled by `settle_probe` or `probe_failed`."""
+
+    backfill_state_id: UUID
+    repository_id: UUID
+    owner: str
+    name: str
+    claim_token: int
+    lease_expires_at: datetime
+    installation_id: int | None = None
+
+    @property
+    def repository(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
 class Chunk(Snapshot):
     id: UUID
     backfill_state_id: UUID
@@ -317,3 +334,28 @@ class RemovalCounts(Snapshot):
             f"{self.comments:,} comments, {self.chunks:,} chunks, "
             f"{self.failures:,} refused-PR records and its backfill"
         )
+
+
+class CatchUpPlan(Snapshot):
+    """A completed repository's comment catch-up (`comment_catch_up_plan`): `since` (GitHub's
+    clock) is where the next catch-up starts; `verified_at` when deletions were last
+    verified (None: never)."""
+
+    backfill_state_id: UUID
+    repository_id: UUID
+    owner: str
+    name: str
+    since: datetime
+    verified_at: datetime | None
+    installation_id: int | None = None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+class StoredComment(Snapshot):
+    """A stored comment the verification may delete: its node id and REST id."""
+
+    github_id: str
+    database_id: int | None

@@ -29,19 +29,28 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from core.errors import ConnectionDropped, ServerNotListening, StoreUnavailable
+from core.errors import (
+    ConnectionDropped,
+    ServerNotListening,
+    StoreUnavailable,
+    side_failure_level,
+)
 from core.secrets import redact_password
 from core.store import migrations
-from core.store.refusals import check_server
+from core.store.refusals import check_server, refusal
 from core.store.transport import Json
 
 _POOL_LOG = logging.getLogger("psycopg.pool")
 
-# What every connection the product opens is given: no server-side prepared statements, and
-# the name `pg_stat_activity` shows unless the URL or PGAPPNAME names one.
+# What every connection the product opens is given: no server-side prepared statements, the
+# name `pg_stat_activity` shows unless the URL or PGAPPNAME names one, and UTF-8 text both
+# ways. `client_encoding` as a startup parameter outranks the server's, the database's and the
+# role's default (`ALTER DATABASE ... SET client_encoding`) and PGCLIENTENCODING, and poolers
+# keep it per client; any other encoding would garble or refuse GitHub's Unicode text.
 SESSIONLESS: dict[str, Any] = {
     "prepare_threshold": None,
     "fallback_application_name": "backfill-console",
+    "client_encoding": "UTF8",
 }
 
 # The bound on any one call's statement where the server, the database, the role and the
@@ -226,6 +235,41 @@ class _RedactPassword(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = redact_password(record.getMessage(), self._conninfo), None
         return True
+
+
+class _RefusedCancellation(logging.Filter):
+    """A query cancelled (a worker stopping on a refusal cancels its other slots' calls) that
+    the database refused meanwhile: psycopg logs "query cancellation interrupted
+    (ReadOnlySqlTransaction): closing connection" and the pool then "discarding closed
+    connection". Both are the refusal the command already says in its one line: they are
+    logged at `side_failure_level`, as a refused side write is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._closed = 0  # connections closed that way, not yet discarded by the pool
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "query cancellation interrupted (%s): closing connection":
+            args = record.args if isinstance(record.args, tuple) else ("",)
+            error = getattr(psycopg.errors, str(args[0]), None)
+            if isinstance(error, type) and issubclass(error, psycopg.Error):
+                refused = refusal(error(""))
+                if refused is not None and side_failure_level(refused) < record.levelno:
+                    self._closed += 1
+                    self._lower(record, side_failure_level(refused))
+        elif self._closed and record.getMessage().startswith("discarding closed connection"):
+            self._closed -= 1
+            self._lower(record, logging.DEBUG)
+        return record.levelno >= logging.getLogger(record.name).getEffectiveLevel()
+
+    @staticmethod
+    def _lower(record: logging.LogRecord, level: int) -> None:
+        record.levelno, record.levelname = level, logging.getLevelName(level)
+
+
+_REFUSED_CANCELLATION = _RefusedCancellation()
+logging.getLogger("psycopg").addFilter(_REFUSED_CANCELLATION)
+_POOL_LOG.addFilter(_REFUSED_CANCELLATION)
 
 
 @cache

@@ -21,17 +21,20 @@ from core.storable import storable_text
 from core.store.models import (
     BackfillDetail,
     BackfillProgress,
+    CatchUpPlan,
     Chunk,
     ChunkFailure,
     ChunkStatistics,
     CommitResult,
     Freshness,
     Lease,
+    ProbeLease,
     PullRequestRecord,
     RateLimitRecord,
     Registration,
     RemovalCounts,
     RetryRequest,
+    StoredComment,
     StuckChunk,
     SyncLease,
     SyncResult,
@@ -179,8 +182,12 @@ class Store:
         )
         return _TIMESTAMP.validate_python(expiry)
 
-    async def release(self, lease: Lease) -> bool:
-        return await self._flag("release_backfill", **_lease(lease))
+    async def release(self, lease: Lease | ProbeLease) -> bool:
+        return await self._flag(
+            "release_backfill",
+            backfill_state_id=lease.backfill_state_id,
+            claim_token=lease.claim_token,
+        )
 
     async def remember_page_size(self, lease: Lease, page_size: int) -> bool:
         """The page size this backfill settled on, for whoever claims it next."""
@@ -342,6 +349,60 @@ class Store:
             **_routing(installations),
         )
 
+    async def claim_probe(
+        self,
+        worker_id: str,
+        lease_seconds: int = 60,
+        *,
+        older_than: timedelta | None = timedelta(minutes=15),
+        only: Sequence[UUID] | None = None,
+        installations: Sequence[int] | None = None,
+        limit: int = 100,
+    ) -> list[ProbeLease]:
+        """Up to `limit` (1-100) completed repositories whose freshness is due (as
+        `claim_sync`, less walks in progress and repositories a probe found moved), each
+        leased for one probe. `installations`: only repositories routed to those."""
+        return await self._rows(
+            "claim_probe",
+            ProbeLease,
+            worker_id=worker_id,
+            lease_seconds=lease_seconds,
+            older_than=older_than,
+            only=list(only) if only is not None else None,
+            installations=list(installations) if installations is not None else None,
+            limit=limit,
+        )
+
+    async def settle_probe(
+        self,
+        lease: ProbeLease,
+        newest_updated_at: datetime | None,
+        total_count: int,
+        margin_seconds: int = 600,
+    ) -> str:
+        """'unchanged' (fresh as of the probe, no chunk row), 'moved' (due for a sync) or
+        'lost' (the lease was taken over); the lease is let go."""
+        return str(
+            await self._value(
+                "settle_probe",
+                backfill_state_id=lease.backfill_state_id,
+                claim_token=lease.claim_token,
+                newest_updated_at=newest_updated_at,
+                total_count=total_count,
+                margin_seconds=margin_seconds,
+            )
+        )
+
+    async def probe_failed(self, lease: ProbeLease, error: str, cooldown_seconds: int) -> bool:
+        """GitHub would not answer for this repository: it rests `cooldown_seconds`."""
+        return await self._flag(
+            "probe_failed",
+            backfill_state_id=lease.backfill_state_id,
+            claim_token=lease.claim_token,
+            error=error,
+            cooldown_seconds=cooldown_seconds,
+        )
+
     async def request_sync(self, only: Sequence[UUID] | None = None) -> int:
         """Mark completed repositories to be synced now; returns how many were marked."""
         return int(await self._value("request_sync", only=list(only) if only is not None else None))
@@ -378,6 +439,48 @@ class Store:
             cursor_after=cursor_after,
             done=done,
             total_prs=total_prs,
+        )
+
+    # Edits and deletions GitHub does not signal (migration 20250350000000) ------------------
+
+    async def comment_catch_up_plan(self) -> list[CatchUpPlan]:
+        """Every completed repository, where its comment catch-up starts, when verified."""
+        return await self._rows("comment_catch_up_plan", CatchUpPlan)
+
+    async def catch_up_comments(
+        self,
+        backfill_state_id: UUID,
+        comments: Sequence[Mapping[str, Any]],
+        caught_up_to: datetime | None,
+    ) -> dict[str, int]:
+        """Apply one page of the catch-up (edits; new comments of stored PRs) and move the
+        watermark to `caught_up_to` (never back): {updated, inserted, skipped}."""
+        got = await self._value(
+            "catch_up_comments",
+            backfill_state_id=backfill_state_id,
+            comments=Json.encode(list(comments)),
+            caught_up_to=caught_up_to,
+        )
+        return dict(got or {})
+
+    async def comment_deletion_candidates(
+        self, backfill_state_id: UUID, listed: Sequence[str], listed_at: datetime
+    ) -> list[StoredComment]:
+        """Stored comments created before `listed_at` that GitHub's full listing lacked."""
+        return await self._rows(
+            "comment_deletion_candidates",
+            StoredComment,
+            backfill_state_id=backfill_state_id,
+            listed=list(listed),
+            listed_at=listed_at,
+        )
+
+    async def delete_comments(self, backfill_state_id: UUID, github_ids: Sequence[str]) -> int:
+        """Delete the repository's comments GitHub confirmed gone; stamps the verification."""
+        return int(
+            await self._value(
+                "delete_comments", backfill_state_id=backfill_state_id, github_ids=list(github_ids)
+            )
         )
 
     async def freshness(self) -> list[Freshness]:
@@ -539,6 +642,24 @@ class Store:
         )
         return [BackfillProgress.model_validate(row) for row in rows]
 
+    async def monitoring_changes(
+        self,
+        known_progress: Sequence[str],
+        known_freshness: Sequence[str],
+        rate_window_minutes: int = 15,
+    ) -> dict[str, Any]:
+        """The progress and freshness rows not among the known digests, and the known digests
+        that are gone: {observed_at, progress, progress_gone, freshness, freshness_gone}, each
+        row with its digest `h` and without what moves with the clock alone (observed_at,
+        lag_seconds). `core.monitoring.PollCache` merges it into whole snapshots."""
+        answer: Mapping[str, Any] = await self._value(
+            "monitoring_changes",
+            rate_window=timedelta(minutes=rate_window_minutes),
+            known_progress=list(known_progress),
+            known_freshness=list(known_freshness),
+        )
+        return dict(answer)
+
     async def backfill_detail(
         self, backfill_state_id: UUID, chunks: int = 20
     ) -> BackfillDetail | None:
@@ -583,9 +704,17 @@ class Store:
         return dict(report)
 
     async def prune_completed_chunks(
-        self, *, cleanup_days: int, batch: int = 5000
+        self, *, cleanup_days: int, batch: int = 5000, count: bool = True
     ) -> dict[str, Any]:
+        """One cleanup batch: completed chunks older than `cleanup_days`, failed chunks
+        started before then, workers silent for a day (or `cleanup_days` if shorter), at most
+        `batch` rows of each. `count=False`: no recount of what is left (a drain's later
+        batches; `more` says whether the batch came back full)."""
         report: Mapping[str, Any] = await self._value(
-            "prune_completed_chunks", cleanup_days=cleanup_days, batch=batch, dry_run=False
+            "prune_completed_chunks",
+            cleanup_days=cleanup_days,
+            batch=batch,
+            dry_run=False,
+            count=count,
         )
         return dict(report)

@@ -54,6 +54,17 @@ CREATE TABLE progressive_backfill_state (
     -- reach the bound together: incremented by fail_chunk_in_a_row, reset to 0 by
     -- commit_chunk and commit_sync_chunk, and by retry_backfill and reopen_backfill.
     failures_in_a_row  integer NOT NULL DEFAULT 0 CHECK (failures_in_a_row >= 0),
+    -- Edits and deletions GitHub does not signal on the PR (core.backfill.comment_catch_up):
+    -- GitHub's updated_at of the newest comment the REST catch-up applied, and when (database
+    -- clock) the last verification of deletions finished.
+    comments_caught_up_to timestamptz,
+    comments_verified_at timestamptz,
+    -- The freshness probe (core/backfill/probe.py): probes that found the repository
+    -- unchanged (a counter, not a chunk row each), when the last was settled, and when one
+    -- found it moved (due for a sync until a walk that began after it finishes).
+    probe_count        integer NOT NULL DEFAULT 0 CHECK (probe_count >= 0),
+    probed_at          timestamptz,
+    probe_moved_at     timestamptz,
     CHECK ((leased_by IS NULL) = (lease_expires_at IS NULL)),
     CHECK (leased_by IS NULL OR claim_token IS NOT NULL),
     CHECK ((status = 'completed') = (completed_at IS NOT NULL)),

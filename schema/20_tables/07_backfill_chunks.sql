@@ -32,6 +32,14 @@ CREATE INDEX backfill_chunks_started_idx ON backfill_chunks (started_at);
 -- Rates and ETAs per backfill come from recent completions.
 CREATE INDEX backfill_chunks_state_completed_idx
     ON backfill_chunks (backfill_state_id, completed_at) WHERE status = 'completed';
+-- The monitoring reads: recent completions by time (rates), the open chunks (counts, the
+-- syncing flag; a set that stays small), the window's backfill chunks (statistics).
+CREATE INDEX backfill_chunks_completed_at_idx ON backfill_chunks (completed_at)
+    INCLUDE (backfill_state_id, inserted_prs, started_at) WHERE status = 'completed';
+CREATE INDEX backfill_chunks_open_idx ON backfill_chunks (backfill_state_id)
+    INCLUDE (status, kind) WHERE status <> 'completed';
+CREATE INDEX backfill_chunks_backfill_started_idx ON backfill_chunks (started_at)
+    INCLUDE (status, backfill_state_id, claim_token) WHERE kind = 'backfill';
 
 ALTER TABLE backfill_chunks ENABLE ROW LEVEL SECURITY;
 CREATE POLICY service_role_all ON backfill_chunks FOR ALL TO service_role

@@ -11,6 +11,9 @@ CREATE TABLE workers (
     stopped_at         timestamptz,
     CHECK ((status = 'stopped') = (stopped_at IS NOT NULL))
 );
+-- Recovery's cleanup deletes the rows of workers silent for a day (stopped, or dead) by it.
+-- The console's workers: those heard from recently.
+CREATE INDEX workers_heartbeat_idx ON workers (heartbeat_at);
 
 ALTER TABLE workers ENABLE ROW LEVEL SECURITY;
 CREATE POLICY service_role_all ON workers FOR ALL TO service_role

@@ -1,6 +1,8 @@
 -- Claim one completed repository whose sync is due: its last sync (or, never synced, its
 -- completion) is older than p_older_than, a sync was requested and is still open
--- (sync_request_open), or a walk is unfinished; unfinished walks and open requests first.
+-- (sync_request_open), a freshness probe found it moved (probe_moved_at, until a walk that
+-- began after it finishes), or a walk is unfinished; unfinished walks, then moved, then open
+-- requests first.
 -- Same lease, same fencing sequence as claim_backfill; the status stays 'completed'; routed
 -- like claim_backfill. `since` in the answer: where this walk stops (watermark, or the
 -- backfill's start when never synced, minus p_margin_seconds).
@@ -28,10 +30,12 @@ BEGIN
            AND (p_only IS NULL OR s.id = ANY (p_only))
            AND routed_to(r.installation_id, p_installations)
            AND (s.sync_cursor IS NOT NULL
+                OR sync_request_open(s.probe_moved_at, s.fresh_as_of)
                 OR sync_request_open(s.sync_requested_at, s.fresh_as_of)
                 OR (p_older_than IS NOT NULL
                     AND coalesce(s.synced_at, s.completed_at) <= now() - p_older_than))
          ORDER BY s.sync_cursor IS NULL,
+                  NOT sync_request_open(s.probe_moved_at, s.fresh_as_of),
                   NOT sync_request_open(s.sync_requested_at, s.fresh_as_of),
                   coalesce(s.synced_at, s.completed_at), s.id
          LIMIT 1

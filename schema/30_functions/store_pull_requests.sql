@@ -1,5 +1,5 @@
--- The storing half of commit_chunk: contributors, pull requests, reviews and comments of a
--- JSON array of pull requests, in one statement each. Raises on any refused value.
+-- The storing half of commit_chunk: contributors, pull requests, reviews, comments, review
+-- threads and review comments of a JSON array of pull requests. Raises on any refused value.
 CREATE OR REPLACE FUNCTION public.store_pull_requests(p_repository_id uuid, p_pull_requests jsonb, OUT inserted integer, OUT upserted integer, OUT reviews integer, OUT comments integer, OUT numbers integer[])
  RETURNS record
  LANGUAGE plpgsql
@@ -20,6 +20,15 @@ BEGIN
                 SELECT c->'author'
                   FROM jsonb_array_elements(p_pull_requests) pr,
                        jsonb_array_elements(coalesce(pr->'comments', '[]')) c
+                UNION ALL
+                SELECT t->'resolved_by'
+                  FROM jsonb_array_elements(p_pull_requests) pr,
+                       jsonb_array_elements(coalesce(nullif(pr->'review_threads', 'null'), '[]')) t
+                UNION ALL
+                SELECT rc->'author'
+                  FROM jsonb_array_elements(p_pull_requests) pr,
+                       jsonb_array_elements(coalesce(nullif(pr->'review_threads', 'null'), '[]')) t,
+                       jsonb_array_elements(coalesce(t->'comments', '[]')) rc
                ) all_actors
          WHERE jsonb_typeof(a) = 'object'
          ORDER BY a->>'github_id'
@@ -111,6 +120,53 @@ BEGIN
        SET body = EXCLUDED.body, updated_at = EXCLUDED.updated_at,
            author_id = EXCLUDED.author_id, url = EXCLUDED.url, synced_at = now();
     GET DIAGNOSTICS comments = ROW_COUNT;
+
+    -- Review threads, then their comments (a comment points at its thread and review).
+    INSERT INTO review_threads AS th (pull_request_id, github_id, path, line, original_line,
+                                      start_line, original_start_line, diff_side, is_resolved,
+                                      is_outdated, is_collapsed, resolved_by_id)
+    SELECT DISTINCT ON (t->>'github_id')
+           p.id, t->>'github_id', coalesce(t->>'path', ''), (t->>'line')::integer,
+           (t->>'original_line')::integer, (t->>'start_line')::integer,
+           (t->>'original_start_line')::integer, t->>'diff_side',
+           coalesce((t->>'is_resolved')::boolean, false),
+           coalesce((t->>'is_outdated')::boolean, false),
+           coalesce((t->>'is_collapsed')::boolean, false),
+           (SELECT ct.id FROM contributors ct WHERE ct.github_id = t->'resolved_by'->>'github_id')
+      FROM jsonb_array_elements(p_pull_requests) pr
+      CROSS JOIN LATERAL jsonb_array_elements(coalesce(nullif(pr->'review_threads', 'null'), '[]')) t
+      JOIN pull_requests p ON p.github_id = pr->>'github_id'
+     ORDER BY t->>'github_id'
+    ON CONFLICT (github_id) DO UPDATE
+       SET path = EXCLUDED.path, line = EXCLUDED.line, original_line = EXCLUDED.original_line,
+           start_line = EXCLUDED.start_line, original_start_line = EXCLUDED.original_start_line,
+           diff_side = EXCLUDED.diff_side, is_resolved = EXCLUDED.is_resolved,
+           is_outdated = EXCLUDED.is_outdated, is_collapsed = EXCLUDED.is_collapsed,
+           resolved_by_id = EXCLUDED.resolved_by_id, synced_at = now();
+
+    INSERT INTO review_comments AS rc (pull_request_id, thread_id, github_id, database_id,
+                                       review_id, in_reply_to, author_id, body, path, line,
+                                       original_line, diff_hunk, created_at, updated_at, url)
+    SELECT DISTINCT ON (c->>'github_id')
+           p.id, th.id, c->>'github_id', (c->>'database_id')::bigint,
+           (SELECT rv.id FROM reviews rv WHERE rv.github_id = c->>'review_id'),
+           c->>'in_reply_to',
+           (SELECT ct.id FROM contributors ct WHERE ct.github_id = c->'author'->>'github_id'),
+           coalesce(c->>'body', ''), coalesce(c->>'path', t->>'path', ''),
+           (c->>'line')::integer, (c->>'original_line')::integer, c->>'diff_hunk',
+           (c->>'created_at')::timestamptz, (c->>'updated_at')::timestamptz, c->>'url'
+      FROM jsonb_array_elements(p_pull_requests) pr
+      CROSS JOIN LATERAL jsonb_array_elements(coalesce(nullif(pr->'review_threads', 'null'), '[]')) t
+      CROSS JOIN LATERAL jsonb_array_elements(coalesce(t->'comments', '[]')) c
+      JOIN pull_requests p ON p.github_id = pr->>'github_id'
+      JOIN review_threads th ON th.github_id = t->>'github_id'
+     ORDER BY c->>'github_id'
+    ON CONFLICT (github_id) DO UPDATE
+       SET thread_id = EXCLUDED.thread_id, review_id = EXCLUDED.review_id,
+           in_reply_to = EXCLUDED.in_reply_to, author_id = EXCLUDED.author_id,
+           body = EXCLUDED.body, path = EXCLUDED.path, line = EXCLUDED.line,
+           original_line = EXCLUDED.original_line, diff_hunk = EXCLUDED.diff_hunk,
+           updated_at = EXCLUDED.updated_at, url = EXCLUDED.url, synced_at = now();
 END
 $function$;
 

@@ -1,12 +1,14 @@
 -- Freshness per repository, for `stats`, `stats --json` and the console, as one jsonb value
 -- (PostgREST cuts row sets silently). fresh_as_of: GitHub's data is in the database as of
 -- then (the start of the last finished sync; never synced: the backfill's start). lag_seconds:
--- now() minus that. Not completed: both NULL (the backfill itself is the news).
+-- now() minus that. Not completed: both NULL (the backfill itself is the news). `syncing`:
+-- a sync cursor is held, or a sync chunk is processing (one join against the open chunks).
 CREATE OR REPLACE FUNCTION public.sync_freshness_snapshot()
  RETURNS jsonb
  LANGUAGE sql
  STABLE
  SET search_path TO 'public', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
     SELECT coalesce(jsonb_agg(jsonb_build_object(
                'backfill_state_id', s.id,
@@ -21,16 +23,18 @@ AS $function$
                                    THEN greatest(0, floor(extract(epoch FROM now() - coalesce(
                                         s.fresh_as_of, s.started_at, s.completed_at))))::bigint
                               END,
-               'syncing', s.sync_cursor IS NOT NULL
-                          OR EXISTS (SELECT 1 FROM backfill_chunks c
-                                      WHERE c.backfill_state_id = s.id AND c.kind = 'sync'
-                                        AND c.status = 'processing'),
+               'syncing', s.sync_cursor IS NOT NULL OR o.backfill_state_id IS NOT NULL,
                'sync_requested_at', s.sync_requested_at,
                'syncs', s.sync_count,
                'observed_at', now())
              ORDER BY s.created_at, r.owner, r.name), '[]'::jsonb)
       FROM progressive_backfill_state s
-      JOIN repositories r ON r.id = s.repository_id;
+      JOIN repositories r ON r.id = s.repository_id
+      LEFT JOIN (SELECT DISTINCT c.backfill_state_id
+                   FROM backfill_chunks c
+                  WHERE c.status <> 'completed' AND c.status = 'processing'
+                    AND c.kind = 'sync') o
+        ON o.backfill_state_id = s.id;
 $function$;
 
 REVOKE ALL ON FUNCTION sync_freshness_snapshot() FROM PUBLIC, anon, authenticated;

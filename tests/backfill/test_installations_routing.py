@@ -160,3 +160,29 @@ async def test_work_routed_to_an_installation_nobody_has_is_said_then_retry_rout
         assert await engine.store.retry_backfill(reg.backfill_state_id)
         await worker(engine, until_idle=True).run()
     assert states(database_url)["octo/a"][:3] == ("completed", 1, 30)
+
+
+async def test_a_probe_goes_out_per_installation_with_its_own_repositories(
+    database_url: str, key: rsa.RSAPrivateKey
+) -> None:
+    """Four completed repositories of two installations, nothing changed: the round sends
+    one probe per installation, with that installation's token and only its repositories
+    (the other's would not resolve), and every repository is fresh with no walk."""
+    sim = app_simulator(key, ["octo/a:3", "octo/b:2", "acme/c:4", "acme/d:1"], limit=5000)
+    async with open_engine(app_settings(database_url, key), transport=sim.transport()) as engine:
+        await add_repositories(
+            engine.store, engine.client, ["octo/a", "octo/b", "acme/c", "acme/d"],
+            credentials=engine.credentials, clients=installation_clients(engine.lanes),
+        )  # fmt: skip
+        await worker(engine, until_idle=True, sync_every=0).run()
+        before = {k: v["points_used"] for k, v in sim.stats()["installations"].items()}
+        await engine.store.request_sync()
+        await worker(engine, until_idle=True, sync_only=True).run()
+    after = {k: v["points_used"] for k, v in sim.stats()["installations"].items()}
+    assert {k: after[k] - before[k] for k in ("1", "2")} == {"1": 1, "2": 1}
+    with psycopg.connect(database_url) as db:
+        rows = db.execute(
+            "SELECT probe_count, sync_count, last_error, leased_by, "
+            "fresh_as_of >= sync_requested_at FROM progressive_backfill_state"
+        ).fetchall()
+    assert rows == [(1, 0, None, None, True)] * 4

@@ -68,9 +68,11 @@ def test_sigkill_mid_sync_then_another_worker(
         assert differences(database_url, get(f"{sim.url}/_sim/truth?repo=o/big")) == []
         newest = max(pr["updatedAt"] for pr in truth["pull_requests"])
         assert state["sync_watermark"].isoformat().replace("+00:00", "Z") == newest
-        # Two walks: the dead worker's, resumed and finished, then (it began before `sync`
-        # asked) one from the top, so the data is fresh as of the request.
-        assert state["sync_cursor"] is None and state["sync_count"] == 2
+        # The dead worker's walk, resumed and finished; it began before `sync` asked, so a
+        # freshness probe follows, finds nothing newer than the walk's watermark, and makes
+        # the data fresh as of the request with no second walk.
+        assert state["sync_cursor"] is None and state["sync_count"] == 1
+        assert state["probe_count"] == 1
         assert state["fresh_as_of"] >= state["sync_requested_at"]
         assert state["processed_prs"] == state["total_prs"] == 810
         with psycopg.connect(database_url, row_factory=dict_row) as db:
@@ -87,6 +89,6 @@ def test_sigkill_mid_sync_then_another_worker(
         stats = cli(env, "stats", "--json")
         assert stats.returncode == 0, stats.stderr
         (row,) = json.loads(stats.stdout)["freshness"]
-        assert row["repository"] == "o/big" and row["syncs"] == 2 and not row["syncing"]
+        assert row["repository"] == "o/big" and row["syncs"] == 1 and not row["syncing"]
         assert row["fresh_as_of"] is not None and 0 <= row["lag_seconds"] < 600
         assert numbers == list(range(1, len(numbers) + 1))

@@ -43,3 +43,20 @@ def test_up_to_five_are_all_listed_then_four_and_a_count() -> None:
 def test_installation_names_keep_their_number_first() -> None:
     assert short_budget_name("installation 42 (octo-org)") == "#42 octo-org"
     assert short_budget_name("token 1a2b3c4d") == "token 1a2b3c4d"
+
+
+def test_rest_budgets_are_summed_on_a_line_of_their_own() -> None:
+    from rich.console import Console
+
+    graphql = installation_budgets()[:2]
+    rest = [
+        dict(b, resource="rest", name=f"{b['name']} (REST)", remaining=4_900, limit=5_000)
+        for b in graphql
+    ]
+    view = budget_view(graphql + rest, NOW)
+    assert view is not None and view.tokens == 2  # GraphQL's budgets alone
+    assert view.rest is not None and (view.rest.remaining, view.rest.limit) == (9_800, 10_000)
+    console = Console(width=60, record=True)
+    console.print(view.describe())
+    assert "REST 9,800 / 10,000 requests" in console.export_text()
+    assert budget_view(graphql, NOW).rest is None  # type: ignore[union-attr]

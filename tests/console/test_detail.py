@@ -206,6 +206,6 @@ async def test_sort_cycles_and_the_cursor_stays_on_the_repository(make_app, data
         ]
         assert order == ["acme/a", "acme/b", "acme/c"]
         assert table.row_text(table.selected_key)[0] == "acme/c"
-        for expected in ("progress", "rate", "ETA", "status", "name"):
+        for expected in ("progress", "rate", "ETA", "status", "attention", "name"):
             await pilot.press("o")
             assert app.sort_by == expected

@@ -32,9 +32,9 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
-def console(*, fail: bool = False, readonly: bool = False) -> BackfillConsole:
+def console(*, fail: bool = False, readonly: bool = False, mixed: int = 0) -> BackfillConsole:
     app = BackfillConsole(
-        FixedBackend(fail=fail),
+        FixedBackend(fail=fail, repositories=mixed, mixed=mixed > 0),
         readonly=readonly,
         autopoll=False,
         now=lambda: NOW,
@@ -45,7 +45,10 @@ def console(*, fail: bool = False, readonly: bool = False) -> BackfillConsole:
 
 async def polled(pilot: Any) -> None:
     app: BackfillConsole = pilot.app
-    app.log_event("octo/linux: chunk #1116 done, +37 PRs")
+    app.log_event(
+        "octo/linux: chunk #1116 done: PRs 41,194–41,230 stored (37 since the last look; "
+        "41,230 of 96,400)"
+    )
     app.log_event("acme/api: waiting for the GraphQL budget until 14:42:00", "yellow")
     app.poll()
     await asyncio.gather(*(w.wait() for w in app.workers), return_exceptions=True)
@@ -83,9 +86,9 @@ def test_readonly_footer(snap_compare) -> None:
 
 
 async def on_legacy(pilot: Any) -> None:
-    """The main screen polled, the cursor on the failed repository (acme/legacy, row 5)."""
+    """The main screen polled, the cursor on the failed repository (acme/legacy: first, as
+    attention first puts it)."""
     await polled(pilot)
-    await pilot.press("down", "down", "down", "down")
 
 
 async def opened(pilot: Any) -> None:
@@ -109,9 +112,10 @@ def test_detail_screen(snap_compare, size: str) -> None:
 
 
 async def in_syncing_detail(pilot: Any) -> None:
-    """The main screen polled, then octo/react (row 2: completed, a sync under way)."""
+    """The main screen polled, then octo/react (row 5 in attention order: failed, stuck,
+    waiting, active, then it: completed, a sync under way)."""
     await polled(pilot)
-    await pilot.press("down")
+    await pilot.press("down", "down", "down", "down")
     await opened(pilot)
 
 
@@ -161,3 +165,81 @@ def test_budgets_of_several_installations(snap_compare, size: str) -> None:
     assert isinstance(backend, FixedBackend)
     backend.fixed = dataclasses.replace(backend.fixed, budgets=installation_budgets())
     assert snap_compare(app, terminal_size=SIZES[size], run_before=polled)
+
+
+def thousand() -> BackfillConsole:
+    """1,000 repositories in every state (`mixed_report`): counts, attention order, ETA."""
+    return console(mixed=1_000)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_thousand_repositories(snap_compare, size: str) -> None:
+    """Counts by state under the totals, the set's ETA, failed then stuck rows first, a
+    budget wait's time kept at 80 columns."""
+    assert snap_compare(thousand(), terminal_size=SIZES[size], run_before=polled)
+
+
+async def waiting_only(pilot: Any) -> None:
+    """Polled, then `v` three times: failed, stuck, waiting."""
+    await polled(pilot)
+    await pilot.press("v", "v", "v")
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_thousand_filtered_to_waiting(snap_compare, size: str) -> None:
+    assert snap_compare(thousand(), terminal_size=SIZES[size], run_before=waiting_only)
+
+
+async def in_event_log(pilot: Any) -> None:
+    """Polled, the demo's lines logged, then `e`: the session's whole log."""
+    app: BackfillConsole = pilot.app
+    app.log_event("demo: started 3 worker processes; vm-demo-3 works on demo/web alone")
+    for n in range(1, 40):
+        app.log_event(f"demo/api: chunk #{n} done: PRs {n * 50 - 49:,}–{n * 50:,} stored")
+    app.log_event("demo: SIGKILLed vm-demo-3 in the middle of demo/web chunk #4", "bold red")
+    await polled(pilot)
+    await pilot.press("e")
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_event_log(snap_compare, size: str) -> None:
+    assert snap_compare(thousand(), terminal_size=SIZES[size], run_before=in_event_log)
+
+
+async def searched_log(pilot: Any) -> None:
+    await in_event_log(pilot)
+    await pilot.press("slash", *"demo:")
+    await pilot.pause()
+
+
+def test_event_log_search(snap_compare) -> None:
+    assert snap_compare(thousand(), terminal_size=SIZES["small"], run_before=searched_log)
+
+
+async def test_thousand_counts_order_and_filter() -> None:
+    """The numbers behind the pictures: counts by state, attention order, the filter."""
+    app = thousand()
+    async with app.run_test(size=SIZES["small"]) as pilot:
+        await polled(pilot)
+        summary = str(app.query_one("#summary").render())
+        assert (
+            "20 failed 25 stuck 100 waiting 200 active 40 syncing 100 pending 515 completed"
+            in summary
+        )
+        table = app.query_one("#repositories", KeyedTable)
+        status = [table.row_text(row.key.value)[-2] for row in table.ordered_rows]
+        assert len(status) == 1_000
+        assert all(s.startswith("failed") for s in status[:20])
+        assert all(s.startswith("stalled") for s in status[20:45])
+        assert all(s == "budget → 14:42" for s in status[45:145])
+        assert status[-1] == "completed"
+        await pilot.press("v", "v")
+        await pilot.pause()
+        assert table.row_count == 25 and app.state_filter == "stuck"
+        assert "only stuck" in app.sub_title
+        for _ in range(6):
+            await pilot.press("v")
+        await pilot.pause()
+        assert app.state_filter is None and table.row_count == 1_000

@@ -41,7 +41,7 @@ def test_format_duration(seconds, text) -> None:
 
 def test_status_names_the_budget_wait_and_the_failure() -> None:
     waiting = progress("a/b", processed=1, total=10, waiting=True)
-    assert repository_status(waiting).plain == "budget wait until 14:42:00"
+    assert repository_status(waiting).plain == "budget → 14:42"
     failed = progress("a/b", processed=1, total=10, status="failed", error="gone")
     assert repository_status(failed).plain == "failed: gone"
     assert repository_status(progress("a/b", processed=0, total=1, leased=True)).plain == "active"
@@ -85,7 +85,7 @@ def test_events_for_chunks_failures_waits_and_completion() -> None:
         for e in events_between(with_progress(base, before), with_progress(base, after), NOW)
     ]
     assert events == [
-        "a/b: chunk #2 done, +37 PRs",
+        "a/b: chunk #2 done: PRs 11–47 stored (37 since the last look; 47 of 100)",
         "a/b: a chunk failed: 502",
         "a/b: waiting for the GraphQL budget until 14:42:00",
     ]
@@ -94,7 +94,10 @@ def test_events_for_chunks_failures_waits_and_completion() -> None:
         e.plain[9:]
         for e in events_between(with_progress(base, after), with_progress(base, done), NOW)
     ]
-    assert events == ["a/b: chunk #3 done, +53 PRs", "a/b: completed"]
+    assert events == [
+        "a/b: chunk #3 done: PRs 48–100 stored (53 since the last look; 100 of 100)",
+        "a/b: completed",
+    ]
 
 
 def test_many_repositories_moving_at_once_make_one_line() -> None:
@@ -103,7 +106,9 @@ def test_many_repositories_moving_at_once_make_one_line() -> None:
     before = [progress(f"o/r{i}", processed=0, total=9, chunk=0) for i in range(n)]
     after = [progress(f"o/r{i}", processed=2, total=9, chunk=1) for i in range(n)]
     events = events_between(with_progress(base, before), with_progress(base, after), NOW)
-    assert [e.plain[9:] for e in events] == [f"{n} repositories moved on, +{2 * n} PRs"]
+    assert [e.plain[9:] for e in events] == [
+        f"{n} repositories finished chunks: {2 * n} PRs stored since the last look"
+    ]
 
 
 def test_workers_and_stuck_chunks_coming_and_going() -> None:

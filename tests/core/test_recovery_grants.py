@@ -8,7 +8,7 @@ import pytest
 
 FUNCTIONS = [
     "recovery_plan(integer)",
-    "prune_completed_chunks(integer, integer, boolean)",
+    "prune_completed_chunks(integer, integer, boolean, boolean)",
     "recover_stuck_chunks(integer, integer, boolean, integer)",
 ]
 

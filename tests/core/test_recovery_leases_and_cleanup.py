@@ -1,5 +1,6 @@
 """Expired leases are released (the backfill resumes from its committed cursor); completed
-chunks past the cleanup age are pruned in bounded batches and counted on the backfill."""
+chunks past the cleanup age are pruned in bounded batches and counted on the backfill, failed
+ones on the same retention."""
 
 from __future__ import annotations
 
@@ -59,8 +60,8 @@ async def test_cleanup_prunes_old_completed_chunks_in_batches(store: Store, db) 
     assert failed is not None and await store.fail_chunk(failed, "boom")
     processing = await store.start_chunk(lease, "w")
     assert processing is not None
-    # Chunks 1-7 finished 8 days ago, 8-10 six days ago; the failed and the processing one
-    # are 8 days old too but are never pruned.
+    # Chunks 1-7 finished 8 days ago, 8-10 six days ago; the failed one (8 days old) goes on
+    # the same retention; the processing one is 8 days old too but is never pruned.
     db.execute(
         "UPDATE backfill_chunks SET started_at = now() - interval '8 days', "
         "completed_at = CASE WHEN status = 'completed' THEN now() - interval '8 days' END, "
@@ -78,10 +79,11 @@ async def test_cleanup_prunes_old_completed_chunks_in_batches(store: Store, db) 
 
     assert (report.cleanup.eligible, report.cleanup.deleted, report.cleanup.remaining) == (7, 7, 0)
     assert report.cleanup.batches == 3  # 3 + 3 + 1
+    assert report.cleanup.failed_deleted == 1
     left = db.execute(
         "SELECT chunk_number, status FROM backfill_chunks ORDER BY chunk_number"
     ).fetchall()
-    assert [r["chunk_number"] for r in left] == [8, 9, 10, 11, 12]
+    assert [r["chunk_number"] for r in left] == [8, 9, 10, 12]
     state = db.execute(
         "SELECT chunks_pruned, processed_prs FROM progressive_backfill_state WHERE id = %s",
         (reg.backfill_state_id,),

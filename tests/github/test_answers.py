@@ -32,7 +32,7 @@ async def test_went_wrong_in_a_200_shrinks_at_once(clock):  # case 1
     sim = make_sim(clock, faults=aimed("went_wrong@octo/big"))
     async with sim_client(sim, clock) as client:
         with pytest.raises(TransientError) as caught:
-            await client.fetch_pull_requests_page("octo", "big", after=None, page_size=37)
+            await client.fetch_pull_requests_page("octo", "big", after=None, page_size=20)
     assert caught.value.action is Action.SHRINK and caught.value.attempts == 1
     assert sim.stats()["faults"] == {"went_wrong": 1}  # not retried at the same size
 
@@ -41,7 +41,7 @@ async def test_saml_fails_the_backfill_naming_the_organisation(clock):  # case 2
     sim = make_sim(clock, faults=aimed("saml@octo/big"))
     async with sim_client(sim, clock) as client:
         with pytest.raises(BackfillRefused) as caught:
-            await client.fetch_pull_requests_page("octo", "big", after=None, page_size=37)
+            await client.fetch_pull_requests_page("octo", "big", after=None, page_size=20)
     assert caught.value.action is Action.FAIL_BACKFILL
     assert "SAML SSO authorisation" in str(caught.value) and "'octo'" in str(caught.value)
     assert sim.stats()["requests"] == 2  # dry run + the page, never again
@@ -123,11 +123,11 @@ async def test_a_page_repeating_the_previous_one_is_not_progress(clock):  # case
     # a fresh start from a stored cursor: the answer ends where it was asked to begin
     clean = make_sim(clock, prs=120)
     async with sim_client(clean, clock) as client:
-        first = await client.fetch_pull_requests_page("octo", "big", after=None, page_size=37)
+        first = await client.fetch_pull_requests_page("octo", "big", after=None, page_size=20)
     async with sim_client(sim, clock) as client:
         with pytest.raises(MalformedResponse, match="same cursor"):
             await client.fetch_pull_requests_page(
-                "octo", "big", after=first.end_cursor, page_size=37
+                "octo", "big", after=first.end_cursor, page_size=20
             )
 
 

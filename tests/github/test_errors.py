@@ -99,8 +99,8 @@ async def test_timeouts_over_http_are_bounded():
 
 async def test_a_backfill_survives_bursts_of_faults_with_complete_data(clock):
     faults = FaultSpec.parse("502:0.2,504:0.1,reset:0.1,malformed:0.1")
-    clean, noisy = make_sim(clock, prs=300, seed=8), make_sim(clock, prs=300, seed=8, faults=faults)
-    async with sim_client(clean, clock) as a, sim_client(noisy, clock, max_retries=8) as b:
+    clean, noisy = make_sim(clock, prs=150, seed=8), make_sim(clock, prs=150, seed=8, faults=faults)
+    async with sim_client(clean, clock) as a, sim_client(noisy, clock, max_retries=12) as b:
         expected, _ = await backfill(a)
         got, _ = await backfill(b)
     assert sum(noisy.stats()["faults"].values()) >= 5

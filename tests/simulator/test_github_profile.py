@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from core.github.queries import PageRequest, batch_query
+from core.github.queries import PR_THREADS, PageRequest, batch_query
 from core.secrets import fingerprint
 from core.simulator import RepoSpec, SimConfig, Simulator
 from core.simulator.config import apply_profile
@@ -33,8 +33,12 @@ def github(time_scale: float = 1.0, prs: int = 2000, **overrides) -> Simulator:
     return Simulator(apply_profile(config, "github", time_scale))
 
 
-def page(sim: Simulator, first: int, after: str | None = None):
+def page(sim: Simulator, first: int, after: str | None = None, threads: bool = False):
+    """The product's page query; without review threads unless asked (the public timings
+    are of pages without them)."""
     query, variables = batch_query(PageRequest("acme", "api", first, after), [])
+    if not threads:
+        query = query.replace(PR_THREADS, "")
     body = json.dumps({"query": query, "variables": variables}).encode()
     return sim.handle("POST", "/graphql", AUTH, body)
 

@@ -37,6 +37,7 @@ def test_evolve_changes_k_prs_adds_m_and_truth_shows_it() -> None:
     assert deleted == report["comments_deleted"] > 0
     assert set(new[next(iter(moved))]) == {
         "number", "id", "state", "merged", "title", "updatedAt", "reviews", "comments", "labels",
+        "review_threads",
     }  # fmt: skip
 
 
@@ -61,3 +62,33 @@ def test_bad_requests_are_refused_plainly() -> None:
     assert call(sim, "POST", "/_sim/evolve", {"repo": "o/a", "changed": 500})[0] == 400
     assert call(sim, "GET", "/_sim/truth?repo=o/zz")[0] == 404
     assert call(sim, "GET", "/_sim/evolve")[0] == 405
+
+
+def test_quiet_comment_edits_and_deletions_leave_updated_at_unless_touch_pr() -> None:
+    sim = Simulator(SimConfig(repos=[RepoSpec("o", "a", 80)], seed=2))
+    before = call(sim, "GET", "/_sim/truth?repo=o/a&bodies=1")[1]
+    asked = {"repo": "o/a", "edit_comments": 4, "delete_comments": 3, "touch_pr": False}
+    status, report = call(sim, "POST", "/_sim/evolve", asked)
+    assert status == 200
+    after = call(sim, "GET", "/_sim/truth?repo=o/a&bodies=1")[1]
+    assert [p["updatedAt"] for p in after["pull_requests"]] == [
+        p["updatedAt"] for p in before["pull_requests"]
+    ]
+    edited, deleted = report["comments_edited"], report["comments_deleted_quietly"]
+    assert len(edited) == 4 and len(deleted) == 3
+    for node in edited:
+        assert after["bodies"][node]["body"] != before["bodies"][node]["body"]
+        assert after["bodies"][node]["updatedAt"] > before["bodies"][node]["updatedAt"]
+    assert set(before["bodies"]) - set(after["bodies"]) == set(deleted)
+    assert "bodies" not in call(sim, "GET", "/_sim/truth?repo=o/a")[1]
+
+    call(sim, "POST", "/_sim/evolve", asked | {"touch_pr": True, "seed": 1})
+    moved = call(sim, "GET", "/_sim/truth?repo=o/a")[1]["pull_requests"]
+    assert (
+        sum(
+            a["updatedAt"] != b["updatedAt"]
+            for a, b in zip(moved, after["pull_requests"], strict=True)
+        )
+        >= 4
+    )
+    assert call(sim, "POST", "/_sim/evolve", asked | {"touch_pr": 1})[0] == 400

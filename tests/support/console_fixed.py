@@ -344,13 +344,86 @@ def syncing_detail() -> BackfillDetail:
     )
 
 
-class FixedBackend(Backend):
-    """A backend whose database answers with the fixed report (or fails, for the error view)."""
+def mixed_row(n: int) -> tuple[BackfillProgress, bool]:
+    """Generated repository `n` of a large set, in a state picked by `n` (deterministic): 2%
+    failed, 2.5% stuck, 10% waiting for the budget, 20% active, 4% syncing, 10% pending,
+    the rest completed. Returns its row and whether it is syncing."""
+    name = f"fleet/service-{n:04d}"
+    total = 500 + (n * 37) % 9_500
+    if n % 50 == 0:
+        return progress(
+            name,
+            processed=total // 3,
+            total=total,
+            status="failed",
+            chunk=n % 40,
+            error="GitHub refused the token",
+            failed_chunks=1,
+        ), False
+    if n % 40 == 1:
+        return progress(
+            name,
+            processed=total // 2,
+            total=total,
+            chunk=n % 30,
+            leased=True,
+            error="no new pull requests stored",
+            stalled_minutes=25,
+        ), False
+    if n % 10 == 2:
+        return progress(
+            name, processed=total // 4, total=total, rate=30 + n % 60, chunk=n % 20, waiting=True
+        ), False
+    if n % 10 in (3, 4):
+        return progress(
+            name, processed=total // 5, total=total, rate=20 + n % 90, chunk=n % 25, leased=True
+        ), False
+    if n % 25 == 5:
+        return progress(name, processed=total, total=total, status="completed", chunk=n % 60), True
+    if n % 10 == 6:
+        return progress(name, processed=0, total=total, status="pending"), False
+    return progress(
+        name, processed=total, total=total, status="completed", rate=n % 40, chunk=n % 60
+    ), False
 
-    def __init__(self, *, fail: bool = False, repositories: int = 0) -> None:
+
+def mixed_report(repositories: int = 1_000) -> StatsReport:
+    """The fixed report with `repositories` generated ones in mixed states (`mixed_row`)
+    instead of the hand-made eight: what a user watching a thousand repositories sees."""
+    base = report()
+    made = [mixed_row(n) for n in range(repositories)]
+    rows = [p for p, _ in made]
+    fresh = [freshness(p, syncing=syncing, syncs=1 if syncing else 0) for p, syncing in made]
+    stuck = [
+        StuckChunk(
+            chunk_id=_id(f"stuck-{p.repository}"),
+            backfill_state_id=p.backfill_state_id,
+            repository=p.repository,
+            chunk_number=p.last_chunk_number + 1,
+            worker_id="worker-a",
+            started_at=NOW - timedelta(minutes=47),
+            age_seconds=47 * 60,
+            stored=10,
+            expected=100,
+            decision="reset",
+            reason="partial: 10/100 stored",
+        )
+        for p in rows
+        if p.leased_by is not None
+        and p.progressed_at is not None
+        and NOW - p.progressed_at > timedelta(minutes=10)
+    ]
+    return StatsReport(base.chunks, rows, base.workers, base.budgets, stuck, fresh)
+
+
+class FixedBackend(Backend):
+    """A backend whose database answers with the fixed report (or fails, for the error view);
+    `mixed`: `mixed_report(repositories)` instead, a large set in every state."""
+
+    def __init__(self, *, fail: bool = False, repositories: int = 0, mixed: bool = False) -> None:
         super().__init__(load_settings(_env_file=None, database_url="postgresql://fixed/none"))
         self.fail = fail
-        self.fixed = report(repositories)
+        self.fixed = mixed_report(repositories) if mixed else report(repositories)
 
     def start(self) -> None:
         pass

@@ -22,7 +22,10 @@ def pull_request(
     comments: int = 0,
     author: str | None = "alice",
     prefix: str = "PR",
+    threads: list[int] | None = None,
 ) -> dict[str, Any]:
+    """A PR as the commit functions read it; `threads`: review comments per review thread
+    (None: the PR says nothing of its threads)."""
     created = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(hours=number)
     return {
         "github_id": f"{prefix}_{number}",
@@ -67,6 +70,45 @@ def pull_request(
                 "body": "comment",
                 "created_at": created.isoformat(),
                 "updated_at": None,
+                "url": None,
+            }
+            for i in range(comments)
+        ],
+        "review_threads": None
+        if threads is None
+        else [review_thread(f"{prefix}T_{number}_{t}", n, created) for t, n in enumerate(threads)],
+    }
+
+
+def review_thread(github_id: str, comments: int, created: datetime) -> dict[str, Any]:
+    """A thread with `comments` inline comments, each replying to the first."""
+    first = f"{github_id}_c0"
+    return {
+        "github_id": github_id,
+        "path": "src/app.py",
+        "line": 12,
+        "original_line": 10,
+        "start_line": None,
+        "original_start_line": None,
+        "diff_side": "RIGHT",
+        "is_resolved": comments % 2 == 0,
+        "is_outdated": False,
+        "is_collapsed": False,
+        "resolved_by": actor("carol") if comments % 2 == 0 else None,
+        "comments": [
+            {
+                "github_id": f"{github_id}_c{i}",
+                "database_id": 5000 + i,
+                "author": actor(f"reviewer{i % 2}"),
+                "body": f"nit {i}",
+                "path": "src/app.py",
+                "line": 12,
+                "original_line": 10,
+                "diff_hunk": "@@ -1 +1 @@",
+                "review_id": None,
+                "in_reply_to": first if i else None,
+                "created_at": created.isoformat(),
+                "updated_at": created.isoformat(),
                 "url": None,
             }
             for i in range(comments)

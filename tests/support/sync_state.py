@@ -27,7 +27,15 @@ def stored(database_url: str, repo: str) -> dict[int, dict[str, Any]]:
                    coalesce((SELECT array_agg(v.github_id ORDER BY v.github_id) FROM reviews v
                               WHERE v.pull_request_id = p.id), '{}') AS reviews,
                    coalesce((SELECT array_agg(c.github_id ORDER BY c.github_id) FROM comments c
-                              WHERE c.pull_request_id = p.id), '{}') AS comments
+                              WHERE c.pull_request_id = p.id), '{}') AS comments,
+                   coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                'id', t.github_id, 'isResolved', t.is_resolved,
+                                'isOutdated', t.is_outdated,
+                                'comments', coalesce((SELECT jsonb_agg(rc.github_id)
+                                                        FROM review_comments rc
+                                                       WHERE rc.thread_id = t.id), '[]')))
+                               FROM review_threads t
+                              WHERE t.pull_request_id = p.id), '[]') AS review_threads
               FROM pull_requests p JOIN repositories r ON r.id = p.repository_id
              WHERE r.owner = %s AND r.name = %s
             """,
@@ -53,7 +61,19 @@ def differences(database_url: str, truth: dict[str, Any]) -> list[str]:
                 a, b = sorted(a), sorted(b)
             if a != b:
                 out.append(f"#{number} {field}: GitHub {a!r}, database {b!r}")
+        if "review_threads" in w and _threads(w["review_threads"]) != _threads(h["review_threads"]):
+            out.append(
+                f"#{number} review_threads: GitHub {_threads(w['review_threads'])!r}, "
+                f"database {_threads(h['review_threads'])!r}"
+            )
     return out
+
+
+def _threads(threads: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Threads in one order, each with its state and its comments' ids in one order."""
+    return sorted(
+        (t["id"], t["isResolved"], t["isOutdated"], tuple(sorted(t["comments"]))) for t in threads
+    )
 
 
 def sync_state(database_url: str, repo: str) -> dict[str, Any]:

@@ -1,12 +1,14 @@
 """A read-only target (`ALTER DATABASE ... SET default_transaction_read_only = on`, what a
 replica is to every session): every command that writes ends in one line naming "read-only"
 and exit 4 (`migrate` when it has a migration to apply; up to date, it writes nothing),
-`worker --until-idle` exits instead of looping on tracebacks, and not a row changes (every
+`worker --until-idle` exits instead of looping on tracebacks, nothing else is printed on
+stderr (no second line from a refused side write), and not a row changes (every
 row's xmin compared). Reading still works: `stats` exits 0. Turned writable again, the same
 `recover` does its work."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import psycopg
@@ -58,8 +60,15 @@ async def test_every_writing_command_says_read_only_and_changes_nothing(
             ("recover",),
             ("retry", "octo/stuck"),
             ("worker", "--until-idle"),
+            ("backfill", "acme/more"),
         ):
-            refused_in_one_line(cli(env, *command, timeout=90), REFUSED, "read-only", "25006")
+            result = cli(env, *command, timeout=90)
+            refused_in_one_line(result, REFUSED, "read-only", "25006")
+            # Only that line: a side write refused too (a rate-limit record, a heartbeat)
+            # is not said again (core.errors.side_failure_level).
+            # (The note that the token goes to the simulator, not GitHub, is this test's own.)
+            said = [x for x in result.stderr.splitlines() if x and "GITHUB_TOKEN is sent" not in x]
+            assert len(said) == 1, (command, result.stderr)
         assert dump(db) == before  # not a row written, not one half-done
 
         migrated = cli(env, "migrate")  # nothing to apply: nothing to write, nothing refused
@@ -85,3 +94,23 @@ def test_migrate_with_a_migration_to_apply_says_read_only(
     env["BACKFILL_DATA_DIR"] = str(tmp_path / "data")
     refused_in_one_line(cli(env, "migrate", timeout=90), REFUSED, "read-only", "25006")
     assert dump(db) == before
+
+
+def test_a_refused_query_cut_short_by_a_stopping_worker_is_not_said_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker stopping on the refusal cancels its other slots' calls; the database refused
+    those too: psycopg's "closing connection" and the pool's "discarding" that follows are
+    DEBUG. Any other cancellation failure, and any other discard, stays a warning."""
+    import core.store.postgres  # noqa: F401 - installs the filter
+
+    caplog.set_level(logging.WARNING)
+    said = "query cancellation interrupted (%s): closing connection"
+    logging.getLogger("psycopg").warning(said, "ReadOnlySqlTransaction")
+    logging.getLogger("psycopg.pool").warning("discarding closed connection: %s", "a")
+    logging.getLogger("psycopg.pool").warning("discarding closed connection: %s", "b")
+    logging.getLogger("psycopg").warning(said, "OperationalError")
+    assert [r.getMessage() for r in caplog.records] == [
+        "discarding closed connection: b",
+        "query cancellation interrupted (OperationalError): closing connection",
+    ]

@@ -1,0 +1,382 @@
+"""Edits and deletions of comments GitHub does not signal on the pull request.
+
+GitHub does not document that editing or deleting a comment moves its PR's `updatedAt`, so
+the sync's walk by `updatedAt` can miss both. Per completed repository, through GitHub's
+REST API (its own budget, `core.github.rest`):
+
+- the catch-up lists the comments updated since the repository's watermark
+  (`GET /repos/{o}/{r}/issues/comments?since=W&sort=updated&direction=asc`, GitHub's
+  docs.github.com/rest/issues/comments#list-issue-comments-for-a-repository) and applies
+  them: edits, and new comments of PRs already stored (`catch_up_comments`). Pages are
+  walked by `since` itself (the next request starts at the newest `updated_at` seen), so a
+  comment edited during the walk moves forward and is still read, never skipped by a shifted
+  page number. An unchanged repository's first page is answered 304 (free).
+- the verification lists every comment id GitHub still has (sort=created, pages by `Link`,
+  each conditional on its ETag: an unchanged page is a free 304) and deletes the stored ones
+  it lacks, each first confirmed gone by `GET .../issues/comments/{id}` (404): a listing by
+  page numbers can skip an item when another is deleted during it.
+
+The schedule (`UPKEEP_HELP`, shown by `worker --help` and the README): workers catch up every
+CATCH_UP_EVERY and verify every VERIFY_EVERY; `backfill-console sync` catches up at once and
+`sync --verify` verifies at once.
+
+Review comments (`/pulls/comments`) are a second `Listing` once their table exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+
+from core.github.rest import PER_PAGE, RestClient
+from core.monitoring import REST_SUFFIX
+from core.store.models import CatchUpPlan, StoredComment
+
+log = logging.getLogger(__name__)
+
+CATCH_UP_EVERY = timedelta(minutes=15)
+VERIFY_EVERY = timedelta(hours=24)
+# GitHub's clock and the database's may differ a little: the catch-up starts this much before
+# its watermark, and a verification's listing counts as begun this much before it did.
+CLOCK_MARGIN = timedelta(seconds=60)
+MAX_CONFIRMATIONS = 200  # deletion candidates confirmed (one request each) per verification
+
+UPKEEP_HELP = (
+    "Comment edits and deletions GitHub does not signal on the PR: each worker catches up "
+    "every completed repository's comments updated since its watermark every "
+    f"{int(CATCH_UP_EVERY.total_seconds() // 60)} minutes (REST, per repository 1 request a "
+    "run when nothing changed, answered 304 and free, +1 per 100 changed comments), and "
+    "verifies deletions every "
+    f"{int(VERIFY_EVERY.total_seconds() // 3600)} hours (one listing of every comment id, "
+    "ceil(comments/100) requests, unchanged pages 304 and free, +1 per deleted comment). "
+    "Edits reach the database within 15 minutes, deletions within 24 hours."
+)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One kind of comment GitHub lists per repository by REST, and its store functions."""
+
+    kind: str
+    path: str  # format()ed with owner and name
+    catch_up: str  # Store method applying a page
+    candidates: str  # Store method: stored but not listed
+    delete: str  # Store method: delete the confirmed ones
+
+
+COMMENTS = Listing(
+    "comments",
+    "/repos/{owner}/{name}/issues/comments",
+    "catch_up_comments",
+    "comment_deletion_candidates",
+    "delete_comments",
+)
+LISTINGS: tuple[Listing, ...] = (COMMENTS,)
+
+
+@dataclass
+class UpkeepReport:
+    """What one repository's catch-up or verification did; `requests` sent, of which
+    `not_modified` answered 304 (free)."""
+
+    repository: str
+    kind: str = "catch_up"  # or "verify"
+    requests: int = 0
+    not_modified: int = 0
+    updated: int = 0
+    inserted: int = 0
+    listed: int = 0
+    deleted: int = 0
+    kept: int = 0  # candidates GitHub still had (the listing skipped them)
+
+
+def _number(issue_url: str) -> int | None:
+    tail = issue_url.rstrip("/").rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def stored_comment(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A REST comment as `catch_up_comments` takes it."""
+    user = item.get("user")
+    author = None
+    if user and user.get("node_id"):
+        author = {
+            "github_id": user["node_id"],
+            "login": user.get("login") or "",
+            "type": user.get("type") or "User",
+            "database_id": user.get("id"),
+        }
+    return {
+        "github_id": item["node_id"],
+        "database_id": item.get("id"),
+        "number": _number(item.get("issue_url") or item.get("pull_request_url") or ""),
+        "body": item.get("body") or "",
+        "created_at": item["created_at"],
+        "updated_at": item["updated_at"],
+        "url": item.get("html_url"),
+        "author": author,
+    }
+
+
+def _iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+async def catch_up(
+    store: Any, rest: RestClient, plan: CatchUpPlan, listing: Listing = COMMENTS
+) -> UpkeepReport:
+    """Apply every comment of `plan`'s repository updated since its watermark (see the
+    module); the watermark moves with each page stored. Raises what `RestClient.get` raises
+    (the watermark stays where the last stored page left it)."""
+    report = UpkeepReport(plan.full_name)
+    path = listing.path.format(owner=plan.owner, name=plan.name)
+    apply: Callable[..., Awaitable[dict[str, int]]] = getattr(store, listing.catch_up)
+    since = plan.since - CLOCK_MARGIN
+    while True:
+        url: str | None = rest.url(path, since=_iso(since), sort="updated", direction="asc")
+        newest = since
+        full = False
+        while url is not None:  # pages within one second only when a whole page shares it
+            page = await rest.get(url)
+            report.requests += 1
+            report.not_modified += page.not_modified
+            items = page.items
+            if items:
+                newest = max(newest, max(_parse(i["updated_at"]) for i in items))
+                # Applied even when answered 304: the page may have been read before by a
+                # run whose store failed (the SQL writes only what differs).
+                got = await apply(
+                    plan.backfill_state_id, [stored_comment(i) for i in items], newest
+                )
+                report.updated += int(got.get("updated", 0))
+                report.inserted += int(got.get("inserted", 0))
+            full = len(items) >= PER_PAGE
+            url = page.next_url if full and newest <= since else None
+        if not full or newest <= since:
+            return report
+        since = newest
+
+
+async def verify(
+    store: Any,
+    rest: RestClient,
+    plan: CatchUpPlan,
+    listing: Listing = COMMENTS,
+    max_confirmations: int = MAX_CONFIRMATIONS,
+) -> UpkeepReport:
+    """Delete the stored comments of `plan`'s repository GitHub no longer has (see the
+    module); at most `max_confirmations` per run (the rest at the next). Raises what
+    `RestClient.get` raises (nothing is deleted then)."""
+    report = UpkeepReport(plan.full_name, "verify")
+    path = listing.path.format(owner=plan.owner, name=plan.name)
+    listed_at = rest.clock.now() - CLOCK_MARGIN
+    ids: list[str] = []
+    async for page in rest.pages(rest.url(path, sort="created", direction="asc")):
+        report.requests += 1
+        report.not_modified += page.not_modified
+        ids.extend(item["node_id"] for item in page.items)
+    report.listed = len(ids)
+    candidates: Sequence[StoredComment] = await getattr(store, listing.candidates)(
+        plan.backfill_state_id, ids, listed_at
+    )
+    gone: list[str] = []
+    for stored in candidates[:max_confirmations]:
+        if stored.database_id is None or not await _exists(rest, f"{path}/{stored.database_id}"):
+            gone.append(stored.github_id)
+        else:
+            report.kept += 1
+        report.requests += stored.database_id is not None
+    report.deleted = await getattr(store, listing.delete)(plan.backfill_state_id, gone)
+    return report
+
+
+async def _exists(rest: RestClient, path: str) -> bool:
+    """Whether GitHub still has the item (404/410: not)."""
+    try:
+        await rest.get(rest.base_url + path)
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code in (404, 410):
+            return False
+        raise
+    return True
+
+
+@dataclass
+class Upkeep:
+    """Runs catch-ups and verifications for a process, one REST client per installation
+    (None: personal tokens); `rest_for(installation_id)` gives it."""
+
+    store: Any
+    rest_for: Callable[[int | None], RestClient]
+    last_catch_up: dict[UUID, datetime] = field(default_factory=dict)
+
+    async def plans(self, only: Sequence[UUID] | None = None) -> list[CatchUpPlan]:
+        plans = await self.store.comment_catch_up_plan()
+        return [p for p in plans if only is None or p.backfill_state_id in only]
+
+    async def run(
+        self,
+        *,
+        only: Sequence[UUID] | None = None,
+        verify_now: bool = False,
+        now: datetime | None = None,
+        catch_up_now: bool = True,
+    ) -> list[UpkeepReport]:
+        """One pass: a catch-up of each repository (`catch_up_now`, else those not caught up
+        by this process within CATCH_UP_EVERY), a verification of those never verified or
+        not within VERIFY_EVERY (every one with `verify_now`). A repository's failure is
+        logged and the others go on."""
+        reports: list[UpkeepReport] = []
+        used: dict[int, RestClient] = {}
+        try:
+            for plan in await self.plans(only):
+                rest = self.rest_for(plan.installation_id)
+                used[id(rest)] = rest
+                await self._one(plan, rest, reports, verify_now, catch_up_now, now)
+        finally:
+            for rest in used.values():
+                await self.publish(rest)
+        return reports
+
+    async def publish(self, rest: RestClient) -> None:
+        """Store the REST budget the client last saw (stats, --json and the console's budget
+        panel show it beside GraphQL's): a row keyed by the token's fingerprint + "/rest"."""
+        b = rest.budget
+        if b.limit is None or b.remaining is None or b.used is None or b.reset_at is None:
+            return
+        try:
+            await self.store.record_rate_limit(
+                rest.credential.fingerprint + REST_SUFFIX,
+                remaining=b.remaining,
+                limit=b.limit,
+                used=b.used,
+                reset_at=b.reset_at,
+                queries=b.requests,
+                credential=f"{rest.credential.name} (REST)",
+                installation_id=rest.credential.installation_id,
+            )
+        except Exception as exc:  # a figure on a screen: never worth stopping the work
+            log.warning("REST budget not published: %s", exc)
+
+    async def _one(
+        self,
+        plan: CatchUpPlan,
+        rest: RestClient,
+        reports: list[UpkeepReport],
+        verify_now: bool,
+        catch_up_now: bool,
+        now: datetime | None,
+    ) -> None:
+        """One repository's upkeep, whatever is due; its failure is logged, not raised."""
+        at = now or rest.clock.now()
+        try:
+            last = self.last_catch_up.get(plan.backfill_state_id)
+            if catch_up_now or last is None or at - last >= CATCH_UP_EVERY:
+                reports.append(await catch_up(self.store, rest, plan))
+                self.last_catch_up[plan.backfill_state_id] = at
+            if verify_now or plan.verified_at is None or at - plan.verified_at >= VERIFY_EVERY:
+                reports.append(await verify(self.store, rest, plan))
+        except Exception as exc:  # one repository's trouble stops only its upkeep
+            log.warning("comment upkeep of %s failed: %s", plan.full_name, exc)
+
+
+def requests_per_day(comments: int, changed_per_day: int = 0, deleted_per_day: int = 0) -> int:
+    """REST requests one repository costs a day on the stated schedule (304s included; they
+    are free of the budget): catch-ups and one verification."""
+    runs = int(timedelta(days=1) / CATCH_UP_EVERY)
+    catch = runs + math.ceil(changed_per_day / PER_PAGE)
+    check = max(1, math.ceil(comments / PER_PAGE)) * int(timedelta(days=1) / VERIFY_EVERY)
+    return catch + check + deleted_per_day
+
+
+def upkeep_for(
+    store: Any,
+    lanes: Sequence[Any],
+    base_url: str,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> tuple[Upkeep, list[RestClient]]:
+    """An `Upkeep` whose REST clients are the lanes' credentials (one each, sharing the
+    lane's server-time pacer: REST's time counts with GraphQL's in the token's ledger); a
+    repository routed to an installation uses that installation's, others the first lane's.
+    Returns the clients too: the caller closes them."""
+    clients: dict[int | None, RestClient] = {}
+    made: list[RestClient] = []
+    for lane in lanes:
+        credential = lane.credential or lane.client.credential
+        rest = RestClient(base_url, credential, pacer=lane.client.pacer, transport=transport)
+        made.append(rest)
+        clients.setdefault(credential.installation_id, rest)
+    first = made[0]
+
+    def rest_for(installation_id: int | None) -> RestClient:
+        return clients.get(installation_id, first)
+
+    return Upkeep(store, rest_for), made
+
+
+UPKEEP_TICK = 60.0  # seconds between a worker's looks at what is due
+
+
+async def upkeep_loop(
+    upkeep: Upkeep, sleep: Callable[[float], Awaitable[None]] | None = None
+) -> None:
+    """A worker's upkeep until cancelled: every UPKEEP_TICK, whatever is due (see
+    `Upkeep.run`); a pass that fails is logged and the loop goes on."""
+    pause = sleep or asyncio.sleep
+    while True:
+        try:
+            await upkeep.run(catch_up_now=False)
+        except Exception as exc:  # the database away a moment: the next tick tries again
+            log.warning("comment upkeep pass failed: %s", exc)
+        await pause(UPKEEP_TICK)
+
+
+@contextlib.asynccontextmanager
+async def comment_upkeep(
+    engine: Any, rest_api_url: str | None, *, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[Upkeep | None]:
+    """The engine's `Upkeep` (None, logged, when GitHub's REST root cannot be told from the
+    settings: see `Settings.rest_api_url`); its REST clients are closed on the way out."""
+    if rest_api_url is None:
+        log.warning("comment upkeep off: GitHub's REST API root is unknown (set GITHUB_API_URL)")
+        yield None
+        return
+    upkeep, clients = upkeep_for(engine.store, engine.lanes, rest_api_url, transport=transport)
+    try:
+        yield upkeep
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def alongside(upkeep: Upkeep | None, work: Awaitable[Any], *, until_idle: bool) -> Any:
+    """Run `work` (a worker's run) with the upkeep on its schedule beside it; a worker that
+    stops when idle does one pass of what is due after its work instead. Returns `work`'s
+    result."""
+    if upkeep is None:
+        return await work
+    if until_idle:
+        result = await work
+        await upkeep.run(catch_up_now=False)
+        return result
+    loop = asyncio.create_task(upkeep_loop(upkeep))
+    try:
+        return await work
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop

@@ -1,0 +1,68 @@
+"""The comment upkeep through the CLI over the simulator's HTTP server: a worker's schedule
+(a catch-up every run, a verification once a day), `sync` catching up edits at once, and
+`sync --verify` deleting what GitHub no longer has: the database ends equal to
+`/_sim/truth?bodies=1` though no PR's updatedAt moved."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from tests.support.harness import SimServer, cli, simulator
+from tests.support.sync_state import get, post
+
+REPO = "acme/talk"
+
+
+@pytest.fixture(scope="module")
+def talking() -> Iterator[SimServer]:
+    with simulator([f"{REPO}:90"], seed=31) as server:
+        yield server
+
+
+def bodies(database_url: str) -> dict[str, dict[str, str]]:
+    with psycopg.connect(database_url) as db:
+        found = db.execute(
+            "SELECT c.github_id, c.body, c.updated_at FROM comments c "
+            "JOIN pull_requests p ON p.id = c.pull_request_id"
+        ).fetchall()
+    return {gid: {"body": body, "updatedAt": f"{at:%Y-%m-%dT%H:%M:%SZ}"} for gid, body, at in found}
+
+
+def truth(server: SimServer) -> dict[str, dict[str, str]]:
+    return get(f"{server.url}/_sim/truth?repo={REPO}&bodies=1")["bodies"]
+
+
+def test_worker_schedule_then_sync_and_sync_verify(
+    worker_env: dict[str, str], talking: SimServer, database_url: str
+) -> None:
+    env = dict(worker_env, GITHUB_GRAPHQL_URL=talking.graphql_url)
+    assert cli(env, "add", REPO).returncode == 0
+    done = cli(env, "worker", "--until-idle", timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert bodies(database_url) == truth(talking)
+
+    asked = {"repo": REPO, "edit_comments": 3, "delete_comments": 2, "seed": 5}
+
+    def updated() -> list[str]:
+        prs = get(f"{talking.url}/_sim/truth?repo={REPO}")["pull_requests"]
+        return [pr["updatedAt"] for pr in prs]
+
+    before = updated()
+    report = post(f"{talking.url}/_sim/evolve", asked)
+    assert updated() == before  # no PR's updatedAt moved
+    edited, deleted = report["comments_edited"], report["comments_deleted_quietly"]
+
+    # A worker's next run catches up the edits; the daily verification is not due yet.
+    assert cli(env, "worker", "--until-idle", timeout=180).returncode == 0
+    stored, now = bodies(database_url), truth(talking)
+    assert all(stored[node] == now[node] for node in edited)
+    assert set(stored) - set(now) == set(deleted)
+
+    # `sync --verify` verifies at once.
+    synced = cli(env, "sync", "--verify", REPO, timeout=180)
+    assert synced.returncode == 0, synced.stderr
+    assert "2 deleted" in synced.stdout
+    assert bodies(database_url) == truth(talking)

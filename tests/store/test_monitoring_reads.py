@@ -1,0 +1,123 @@
+"""The monitoring reads count what they show from indexes that stay small: rates from the
+window's completions only, open chunks whatever their age, the syncing flag by a join, and
+only the workers heard from recently. Each is planned with its real window and without JIT."""
+
+from __future__ import annotations
+
+from core.monitoring import PollCache, collect_stats
+from core.store import Store
+
+MONITORING = (
+    "backfill_progress",
+    "backfill_progress_snapshot",
+    "chunk_statistics",
+    "sync_freshness_snapshot",
+    "backfill_workers_snapshot",
+)
+
+
+def chunk(
+    db, state, number: int, status: str, started: str, *, kind: str = "backfill", prs: int = 0
+) -> None:
+    """A chunk `started` ago (an interval), finished a minute after it started."""
+    db.execute(
+        """INSERT INTO backfill_chunks (backfill_state_id, chunk_number, status, started_at,
+                                        completed_at, failed_at, error, claim_token,
+                                        inserted_prs, kind)
+           VALUES (%(s)s, %(n)s, %(st)s, now() - %(ago)s::interval,
+                   CASE WHEN %(st)s = 'completed' THEN now() - %(ago)s::interval
+                                                       + interval '1 minute' END,
+                   CASE WHEN %(st)s = 'failed' THEN now() - %(ago)s::interval END,
+                   CASE WHEN %(st)s = 'failed' THEN 'boom' END, 1, %(prs)s, %(k)s)""",
+        {"s": state, "n": number, "st": status, "ago": started, "prs": prs, "k": kind},
+    )
+
+
+async def test_counts_come_from_the_window_and_the_open_chunks(store: Store, db) -> None:
+    alpha = (await store.register_backfill("octo", "alpha", 1000)).backfill_state_id
+    beta = (await store.register_backfill("octo", "beta", 10)).backfill_state_id
+    chunk(db, alpha, 1, "completed", "200 days", prs=500)  # history: outside every window
+    chunk(db, alpha, 2, "completed", "10 minutes", prs=50)  # the rate's window
+    chunk(db, alpha, 3, "failed", "100 days")  # open: counted however old
+    chunk(db, alpha, 4, "processing", "2 hours")
+    chunk(db, beta, 1, "processing", "1 minute", kind="sync")
+
+    by_id = {p.backfill_state_id: p for p in await store.backfill_progress()}
+    a = by_id[alpha]
+    assert (a.chunks_processing, a.chunks_failed) == (1, 1)
+    assert a.prs_per_minute == 5  # 50 PRs since the chunk started 10 minutes ago
+    assert by_id[beta].chunks_processing == 1 and by_id[beta].prs_per_minute == 0
+
+    stats = await store.chunk_statistics()  # backfill chunks started in the last 24 hours
+    assert (stats.completed, stats.failed, stats.processing, stats.stuck, stats.total) == (
+        1,
+        0,
+        1,
+        1,
+        2,
+    )
+    syncing = {f.backfill_state_id: f.syncing for f in await store.freshness()}
+    assert syncing == {alpha: False, beta: True}
+
+
+async def test_only_workers_heard_from_recently_are_sent(store: Store, db) -> None:
+    await store.worker_heartbeat("live", host="h", pid=1, status="running")
+    await store.worker_heartbeat("stopped", host="h", pid=2, status="stopped", detail="done")
+    await store.worker_heartbeat("gone", host="h", pid=3, status="stopped", detail="done")
+    db.execute("UPDATE workers SET heartbeat_at = now() - interval '11 minutes' WHERE id = 'gone'")
+    assert [(w.id, w.alive) for w in await store.workers()] == [
+        ("live", True),
+        ("stopped", False),
+    ]
+    assert len(db.execute("SELECT * FROM backfill_workers()").fetchall()) == 3  # all kept
+
+
+def test_each_read_plans_with_its_window_and_without_jit(db) -> None:
+    rows = db.execute(
+        "SELECT proname, proconfig FROM pg_proc WHERE proname = ANY(%s)", (list(MONITORING),)
+    ).fetchall()
+    settings = {r["proname"]: set(r["proconfig"] or ()) for r in rows}
+    assert set(settings) == set(MONITORING)
+    for name, config in settings.items():
+        assert "jit=off" in config, name
+    for name in ("backfill_progress", "chunk_statistics"):  # the ones taking a window
+        assert "plan_cache_mode=force_custom_plan" in settings[name], name
+
+
+def without_clock(report) -> tuple[list[dict], list[dict]]:
+    """Progress and freshness rows without what moves with the clock between two reads."""
+    moving = {"observed_at", "lag_seconds"}
+    return (
+        [p.model_dump(exclude=moving) for p in report.progress],
+        [f.model_dump(exclude=moving) for f in report.freshness],
+    )
+
+
+async def test_a_poll_with_a_cache_shows_what_a_whole_read_shows(store: Store, db) -> None:
+    states = [
+        (await store.register_backfill("octo", name, 10)).backfill_state_id
+        for name in ("b", "a", "c")
+    ]
+    chunk(db, states[0], 1, "failed", "1 day")
+    cache = PollCache()
+    first = await collect_stats(store, cache=cache)
+    assert without_clock(first) == without_clock(await collect_stats(store))
+    assert len(first.progress) == 3 and len(first.freshness) == 3
+
+    unchanged = await store.monitoring_changes(list(cache.progress), list(cache.freshness))
+    assert [unchanged[k] for k in ("progress", "progress_gone", "freshness", "freshness_gone")] == [
+        [],
+        [],
+        [],
+        [],
+    ]
+
+    assert await store.pause_backfill(states[1])
+    db.execute("DELETE FROM repositories WHERE name = 'c'")
+    changed = await store.monitoring_changes(list(cache.progress), list(cache.freshness))
+    assert len(changed["progress"]) == 1 and len(changed["progress_gone"]) == 2
+    merged = await collect_stats(store, cache=cache)
+    assert without_clock(merged) == without_clock(await collect_stats(store))
+    assert [p.status for p in merged.progress] == ["pending", "paused"]
+    for f in merged.freshness:
+        assert f.lag_seconds is None  # none completed
