@@ -29,6 +29,7 @@ def node(n: int) -> dict[str, Any]:
         "reviews": dict(empty),
         "comments": dict(empty),
         "labels": dict(empty),
+        "reviewThreads": dict(empty),
     }
 
 
@@ -51,6 +52,8 @@ def test_a_null_edge_is_one_pr_refused_keyed_by_the_cursor_before_it() -> None:
     prs, refused, cursor = buffer.take(buffer.complete_prefix())
     assert [p.number for p in prs] == [1, 4] and cursor == "c4"
     assert [r.github_id for r in refused] == ["cursor:c1+1", "cursor:c1+2"]
+    # Each PR carries its place, keyed as a null edge there would be (PR 4: 3rd after c1).
+    assert [p.position_key for p in prs] == ["cursor:c0+1", "cursor:c1+3"]
     assert "a null edge" in refused[0].reason and "FORBIDDEN" in refused[1].reason
     assert [r.position_cursor for r in refused] == ["c1", "c1"]
     assert refused[0].position_order == "CREATED_AT ASC"
