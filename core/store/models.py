@@ -140,6 +140,19 @@ class ChunkStatistics(Snapshot):
     total: int
 
 
+class DatabaseSize(Snapshot):
+    """The database's size and its growth per day (migration 20250460000000): bytes per PR
+    (the PR tables' on-disk size / PRs stored) times the PRs first stored in the last 24
+    hours by completed chunks. Sizes in bytes; bytes_per_pr is None while no PR is stored."""
+
+    database_bytes: int
+    pr_bytes: int
+    prs: int
+    bytes_per_pr: int | None
+    prs_last_day: int
+    bytes_per_day: int
+
+
 class StuckChunk(Snapshot):
     """A chunk 'processing' past the threshold, with what recovery would decide for it."""
 

@@ -26,6 +26,7 @@ from core.store.models import (
     ChunkFailure,
     ChunkStatistics,
     CommitResult,
+    DatabaseSize,
     Freshness,
     Lease,
     ProbeLease,
@@ -634,6 +635,11 @@ class Store:
         )
         assert row is not None, "chunk_statistics returns one row"
         return row
+
+    async def database_size(self) -> DatabaseSize:
+        """The database's size (pg_database_size) and its growth per day, computed as bytes
+        per PR times the PRs stored in the last 24 hours (see `DatabaseSize`)."""
+        return DatabaseSize.model_validate(await self._value("database_size"))
 
     async def backfill_progress(self, rate_window_minutes: int = 15) -> list[BackfillProgress]:
         # One jsonb value, not rows: PostgREST cuts row sets at its "Max rows" silently.
