@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
                 stuck_minutes=settings.chunk_recovery_minutes,
                 backfill_state_id=backfill_state_id,
                 with_size=True,
+                counts=True,
             )
 
     report = asyncio.run(gather())
@@ -100,6 +101,22 @@ def render(report: StatsReport, console: Console) -> None:
             repository_status(p),
         )
     console.print(table)
+    if report.stored:
+        names = {p.repository_id: p.repository for p in report.progress}
+        stored = Table(title="Stored", expand=False)
+        heads = ("repository", "PRs", "reviews", "comments", "review threads", "review comments")
+        for col in heads:
+            stored.add_column(col, justify="left" if col == "repository" else "right")
+        for n in report.stored:
+            stored.add_row(
+                Text(names.get(n.repository_id, str(n.repository_id))),
+                f"{n.pull_requests:,}",
+                f"{n.reviews:,}",
+                f"{n.comments:,}",
+                f"{n.review_threads:,}",
+                f"{n.review_comments:,}",
+            )
+        console.print(stored)
     synced = [f for f in report.freshness if f.fresh_as_of is not None]
     if synced:
         fresh = Table(title="Freshness", expand=False)

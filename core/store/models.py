@@ -326,6 +326,19 @@ class BackfillDetail(Snapshot):
     state: dict[str, Any]  # every column of the state row (a sync watermark, when added)
     chunks: list[ChunkRecord]
     observed_at: datetime
+    # rows stored of its repository (repository_data_counts()); None: not counted
+    stored: DataCounts | None = None
+
+
+class DataCounts(Snapshot):
+    """What is stored of one repository (repository_data_counts()): rows per table."""
+
+    repository_id: UUID
+    pull_requests: int = 0
+    reviews: int = 0
+    comments: int = 0
+    review_threads: int = 0
+    review_comments: int = 0
 
 
 class RemovalCounts(Snapshot):
