@@ -15,6 +15,8 @@ from uuid import UUID
 from core.store.models import (
     BackfillProgress,
     ChunkStatistics,
+    DatabaseSize,
+    DataCounts,
     Freshness,
     RateLimitRecord,
     StuckChunk,
@@ -163,6 +165,10 @@ class StatsReport:
     stuck: list[StuckChunk]
     # Per repository: fresh as of when, the lag; what the console's column shows.
     freshness: list[Freshness] = field(default_factory=list)
+    # The database's size and growth per day; read by `stats` only, not by every poll.
+    size: DatabaseSize | None = None
+    # Per repository: rows stored (review threads and review comments included); `stats` only.
+    stored: list[DataCounts] = field(default_factory=list)
 
     def freshness_of(self, backfill_state_id: UUID) -> Freshness | None:
         for row in self.freshness:
@@ -171,6 +177,7 @@ class StatsReport:
         return None
 
     def to_json(self) -> dict[str, Any]:
+        names = {p.repository_id: p.repository for p in self.progress}
         return {
             "chunks": self.chunks.model_dump(mode="json"),
             "progress": [
@@ -182,6 +189,11 @@ class StatsReport:
             "rest": [b for b in self.budgets if b["resource"] == "rest"],
             "stuckChunks": [c.model_dump(mode="json") for c in self.stuck],
             "freshness": [f.model_dump(mode="json") for f in self.freshness],
+            "database": self.size.model_dump(mode="json") if self.size is not None else None,
+            "stored": [
+                {"repository": names.get(c.repository_id), **c.model_dump(mode="json")}
+                for c in self.stored
+            ],
         }
 
 
@@ -240,16 +252,37 @@ async def collect_stats(
     stuck_minutes: int = 30,
     backfill_state_id: UUID | None = None,
     cache: PollCache | None = None,
+    with_size: bool = False,
+    counts: bool = False,
 ) -> StatsReport:
     """Everything `stats` and the console show, in one concurrent read. `cache`: a poller's
-    rows from its last poll; only the progress and freshness rows that changed are sent."""
+    rows from its last poll; only the progress and freshness rows that changed are sent.
+    `with_size`: also the database's size and growth (a count of the PRs); `counts`: also the
+    rows stored per repository (whole tables). `stats` asks for both, the console's frequent
+    poll for neither."""
+
+    async def size() -> DatabaseSize | None:
+        return await store.database_size() if with_size else None
 
     async def progress_and_freshness() -> tuple[list[BackfillProgress], list[Freshness]]:
         if cache is not None:
             return await cache.read(store)
         return await asyncio.gather(store.backfill_progress(), store.freshness())
 
-    chunks, (progress, freshness), workers, budgets, stuck = await asyncio.gather(
+    async def stored() -> list[DataCounts]:
+        return await store.data_counts() if counts else []
+
+    async def size_and_stored() -> tuple[DatabaseSize | None, list[DataCounts]]:
+        return await asyncio.gather(size(), stored())
+
+    (
+        chunks,
+        (progress, freshness),
+        workers,
+        budgets,
+        stuck,
+        (database, stored_rows),
+    ) = await asyncio.gather(
         store.chunk_statistics(
             since_hours=24, backfill_state_id=backfill_state_id, stuck_minutes=stuck_minutes
         ),
@@ -257,14 +290,23 @@ async def collect_stats(
         store.workers(),
         store.rate_limits(),
         store.stuck_chunks(stuck_minutes),
+        size_and_stored(),
     )
     progress = [without_pace(p) for p in progress]
     if backfill_state_id is not None:  # per backfill: its own progress row only
         progress = [p for p in progress if p.backfill_state_id == backfill_state_id]
         stuck = [c for c in stuck if c.backfill_state_id == backfill_state_id]
         freshness = [f for f in freshness if f.backfill_state_id == backfill_state_id]
+    held = {p.repository_id for p in progress}
     return StatsReport(
-        chunks, progress, workers, [budget_metrics(b) for b in budgets], stuck, freshness
+        chunks,
+        progress,
+        workers,
+        [budget_metrics(b) for b in budgets],
+        stuck,
+        freshness,
+        database,
+        [c for c in stored_rows if c.repository_id in held],
     )
 
 

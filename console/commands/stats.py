@@ -18,6 +18,7 @@ from core.config import load_settings
 from core.errors import BackfillError
 from core.monitoring import NOT_MOVING, StatsReport, collect_stats, find_backfill
 from core.store import open_store
+from core.store.models import DatabaseSize
 
 _OWNER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 
@@ -63,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
                 store,
                 stuck_minutes=settings.chunk_recovery_minutes,
                 backfill_state_id=backfill_state_id,
+                with_size=True,
+                counts=True,
             )
 
     report = asyncio.run(gather())
@@ -98,6 +101,22 @@ def render(report: StatsReport, console: Console) -> None:
             repository_status(p),
         )
     console.print(table)
+    if report.stored:
+        names = {p.repository_id: p.repository for p in report.progress}
+        stored = Table(title="Stored", expand=False)
+        heads = ("repository", "PRs", "reviews", "comments", "review threads", "review comments")
+        for col in heads:
+            stored.add_column(col, justify="left" if col == "repository" else "right")
+        for n in report.stored:
+            stored.add_row(
+                Text(names.get(n.repository_id, str(n.repository_id))),
+                f"{n.pull_requests:,}",
+                f"{n.reviews:,}",
+                f"{n.comments:,}",
+                f"{n.review_threads:,}",
+                f"{n.review_comments:,}",
+            )
+        console.print(stored)
     synced = [f for f in report.freshness if f.fresh_as_of is not None]
     if synced:
         fresh = Table(title="Freshness", expand=False)
@@ -113,6 +132,8 @@ def render(report: StatsReport, console: Console) -> None:
                 "syncing" if f.syncing else "",
             )
         console.print(fresh)
+    if report.size is not None:
+        console.print(database_line(report.size))
     alive = [w for w in report.workers if w.alive]
     console.print(f"[bold]Workers[/]  {len(alive)} alive")
     for budget in report.budgets:
@@ -133,3 +154,25 @@ def render(report: StatsReport, console: Console) -> None:
                 f"  502/504 {server['timeouts']}  secondary limits {server['secondaryLimits']}"
                 f" (last hour)  {server['prsPerHour']:,.0f} PRs/hour"
             )
+
+
+def database_line(size: DatabaseSize) -> str:
+    """The database's size and growth, saying how the growth is computed."""
+    per_pr = (
+        f"{format_bytes(size.bytes_per_pr)}/PR" if size.bytes_per_pr is not None else "no PR yet"
+    )
+    return (
+        f"[bold]Database[/]  {format_bytes(size.database_bytes)}  growing "
+        f"{format_bytes(size.bytes_per_day)}/day ({per_pr} x {size.prs_last_day:,} PRs stored "
+        f"in the last 24 h; {size.prs:,} PRs in {format_bytes(size.pr_bytes)})"
+    )
+
+
+def format_bytes(count: int) -> str:
+    """Bytes in 1024 steps: 512 B, 4.0 KB, 1.6 GB."""
+    if count < 1024:
+        return f"{count} B"
+    value, unit = count / 1024, 0
+    while value >= 1024 and unit < 2:
+        value, unit = value / 1024, unit + 1
+    return f"{value:.1f} {('KB', 'MB', 'GB')[unit]}"

@@ -39,8 +39,8 @@ def detail_summary(
     detail: BackfillDetail, p: BackfillProgress | None, f: Freshness | None = None
 ) -> Text:
     """The backfill's state, in full: status with its reason and since when, progress, rate,
-    ETA, cursor, page size, errors and cooldown, lease, and its freshness (lag) once
-    completed."""
+    ETA, cursor, page size, errors and cooldown, lease, its freshness (lag) once
+    completed, and the rows stored of its repository (review threads and comments too)."""
     now = detail.observed_at
     text = Text()
     if p is not None:
@@ -87,5 +87,13 @@ def detail_summary(
         _line(text, "Lease", Text("none (no worker holds it)", style="dim"))
     if f is not None and f.fresh_as_of is not None:
         _line(text, "Sync", sync_summary(f))
+    if detail.stored is not None:
+        n = detail.stored
+        _line(
+            text,
+            "Stored",
+            f"{n.pull_requests:,} PRs · {n.reviews:,} reviews · {n.comments:,} comments · "
+            f"{n.review_threads:,} review threads · {n.review_comments:,} review comments",
+        )
     text.rstrip()
     return text

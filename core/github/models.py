@@ -109,6 +109,9 @@ class PullRequest(BaseModel):
     # A refused PR asked for again alone: the key of its pull_request_failures row, cleared
     # when it is stored (and left out of a sync's watermark: it is not part of the walk).
     retry_of: str | None = None
+    # The place it holds in its page, `cursor:<cursor before it>+k` (the k-th PR after that
+    # cursor): a null edge refused at that place earlier (same key) is cleared when it is stored.
+    position_key: str | None = None
 
     @classmethod
     def from_graphql(

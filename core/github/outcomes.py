@@ -209,11 +209,19 @@ def item_of(path: Any) -> int | str | None:
     if not isinstance(path, list) or not path:
         return None
     if path[:3] == ["repository", "pullRequests", "edges"] and len(path) >= 4:
-        index = path[3]
-        return index if isinstance(index, int) and not isinstance(index, bool) else None
+        return _index(path[3])
     head = path[0]
     if isinstance(head, str) and head[:1] in ("f", "r", "n", "p") and head[1:].isdigit():
         return head
+    return None
+
+
+def _index(value: Any) -> int | None:
+    """An edge's index as a path gives it: an int, or its digits as a string ("7")."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 10:
+        return int(value)
     return None
 
 
@@ -249,7 +257,8 @@ def _decide_errors(errors: list[dict[str, Any]], payload: dict[str, Any]) -> Out
                 f"GitHub found the query too heavy ({_first_line(error)}); use a smaller page",
                 error_type=error["type"],
             )
-    if isinstance(payload.get("data"), dict):
+    beside_data = isinstance(payload.get("data"), dict)
+    if beside_data:
         # Errors located in one PR beside data are that PR's alone (the smallest unit that
         # is bad is the one refused): only the others decide the answer's outcome.
         errors = [e for e in errors if item_of(e.get("path")) is None]
@@ -258,7 +267,11 @@ def _decide_errors(errors: list[dict[str, Any]], payload: dict[str, Any]) -> Out
     for error in errors:
         extensions = _dict(error.get("extensions"))
         saml = bool(extensions.get("saml_failure")) or "saml" in _lower(error.get("message"))
-        if error.get("type") == "FORBIDDEN" or saml:
+        # Only an error located at the repository itself (or one with no data beside it)
+        # refuses the repository; one without a path, or at a part of the answer that is no
+        # single PR, beside good data, fails the chunk (retried by the failure policy).
+        at_repository = error.get("path") == ["repository"] or not beside_data
+        if (error.get("type") == "FORBIDDEN" or saml) and at_repository:
             reason = (
                 "the token needs SAML SSO authorisation for this organisation "
                 "(GitHub: Settings > Tokens > Configure SSO > Authorize)"
@@ -269,7 +282,7 @@ def _decide_errors(errors: list[dict[str, Any]], payload: dict[str, Any]) -> Out
     for error in errors:
         path = error.get("path")
         path = path if isinstance(path, list) else []
-        if error.get("type") == "NOT_FOUND" and path[:1] == ["repository"]:
+        if error.get("type") == "NOT_FOUND" and path == ["repository"]:
             return Outcome(
                 Action.FAIL_BACKFILL,
                 "repository not found (or not visible to the credentials in use)",

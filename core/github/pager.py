@@ -22,6 +22,7 @@ from core.github.queries import (
     NESTED,
     THREAD_COMMENTS,
     FollowUp,
+    position_rank,
 )
 from core.storable import UNSTORABLE, storable_text
 
@@ -71,6 +72,8 @@ class _Entry:
     refused: str | None = None  # why this PR's own data cannot be stored
     position: str | None = None  # the cursor right before it in its walk
     retry_of: str | None = None  # a refused PR asked for again: its failure's key
+    null_key: str | None = None  # a null edge: `cursor:<cursor before it>+k` (k-th null)
+    position_key: str | None = None  # a listed PR's place, keyed like a null edge's
 
     @property
     def complete(self) -> bool:
@@ -90,7 +93,7 @@ class _Entry:
     def key(self) -> str:
         """What pull_request_failures knows it by: the failure it retries, its node id, or
         (GitHub sent none: a null node) its edge's cursor."""
-        return self.retry_of or self.node_id or f"cursor:{self.cursor}"
+        return self.retry_of or self.node_id or self.null_key or f"cursor:{self.cursor}"
 
     def refuse(self, reason: str) -> None:
         """This PR alone is refused; it keeps its place (and cursor) in the page."""
@@ -148,24 +151,57 @@ class RepoBuffer:
         """Fold a `pullRequests` connection (edges with cursors), asked `after` that cursor.
         `item_errors`: GitHub's words for the PRs (by edge index) an error is located in.
 
-        Not progress, so refused: an `endCursor` equal to the `after` sent with PRs in it, or
-        a PR already buffered or delivered (GitHub or a caching proxy ignoring `after`)."""
+        One edge that is itself null (with or without an error located at it) is one PR
+        refused alone, keyed `cursor:<cursor before it>+k`; a PR listed twice in this page
+        (GitHub does so when `updatedAt` moves mid-walk) is kept once.
+
+        Raises AnswerProblem (the page's own structure is wrong) for: `edges` or `pageInfo`
+        not the shape asked for, an edge object without its cursor, an error located at an
+        edge the page does not have, an `endCursor` equal to the `after` sent with PRs in it,
+        or a PR already buffered from an earlier page or delivered (GitHub or a caching
+        proxy ignoring `after`)."""
         errors = item_errors or {}
         self.fetched_any = True
         self.total_count = github_count(connection.get("totalCount"), "the PR list's totalCount")
         info = connection.get("pageInfo") or {}
-        edges = connection.get("edges") or []
+        edges = connection.get("edges")
         if not isinstance(info, dict) or not isinstance(edges, list):
             raise AnswerProblem("the PR list or its pageInfo is not the shape asked for")
         if edges and after is not None and info.get("endCursor") == after:
             raise AnswerProblem(f"the page after {after!r} ends at that same cursor")
+        outside = sorted(i for i in errors if not 0 <= i < len(edges))
+        if outside:
+            raise AnswerProblem(
+                f"GitHub located an error at edge {outside[0]}, which this page does not have"
+            )
         known = {e.node_id for e in self.entries if e.retry_of is None} - {None}
+        in_page: set[str] = set()
         position = after
+        nulls = 0  # null edges since the last edge with a cursor
         for index, edge in enumerate(edges):
-            cursor = edge.get("cursor") if isinstance(edge, dict) else None
+            if not isinstance(edge, dict):  # null (or no object): this PR alone is bad
+                nulls += 1
+                entry = _Entry(cursor=position or "", raw={}, position=position)
+                entry.null_key = f"cursor:{position or ''}+{nulls}"
+                entry.refuse(
+                    f"GitHub answered an error for this PR: {errors[index]}"
+                    if index in errors
+                    else "GitHub sent no data for this PR (a null edge)"
+                    if edge is None
+                    else f"GitHub sent its edge as {type(edge).__name__}, not an object"
+                )
+                self.entries.append(entry)
+                continue
+            cursor = edge.get("cursor")
             if not isinstance(cursor, str) or not cursor:
                 raise AnswerProblem(f"edge {index} of the PR list has no cursor")
+            place = f"cursor:{position or ''}+{nulls + 1}"  # where a null edge here was keyed
+            nulls = 0
             node = edge.get("node")
+            listed_id = node.get("id") if isinstance(node, dict) else None
+            if isinstance(listed_id, str) and listed_id in in_page:
+                position = cursor  # listed again in this very page: the first copy is kept
+                continue
             if isinstance(node, dict) and self.stop_below is not None:
                 updated = _updated(node)
                 if updated is not None and updated < self.stop_below:
@@ -173,12 +209,14 @@ class RepoBuffer:
                     break
             entry = _Entry(cursor=cursor, raw=node if isinstance(node, dict) else {})
             entry.position = position
+            entry.position_key = place
             if entry.node_id is not None:
                 if entry.node_id in known or entry.node_id in self.delivered:
                     raise AnswerProblem(
                         f"the page repeats pull request {entry.node_id!r}, already delivered"
                     )
                 known.add(entry.node_id)
+                in_page.add(entry.node_id)
             self._read(entry, node, errors.get(index))
             self.entries.append(entry)
             position = cursor
@@ -226,7 +264,9 @@ class RepoBuffer:
             node = answer.get("pullRequest")
         elif isinstance(answer, dict) and "pullRequests" in answer:  # by position
             edges = (answer.get("pullRequests") or {}).get("edges") or []
-            node = edges[0].get("node") if edges and isinstance(edges[0], dict) else None
+            rank = position_rank(retry)  # the k-th null edge after its cursor: the k-th PR
+            last = edges[rank - 1] if isinstance(edges, list) and len(edges) >= rank else None
+            node = last.get("node") if isinstance(last, dict) else None
         entry = _Entry(cursor=self.start_after or "", raw=node if isinstance(node, dict) else {})
         entry.retry_of = retry.github_id
         entry.position = retry.position_cursor
@@ -277,7 +317,9 @@ class RepoBuffer:
             raise MalformedPullRequest(f"its {name} are null")
         if not isinstance(conn, dict):
             raise MalformedPullRequest(f"its {name} is {type(conn).__name__}, not an object")
-        got = conn.get("nodes") or []
+        got = conn.get("nodes")
+        if got is None:  # `edges` instead of `nodes`, or none: what it holds is unknown
+            raise MalformedPullRequest(f"its {name} came without their nodes")
         if not isinstance(got, list):
             raise MalformedPullRequest(f"its {name}.nodes is {type(got).__name__}, not a list")
         key = "id" if name.startswith(THREAD_COMMENTS) else _NESTED_KEY.get(name)
@@ -391,6 +433,7 @@ class RepoBuffer:
                     pr = PullRequest.from_graphql(entry.raw, entry.nodes)
                     if entry.retry_of is not None:
                         pr.retry_of = entry.retry_of
+                    pr.position_key = entry.position_key
                     prs.append(pr)
                     continue
                 except _PR_SHAPE_ERRORS as exc:

@@ -159,6 +159,14 @@ def retry_alias(i: int, retry: RetryRequest) -> str:
     return f"n{i}" if retry.number is not None else f"p{i}"
 
 
+def position_rank(retry: RetryRequest) -> int:
+    """Which PR after `position_cursor` a retry by position asks for: k for the k-th null
+    edge after that cursor (keyed `cursor:<position_cursor>+k` by the pager), else 1."""
+    prefix = f"cursor:{retry.position_cursor or ''}+"
+    tail = retry.github_id[len(prefix) :] if retry.github_id.startswith(prefix) else ""
+    return int(tail) if tail.isascii() and tail.isdigit() and 0 < int(tail) <= 100 else 1
+
+
 def _retry_field(i: int, retry: RetryRequest, params: list[str], variables: dict[str, Any]) -> str:
     alias = retry_alias(i, retry)
     if alias[0] == "r":
@@ -177,7 +185,8 @@ def _retry_field(i: int, retry: RetryRequest, params: list[str], variables: dict
     order = retry.position_order if retry.position_order in WALK_ORDERS else WALK_ORDERS[0]
     field, direction = order.split()
     return (
-        f"{alias}: repository(owner: $owner, name: $name) {{ pullRequests(first: 1, "
+        f"{alias}: repository(owner: $owner, name: $name) "
+        f"{{ pullRequests(first: {position_rank(retry)}, "
         f"after: ${alias}, orderBy: {{field: {field}, direction: {direction}}}) {{ "
         f"edges {{ cursor node {{ {PR_FIELDS} }} }} }} }}"
     )

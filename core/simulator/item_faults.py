@@ -10,6 +10,7 @@ so a FORBIDDEN there nulls the PR node itself), and text goes out as JSON carrie
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +36,11 @@ ITEM_FAULT_HELP = {
     "short_list": "its comments (else reviews, labels) end one short of totalCount, no next page",
     "forbidden": 'FORBIDDEN "Resource not accessible by integration" at its commits: node null',
     "null_node": "its node null, no error (a broken proxy or GitHub bug)",
+    "null_edge": "its edge itself null in a page, with an error located at that edge",
+    "null_edge_bare": "its edge itself null in a page, no error (a broken proxy or GitHub bug)",
+    "twice_in_page": "listed twice in one page (GitHub does so when updatedAt moves mid-walk)",
+    "forbidden_unlocated": "a FORBIDDEN error with no path beside the page's good data",
+    "forbidden_text_index": 'like forbidden, its error path\'s edge index a string ("7")',
     "new_state": f"its state {NEW_PR_STATE}, its reviews' {NEW_REVIEW_STATE}: values added later",
     "surrogate": "a lone surrogate (\\ud800) in its title; surrogate.FIELD@...: in its "
     f"{'/'.join(TEXT_FIELDS[1:])}",
@@ -53,6 +59,7 @@ class Slot:
     key: str
     path: list[Any]
     whole: bool  # the PR's fields (a follow-up carries one nested list only)
+    edges: list[Any] | None = None  # a listed PR: the page's edges, its edge at path[-2]
 
     @property
     def node(self) -> Any:
@@ -92,7 +99,8 @@ def pr_slots(
     if isinstance(repository, dict):
         edges = (repository.get("pullRequests") or {}).get("edges") or []
         for i, edge in enumerate(edges):
-            yield from _listed(edge, ["repository", "pullRequests", "edges", i, "node"])
+            path = ["repository", "pullRequests", "edges", i, "node"]
+            yield from _listed(edge, path, edges)
     for alias, value in data.items():
         if not (alias[:1] in ("f", "r", "n", "p") and alias[1:].isdigit()):
             continue
@@ -107,18 +115,20 @@ def pr_slots(
         elif alias[0] == "p" and isinstance(value, dict):
             edges = (value.get("pullRequests") or {}).get("edges") or []
             for i, edge in enumerate(edges):
-                yield from _listed(edge, [alias, "pullRequests", "edges", i, "node"])
+                yield from _listed(edge, [alias, "pullRequests", "edges", i, "node"], edges)
 
 
-def _listed(edge: Any, path: list[Any]) -> Iterator[Slot]:
+def _listed(edge: Any, path: list[Any], edges: list[Any]) -> Iterator[Slot]:
     if isinstance(edge, dict):
-        yield from _whole(edge, "node", path)
+        yield from _whole(edge, "node", path, edges)
 
 
-def _whole(holder: dict[str, Any], key: str, path: list[Any]) -> Iterator[Slot]:
+def _whole(
+    holder: dict[str, Any], key: str, path: list[Any], edges: list[Any] | None = None
+) -> Iterator[Slot]:
     node = holder.get(key)
     if isinstance(node, dict) and isinstance(node.get("number"), int):
-        yield Slot(node["number"], holder, key, path, whole=True)
+        yield Slot(node["number"], holder, key, path, whole=True, edges=edges)
 
 
 def _lists(node: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -140,8 +150,12 @@ def _fits(target: FaultTarget, slot: Slot) -> bool:
     if not isinstance(node, dict):
         return False
     kind = target.kind
-    if kind in ("forbidden", "null_node"):
+    if kind in ("forbidden", "null_node", "forbidden_unlocated"):
         return True
+    if kind in ("null_edge", "null_edge_bare", "forbidden_text_index"):
+        return slot.edges is not None
+    if kind == "twice_in_page":
+        return slot.edges is not None and slot.path[0] == "repository"
     if kind in ("nested_not_list", "nested_no_id"):
         return bool(_lists(node))
     if kind == "short_list":
@@ -204,8 +218,27 @@ def _break(target: FaultTarget, slot: Slot, payload: dict[str, Any]) -> None:
         slot.holder[slot.key] = None
         errors = payload.setdefault("errors", [])
         errors.append(R.integration_forbidden([*slot.path, field]))
+    elif kind == "forbidden_text_index":
+        slot.holder[slot.key] = None
+        path = [str(p) if isinstance(p, int) else p for p in slot.path]
+        payload.setdefault("errors", []).append(R.integration_forbidden([*path, "commits"]))
+    elif kind == "forbidden_unlocated":
+        error = R.integration_forbidden([])
+        del error["path"]
+        payload.setdefault("errors", []).append(error)
     elif kind == "null_node":
         slot.holder[slot.key] = None
+    elif kind in ("null_edge", "null_edge_bare"):
+        assert slot.edges is not None
+        index = slot.path[-2]
+        slot.edges[index] = None
+        if kind == "null_edge":
+            error = R.integration_forbidden(slot.path[:-1])
+            payload.setdefault("errors", []).append(error)
+    elif kind == "twice_in_page":
+        # The copy goes last, so no later slot's index (and error path) moves.
+        assert slot.edges is not None
+        slot.edges.append(copy.deepcopy(slot.edges[slot.path[-2]]))
     elif kind == "new_state":
         node["state"] = NEW_PR_STATE
         for review in (node.get("reviews") or {}).get("nodes") or []:

@@ -140,6 +140,19 @@ class ChunkStatistics(Snapshot):
     total: int
 
 
+class DatabaseSize(Snapshot):
+    """The database's size and its growth per day (migration 20250460000000): bytes per PR
+    (the PR tables' on-disk size / PRs stored) times the PRs first stored in the last 24
+    hours by completed chunks. Sizes in bytes; bytes_per_pr is None while no PR is stored."""
+
+    database_bytes: int
+    pr_bytes: int
+    prs: int
+    bytes_per_pr: int | None
+    prs_last_day: int
+    bytes_per_day: int
+
+
 class StuckChunk(Snapshot):
     """A chunk 'processing' past the threshold, with what recovery would decide for it."""
 
@@ -313,6 +326,19 @@ class BackfillDetail(Snapshot):
     state: dict[str, Any]  # every column of the state row (a sync watermark, when added)
     chunks: list[ChunkRecord]
     observed_at: datetime
+    # rows stored of its repository (repository_data_counts()); None: not counted
+    stored: DataCounts | None = None
+
+
+class DataCounts(Snapshot):
+    """What is stored of one repository (repository_data_counts()): rows per table."""
+
+    repository_id: UUID
+    pull_requests: int = 0
+    reviews: int = 0
+    comments: int = 0
+    review_threads: int = 0
+    review_comments: int = 0
 
 
 class RemovalCounts(Snapshot):

@@ -26,6 +26,8 @@ from core.store.models import (
     ChunkFailure,
     ChunkStatistics,
     CommitResult,
+    DatabaseSize,
+    DataCounts,
     Freshness,
     Lease,
     ProbeLease,
@@ -635,6 +637,11 @@ class Store:
         assert row is not None, "chunk_statistics returns one row"
         return row
 
+    async def database_size(self) -> DatabaseSize:
+        """The database's size (pg_database_size) and its growth per day, computed as bytes
+        per PR times the PRs stored in the last 24 hours (see `DatabaseSize`)."""
+        return DatabaseSize.model_validate(await self._value("database_size"))
+
     async def backfill_progress(self, rate_window_minutes: int = 15) -> list[BackfillProgress]:
         # One jsonb value, not rows: PostgREST cuts row sets at its "Max rows" silently.
         rows = await self._value(
@@ -663,11 +670,23 @@ class Store:
     async def backfill_detail(
         self, backfill_state_id: UUID, chunks: int = 20
     ) -> BackfillDetail | None:
-        """One backfill in full, with its `chunks` most recent chunks; None when it is gone."""
+        """One backfill in full, with its `chunks` most recent chunks and the rows stored of
+        its repository (`stored`); None when it is gone."""
         row = await self._value(
             "backfill_detail", backfill_state_id=backfill_state_id, chunks=chunks
         )
-        return None if row is None else BackfillDetail.model_validate(row)
+        if row is None:
+            return None
+        detail = BackfillDetail.model_validate(row)
+        stored = await self.data_counts(detail.repository_id)
+        return detail.model_copy(update={"stored": stored[0] if stored else None})
+
+    async def data_counts(self, repository_id: UUID | None = None) -> list[DataCounts]:
+        """Rows stored per repository (pull requests, reviews, comments, review threads,
+        review comments), of every repository or of `repository_id` only (migration
+        20250340000000). Counts whole tables: for `stats` and one detail screen, not polls."""
+        rows = await self._value("repository_data_counts", repository_id=repository_id)
+        return [DataCounts.model_validate(row) for row in rows]
 
     async def rate_limits(self) -> list[RateLimitRecord]:
         """The budget each token last reported, newest first (one row per token)."""

@@ -4,9 +4,10 @@
 -- Refusals in the page itself (a PR GitHub sent wrong, short, forbidden or missing,
 -- `{"refused": reason, "github_id": key, "number": n, ...}`) are recorded in the same
 -- transaction, so the chunk's error, the backfill's last_error and the completion check
--- count both kinds alike. A PR stored clears its failure, and a retried PR (`retry_of`) the
--- failure it was asked for. The commits keep their own fencing, chunk and backfill
--- bookkeeping.
+-- count both kinds alike. A PR stored clears its failure, a retried PR (`retry_of`) the
+-- failure it was asked for, and a PR at a place in its page (`position_key`) the failure of
+-- a null edge refused at that place before. The commits keep their own fencing, chunk and
+-- backfill bookkeeping.
 CREATE OR REPLACE FUNCTION public.store_page(p_repository_id uuid, p_chunk_id uuid, p_pull_requests jsonb, OUT inserted integer, OUT upserted integer, OUT reviews integer, OUT comments integer, OUT numbers integer[], OUT refused jsonb)
  RETURNS record
  LANGUAGE plpgsql
@@ -70,13 +71,16 @@ BEGIN
           FROM unnest(numbers) n;
     END;
 
-    -- A refused PR asked for again and stored now: the failure it was asked for is cleared
-    -- (store_pull_requests clears the failures keyed by the ids it stored).
+    -- A refused PR asked for again and stored now: the failure it was asked for is cleared;
+    -- so is a null edge refused at the place a PR stored now holds in its page (the page
+    -- fetched again, e.g. after a 502). store_pull_requests clears the failures keyed by
+    -- the ids it stored.
     DELETE FROM pull_request_failures f
      USING jsonb_array_elements(v_data) e
      WHERE f.repository_id = p_repository_id
-       AND f.github_id = pull_request_failure_key(e->>'retry_of')
-       AND e->>'retry_of' IS NOT NULL
+       AND f.github_id IN (SELECT pull_request_failure_key(k.key)
+                             FROM (VALUES (e->>'retry_of'), (e->>'position_key')) k (key)
+                            WHERE k.key IS NOT NULL)
        AND EXISTS (SELECT 1 FROM pull_requests p
                     WHERE p.github_id = e->>'github_id' AND p.repository_id = p_repository_id)
        AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(refused) r

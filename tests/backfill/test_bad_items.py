@@ -227,6 +227,11 @@ REFUSALS = {
     "short_list": (lambda pr: True, "GitHub counts (no next page)", True),
     "forbidden": (lambda pr: True, "FORBIDDEN at repository.pullRequests.edges.", False),
     "null_node": (lambda pr: True, "a null node", False),
+    # The edge itself null: keyed from the cursor before it (`cursor:<cursor>+k`).
+    "null_edge": (lambda pr: True, "FORBIDDEN at repository.pullRequests.edges.", False),
+    "null_edge_bare": (lambda pr: True, "a null edge", False),
+    # The error's edge index a string ("7"): read as the index.
+    "forbidden_text_index": (lambda pr: True, "FORBIDDEN at repository.pullRequests.edges.", False),
 }
 
 
@@ -251,8 +256,10 @@ async def test_one_bad_pr_is_refused_alone_in_a_backfill(engine_settings, db, fa
     assert number not in numbers(db)  # never stored short
     [failure] = failures(db)
     assert words in failure["error"], failure
-    if fault == "forbidden":
+    if fault in ("forbidden", "null_edge", "forbidden_text_index"):
         assert "Resource not accessible by integration" in failure["error"]  # GitHub's words
+    if fault.startswith("null_edge"):
+        assert "+1" in failure["github_id"]
     if numbered:
         assert failure["number"] == number
     else:  # no node, no id: named by its cursor, with its position to ask for it again
@@ -376,3 +383,126 @@ async def test_a_pr_refused_for_good_is_retried_a_bounded_number_of_times(engine
     # Refused when listed, then at each of 3 retries; two more syncs asked for it no more.
     assert "GitHub counts" in failure["error"]
     assert number not in numbers(db) and state(db)[REPO]["stored"] == PRS - 1
+
+
+# -- 7. a PR twice in one page; an error located in no PR beside good data ------------------
+
+
+async def test_a_pr_listed_twice_in_one_page_is_kept_once_in_a_backfill(engine_settings, db):
+    sim = sim_for(RepoSpec("o", "items", PRS))
+    number = pick(sim, lambda pr: True)
+    events: list[str] = []
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        await backfilled(engine, sim, events, f"twice_in_page@{REPO}#{number}")
+    row = state(db)[REPO]
+    assert (row["status"], row["stored"], row["failed"]) == ("completed", PRS, 0)
+    assert failures(db) == [] and sim.stats()["faults"]["twice_in_page"] >= 1
+    chunks = db.execute("SELECT count(*) AS n FROM backfill_chunks WHERE status = 'failed'")
+    assert chunks.fetchone()["n"] == 0  # the chunk never failed
+    assert numbers(db) == {pr["number"] for pr in sim.truth(REPO)["pull_requests"]}
+
+
+async def test_a_pr_listed_twice_in_one_page_is_kept_once_in_a_sync(engine_settings, db):
+    sim = sim_for(RepoSpec("o", "items", PRS))
+    events: list[str] = []
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        _, changed = await changed_then_synced(
+            engine, sim, events, lambda pr: True, f"twice_in_page@{REPO}#{{n}}"
+        )
+    assert failures(db) == [] and sim.stats()["faults"]["twice_in_page"] >= 1
+    stored = titles(db)
+    truth = {pr["number"]: pr["title"] for pr in sim.truth(REPO)["pull_requests"]}
+    assert all(stored[n] == truth[n] for n in changed)
+    synced = db.execute(
+        "SELECT sync_cursor, sync_count, sync_watermark FROM progressive_backfill_state"
+    ).fetchone()
+    assert synced["sync_cursor"] is None and synced["sync_count"] == 1
+    assert state(db)[REPO]["stored"] == PRS
+
+
+async def test_an_unlocated_error_beside_data_fails_the_chunk_not_the_repo_in_a_backfill(
+    engine_settings, db
+):
+    """FORBIDDEN with no path beside good data is no refusal of the repository: that chunk
+    fails (retried by the failure policy), then the backfill completes."""
+    sim = sim_for(RepoSpec("o", "items", PRS))
+    number = pick(sim, lambda pr: True)
+    events: list[str] = []
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        await backfilled(engine, sim, events, f"forbidden_unlocated@{REPO}#{number}*1")
+    row = state(db)[REPO]
+    # That chunk failed once with GitHub's words; its retry stored everything.
+    assert (row["status"], row["stored"], row["failed"]) == ("completed", PRS, 1)
+    assert "Resource not accessible by integration" in row["errors"][0]
+    assert failures(db) == [] and sim.stats()["faults"]["forbidden_unlocated"] == 1
+    assert numbers(db) == {pr["number"] for pr in sim.truth(REPO)["pull_requests"]}
+
+
+async def test_an_unlocated_error_beside_data_fails_the_chunk_not_the_repo_in_a_sync(
+    engine_settings, db
+):
+    sim = sim_for(RepoSpec("o", "items", PRS))
+    events: list[str] = []
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        _, changed = await changed_then_synced(
+            engine, sim, events, lambda pr: True, f"forbidden_unlocated@{REPO}#{{n}}*1"
+        )
+        # The sync's chunk failed with GitHub's words (not the repository refused); once
+        # the failed sync's cooldown has passed, the next sync stores every change.
+        [chunk] = db.execute("SELECT status, error FROM backfill_chunks WHERE kind = 'sync'")
+        assert chunk["status"] == "failed" and "Resource not accessible" in chunk["error"]
+        assert state(db)[REPO]["status"] == "completed"
+        db.execute("UPDATE progressive_backfill_state SET cooldown_until = now()")
+        await sync(engine, events)
+    assert failures(db) == [] and sim.stats()["faults"]["forbidden_unlocated"] == 1
+    stored = titles(db)
+    truth = {pr["number"]: pr["title"] for pr in sim.truth(REPO)["pull_requests"]}
+    assert all(stored[n] == truth[n] for n in changed)
+    row = state(db)[REPO]
+    assert row["status"] == "completed" and row["stored"] == PRS
+
+
+async def test_two_null_edges_in_a_row_are_each_stored_by_their_own_retry(engine_settings, db):
+    """Two adjacent null edges are keyed `cursor:<before>+1` and `+2`; each retry asks for
+    its own PR (the 1st and the 2nd after that cursor), so both end stored, none lost."""
+    sim = sim_for(RepoSpec("o", "items", PRS))
+    repo = sim.world.repos[0]
+    first, second = (int(repo.pull_request(i)["number"]) for i in (6, 7))
+    events: list[str] = []
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        faults = f"null_edge_bare@{REPO}#{first}*1,null_edge_bare@{REPO}#{second}*1"
+        await backfilled(engine, sim, events, faults)
+        keys = sorted(f["github_id"][-2:] for f in failures(db))
+        assert keys == ["+1", "+2"] and {first, second}.isdisjoint(numbers(db))
+        backoff_passed(db)
+        await sync(engine, events)
+    assert failures(db) == []
+    assert numbers(db) == {pr["number"] for pr in sim.truth(REPO)["pull_requests"]}
+
+
+async def test_a_null_edge_page_fetched_again_with_its_pr_there_clears_its_failure(
+    engine_settings, db
+):
+    """A null edge refused (`cursor:<before>+1`); the walk resumes from the cursor before it
+    (as it does when a chunk ends on the null edge and the next fetch fails with a 502) and
+    the page fetched again has the real PR at that place: it is stored and the place's
+    failure cleared, never counted twice (stored and refused)."""
+    sim = sim_for(RepoSpec("o", "items", PRS))
+    number = pick(sim, lambda pr: True)
+    events: list[str] = []
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        await backfilled(engine, sim, events, f"null_edge_bare@{REPO}#{number}*1")
+        [failure] = failures(db)
+        assert failure["github_id"] == f"cursor:{failure['position_cursor']}+1"
+        assert number not in numbers(db)
+        # The committed cursor back before the null edge, the backfill started again there.
+        row = db.execute(
+            "UPDATE progressive_backfill_state SET cursor = %s RETURNING id",
+            (failure["position_cursor"],),
+        ).fetchone()
+        assert await engine.store.reopen_backfill(row["id"], PRS)
+        await run(engine, events)
+    assert failures(db) == []  # the place now holds a stored PR: no failure beside it
+    assert numbers(db) == {pr["number"] for pr in sim.truth(REPO)["pull_requests"]}
+    row = state(db)[REPO]
+    assert (row["status"], row["stored"]) == ("completed", PRS)

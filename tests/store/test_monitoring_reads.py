@@ -121,3 +121,79 @@ async def test_a_poll_with_a_cache_shows_what_a_whole_read_shows(store: Store, d
     assert [p.status for p in merged.progress] == ["pending", "paused"]
     for f in merged.freshness:
         assert f.lag_seconds is None  # none completed
+
+
+PR_TABLES = (
+    "pull_requests",
+    "reviews",
+    "comments",
+    "contributors",
+    "review_threads",
+    "review_comments",
+)
+
+
+async def test_the_database_size_and_its_growth_follow_from_the_prs_stored(
+    store: Store, db
+) -> None:
+    empty = await store.database_size()
+    assert empty.database_bytes > 0
+    assert (empty.prs, empty.bytes_per_pr, empty.bytes_per_day) == (0, None, 0)
+
+    state = (await store.register_backfill("octo", "sized", 300)).backfill_state_id
+    db.execute(
+        """INSERT INTO pull_requests (repository_id, github_id, number, title, body, state,
+                                      created_at, updated_at)
+           SELECT s.repository_id, 'PR_' || n, n, 'title ' || n, repeat('x', 500), 'OPEN',
+                  now(), now()
+             FROM progressive_backfill_state s, generate_series(1, 300) n
+            WHERE s.id = %s""",
+        (state,),
+    )
+    chunk(db, state, 1, "completed", "3 days", prs=100)  # stored before the last day
+    chunk(db, state, 2, "completed", "2 hours", prs=120)
+    chunk(db, state, 3, "completed", "30 minutes", kind="sync", prs=80)
+    chunk(db, state, 4, "processing", "1 minute", prs=999)  # not stored yet
+
+    size = await store.database_size()
+    pr_bytes = db.execute(
+        "SELECT sum(pg_total_relation_size(t::regclass))::bigint AS b FROM unnest(%s::text[]) t",
+        (list(PR_TABLES),),
+    ).fetchone()["b"]
+    assert (size.prs, size.pr_bytes, size.prs_last_day) == (300, pr_bytes, 200)
+    assert size.bytes_per_pr == round(pr_bytes / 300)
+    assert size.bytes_per_day == size.bytes_per_pr * 200
+    assert size.database_bytes > pr_bytes > empty.pr_bytes
+
+    report = (await collect_stats(store, with_size=True)).to_json()
+    assert report["database"] == size.model_dump(mode="json")
+    assert set(report["database"]) == {
+        "database_bytes",
+        "pr_bytes",
+        "prs",
+        "bytes_per_pr",
+        "prs_last_day",
+        "bytes_per_day",
+    }
+    assert (await collect_stats(store)).size is None  # the console's poll does not count PRs
+
+
+def test_the_size_is_read_by_service_role_only_with_its_owners_rights(db) -> None:
+    """Owner's rights (pg_database_size needs CONNECT, which a role may lack); a pinned
+    search_path; service_role alone may run it, as every other read."""
+    row = db.execute(
+        "SELECT p.prosecdef, p.proconfig, "
+        "has_function_privilege('service_role', p.oid, 'EXECUTE') AS service, "
+        "has_function_privilege('anon', p.oid, 'EXECUTE') AS anon, "
+        "has_function_privilege('authenticated', p.oid, 'EXECUTE') AS authenticated "
+        "FROM pg_proc p WHERE p.oid = 'database_size()'::regprocedure"
+    ).fetchone()
+    assert row == {
+        "prosecdef": True,
+        "proconfig": ["search_path=pg_catalog, pg_temp", "jit=off"],
+        "service": True,
+        "anon": False,
+        "authenticated": False,
+    }
+    db.execute("SET ROLE service_role")
+    assert db.execute("SELECT database_size() AS s").fetchone()["s"]["database_bytes"] > 0

@@ -17,6 +17,7 @@ from core.store.models import (
     BackfillProgress,
     ChunkRecord,
     ChunkStatistics,
+    DataCounts,
     Freshness,
     RateLimitRecord,
     RemovalCounts,
@@ -289,6 +290,14 @@ def detail() -> BackfillDetail:
         state={},
         chunks=chunks,
         observed_at=NOW,
+        stored=DataCounts(
+            repository_id=_id("repo:acme/legacy"),
+            pull_requests=700,
+            reviews=1_184,
+            comments=2_406,
+            review_threads=391,
+            review_comments=947,
+        ),
     )
 
 

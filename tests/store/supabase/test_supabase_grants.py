@@ -27,6 +27,7 @@ DUMMY: dict[str, Any] = {
     "bigint[]": [1],
     "integer[]": [1],
     "text": "octo",
+    "text[]": ["octo"],
     "boolean": False,
     "jsonb": [],
     "double precision": 1.0,
@@ -72,7 +73,10 @@ async def seed(store: Store) -> None:
     chunk = await store.start_chunk(lease, "w")
     assert chunk is not None
     # PR 2's number is out of range: refused and recorded in pull_request_failures.
-    page = [pull_request(1, reviews=1, comments=1), {**pull_request(2), "number": 2**31}]
+    page = [
+        pull_request(1, reviews=1, comments=1, threads=[1]),
+        {**pull_request(2), "number": 2**31},
+    ]
     assert (
         await store.commit_chunk(chunk, page, cursor_after="c", has_next_page=True, total_prs=10)
     ).committed

@@ -1,0 +1,192 @@
+"""RepoBuffer.add_page (core/github/pager.py): the smallest bad unit of a page is refused.
+
+An edge that is itself null is one PR refused alone (keyed from the cursor before it), a PR
+listed twice in one page is kept once, and only a page whose own structure is wrong (edges
+not a list, an error located at an edge the page does not have) fails as a whole.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from core.github.outcomes import Action, decide, item_of
+from core.github.pager import AnswerProblem, RepoBuffer
+
+
+def node(n: int) -> dict[str, Any]:
+    empty = {"nodes": [], "totalCount": 0, "pageInfo": {"hasNextPage": False, "endCursor": None}}
+    return {
+        "id": f"PR_{n}",
+        "number": n,
+        "title": f"t{n}",
+        "body": "",
+        "state": "OPEN",
+        "createdAt": "2024-01-01T00:00:00Z",
+        "updatedAt": "2024-01-02T00:00:00Z",
+        "author": None,
+        "reviews": dict(empty),
+        "comments": dict(empty),
+        "labels": dict(empty),
+        "reviewThreads": dict(empty),
+    }
+
+
+def page(*edges: Any, more: bool = False) -> dict[str, Any]:
+    last = next((e["cursor"] for e in reversed(edges) if isinstance(e, dict)), None)
+    return {
+        "totalCount": len(edges),
+        "pageInfo": {"hasNextPage": more, "endCursor": last},
+        "edges": list(edges),
+    }
+
+
+def edge(n: int) -> dict[str, Any]:
+    return {"cursor": f"c{n}", "node": node(n)}
+
+
+def test_a_null_edge_is_one_pr_refused_keyed_by_the_cursor_before_it() -> None:
+    buffer = RepoBuffer("c0", order="CREATED_AT ASC")
+    buffer.add_page(page(edge(1), None, None, edge(4)), after="c0", item_errors={2: "FORBIDDEN"})
+    prs, refused, cursor = buffer.take(buffer.complete_prefix())
+    assert [p.number for p in prs] == [1, 4] and cursor == "c4"
+    assert [r.github_id for r in refused] == ["cursor:c1+1", "cursor:c1+2"]
+    # Each PR carries its place, keyed as a null edge there would be (PR 4: 3rd after c1).
+    assert [p.position_key for p in prs] == ["cursor:c0+1", "cursor:c1+3"]
+    assert "a null edge" in refused[0].reason and "FORBIDDEN" in refused[1].reason
+    assert [r.position_cursor for r in refused] == ["c1", "c1"]
+    assert refused[0].position_order == "CREATED_AT ASC"
+
+
+def test_an_edge_that_is_no_object_is_refused_like_a_null_one() -> None:
+    buffer = RepoBuffer(None)
+    buffer.add_page(page(edge(1), "x", [edge(3)], edge(4)))
+    prs, refused, _ = buffer.take(buffer.complete_prefix())
+    assert [p.number for p in prs] == [1, 4]
+    assert [r.github_id for r in refused] == ["cursor:c1+1", "cursor:c1+2"]
+    assert "str, not an object" in refused[0].reason
+
+
+def test_a_pr_twice_in_one_page_is_kept_once() -> None:
+    buffer = RepoBuffer(None)
+    buffer.add_page(page(edge(1), edge(2), edge(3), edge(2)))
+    prs, refused, cursor = buffer.take(buffer.complete_prefix())
+    assert [p.number for p in prs] == [1, 2, 3] and refused == [] and cursor == "c3"
+
+
+def test_a_pr_delivered_before_is_still_no_progress() -> None:
+    buffer = RepoBuffer(None)
+    buffer.add_page(page(edge(1), edge(2), more=True))
+    buffer.take(2)
+    with pytest.raises(AnswerProblem, match="repeats"):
+        buffer.add_page(page(edge(2), edge(3)), after="c2")
+
+
+@pytest.mark.parametrize(
+    "connection",
+    [
+        {"totalCount": 2, "pageInfo": {"hasNextPage": True, "endCursor": "c2"}, "nodes": []},
+        {"totalCount": 2, "pageInfo": {}, "edges": None},
+        {"totalCount": 2, "pageInfo": {}, "edges": {"0": edge(1)}},
+    ],
+)
+def test_a_pr_list_without_its_edges_fails_the_page(connection: dict[str, Any]) -> None:
+    """`nodes` instead of `edges`, or null edges: no PR of it can be placed, so no PR is
+    silently skipped by moving the cursor past them."""
+    with pytest.raises(AnswerProblem, match="not the shape"):
+        RepoBuffer(None).add_page(connection)
+
+
+def test_an_error_at_an_edge_the_page_does_not_have_fails_the_page() -> None:
+    with pytest.raises(AnswerProblem, match="edge 5"):
+        RepoBuffer(None).add_page(page(edge(1), edge(2)), item_errors={5: "FORBIDDEN"})
+
+
+def test_an_edge_index_given_as_a_string_is_read_as_the_index() -> None:
+    assert item_of(["repository", "pullRequests", "edges", "7", "node", "commits"]) == 7
+    assert item_of(["repository", "pullRequests", "edges", "x7"]) is None
+    assert item_of(["repository", "pullRequests", "edges", -1]) is None
+    assert item_of(["repository", "pullRequests", "edges", 3]) == 3  # at the edge itself
+
+
+FORBIDDEN = {"type": "FORBIDDEN", "message": "Resource not accessible by integration"}
+
+
+def _answer(data: object, *errors: dict[str, Any]) -> bytes:
+    import json
+
+    return json.dumps({"data": data, "errors": list(errors)}).encode()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [None, ["repository", "pullRequests"], ["viewer"], ["repository", "pullRequests", "edges"]],
+)
+def test_an_error_beside_data_located_at_no_pr_fails_the_chunk(path: list[Any] | None) -> None:
+    """Only an error located at the repository itself refuses the repository."""
+    error = dict(FORBIDDEN, path=path) if path is not None else FORBIDDEN
+    data = {"repository": {"pullRequests": {"edges": []}}}
+    outcome = decide(200, {}, _answer(data, error))
+    assert outcome.action is Action.FAIL_CHUNK
+    assert "Resource not accessible by integration" in outcome.reason
+
+
+def test_an_error_at_the_repository_refuses_the_repository() -> None:
+    at_repo = dict(FORBIDDEN, path=["repository"])
+    assert decide(200, {}, _answer({"repository": None}, at_repo)).action is Action.FAIL_BACKFILL
+    gone = {"type": "NOT_FOUND", "path": ["repository"], "message": "Could not resolve"}
+    assert decide(200, {}, _answer({"repository": None}, gone)).action is Action.FAIL_BACKFILL
+    deeper = dict(gone, path=["repository", "pullRequests"])
+    assert decide(200, {}, _answer({"repository": None}, deeper)).action is Action.FAIL_CHUNK
+
+
+@pytest.mark.parametrize(
+    ("name", "conn"),
+    [
+        ("reviews", None),
+        ("comments", {"edges": [], "totalCount": 0, "pageInfo": {"hasNextPage": False}}),
+        ("labels", {"nodes": [{"name": "a"}], "totalCount": 2, "pageInfo": {}}),
+    ],
+)
+def test_a_nested_list_null_without_nodes_or_short_refuses_that_pr_alone(
+    name: str, conn: Any
+) -> None:
+    bad = node(2)
+    bad[name] = conn
+    buffer = RepoBuffer(None)
+    buffer.add_page(page(edge(1), {"cursor": "c2", "node": bad}, edge(3)))
+    prs, refused, cursor = buffer.take(buffer.complete_prefix())
+    assert [p.number for p in prs] == [1, 3] and cursor == "c3"
+    assert [(r.github_id, r.number) for r in refused] == [("PR_2", 2)]
+    assert name in refused[0].reason
+
+
+def test_the_kth_null_edge_is_asked_for_again_as_the_kth_pr_after_its_cursor() -> None:
+    """Two null edges after c1: the second's retry asks for 2 PRs after c1 and reads the
+    2nd, never the 1st (which would clear its failure with another PR's data)."""
+    from core.github.models import RefusedPullRequest
+    from core.github.queries import batch_query, retry_alias
+
+    buffer = RepoBuffer("c0", order="CREATED_AT ASC")
+    buffer.add_page(page(edge(1), None, None, edge(4)), after="c0")
+    _, refused, _ = buffer.take(buffer.complete_prefix())
+    second: RefusedPullRequest = refused[1]
+    retry = type(
+        "Retry",
+        (),
+        {
+            "github_id": second.github_id,
+            "node_id": None,
+            "number": None,
+            "position_cursor": second.position_cursor,
+            "position_order": second.position_order,
+        },
+    )()
+    query, _ = batch_query(None, [], [retry], repository=("o", "r"))
+    assert "pullRequests(first: 2," in query
+    answer = {"pullRequests": {"edges": [edge(2), edge(3)]}}
+    buffer.apply_retry(retry, answer, None)
+    prs, refused_again, _ = buffer.take(1)
+    assert [p.number for p in prs] == [3] and refused_again == []
+    assert prs[0].retry_of == "cursor:c1+2" and retry_alias(0, retry) == "p0"
