@@ -35,7 +35,7 @@ def test_demo_shows_panels_a_dry_run_a_detail_screen_and_quits_promptly() -> Non
 def test_console_exits_when_its_terminal_goes_away(database_url: str, tmp_path) -> None:
     env = terminal_env(DATABASE_URL=database_url, BACKFILL_DATA_DIR=str(tmp_path))
     with terminal("--readonly", env=env) as term:
-        term.wait_for("Repositories", "0 repositories")
+        term.wait_for("Repositories", "0 repos")
         term.hang_up()
         status, _ = term.wait_exit(timeout=15)
         assert status is not None, "the console kept running without its terminal"
