@@ -28,6 +28,8 @@ OWNED = {
     "pull_requests": f"t.repository_id = {REPOSITORY}",
     "reviews": f"t.pull_request_id IN {PULL_REQUESTS}",
     "comments": f"t.pull_request_id IN {PULL_REQUESTS}",
+    "review_threads": f"t.pull_request_id IN {PULL_REQUESTS}",
+    "review_comments": f"t.pull_request_id IN {PULL_REQUESTS}",
     "pull_request_failures": f"t.repository_id = {REPOSITORY}",
 }
 

@@ -52,7 +52,10 @@ async def test_failed_and_paused_backfills_have_no_rate_and_no_eta(
 
     text = cli({**cli_env, "COLUMNS": "200"}, "stats")
     assert text.returncode == 0, text.stderr
-    rows = {line.split()[1]: line for line in text.stdout.splitlines() if "octo/" in line}
+    rows: dict[str, str] = {}
+    for line in text.stdout.splitlines():  # the progress table's row: the first naming it
+        if "octo/" in line:
+            rows.setdefault(line.split()[1], line)
     for name in ("octo/failed", "octo/paused"):
         # progress, %, PRs/min, ETA: neither a rate nor an ETA, each shown as "—"
         assert rows[name].split("│")[4].strip() == "—", rows[name]
