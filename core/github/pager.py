@@ -17,7 +17,6 @@ from pydantic import ValidationError
 
 from core.github.models import PullRequest, RefusedPullRequest, RetryRequest
 from core.github.queries import (
-    MAX_PAGE,
     MAX_RETRIES_PER_QUERY,
     NESTED,
     THREAD_COMMENTS,
@@ -329,8 +328,13 @@ class RepoBuffer:
             if not isinstance(n, dict) or (key and not isinstance(n.get(key), str)):
                 raise MalformedPullRequest(f"one of its {name} has no {key or 'object'}")
             nodes.append(n)
-            if name == "reviewThreads":  # each thread's comments: a list of their own
-                RepoBuffer._absorb(entry, THREAD_COMMENTS + n["id"], n.get("comments"))
+            if name == "reviewThreads":  # each thread's comments: a list of their own,
+                # asked by the thread's id from its first page on (never nested in a page,
+                # where they would cost a request per thread the page could list)
+                thread = THREAD_COMMENTS + n["id"]
+                if thread not in entry.nodes:
+                    entry.nodes[thread] = []
+                    entry.pending[thread] = None
         info = conn.get("pageInfo") or {}
         if not isinstance(info, dict):
             raise MalformedPullRequest(f"its {name}.pageInfo is {type(info).__name__}")
@@ -365,10 +369,9 @@ class RepoBuffer:
 
     def follow_ups(self, limit: int) -> list[FollowUp]:
         """Pending follow-ups, oldest PR first, so the head of the buffer completes first;
-        at most `limit` requests (`FollowUp.requests`) in all, and at least one.
-
-        A PR's remaining threads are asked for exactly (its totalCount less those read):
-        each thread asked for costs a request whether it exists or not."""
+        at most `limit` requests (`FollowUp.requests`) in all, and at least one. A thread's
+        comments (THREAD_COMMENTS + its id) are asked by the thread's id, first page
+        included (`after` None)."""
         out: list[FollowUp] = []
         spent = 0
         for entry in self.entries:
@@ -379,16 +382,13 @@ class RepoBuffer:
                     follow = FollowUp(
                         entry.node_id, name, after, node_id=name.removeprefix(THREAD_COMMENTS)
                     )
-                elif name == "reviewThreads":
-                    rest = entry.totals.get(name, MAX_PAGE) - len(entry.nodes.get(name, []))
-                    follow = FollowUp(entry.node_id, name, after, min(MAX_PAGE, max(1, rest)))
                 else:
                     follow = FollowUp(entry.node_id, name, after)
                 if out and spent + follow.requests > limit:
-                    return out
+                    return _by_kind(out)
                 out.append(follow)
                 spent += follow.requests
-        return out
+        return _by_kind(out)
 
     def progress(self) -> tuple[int, str | None, bool, int, int]:
         """Changes whenever an answer moved the buffer on (PRs, frontier, nested nodes)."""
@@ -462,6 +462,13 @@ class RepoBuffer:
     @property
     def has_next_page(self) -> bool:
         return bool(self.entries) or self.has_more
+
+
+def _by_kind(follow_ups: list[FollowUp]) -> list[FollowUp]:
+    """Threads' comments first, then the PRs' lists, each in the order chosen: the document
+    is then the same text for the same counts of each kind, so it is parsed and validated
+    once (by the client's cost check and by a server that caches), not once a query."""
+    return sorted(follow_ups, key=lambda f: (not f.field.startswith(THREAD_COMMENTS), f.field))
 
 
 def _is_int(value: Any) -> bool:

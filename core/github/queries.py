@@ -8,11 +8,14 @@ each of its PRs costs one request per nested connection (`reviews`, `comments`, 
 `commits { totalCount }`). A follow-up `node(id:)` alias costs 1 request per connection it pages.
 Requests / 100 rounded half up, minimum 1, is the price: up to 149 requests cost 1 point.
 
-Review threads nest a connection in a connection: `reviewThreads(first: T) { comments }`
-costs 1 request plus T (one per thread it could list), whatever the comments' own `first`.
-So a page asks for THREADS_IN_PAGE thread (most PRs have none or one) with up to 100 comments
-each, and a PR with more threads gets one follow-up asking exactly for the rest (1 + rest
-requests); a thread with more than 100 comments gets follow-ups by its own node id (1 each).
+Review threads: a connection nested in a connection costs one request per parent its
+parent's `first` could list (`reviewThreads(first: T) { comments }` = 1 + T per PR, whatever the
+PR holds), but a connection alone costs 1 whatever its own `first`. So the page lists each PR's
+threads (`reviewThreads(first: 100)`, their own fields only: 1 request per PR, a PR with none
+included) and each thread's comments come in a follow-up by the thread's node id (1 request
+per thread, 100 comments at a time): exactly the requests GitHub's minimum for this data has,
+one per thread and none for a PR without threads. A PR with more than 100 threads gets a
+follow-up for the rest (1 request); a thread with more than 100 comments gets more by its id.
 """
 
 from __future__ import annotations
@@ -50,21 +53,39 @@ REVIEW_COMMENT_NODE = (
 )
 
 
+# A thread's comments are asked by the thread's id, up to ~150 threads a query: their fields
+# go once in a fragment, not once per alias (the document stays small to send, parse and
+# validate; GitHub prices fields, not text, so the cost is the same).
+REVIEW_COMMENT_FRAGMENT = (
+    f"fragment ReviewComment on PullRequestReviewComment {{ {REVIEW_COMMENT_NODE} }}"
+)
+
+
+# A thread's first page of comments: the same for every thread, so a whole alias is
+# `f3: node(id: $id3) { ...ThreadComments }`.
+THREAD_COMMENTS_FRAGMENT = (
+    "fragment ThreadComments on PullRequestReviewThread { "
+    f"comments(first: {MAX_PAGE}) {{ totalCount pageInfo {{ endCursor hasNextPage }} "
+    "nodes { ...ReviewComment } } }"
+)
+
+
 def _review_comments(after: str = "") -> str:
-    """A thread's `comments` connection, 100 at a time (`after`: ", after: $var" or "")."""
+    """A thread's `comments` connection, 100 at a time (`after`: ", after: $var" or "");
+    its nodes spread REVIEW_COMMENT_FRAGMENT, which the document must then define."""
     return (
         f"comments(first: {MAX_PAGE}{after}) {{ totalCount pageInfo {{ endCursor hasNextPage }} "
-        f"nodes {{ {REVIEW_COMMENT_NODE} }} }}"
+        "nodes { ...ReviewComment } }"
     )
 
 
 # `resolvedBy` is a User (not an Actor): the Actor fields without the other types' fragments.
+# No `comments` here: under a page of PRs they would cost a request per thread the page could
+# list (100 per PR); each thread's comments are a follow-up of 1 request instead.
 THREAD_NODE = (
     "id path line originalLine startLine originalStartLine diffSide isResolved isOutdated "
-    "isCollapsed resolvedBy { __typename login avatarUrl id databaseId } " + _review_comments()
+    "isCollapsed resolvedBy { __typename login avatarUrl id databaseId }"
 )
-# Threads asked for per PR in a page: each costs a request whether the PR has it or not.
-THREADS_IN_PAGE = 1
 # The prefix of a thread's comments among a PR's nested lists (`FollowUp.field`).
 THREAD_COMMENTS = "thread:"
 
@@ -75,9 +96,9 @@ NESTED: dict[str, str] = {
     "labels": LABEL_NODE,
     "reviewThreads": THREAD_NODE,
 }
-# Requests per PR in the page query: one per connection above, `commits { totalCount }`, and
-# the comments of each thread asked for.
-NESTED_PER_PR = len(NESTED) + 1 + THREADS_IN_PAGE
+# Requests per PR in the page query: one per connection above and `commits { totalCount }`
+# (none of them has a connection inside, so each costs 1 per PR whatever its `first`).
+NESTED_PER_PR = len(NESTED) + 1
 # Requests one point buys at best: 149 / 100 rounds to 1.
 REQUESTS_PER_POINT = 149
 
@@ -87,10 +108,8 @@ PR_SCALARS = (
 )
 
 
-def _connection(field: str, after_var: str | None = None, first: int | None = None) -> str:
+def _connection(field: str, after_var: str | None = None, first: int = MAX_PAGE) -> str:
     after = f", after: ${after_var}" if after_var else ""
-    if first is None:
-        first = THREADS_IN_PAGE if field == "reviewThreads" else MAX_PAGE
     return (
         f"{field}(first: {first}{after}) {{ totalCount pageInfo {{ endCursor hasNextPage }} "
         f"nodes {{ {NESTED[field]} }} }}"
@@ -120,8 +139,8 @@ class FollowUp:
     """One more page of one nested connection of one PR, resumed after `after`.
 
     `field` THREAD_COMMENTS + thread id: that thread's comments, asked by `node_id` (the
-    thread's). `first`: how many to ask for (reviewThreads: exactly the rest, since each
-    thread asked for costs a request)."""
+    thread's); `after` None for its first page. `first`: how many to ask for (100: no
+    connection asked for in a follow-up has one nested in it, so size never costs more)."""
 
     pr_id: str
     field: str
@@ -131,8 +150,9 @@ class FollowUp:
 
     @property
     def requests(self) -> int:
-        """What it costs (GitHub's requests): threads cost one each besides the list."""
-        return 1 + self.first if self.field == "reviewThreads" else 1
+        """What it costs (GitHub's requests): one connection under a `node(id:)`, nothing
+        nested in it."""
+        return 1
 
 
 @dataclass(frozen=True)
@@ -219,16 +239,27 @@ def batch_query(
             "totalCount pageInfo { endCursor hasNextPage } "
             f"edges {{ cursor node {{ {PR_FIELDS} }} }} }} }}"
         )
+    fragments: list[str] = []
     for i, follow in enumerate(follow_ups):
-        params += [f"$id{i}: ID!", f"$after{i}: String"]
+        params.append(f"$id{i}: ID!")
         variables[f"id{i}"] = follow.node_id or follow.pr_id
-        variables[f"after{i}"] = follow.after
         if follow.field.startswith(THREAD_COMMENTS):
+            if REVIEW_COMMENT_FRAGMENT not in fragments:
+                fragments.append(REVIEW_COMMENT_FRAGMENT)
+            if follow.after is None:  # its first page: the shared fragment
+                if THREAD_COMMENTS_FRAGMENT not in fragments:
+                    fragments.append(THREAD_COMMENTS_FRAGMENT)
+                body.append(f"f{i}: node(id: $id{i}) {{ ...ThreadComments }}")
+                continue
+            params.append(f"$after{i}: String")
+            variables[f"after{i}"] = follow.after
             comments = _review_comments(f", after: $after{i}")
             body.append(
                 f"f{i}: node(id: $id{i}) {{ ... on PullRequestReviewThread {{ {comments} }} }}"
             )
             continue
+        params.append(f"$after{i}: String")
+        variables[f"after{i}"] = follow.after
         first = min(MAX_PAGE, max(1, follow.first))
         body.append(
             f"f{i}: node(id: $id{i}) {{ ... on PullRequest {{ "
@@ -241,7 +272,8 @@ def batch_query(
     if not body:
         raise ValueError("a batch needs a page, a follow-up or a retry")
     header = f"query Batch({', '.join(params)})" if params else "query Batch"
-    return f"{header} {{ {' '.join(body)} {RATE_LIMIT_FIELDS} }}", variables
+    document = " ".join([f"{header} {{ {' '.join(body)} {RATE_LIMIT_FIELDS} }}", *fragments])
+    return document, variables
 
 
 def batch_requests(page_size: int, follow_ups: int, retries: int = 0) -> int:
