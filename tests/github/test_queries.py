@@ -13,6 +13,8 @@ from core.github.queries import (
     COUNT_QUERY,
     DRY_RUN_QUERY,
     NESTED,
+    NESTED_PER_PR,
+    THREAD_COMMENTS,
     FollowUp,
     PageRequest,
     batch_query,
@@ -28,6 +30,11 @@ SIM_SCHEMA = Path(__file__).resolve().parents[2] / "core" / "simulator" / "schem
 def all_documents() -> list[tuple[str, dict]]:
     page = PageRequest("octo", "big", 37, "Y3Vyc29yOjE=")
     follow = [FollowUp("PR_1", field, "c1") for field in NESTED]
+    threads = [  # a thread's first page (the shared fragment) and a later one
+        FollowUp("PR_1", THREAD_COMMENTS + "T_1", None, node_id="T_1"),
+        FollowUp("PR_1", THREAD_COMMENTS + "T_2", "c2", node_id="T_2"),
+        FollowUp("PR_1", THREAD_COMMENTS + "T_3", None, node_id="T_3"),
+    ]
     return [
         (COUNT_QUERY, {"owner": "octo", "name": "big"}),
         (DRY_RUN_QUERY, {}),
@@ -35,6 +42,8 @@ def all_documents() -> list[tuple[str, dict]]:
         batch_query(page, follow),
         batch_query(None, follow),
         batch_query(PageRequest("octo", "big", 5, None), []),
+        batch_query(page, [*threads, *follow]),
+        batch_query(None, threads[:1]),
     ]
 
 
@@ -64,6 +73,26 @@ def test_batch_price_matches_the_shared_cost_rule(prs, follow_ups):
     priced = estimate_cost(document, variables)
     assert priced.requests == batch_requests(prs, follow_ups)
     assert priced.cost == points_for(batch_requests(prs, follow_ups))
+
+
+@pytest.mark.parametrize(("prs", "threads", "later"), [(29, 0, 0), (0, 149, 0), (10, 60, 38)])
+def test_threads_cost_one_request_per_pr_and_one_per_thread(prs, threads, later):
+    """GitHub's minimum for a PR's threads is one request for the list and one per thread for
+    its comments: the page lists threads with nothing nested (a PR without threads costs
+    the list alone, not a request per thread the page could list), and each thread's
+    comments, first page or later, cost one request by the thread's id."""
+    page = PageRequest("o", "n", prs, None) if prs else None
+    follows = [
+        FollowUp(
+            "PR_1", f"{THREAD_COMMENTS}T_{i}", f"c{i}" if i < later else None, node_id=f"T_{i}"
+        )
+        for i in range(threads)
+    ]
+    document, variables = batch_query(page, follows)
+    priced = estimate_cost(document, variables)
+    assert priced.requests == (1 + NESTED_PER_PR * prs if prs else 0) + threads
+    assert NESTED_PER_PR == 5  # commits, reviews, comments, labels, reviewThreads
+    assert priced.requests == batch_requests(prs, sum(f.requests for f in follows))
 
 
 def test_best_page_size_follows_the_rounding_sweet_spot():
