@@ -17,6 +17,18 @@ bound computed from the data itself:
   Follow-up pages can be aliased into any query, so packing is unconstrained and
       minimum points = ceil(total requests / 149).
 
+Why nothing cheaper is possible for threads: a PR's thread count is unknown until asked (one
+request for its `reviewThreads`, even when it has none), and a thread's comments are a
+connection under the thread, costing one request per thread its parent could list: listing k
+threads with their comments costs 1 + k, and asking each thread's comments by its id costs 1
+per thread; both are counted above, with no request for threads a PR does not have. The
+client reaches this shape (threads listed without comments in the page, comments by thread
+id), so the gap left is packing (pages of 29 PRs at 146 requests, follow-ups filling to 149).
+Not counted as cheaper: connections under `nodes(ids: [...])`. GitHub documents no price for
+them (its rule names connections' `first`/`last` only) and the client does not rely on one;
+a bound that assumed a list of ids costs what one id costs would be one no documented query
+could be shown to reach.
+
 Prints one JSON line, then one human line. Usage: python bench/bench_client_points.py [PRS] [SEED]
 """
 
@@ -102,8 +114,9 @@ def run(quick: bool) -> list[dict]:
     r = asyncio.run(backfill(5000, 1))  # smaller makes the minimum too coarse
     rows = [
         figure(
-            "GitHub client (issue 4)",
-            f"points per 1,000 PRs backfilled ({r['prs']:,} PRs, {r['reviews']:,} reviews, "
+            "GitHub client (issues 4, 28)",
+            "points per 1,000 PRs backfilled with the whole conversation "
+            f"({r['prs']:,} PRs, {r['reviews']:,} reviews, "
             f"{r['comments']:,} comments, {r['review_threads']:,} review threads, "
             f"{r['review_comments']:,} review comments)",
             r["points_per_1000_prs"],
