@@ -35,7 +35,7 @@ import tempfile
 import time
 import urllib.request
 from collections import defaultdict, deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -82,9 +82,12 @@ def points(stats: dict[str, Any], token: str) -> int:
     return stats["tokens"][fingerprint(token)]["points_used"]
 
 
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    env: dict[str, str], *args: str, entry: Sequence[str] = ("-m", "console.cli")
+) -> subprocess.CompletedProcess[str]:
+    """`backfill-console ARGS` (`entry`: how Python starts it; a bench's variant of it)."""
     return subprocess.run(
-        [sys.executable, "-m", "console.cli", *args],
+        [sys.executable, *entry, *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -101,6 +104,7 @@ def cli_backfill(
     *,
     token: str,
     add_token: str | None = None,
+    entry: Sequence[str] = ("-m", "console.cli"),
     **settings: str,
 ) -> float:
     """`backfill-console add` then `worker --until-idle --concurrency 2`, as a user runs them,
@@ -131,6 +135,7 @@ def cli_backfill(
             "--concurrency",
             "2",
             "--quiet",
+            entry=entry,
         )
         seconds = time.perf_counter() - started
         if worked.returncode != 0:

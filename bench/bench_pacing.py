@@ -15,6 +15,11 @@ against anyone.
 - DevLake-like: 10-PR pages, one request in flight, no pacing; a secondary limit is waited out
   (retry-after, else a minute), a 502/504 retried.
 
+- ours without threads (bench/without_threads.py): the same worker asking the page the
+  product asked before issue 28 (reviews, comments, labels, commit count; 37-PR pages), no
+  review threads or inline comments: the reference of the "whole conversation" row (issue 28's
+  aim: not slower with them).
+
 The ceiling: min(points bound, server-time bound). Points: the budget (5,000 an hour) times the
 PRs one point buys (37 with our page's nested connections, GitHub's cost rule). Server time:
 an hour at 60 s per minute over the server time per PR that the profile charges for this very
@@ -37,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 from bench_engine import cli_backfill, sim_stats, stored
 from reference import PAUSE_SECONDS, run_reference
 from support import figure, print_figures, scratch_database
@@ -46,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.github import GitHubClient  # noqa: E402
 from core.github.cost import points_for  # noqa: E402
-from core.github.queries import PR_FIELDS, best_page_size  # noqa: E402
+from core.github.queries import NESTED_PER_PR, PR_FIELDS, PR_THREADS, best_page_size  # noqa: E402
 from core.secrets import fingerprint  # noqa: E402
 from core.simulator import RepoSpec, SimConfig, Simulator  # noqa: E402
 from core.simulator.config import GITHUB_SERVER_SECONDS_PER_MINUTE, apply_profile  # noqa: E402
@@ -69,8 +75,9 @@ DEVLAKE_QUERY = (
     f"pullRequests(first: {DEVLAKE_PAGE}, after: $after, "
     "orderBy: {field: CREATED_AT, direction: ASC}) { "
     "totalCount pageInfo { endCursor hasNextPage } "
-    f"nodes {{ {PR_FIELDS} }} }} }} }}"
+    f"nodes {{ {PR_FIELDS.replace(' ' + PR_THREADS, '')} }} }} }} }}"
 )
+WITHOUT_THREADS = ("bench/without_threads.py",)
 
 
 def sim_args() -> list[str]:
@@ -127,7 +134,7 @@ def ceiling(repos: dict[str, int]) -> dict[str, Any]:
     seconds = sim.stats()["tokens"][fingerprint("price")]["server_seconds"]
     per_pr = seconds / prs
     server_bound = 3600 * GITHUB_SERVER_SECONDS_PER_MINUTE / 60 / per_pr
-    page_points = points_for(1 + 4 * page)
+    page_points = points_for(1 + NESTED_PER_PR * page)
     points_bound = LIMIT * page / page_points
     return {
         "seconds_per_pr": per_pr,
@@ -138,7 +145,9 @@ def ceiling(repos: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def run_ours(repos: dict[str, int]) -> dict[str, Any]:
+def run_ours(repos: dict[str, int], threads: bool = True) -> dict[str, Any]:
+    """Our worker on the profile; `threads` False: the page without review threads."""
+    entry = {} if threads else {"entry": WITHOUT_THREADS}
     with (
         scratch_database("bench_pacing") as url,
         simulator_process([f"{r}:{n}" for r, n in repos.items()], *sim_args()) as (base, _),
@@ -150,10 +159,18 @@ def run_ours(repos: dict[str, int]) -> dict[str, Any]:
             token=OURS_TOKEN,
             add_token=ADD_TOKEN,
             GITHUB_SERVER_TIME_WINDOW=f"{60 / SCALE:g}",
+            **entry,  # type: ignore[arg-type]
         )
         stats = sim_stats(base)
         counts = stored(url, stats)
-    return token_figures(stats, OURS_TOKEN, counts["pull_requests"])
+        figures = token_figures(stats, OURS_TOKEN, counts["pull_requests"])
+        with psycopg.connect(url) as conn:
+            for table in ("review_threads", "review_comments"):
+                figures[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+        expected = sum(stats["review_threads"].values()) if threads else 0
+        if figures["review_threads"] != expected:
+            raise RuntimeError(f"stored {figures['review_threads']} threads, not {expected}")
+    return figures
 
 
 def run_original(repos: dict[str, int]) -> dict[str, Any]:
@@ -219,6 +236,7 @@ def measure(quick: bool) -> dict[str, Any]:
         "scale": SCALE,
         "ceiling": ceiling(repos),
         "ours": run_ours(repos),
+        "ours_without_threads": run_ours(repos, threads=False),
         "original": run_original(repos),
         "devlake": run_devlake(repos),
     }
@@ -235,6 +253,7 @@ def rows(m: dict[str, Any]) -> list[dict]:
         f"{c['server_bound']:,.0f}) PRs/h"
     )
     ours, original, devlake = m["ours"], m["original"], m["devlake"]
+    bare = m["ours_without_threads"]
 
     def detail(name: str, f: dict[str, Any]) -> str:
         return (
@@ -284,6 +303,19 @@ def rows(m: dict[str, Any]) -> list[dict]:
             "a ratio (ours must be ahead)",
             None,
             detail("DevLake-like", devlake) + f"; {devlake['waits']} secondary-limit waits",
+        ),
+        figure(
+            "pacing (issue 28)",
+            f"PRs per hour per token, ours with the whole conversation (review threads and "
+            f"inline comments), github profile ({size})",
+            ours["prs_per_hour"],
+            "PRs/h",
+            "ours without review threads (the page before issue 28), same data, same run",
+            bare["prs_per_hour"],
+            "not slower (ratio >= 1)",
+            ours["prs_per_hour"] >= bare["prs_per_hour"],
+            f"with: {ours['review_threads']:,} threads, {ours['review_comments']:,} inline "
+            f"comments stored; " + detail("with", ours) + "; " + detail("without", bare),
         ),
     ]
 

@@ -1,0 +1,33 @@
+"""`python -m console.cli` with the page the product sent before issue 28: no review threads.
+
+The reference of bench_pacing's "whole conversation" row only: the same worker, pacing and
+store, asking each PR for its reviews, comments, labels and commit count alone (4 requests a
+PR, 37-PR pages) and no threads or inline comments. Never used by the product: it rebinds
+the query module's page fields in this process before the CLI starts.
+
+Usage: python bench/without_threads.py ARGS... (the CLI's arguments)
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import core.github.queries as queries
+
+
+def drop_threads() -> None:
+    """Rebind the page's fields, nested lists and page size as they were without threads."""
+    queries.NESTED.pop("reviewThreads", None)
+    queries.PR_FIELDS = queries.PR_FIELDS.replace(" " + queries.PR_THREADS, "")
+    queries.NESTED_PER_PR = len(queries.NESTED) + 1
+    queries.best_page_size.__defaults__ = (queries.NESTED_PER_PR, queries.MAX_PAGE)
+
+
+if __name__ == "__main__":
+    drop_threads()
+    sys.argv = ["console.cli", *sys.argv[1:]]
+    runpy.run_module("console.cli", run_name="__main__", alter_sys=True)
