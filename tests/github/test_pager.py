@@ -190,3 +190,59 @@ def test_the_kth_null_edge_is_asked_for_again_as_the_kth_pr_after_its_cursor() -
     prs, refused_again, _ = buffer.take(1)
     assert [p.number for p in prs] == [3] and refused_again == []
     assert prs[0].retry_of == "cursor:c1+2" and retry_alias(0, retry) == "p0"
+
+
+def thread_comments(ids: list[str], more: str | None = None) -> dict[str, Any]:
+    return {
+        "totalCount": len(ids) + (1 if more else 0),
+        "pageInfo": {"hasNextPage": more is not None, "endCursor": more},
+        "nodes": [{"id": i, "createdAt": "2024-01-01T00:00:00Z"} for i in ids],
+    }
+
+
+def with_threads(n: int, *threads: str) -> dict[str, Any]:
+    raw = node(n)
+    raw["reviewThreads"] = {
+        "nodes": [{"id": t, "path": "a.py", "isResolved": False} for t in threads],
+        "totalCount": len(threads),
+        "pageInfo": {"hasNextPage": False, "endCursor": None},
+    }
+    return {"cursor": f"c{n}", "node": raw}
+
+
+def test_each_listed_thread_has_its_comments_asked_by_its_id_and_a_pr_without_none() -> None:
+    """Threads come in the page without comments (a request per thread the page could list
+    otherwise): each thread's comments are one follow-up by the thread's id, its first page
+    included, and the PR is handed out only when every thread's comments are in; a PR
+    without threads needs nothing more."""
+    buffer = RepoBuffer(None)
+    buffer.add_page(page(edge(1), with_threads(2, "T_a", "T_b")))
+    assert buffer.complete_prefix() == 1  # PR 1 (no threads) is complete as listed
+    asked = buffer.follow_ups(148)
+    assert [(f.pr_id, f.node_id, f.after, f.requests) for f in asked] == [
+        ("PR_2", "T_a", None, 1),
+        ("PR_2", "T_b", None, 1),
+    ]
+    buffer.apply_follow_up(asked[0], {"comments": thread_comments(["C_1"], more="k1")})
+    buffer.apply_follow_up(asked[1], {"comments": thread_comments(["C_2"])})
+    assert buffer.complete_prefix() == 1  # T_a has a second page still
+    (later,) = buffer.follow_ups(148)
+    assert (later.node_id, later.after) == ("T_a", "k1")
+    buffer.apply_follow_up(later, {"comments": thread_comments(["C_3"])})
+    prs, refused, _ = buffer.take(buffer.complete_prefix())
+    assert refused == [] and prs[0].review_threads == []
+    threads = prs[1].review_threads or []
+    assert [(t.github_id, [c.github_id for c in t.comments]) for t in threads] == [
+        ("T_a", ["C_1", "C_3"]),
+        ("T_b", ["C_2"]),
+    ]
+
+
+def test_a_thread_gone_before_its_comments_are_asked_refuses_its_pr_alone() -> None:
+    buffer = RepoBuffer(None)
+    buffer.add_page(page(with_threads(1, "T_a"), edge(2)))
+    (asked,) = buffer.follow_ups(148)
+    buffer.apply_follow_up(asked, None)  # GitHub: null (deleted since it was listed)
+    prs, refused, cursor = buffer.take(buffer.complete_prefix())
+    assert [p.number for p in prs] == [2] and cursor == "c2"
+    assert [r.github_id for r in refused] == ["PR_1"] and "deleted" in refused[0].reason
