@@ -21,10 +21,11 @@ against anyone.
   aim: not slower with them).
 
 The ceiling: min(points bound, server-time bound). Points: the budget (5,000 an hour) times the
-PRs one point buys (37 with our page's nested connections, GitHub's cost rule). Server time:
-an hour at 60 s per minute over the server time per PR that the profile charges for this very
-data, complete (reviews and comments past the first 100 too), in the points-cheapest 37-PR
-pages (walked once in-process, no delays). The original and DevLake-like strategies never
+PRs one point buys when the complete data is walked (pages and follow-ups, threads' comments
+included, GitHub's cost rule). Server time: an hour at 60 s per minute over the server time
+per PR that the profile charges for this very data, complete (reviews, comments, threads and
+their comments past the first 100 too), in the points-cheapest pages (walked once
+in-process, no delays). The original and DevLake-like strategies never
 page reviews or comments past 100, so they fetch less than the data and their figures are
 flattered by that (their notes give their server time).
 
@@ -51,8 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.github import GitHubClient  # noqa: E402
-from core.github.cost import points_for  # noqa: E402
-from core.github.queries import NESTED_PER_PR, PR_FIELDS, PR_THREADS, best_page_size  # noqa: E402
+from core.github.queries import PR_FIELDS, PR_THREADS, best_page_size  # noqa: E402
 from core.secrets import fingerprint  # noqa: E402
 from core.simulator import RepoSpec, SimConfig, Simulator  # noqa: E402
 from core.simulator.config import GITHUB_SERVER_SECONDS_PER_MINUTE, apply_profile  # noqa: E402
@@ -131,11 +131,13 @@ def ceiling(repos: dict[str, int]) -> dict[str, Any]:
         return count
 
     prs = asyncio.run(walk())
-    seconds = sim.stats()["tokens"][fingerprint("price")]["server_seconds"]
+    spent = sim.stats()["tokens"][fingerprint("price")]
+    seconds = spent["server_seconds"]
     per_pr = seconds / prs
     server_bound = 3600 * GITHUB_SERVER_SECONDS_PER_MINUTE / 60 / per_pr
-    page_points = points_for(1 + NESTED_PER_PR * page)
-    points_bound = LIMIT * page / page_points
+    # Points: what this walk paid per PR, follow-ups included (threads' comments cost a
+    # request each beside the page's NESTED_PER_PR a PR).
+    points_bound = LIMIT * prs / max(1, spent["points_used"])
     return {
         "seconds_per_pr": per_pr,
         "server_bound": server_bound,
@@ -266,7 +268,7 @@ def rows(m: dict[str, Any]) -> list[dict]:
     ceiling_note = (
         f"Ceiling: {c['seconds_per_pr'] * 1000:.0f} ms of server time per PR for this data "
         f"in {c['page']}-PR pages (the points-cheapest page), 60 s per minute; points: "
-        f"{LIMIT:,} an hour x {c['page']} PRs per point. "
+        f"{LIMIT:,} an hour x the PRs a point bought in that walk. "
     )
     ahead = ours["prs_per_hour"] > max(original["prs_per_hour"], devlake["prs_per_hour"])
     return [
