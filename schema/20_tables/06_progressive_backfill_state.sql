@@ -59,6 +59,9 @@ CREATE TABLE progressive_backfill_state (
     -- clock) the last verification of deletions finished.
     comments_caught_up_to timestamptz,
     comments_verified_at timestamptz,
+    -- The same for inline review comments (their own REST listing, /pulls/comments).
+    review_comments_caught_up_to timestamptz,
+    review_comments_verified_at timestamptz,
     -- The freshness probe (core/backfill/probe.py): probes that found the repository
     -- unchanged (a counter, not a chunk row each), when the last was settled, and when one
     -- found it moved (due for a sync until a walk that began after it finishes).
