@@ -59,15 +59,16 @@ CREATE TABLE progressive_backfill_state (
     -- clock) the last verification of deletions finished.
     comments_caught_up_to timestamptz,
     comments_verified_at timestamptz,
-    -- The same for inline review comments (their own REST listing, /pulls/comments).
-    review_comments_caught_up_to timestamptz,
-    review_comments_verified_at timestamptz,
     -- The freshness probe (core/backfill/probe.py): probes that found the repository
     -- unchanged (a counter, not a chunk row each), when the last was settled, and when one
     -- found it moved (due for a sync until a walk that began after it finishes).
     probe_count        integer NOT NULL DEFAULT 0 CHECK (probe_count >= 0),
     probed_at          timestamptz,
     probe_moved_at     timestamptz,
+    -- The comments' catch-up and verification (above) for inline review comments, their own
+    -- REST listing (/pulls/comments).
+    review_comments_caught_up_to timestamptz,
+    review_comments_verified_at timestamptz,
     CHECK ((leased_by IS NULL) = (lease_expires_at IS NULL)),
     CHECK (leased_by IS NULL OR claim_token IS NOT NULL),
     CHECK ((status = 'completed') = (completed_at IS NOT NULL)),
