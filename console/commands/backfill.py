@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "the GraphQL budget. Other workers (any machine) may help at the same time. "
             "A repository GitHub will not serve is reported and left out; the others go on. "
             "Exit status 1 if a backfill failed or a repository was not added. Once they are "
-            "done, one pass of the workers' comment upkeep. " + UPKEEP_HELP
+            "done, one pass of the workers' comment upkeep over these repositories (what is "
+            "due: the first catch-up and verification). " + UPKEEP_HELP
         ),
     )
     parser.add_argument("repositories", nargs="+", metavar="OWNER/NAME")
