@@ -11,7 +11,7 @@ alone, a bounded number of times.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -24,41 +24,12 @@ from console.panels.repositories import repository_cells
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import Engine, open_engine
 from core.backfill.worker import Worker, WorkerOptions
-from core.config import Settings, load_settings
 from core.monitoring import collect_stats
 from core.simulator import FaultSpec, RepoSpec, Simulator
 from tests.support.answers import sim_for, state
-from tests.support.databases import database_for_transport
-from tests.support.worker_runs import settings
 
 REPO = "o/items"
 PRS = 30
-
-
-@pytest.fixture(params=["psycopg", "postgrest"])
-def transport(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def database_url(
-    transport: str, pg_admin_url: str, request: pytest.FixtureRequest
-) -> Iterator[str]:
-    """This test's database, prepared as a Supabase project starts for PostgREST."""
-    yield from database_for_transport(pg_admin_url, transport, request)
-
-
-@pytest.fixture
-def engine_settings(transport: str, database_url: str, request: pytest.FixtureRequest) -> Settings:
-    if transport == "psycopg":
-        return settings(database_url)
-    stack = request.getfixturevalue("supabase_for")(database_url)
-    return load_settings(
-        supabase_url=stack.url,
-        supabase_service_key=stack.service_key,
-        github_token="simulator-token",
-        github_graphql_url="https://sim/graphql",
-    )
 
 
 async def run(engine: Engine, events: list[str], **options: Any) -> Worker:
