@@ -32,10 +32,11 @@ pytestmark = pytest.mark.slow
 TWENTY_REPOS = [
     f"acme/repo{i:02d}:{size}"
     for i, size in enumerate(
-        # ~3,000 PRs: enough work for all six processes to take part (twenty backfills for
-        # twelve slots), small enough for the suite's time: this test runs `alone`, so its
-        # time counts twice (it was 15,000, then 6,000; nothing here depends on the size).
-        [5, 10, 20, 30, 40, 50, 60, 75, 90, 100, 125, 150, 175, 200, 225, 250, 275, 300, 350, 450]
+        # ~1,100 PRs, most backfills more than one page (24 PRs). Every process takes part
+        # whatever the size: no claim is granted before all six are up (the test holds the
+        # claims back). The size was 15,000, then 6,000, then 3,000 so that late starters
+        # still found work; this test runs `alone`, so its time counts twice.
+        [5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 90, 100, 110, 120]
     )
 ]
 
@@ -55,18 +56,36 @@ def test_six_workers_twenty_repositories(
         env = engine_env(env, sim)
         added = cli(env, "add", *(r.split(":")[0] for r in TWENTY_REPOS))
         assert added.returncode == 0, added.stderr
-        workers = [
-            start_worker(
-                env,
-                "--until-idle",
-                "--concurrency",
-                "2",
-                "--id",
-                f"w{i}",
-                log=tmp_path / f"w{i}.log",
-            )
-            for i in range(6)
-        ]
+        ids = [f"w{i}" for i in range(6)]
+        # Claims held back until every slot of the six is waiting to claim: a lock on the
+        # backfills that claims wait for and reads do not. Then each process takes its two
+        # slots' backfills at once (twenty for twelve slots), however late it started;
+        # without it, the first ones up could finish the work before the last one's
+        # interpreter had loaded.
+        with psycopg.connect(database_url) as gate:
+            gate.execute("LOCK TABLE progressive_backfill_state IN EXCLUSIVE MODE")
+            workers = [
+                start_worker(
+                    env,
+                    "--until-idle",
+                    "--concurrency",
+                    "2",
+                    "--id",
+                    name,
+                    log=tmp_path / f"{name}.log",
+                )
+                for name in ids
+            ]
+            deadline = time.monotonic() + 100  # within the claims' statement bound (120 s)
+            while time.monotonic() < deadline:
+                (waiting,) = gate.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                ).fetchone()
+                if waiting >= 2 * len(ids) or any(w.poll() is not None for w in workers):
+                    break
+                time.sleep(0.05)
+            gate.commit()  # the claims go through
         wait_for_workers(workers, timeout=400)
         stats = sim.stats()
     check_invariants(database_url, stats)
