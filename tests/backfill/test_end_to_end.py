@@ -57,19 +57,25 @@ def test_six_workers_twenty_repositories(
         added = cli(env, "add", *(r.split(":")[0] for r in TWENTY_REPOS))
         assert added.returncode == 0, added.stderr
         ids = [f"w{i}" for i in range(6)]
-        # Claims held back until every slot of the six is waiting to claim: a lock on the
-        # backfills that claims wait for and reads do not. Then each process takes its two
-        # slots' backfills at once (twenty for twelve slots), however late it started;
-        # without it, the first ones up could finish the work before the last one's
-        # interpreter had loaded.
-        with psycopg.connect(database_url) as gate:
+        # Claims held back until each of the six is waiting to claim: a lock on the backfills
+        # that claims wait for and reads do not. Then each process takes a backfill at once
+        # (twenty for six slots), however late it started; without it, the first ones up
+        # could finish the work before the last one's interpreter had loaded. One slot each:
+        # every answer's time counts against the token's server time (core/github/pacing.py)
+        # and the simulator answers one request at a time, so twelve slots in flight made
+        # each answer twice as slow as six and the run waited out the pacing window twice
+        # as often, for no more coverage (test_sigkill_chaos below runs two slots each).
+        with (
+            psycopg.connect(database_url) as gate,
+            psycopg.connect(database_url, autocommit=True) as watch,  # sees them wait
+        ):
             gate.execute("LOCK TABLE progressive_backfill_state IN EXCLUSIVE MODE")
             workers = [
                 start_worker(
                     env,
                     "--until-idle",
                     "--concurrency",
-                    "2",
+                    "1",
                     "--id",
                     name,
                     log=tmp_path / f"{name}.log",
@@ -78,11 +84,11 @@ def test_six_workers_twenty_repositories(
             ]
             deadline = time.monotonic() + 100  # within the claims' statement bound (120 s)
             while time.monotonic() < deadline:
-                (waiting,) = gate.execute(
+                (waiting,) = watch.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                     "AND wait_event_type = 'Lock'"
                 ).fetchone()
-                if waiting >= 2 * len(ids) or any(w.poll() is not None for w in workers):
+                if waiting >= len(ids) or any(w.poll() is not None for w in workers):
                     break
                 time.sleep(0.05)
             gate.commit()  # the claims go through
