@@ -76,6 +76,8 @@ def test_six_workers_twenty_repositories(
                     "--until-idle",
                     "--concurrency",
                     "1",
+                    "--sync-every",  # no probes, syncs or comment upkeep once idle: not
+                    "0",  # this test's subject, and each paced: minutes of tail
                     "--id",
                     name,
                     log=tmp_path / f"{name}.log",
