@@ -68,7 +68,9 @@ def test_workers_sigkilled_through_the_pooler_complete_the_backfill(
         env = engine_env(pooled_env, sim)
         added = cli(env, "add", *(r.split(":")[0] for r in repos))
         assert added.returncode == 0, added.stderr
-        args = ("--concurrency", "2", "--lease-seconds", "30")
+        # No syncs, probes or comment upkeep once idle (`--sync-every 0`): this test is the
+        # backfill's; each is paced, and the finishers' pass added a minute under load.
+        args = ("--concurrency", "2", "--lease-seconds", "30", "--sync-every", "0")
         workers = {f"w{i}": start_worker(env, *args, "--id", f"w{i}") for i in range(3)}
         with psycopg.connect(database_url, autocommit=True) as db:
             for kill in range(rounds):
@@ -92,7 +94,15 @@ def test_workers_sigkilled_through_the_pooler_complete_the_backfill(
                 name = f"w{kill + 3}"
                 workers[name] = start_worker(env, *args, "--id", name, log=tmp_path / f"{name}.log")
         finishers = [
-            start_worker(env, "--until-idle", "--id", f"final{i}", log=tmp_path / f"f{i}.log")
+            start_worker(
+                env,
+                "--until-idle",
+                "--sync-every",
+                "0",
+                "--id",
+                f"final{i}",
+                log=tmp_path / f"f{i}.log",
+            )
             for i in range(2)
         ]
         try:
