@@ -41,6 +41,13 @@ TWENTY_REPOS = [
 ]
 
 
+# A backfill test's workers end when the backfills do: no probes, syncs or comment upkeep
+# once idle (`--sync-every 0`). Those are not these tests' subject (tests/backfill/
+# test_probe_rounds.py, test_sync_*, test_comment_catch_up.py are theirs), and each is paced
+# by the token's server time: under load their pass after the work added minutes of tail.
+IDLE_ENDS = ("--sync-every", "0")
+
+
 @pytest.fixture
 def env(database_url: str, tmp_path: Path) -> dict[str, str]:
     base = environ_without_secrets()
@@ -76,8 +83,7 @@ def test_six_workers_twenty_repositories(
                     "--until-idle",
                     "--concurrency",
                     "1",
-                    "--sync-every",  # no probes, syncs or comment upkeep once idle: not
-                    "0",  # this test's subject, and each paced: minutes of tail
+                    *IDLE_ENDS,
                     "--id",
                     name,
                     log=tmp_path / f"{name}.log",
@@ -148,7 +154,9 @@ def test_sigkill_chaos(
                 replacement = f"w{kills + 3}"
                 workers[replacement] = start_worker(env, *args, "--id", replacement)
                 del workers[victim]
-        finishers = [start_worker(env, "--until-idle", "--id", f"final{i}") for i in range(2)]
+        finishers = [
+            start_worker(env, "--until-idle", *IDLE_ENDS, "--id", f"final{i}") for i in range(2)
+        ]
         try:
             wait_for_workers(finishers, timeout=300)
         finally:
@@ -182,7 +190,9 @@ def test_budget_smaller_than_the_work(env: dict[str, str], database_url: str) ->
     with simulator(repos, seed=17, extra=extra) as sim:
         env = engine_env(env, sim, MIN_GRAPHQL_POINTS="3")
         assert cli(env, "add", "tight/a", "tight/b").returncode == 0
-        workers = [start_worker(env, "--until-idle", "--concurrency", "2") for _ in range(2)]
+        workers = [
+            start_worker(env, "--until-idle", *IDLE_ENDS, "--concurrency", "2") for _ in range(2)
+        ]
         wait_for_workers(workers, timeout=180)
         stats = sim.stats()
     check_invariants(database_url, stats)
@@ -206,7 +216,9 @@ def test_faults_at_ten_percent(env: dict[str, str], database_url: str) -> None:
     with simulator(repos, seed=11, extra=("--faults", faults)) as sim:
         env = engine_env(env, sim)
         assert cli(env, "add", "faulty/a", "faulty/b", "faulty/c").returncode == 0
-        workers = [start_worker(env, "--until-idle", "--concurrency", "2") for _ in range(3)]
+        workers = [
+            start_worker(env, "--until-idle", *IDLE_ENDS, "--concurrency", "2") for _ in range(3)
+        ]
         wait_for_workers(workers, timeout=300)
         stats = sim.stats()
     assert sum(stats["faults"].values()) > 0
