@@ -21,6 +21,7 @@ from core.github.queries import (
     NESTED,
     THREAD_COMMENTS,
     FollowUp,
+    place_key,
     position_rank,
 )
 from core.storable import UNSTORABLE, storable_text
@@ -71,7 +72,7 @@ class _Entry:
     refused: str | None = None  # why this PR's own data cannot be stored
     position: str | None = None  # the cursor right before it in its walk
     retry_of: str | None = None  # a refused PR asked for again: its failure's key
-    null_key: str | None = None  # a null edge: `cursor:<cursor before it>+k` (k-th null)
+    null_key: str | None = None  # a null edge: `place_key` (`cursor:<cursor before it>+k`)
     position_key: str | None = None  # a listed PR's place, keyed like a null edge's
 
     @property
@@ -151,7 +152,8 @@ class RepoBuffer:
         `item_errors`: GitHub's words for the PRs (by edge index) an error is located in.
 
         One edge that is itself null (with or without an error located at it) is one PR
-        refused alone, keyed `cursor:<cursor before it>+k`; a PR listed twice in this page
+        refused alone, keyed `cursor:<cursor before it>+k` (`place_key`; at the walk's start,
+        `cursor:start of <order>+k`); a PR listed twice in this page
         (GitHub does so when `updatedAt` moves mid-walk) is kept once.
 
         Raises AnswerProblem (the page's own structure is wrong) for: `edges` or `pageInfo`
@@ -181,7 +183,7 @@ class RepoBuffer:
             if not isinstance(edge, dict):  # null (or no object): this PR alone is bad
                 nulls += 1
                 entry = _Entry(cursor=position or "", raw={}, position=position)
-                entry.null_key = f"cursor:{position or ''}+{nulls}"
+                entry.null_key = place_key(position, self.order, nulls)
                 entry.refuse(
                     f"GitHub answered an error for this PR: {errors[index]}"
                     if index in errors
@@ -194,7 +196,7 @@ class RepoBuffer:
             cursor = edge.get("cursor")
             if not isinstance(cursor, str) or not cursor:
                 raise AnswerProblem(f"edge {index} of the PR list has no cursor")
-            place = f"cursor:{position or ''}+{nulls + 1}"  # where a null edge here was keyed
+            place = place_key(position, self.order, nulls + 1)  # a null edge here: its key
             nulls = 0
             node = edge.get("node")
             listed_id = node.get("id") if isinstance(node, dict) else None
@@ -442,7 +444,9 @@ class RepoBuffer:
                         + _shape_reason(exc)
                     )
             number = entry.raw.get("number")
-            by_position = entry.node_id is None and entry.position is not None
+            # No id: asked for again by its place, the walk's start (no cursor before it)
+            # included, so always with the walk's order.
+            by_position = entry.node_id is None
             refused.append(
                 RefusedPullRequest(
                     github_id=entry.key,

@@ -179,12 +179,33 @@ def retry_alias(i: int, retry: RetryRequest) -> str:
     return f"n{i}" if retry.number is not None else f"p{i}"
 
 
+def place_key(position_cursor: str | None, order: str, k: int) -> str:
+    """The key of the k-th PR after `position_cursor` in a walk by `order` (`WALK_ORDERS`):
+    `cursor:<position_cursor>+k`, what a null edge there is refused by (pull_request_failures'
+    github_id) and what a PR stored there clears. At a walk's start (no cursor before it) the
+    key names the order instead, `cursor:start of <order>+k`: every walk in an order starts
+    there, and the first PRs of a backfill (CREATED_AT ASC) and of a sync (UPDATED_AT DESC)
+    are different PRs, never one failure. A real cursor (base64) has no space, so neither
+    form is ever another's."""
+    if position_cursor:
+        return f"cursor:{position_cursor}+{k}"
+    return f"cursor:start of {order if order in WALK_ORDERS else WALK_ORDERS[0]}+{k}"
+
+
 def position_rank(retry: RetryRequest) -> int:
-    """Which PR after `position_cursor` a retry by position asks for: k for the k-th null
-    edge after that cursor (keyed `cursor:<position_cursor>+k` by the pager), else 1."""
-    prefix = f"cursor:{retry.position_cursor or ''}+"
-    tail = retry.github_id[len(prefix) :] if retry.github_id.startswith(prefix) else ""
-    return int(tail) if tail.isascii() and tail.isdigit() and 0 < int(tail) <= 100 else 1
+    """Which PR after `position_cursor` (in `position_order`) a retry by position asks for:
+    k for the k-th null edge after that cursor (keyed by `place_key`), else 1. A key of an
+    older version for a walk's start (`cursor:+k`) is read the same way."""
+    order = retry.position_order or ""
+    for prefix in (
+        place_key(retry.position_cursor, order, 0)[:-1],
+        *(() if retry.position_cursor else ("cursor:+",)),
+    ):
+        if retry.github_id.startswith(prefix):
+            tail = retry.github_id[len(prefix) :]
+            if tail.isascii() and tail.isdigit() and 0 < int(tail) <= 100:
+                return int(tail)
+    return 1
 
 
 def _retry_field(i: int, retry: RetryRequest, params: list[str], variables: dict[str, Any]) -> str:

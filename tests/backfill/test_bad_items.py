@@ -11,7 +11,7 @@ alone, a bounded number of times.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -24,41 +24,12 @@ from console.panels.repositories import repository_cells
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import Engine, open_engine
 from core.backfill.worker import Worker, WorkerOptions
-from core.config import Settings, load_settings
 from core.monitoring import collect_stats
 from core.simulator import FaultSpec, RepoSpec, Simulator
 from tests.support.answers import sim_for, state
-from tests.support.databases import database_for_transport
-from tests.support.worker_runs import settings
 
 REPO = "o/items"
 PRS = 30
-
-
-@pytest.fixture(params=["psycopg", "postgrest"])
-def transport(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def database_url(
-    transport: str, pg_admin_url: str, request: pytest.FixtureRequest
-) -> Iterator[str]:
-    """This test's database, prepared as a Supabase project starts for PostgREST."""
-    yield from database_for_transport(pg_admin_url, transport, request)
-
-
-@pytest.fixture
-def engine_settings(transport: str, database_url: str, request: pytest.FixtureRequest) -> Settings:
-    if transport == "psycopg":
-        return settings(database_url)
-    stack = request.getfixturevalue("supabase_for")(database_url)
-    return load_settings(
-        supabase_url=stack.url,
-        supabase_service_key=stack.service_key,
-        github_token="simulator-token",
-        github_graphql_url="https://sim/graphql",
-    )
 
 
 async def run(engine: Engine, events: list[str], **options: Any) -> Worker:
@@ -86,6 +57,23 @@ def pick(sim: Simulator, fits: Callable[[dict[str, Any]], bool], among=None) -> 
         if (among is None or pr["number"] in among) and fits(pr):
             return int(pr["number"])
     raise AssertionError("no PR fits")
+
+
+def first_of_walk(sim: Simulator, order: str) -> int:
+    """The number of the PR a walk in `order` lists first (no cursor before it): the oldest
+    for a backfill (CREATED_AT ASC, the simulator's index order), the last updated for a
+    sync (UPDATED_AT DESC)."""
+    repo = sim.world.repos[0]
+    if order == "CREATED_AT ASC":
+        return int(repo.pull_request(0)["number"])
+    newest = max(range(repo.count), key=lambda i: (repo.meta(i)[1], i))
+    return int(repo.pull_request(newest)["number"])
+
+
+def aimed(case: str) -> tuple[str, bool]:
+    """A REFUSALS case's fault kind, and whether it is aimed at its walk's first PR."""
+    kind, _, where = case.partition("@")
+    return kind, where == "first"
 
 
 NEEDS: dict[str, Callable[[dict[str, Any]], bool]] = {
@@ -132,14 +120,16 @@ async def backfilled(engine: Engine, sim: Simulator, events: list[str], faults: 
 
 
 async def changed_then_synced(
-    engine: Engine, sim: Simulator, events: list[str], fits, fault: str
+    engine: Engine, sim: Simulator, events: list[str], fits, fault: str, first: bool = False
 ) -> tuple[int, set[int]]:
     """A clean backfill; GitHub changes 8 PRs; `fault` aimed at one of them (FAULT@...#N,
-    `{n}` in it), then a sync. Returns that PR's number and every changed number."""
+    `{n}` in it; with `first`, the one the sync lists first), then a sync. Returns that PR's
+    number and every changed number."""
     await backfilled(engine, sim, events)
     report = sim.evolve(REPO, changed=8, seed=3)
     changed = set(report["changed"])
-    number = pick(sim, fits, among=changed)
+    number = first_of_walk(sim, "UPDATED_AT DESC") if first else pick(sim, fits, among=changed)
+    assert number in changed
     sim.config.faults = FaultSpec.parse(fault.format(n=number))
     await sync(engine, events)
     return number, changed
@@ -232,14 +222,18 @@ REFUSALS = {
     "null_edge_bare": (lambda pr: True, "a null edge", False),
     # The error's edge index a string ("7"): read as the index.
     "forbidden_text_index": (lambda pr: True, "FORBIDDEN at repository.pullRequests.edges.", False),
+    # A null edge the walk lists first (no cursor before it): keyed from its walk's start
+    # (`cursor:start of <order>+1`), asked for again from there in that order.
+    "null_edge_bare@first": (lambda pr: True, "a null edge", False),
 }
 
 
 @pytest.mark.parametrize("fault", list(REFUSALS))
 async def test_one_bad_pr_is_refused_alone_in_a_backfill(engine_settings, db, fault):
     fits, words, numbered = REFUSALS[fault]
+    fault, first = aimed(fault)
     sim = sim_for(RepoSpec("o", "items", PRS))
-    number = pick(sim, fits)
+    number = first_of_walk(sim, "CREATED_AT ASC") if first else pick(sim, fits)
     events: list[str] = []
     async with open_engine(engine_settings, transport=sim.transport()) as engine:
         await backfilled(engine, sim, events, f"{fault}@{REPO}#{number}")
@@ -265,6 +259,9 @@ async def test_one_bad_pr_is_refused_alone_in_a_backfill(engine_settings, db, fa
     else:  # no node, no id: named by its cursor, with its position to ask for it again
         assert failure["github_id"].startswith("cursor:") and failure["number"] is None
         assert failure["position_order"] == "CREATED_AT ASC"
+    if first:  # no cursor before it: its place is the walk's start
+        assert failure["github_id"] == "cursor:start of CREATED_AT ASC+1"
+        assert failure["position_cursor"] is None
     assert failure["attempts"] == 1 and failure["chunk_status"] == "completed"
     assert "1 PR(s) refused" in failure["chunk_error"]
     assert "1 PR(s) refused" in row["last_error"]
@@ -274,12 +271,13 @@ async def test_one_bad_pr_is_refused_alone_in_a_backfill(engine_settings, db, fa
 @pytest.mark.parametrize("fault", list(REFUSALS))
 async def test_one_bad_pr_is_refused_alone_in_a_sync(engine_settings, db, fault):
     fits, words, numbered = REFUSALS[fault]
+    fault, first = aimed(fault)
     sim = sim_for(RepoSpec("o", "items", PRS))
     events: list[str] = []
     async with open_engine(engine_settings, transport=sim.transport()) as engine:
         before = None
         number, changed = await changed_then_synced(
-            engine, sim, events, fits, f"{fault}@{REPO}#{{n}}"
+            engine, sim, events, fits, f"{fault}@{REPO}#{{n}}", first
         )
         before = state(db)[REPO]
     assert before is not None
@@ -289,6 +287,8 @@ async def test_one_bad_pr_is_refused_alone_in_a_sync(engine_settings, db, fault)
         assert failure["number"] == number
     else:
         assert failure["position_order"] == "UPDATED_AT DESC"
+    if first:  # the sync's start: another place than the backfill's start
+        assert failure["github_id"] == "cursor:start of UPDATED_AT DESC+1"
     # Every other change stored, the walk finished (watermark moved, no walk left open).
     stored = titles(db)
     truth = {pr["number"]: pr["title"] for pr in sim.truth(REPO)["pull_requests"]}
@@ -347,8 +347,9 @@ async def test_a_refused_pr_is_stored_by_its_retry_alone(engine_settings, db, fa
     """Refused once (the fault served once), asked for again alone by the next sync (by id,
     number or position): stored whole, its failure cleared, the count complete."""
     fits, _, _ = REFUSALS[fault]
+    fault, first = aimed(fault)
     sim = sim_for(RepoSpec("o", "items", PRS))
-    number = pick(sim, fits)
+    number = first_of_walk(sim, "CREATED_AT ASC") if first else pick(sim, fits)
     events: list[str] = []
     async with open_engine(engine_settings, transport=sim.transport()) as engine:
         await backfilled(engine, sim, events, f"{fault}@{REPO}#{number}*1")
@@ -365,6 +366,29 @@ async def test_a_refused_pr_is_stored_by_its_retry_alone(engine_settings, db, fa
     ).fetchone()["n"]
     assert comments == len(truth["comments"])  # whole, not short
     assert state(db)[REPO]["processed_prs"] == PRS
+
+
+async def test_a_null_edge_a_sync_lists_first_is_stored_by_its_retry_in_the_syncs_order(
+    engine_settings, db
+):
+    """Refused at the sync's start (no cursor before it), asked for again from that start in
+    the sync's order (UPDATED_AT DESC): the PR GitHub lists first there is stored as GitHub
+    has it, its failure cleared; never another PR (the backfill's order's first) in its
+    stead."""
+    sim = sim_for(RepoSpec("o", "items", PRS))
+    events: list[str] = []
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        number, _ = await changed_then_synced(
+            engine, sim, events, lambda pr: True, f"null_edge_bare@{REPO}#{{n}}*1", True
+        )
+        [failure] = failures(db)
+        assert failure["github_id"] == "cursor:start of UPDATED_AT DESC+1"
+        backoff_passed(db)
+        await sync(engine, events)
+    assert failures(db) == []
+    truth = {pr["number"]: pr["title"] for pr in sim.truth(REPO)["pull_requests"]}
+    assert titles(db)[number] == truth[number]  # its change stored, not the old title
+    assert state(db)[REPO]["stored"] == PRS
 
 
 async def test_a_pr_refused_for_good_is_retried_a_bounded_number_of_times(engine_settings, db):

@@ -4,51 +4,22 @@ truth has them, through both store transports; an unchanged repository costs not
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-import pytest
 
 from core.backfill.comment_catch_up import VERIFY_EVERY, run_worker, upkeep_for
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import open_engine
 from core.backfill.worker import Worker, WorkerOptions
-from core.config import Settings, load_settings
+from core.config import Settings
 from core.monitoring import collect_stats
 from core.simulator import RepoSpec, SimConfig, Simulator
 from tests.support.comment_bodies import stored_bodies as both_bodies
 from tests.support.comment_bodies import stored_threads, truth_threads
-from tests.support.databases import database_for_transport
 from tests.support.sync_runs import run, sync_now
-from tests.support.worker_runs import settings
 
 REPO = "o/talk"
-
-
-@pytest.fixture(params=["psycopg", "postgrest"])
-def transport(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def database_url(
-    transport: str, pg_admin_url: str, request: pytest.FixtureRequest
-) -> Iterator[str]:
-    yield from database_for_transport(pg_admin_url, transport, request)
-
-
-@pytest.fixture
-def engine_settings(transport: str, database_url: str, request: pytest.FixtureRequest) -> Settings:
-    if transport == "psycopg":
-        return settings(database_url)
-    stack = request.getfixturevalue("supabase_for")(database_url)
-    return load_settings(
-        supabase_url=stack.url,
-        supabase_service_key=stack.service_key,
-        github_token="simulator-token",
-        github_graphql_url="https://sim/graphql",
-    )
 
 
 def stored_bodies(database_url: str) -> dict[str, dict[str, str]]:

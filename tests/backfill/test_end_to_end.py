@@ -32,12 +32,20 @@ pytestmark = pytest.mark.slow
 TWENTY_REPOS = [
     f"acme/repo{i:02d}:{size}"
     for i, size in enumerate(
-        # ~3,000 PRs: enough work for all six processes to take part (twenty backfills for
-        # twelve slots), small enough for the suite's time: this test runs `alone`, so its
-        # time counts twice (it was 15,000, then 6,000; nothing here depends on the size).
-        [5, 10, 20, 30, 40, 50, 60, 75, 90, 100, 125, 150, 175, 200, 225, 250, 275, 300, 350, 450]
+        # ~1,100 PRs, most backfills more than one page (24 PRs). Every process takes part
+        # whatever the size: no claim is granted before all six are up (the test holds the
+        # claims back). The size was 15,000, then 6,000, then 3,000 so that late starters
+        # still found work; this test runs `alone`, so its time counts twice.
+        [5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 90, 100, 110, 120]
     )
 ]
+
+
+# A backfill test's workers end when the backfills do: no probes, syncs or comment upkeep
+# once idle (`--sync-every 0`). Those are not these tests' subject (tests/backfill/
+# test_probe_rounds.py, test_sync_*, test_comment_catch_up.py are theirs), and each is paced
+# by the token's server time: under load their pass after the work added minutes of tail.
+IDLE_ENDS = ("--sync-every", "0")
 
 
 @pytest.fixture
@@ -55,18 +63,43 @@ def test_six_workers_twenty_repositories(
         env = engine_env(env, sim)
         added = cli(env, "add", *(r.split(":")[0] for r in TWENTY_REPOS))
         assert added.returncode == 0, added.stderr
-        workers = [
-            start_worker(
-                env,
-                "--until-idle",
-                "--concurrency",
-                "2",
-                "--id",
-                f"w{i}",
-                log=tmp_path / f"w{i}.log",
-            )
-            for i in range(6)
-        ]
+        ids = [f"w{i}" for i in range(6)]
+        # Claims held back until each of the six is waiting to claim: a lock on the backfills
+        # that claims wait for and reads do not. Then each process takes a backfill at once
+        # (twenty for six slots), however late it started; without it, the first ones up
+        # could finish the work before the last one's interpreter had loaded. One slot each:
+        # every answer's time counts against the token's server time (core/github/pacing.py)
+        # and the simulator answers one request at a time, so twelve slots in flight made
+        # each answer twice as slow as six and the run waited out the pacing window twice
+        # as often, for no more coverage (test_sigkill_chaos below runs two slots each).
+        with (
+            psycopg.connect(database_url) as gate,
+            psycopg.connect(database_url, autocommit=True) as watch,  # sees them wait
+        ):
+            gate.execute("LOCK TABLE progressive_backfill_state IN EXCLUSIVE MODE")
+            workers = [
+                start_worker(
+                    env,
+                    "--until-idle",
+                    "--concurrency",
+                    "1",
+                    *IDLE_ENDS,
+                    "--id",
+                    name,
+                    log=tmp_path / f"{name}.log",
+                )
+                for name in ids
+            ]
+            deadline = time.monotonic() + 100  # within the claims' statement bound (120 s)
+            while time.monotonic() < deadline:
+                (waiting,) = watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                ).fetchone()
+                if waiting >= len(ids) or any(w.poll() is not None for w in workers):
+                    break
+                time.sleep(0.05)
+            gate.commit()  # the claims go through
         wait_for_workers(workers, timeout=400)
         stats = sim.stats()
     check_invariants(database_url, stats)
@@ -121,7 +154,9 @@ def test_sigkill_chaos(
                 replacement = f"w{kills + 3}"
                 workers[replacement] = start_worker(env, *args, "--id", replacement)
                 del workers[victim]
-        finishers = [start_worker(env, "--until-idle", "--id", f"final{i}") for i in range(2)]
+        finishers = [
+            start_worker(env, "--until-idle", *IDLE_ENDS, "--id", f"final{i}") for i in range(2)
+        ]
         try:
             wait_for_workers(finishers, timeout=300)
         finally:
@@ -155,7 +190,9 @@ def test_budget_smaller_than_the_work(env: dict[str, str], database_url: str) ->
     with simulator(repos, seed=17, extra=extra) as sim:
         env = engine_env(env, sim, MIN_GRAPHQL_POINTS="3")
         assert cli(env, "add", "tight/a", "tight/b").returncode == 0
-        workers = [start_worker(env, "--until-idle", "--concurrency", "2") for _ in range(2)]
+        workers = [
+            start_worker(env, "--until-idle", *IDLE_ENDS, "--concurrency", "2") for _ in range(2)
+        ]
         wait_for_workers(workers, timeout=180)
         stats = sim.stats()
     check_invariants(database_url, stats)
@@ -179,7 +216,9 @@ def test_faults_at_ten_percent(env: dict[str, str], database_url: str) -> None:
     with simulator(repos, seed=11, extra=("--faults", faults)) as sim:
         env = engine_env(env, sim)
         assert cli(env, "add", "faulty/a", "faulty/b", "faulty/c").returncode == 0
-        workers = [start_worker(env, "--until-idle", "--concurrency", "2") for _ in range(3)]
+        workers = [
+            start_worker(env, "--until-idle", *IDLE_ENDS, "--concurrency", "2") for _ in range(3)
+        ]
         wait_for_workers(workers, timeout=300)
         stats = sim.stats()
     assert sum(stats["faults"].values()) > 0

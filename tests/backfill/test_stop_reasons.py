@@ -18,7 +18,7 @@ from core.backfill.registry import add_repositories
 from core.backfill.runtime import Engine, open_engine
 from core.backfill.worker import Worker, WorkerOptions
 from core.github.errors import AuthenticationError
-from core.simulator import RepoSpec, SimConfig, Simulator, serve
+from core.simulator import FaultSpec, RepoSpec, SimConfig, Simulator, serve
 from tests.support.harness import cli, log_tail, start_worker, terminate_all
 from tests.support.worker_runs import settings
 
@@ -128,11 +128,6 @@ async def test_max_runtime_during_a_fetch_is_why_its_chunk_failed(database_url: 
         assert _failed_chunks(db) == [(reason, reason)]
 
 
-@pytest.mark.xfail(
-    reason="the freshness probe now asks before the sync's page, and the 30 s latency this test"
-    " sets turns the probe's answer into 502s: it must set its latency once the probe settled",
-    strict=False,
-)
 async def test_a_stop_signal_abandoning_a_sync_page_is_why_its_chunk_failed(
     database_url: str,
 ) -> None:
@@ -142,7 +137,13 @@ async def test_a_stop_signal_abandoning_a_sync_page_is_why_its_chunk_failed(
         await (await _worker(engine, sync_every=0)).run()
         sim.evolve("o/synced", changed=10, seed=5)
         await engine.store.request_sync(None)
-        sim.config.latency_ms = 30_000  # the sync's first page is on its way when stopped
+        # The sync's first page is on its way when stopped: 30 s late, aimed at the
+        # repository's own page queries (owner/name). The freshness probe that runs first
+        # names it as `o0`/`n0` in its aliased document, so it is answered at once and
+        # settles; a latency for every answer would hold the probe instead (the simulator
+        # turns a latency past GitHub's 10 s into a 502) and no sync page would be sent.
+        sim.config.slow_seconds = 30
+        sim.config.faults = FaultSpec.parse("slow@o/synced*1")
         worker = await _worker(engine, sync_only=True)
         running = asyncio.create_task(worker.run())
         with psycopg.connect(database_url, autocommit=True) as db:
@@ -156,3 +157,4 @@ async def test_a_stop_signal_abandoning_a_sync_page_is_why_its_chunk_failed(
             await running
             reason = "worker stopped before the page was stored: SIGINT received"
             assert _failed_chunks(db) == [(reason, reason)]
+    assert sim.stats()["faults"]["slow"] == 1  # the page the stop abandoned, nothing else

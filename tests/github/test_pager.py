@@ -246,3 +246,53 @@ def test_a_thread_gone_before_its_comments_are_asked_refuses_its_pr_alone() -> N
     prs, refused, cursor = buffer.take(buffer.complete_prefix())
     assert [p.number for p in prs] == [2] and cursor == "c2"
     assert [r.github_id for r in refused] == ["PR_1"] and "deleted" in refused[0].reason
+
+
+@pytest.mark.parametrize("order", ["CREATED_AT ASC", "UPDATED_AT DESC"])
+def test_a_null_edge_at_a_walks_start_is_refused_alone_and_asked_for_again_in_its_order(
+    order: str,
+) -> None:
+    """No cursor before it (the walk's first PR): keyed by its walk's order, so a backfill's
+    first place and a sync's are two places; its retry asks for the 1st PR from the start in
+    that order (after: null) and stores it."""
+    from core.github.queries import batch_query, position_rank
+
+    buffer = RepoBuffer(None, order=order)
+    buffer.add_page(page(None, edge(2), edge(3)))
+    prs, refused, cursor = buffer.take(buffer.complete_prefix())
+    assert [p.number for p in prs] == [2, 3] and cursor == "c3"
+    [first] = refused
+    assert first.github_id == f"cursor:start of {order}+1" and "a null edge" in first.reason
+    assert (first.position_cursor, first.position_order) == (None, order)
+    # PR 2 sits 2nd from the start: the place a null edge there would have been keyed by.
+    assert [p.position_key for p in prs] == [f"cursor:start of {order}+2", "cursor:c2+1"]
+
+    retry = type("Retry", (), {**first.model_dump(), "node_id": None})()
+    assert position_rank(retry) == 1
+    query, variables = batch_query(None, [], [retry], repository=("o", "r"))
+    field, direction = order.split()
+    assert f"pullRequests(first: 1, after: $p0, orderBy: {{field: {field}, " in query
+    assert f"direction: {direction}}}" in query and variables["p0"] is None
+    again = RepoBuffer("c3", order=order)
+    again.apply_retry(retry, {"pullRequests": {"edges": [edge(1)]}}, None)
+    stored, refused_again, after = again.take(1)
+    assert [p.number for p in stored] == [1] and refused_again == [] and after == "c3"
+    assert stored[0].retry_of == f"cursor:start of {order}+1"
+
+
+def test_the_kth_null_edge_at_a_walks_start_is_the_kth_pr_and_old_keys_still_read() -> None:
+    """Two null edges first: `+1` and `+2` from the start, each asked for as itself; a key an
+    older version wrote for the start (`cursor:+2`) is read as the same place."""
+    from core.github.queries import position_rank
+
+    buffer = RepoBuffer(None, order="UPDATED_AT DESC")
+    buffer.add_page(page(None, None, edge(3)))
+    _, refused, _ = buffer.take(buffer.complete_prefix())
+    ranks = [position_rank(type("R", (), r.model_dump())()) for r in refused]
+    assert [r.github_id for r in refused] == [
+        "cursor:start of UPDATED_AT DESC+1",
+        "cursor:start of UPDATED_AT DESC+2",
+    ]
+    assert ranks == [1, 2]
+    old = {"github_id": "cursor:+2", "position_cursor": None, "position_order": None}
+    assert position_rank(type("R", (), old)()) == 2

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from core.simulator.ids import decode_cursor
 from core.simulator.process import simulator_process
@@ -192,6 +192,37 @@ def dead_requests_leave_the_window(db: psycopg.Connection, pids: Iterable[int]) 
             "WHERE NOT settled AND process ~ %s",
             (f"-{pid}-[0-9a-f]+$",),
         )
+
+
+def holding_mid_work(
+    db: psycopg.Connection[Any], worker_ids: Iterable[str], timeout: float = 120
+) -> list[str]:
+    """The workers of `worker_ids` caught mid-work, waited for: each holds a backfill's lease
+    and a chunk of it `processing`, the backfill has PRs stored and more than a full page
+    (100 PRs) still to fetch, so a SIGKILL sent at once lands before the worker can finish it
+    (it must fetch and store at least one more page first).
+
+    A kill after a fixed sleep lands wherever the workers happen to be: on a loaded machine
+    they start late, on a quiet one they finish early, and the kill proves nothing. Raises
+    AssertionError when no worker is caught within `timeout` (the backfills are too small for
+    the kills asked of them, or none ever started)."""
+    ids = sorted(set(worker_ids))
+    deadline = time.monotonic() + timeout
+    with db.cursor(row_factory=tuple_row) as cur:
+        while time.monotonic() < deadline:
+            busy = cur.execute(
+                "SELECT DISTINCT s.leased_by FROM progressive_backfill_state s "
+                "JOIN backfill_chunks c ON c.backfill_state_id = s.id "
+                "AND c.status = 'processing' AND c.worker_id = s.leased_by "
+                "WHERE s.leased_by = ANY(%s) AND s.status <> 'completed' "
+                "AND s.processed_prs > 0 AND s.total_prs - s.processed_prs > 100 "
+                "ORDER BY 1",
+                (ids,),
+            ).fetchall()
+            if busy:
+                return [row[0] for row in busy]
+            time.sleep(0.02)
+    raise AssertionError(f"none of {ids} was caught mid-backfill in {timeout} s")
 
 
 def environ_without_secrets() -> dict[str, str]:

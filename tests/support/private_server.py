@@ -43,6 +43,18 @@ class PrivateServer:
             assert time.monotonic() < deadline, "the private server did not stop"
             time.sleep(0.02)
 
+    def wait_sessions_gone(self, backend_pids: list[int], timeout: float = 30) -> None:
+        """Until the backends of these closed sessions have exited. A client's close returns
+        before its backend has left: the slot it held (max_connections) is free only once the
+        process is gone, and a connection tried meanwhile is refused "too many clients"
+        (seen under load). A backend is the server's child in this pid namespace: exited is
+        no /proc entry, or a zombie the postmaster has yet to reap."""
+        deadline = time.monotonic() + timeout
+        for pid in backend_pids:
+            while _running(pid):
+                assert time.monotonic() < deadline, f"backend {pid} did not exit"
+                time.sleep(0.01)
+
     def stop(self) -> None:
         """A fast shutdown (`pg_ctl stop -m fast`): every session ended, then no socket."""
         pid = self.pid()
@@ -66,3 +78,11 @@ class PrivateServer:
 
     def destroy(self) -> None:
         self.server.destroy()
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # the state follows the command's ")"

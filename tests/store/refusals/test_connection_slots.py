@@ -70,8 +70,12 @@ async def test_the_console_says_the_slots_are_full_and_connects_once_one_is_free
         assert "no free connection slots (53300" in said, said
         assert "retrying every" in said, said
 
-        for conn in taken[:2]:  # two sessions end: slots for the console's probe and pool
+        # Two sessions end: slots for the console's probe and pool, free once their
+        # backends have exited (a poll sent sooner was refused under -n 2's load).
+        ended = [conn.info.backend_pid for conn in taken[:2]]
+        for conn in taken[:2]:
             conn.close()
+        server.wait_sessions_gone(ended)
         await refresh(app, pilot)
         assert not error.has_class("shown"), str(error.render())
         assert "connecting to the database" not in str(app.query_one("#summary").render())
