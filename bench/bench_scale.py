@@ -101,6 +101,47 @@ SELECT b.id, %(chunks_per_repo)s + g,
 """
 
 
+CHILDREN = """
+INSERT INTO contributors (github_id, login, type)
+SELECT 'U_scale' || g, 'scale' || g, 'User' FROM generate_series(1, 100) g
+ON CONFLICT DO NOTHING;
+CREATE TEMP TABLE people AS
+SELECT id, (row_number() OVER (ORDER BY github_id))::integer - 1 AS k FROM contributors;
+INSERT INTO reviews (pull_request_id, github_id, author_id, state, body, submitted_at,
+                     created_at)
+SELECT p.id, 'PRR_' || p.github_id || '_' || g, a.id, 'APPROVED', '', p.created_at,
+       p.created_at
+  FROM pull_requests p CROSS JOIN generate_series(1, %(reviews)s) g
+  JOIN people a ON a.k = (p.number + g) %% 100;
+INSERT INTO comments (pull_request_id, github_id, author_id, body, created_at)
+SELECT p.id, 'IC_' || p.github_id || '_' || g, a.id, 'a comment', p.created_at
+  FROM pull_requests p CROSS JOIN generate_series(1, %(comments)s) g
+  JOIN people a ON a.k = (p.number + 7 * g) %% 100;
+INSERT INTO review_threads (pull_request_id, github_id, path, line)
+SELECT p.id, 'PRRT_' || p.github_id, 'src/app.py', 12
+  FROM pull_requests p WHERE p.number %% %(thread_every)s = 0;
+INSERT INTO review_comments (pull_request_id, thread_id, github_id, author_id, body, path,
+                             created_at)
+SELECT t.pull_request_id, t.id, 'PRRC_' || t.github_id, NULL, 'nit', 'src/app.py', now()
+  FROM review_threads t
+"""
+
+
+def load_children(url: str, *, reviews: int, comments: int, thread_every: int) -> float:
+    """Reviews and comments for every loaded PR, a review thread (one comment) for every
+    `thread_every`-th: the children's tables and indexes at the loaded size. Seconds taken."""
+    started = time.perf_counter()
+    params = {"reviews": reviews, "comments": comments, "thread_every": thread_every}
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET maintenance_work_mem = '256MB'")
+        with conn.transaction():
+            for statement in CHILDREN.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement, params)
+        conn.execute("VACUUM ANALYZE")
+    return time.perf_counter() - started
+
+
 def load(url: str, *, repos: int, prs: int, days: int, sync_minutes: int) -> dict[str, Any]:
     """Bulk-load the history; the seconds it took and the rows made."""
     per_repo = max(prs // repos, 1)
