@@ -69,15 +69,16 @@ SELECT s.id, s.repository_id, (row_number() OVER (ORDER BY s.id))::integer AS k
   FROM progressive_backfill_state s;
 INSERT INTO pull_requests (repository_id, github_id, database_id, number, title, body, state,
                            created_at, updated_at, additions, deletions, changed_files,
-                           base_ref_name, head_ref_name, url, labels)
+                           base_ref_name, head_ref_name, url, labels, merged, merged_at,
+                           closed_at)
 SELECT b.repository_id, 'PR_' || b.k || '_' || n, b.k * 1000000 + n, n,
-       'Change number ' || n, repeat('text ', 40), 'MERGED',
-       now() - make_interval(days => 400) + make_interval(mins => n),
+       'Change number ' || n, repeat('text ', 40), 'MERGED', t,
        now() - make_interval(days => 200) + make_interval(mins => n), 10, 2, 1,
        'main', 'feature-' || n, 'https://github.com/scale/repo' || b.k || '/pull/' || n,
-       '{bug}'
-  FROM b CROSS JOIN generate_series(1, %(per_repo)s) n;
-UPDATE pull_requests SET merged = true, merged_at = created_at, closed_at = created_at;
+       '{bug}', true, t, t
+  FROM b CROSS JOIN generate_series(1, %(per_repo)s) n
+  CROSS JOIN LATERAL (SELECT now() - make_interval(days => 400)
+                             + make_interval(mins => n) AS t) x;
 INSERT INTO backfill_chunks (backfill_state_id, chunk_number, status, started_at,
                              completed_at, pr_count, inserted_prs, cursor_after, worker_id,
                              kind)
