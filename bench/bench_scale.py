@@ -27,8 +27,9 @@ children's indexes at the loaded size; 3,2 as the page below is slower to load).
 --writes measures 4-7 only (the loaded size reached in less time).
 
 Aims (issue 29): poll p95 < 100 ms, < 50 KB a poll with nothing changed, stats --json and
-recover --dry-run < 1 s each, commit_chunk at 5M <= 1.5x its time at 100k, no table growing
-with idle rounds.
+recover --dry-run < 1 s each, commit_chunk at 5M <= 1.5x its time at 100k, remove's count
+< 1 s, no table growing with idle rounds, a cleanup batch costing the same at the end of a
+backlog as at its start.
 """
 
 from __future__ import annotations
