@@ -1,25 +1,35 @@
 """At the scale users run it (issue 29): 1,000 repositories, 1M PRs, six months of history.
 
 Usage: python bench/bench_scale.py [--quick] [--repositories N] [--prs N] [--days D]
-                                   [--sync-minutes M] [--commit-prs N]
+                                   [--sync-minutes M] [--commit-prs N] [--children R,C,T]
+                                   [--writes]
 
 The data is what today's product leaves after D days without `recover`, loaded with bulk SQL
 (generate_series): every repository backfilled (one completed chunk per 50 PRs) and then
 synced every M minutes, each sync round a completed 'sync' chunk row (1% of them failed), 95%
-of the backfills completed and 5% still active; N PRs spread evenly. Then:
+of the backfills completed and 5% still active; N PRs spread evenly, each with R reviews and
+C comments, every T-th with a review thread of one comment (--children, default 1,1,10: the
+children's indexes at the loaded size; 3,2 as the page below is slower to load). Then:
 
 1. the console's whole poll (`collect_stats`, what each refresh reads), p50/p95 over polls;
 2. the bytes one poll receives with nothing changed (the text of every value it reads);
 3. `stats --json` and `recover --dry-run`, each the CLI as a user runs it (process start
    included);
-4. a 37-PR `commit_chunk` (3 reviews and 2 comments per PR) at the loaded size against the
-   same at `--commit-prs` PRs (100,000; a scratch database of its own), median of 20;
-5. rows each table gains per idle sync round (the store's calls of one round with nothing
-   changed, every repository), scaled to a day of rounds every M minutes.
+4. a 37-PR `commit_chunk` (3 reviews, 2 comments and a review thread of 2 comments per PR)
+   at the loaded size against the same at `--commit-prs` PRs (100,000, children alike; a
+   scratch database of its own), median of 20, and the WAL each page writes;
+5. `remove --dry-run`'s count of the largest repository (best of 3);
+6. rows each table gains per idle sync round (the freshness probe's store calls for every
+   repository, each found unchanged), scaled to a day of rounds every M minutes;
+7. the cleanup drained as `recover` drains it (everything completed over a day ago, 5,000
+   rows a batch): ms per batch, the last ten against the first ten.
+
+--writes measures 4-7 only (the loaded size reached in less time).
 
 Aims (issue 29): poll p95 < 100 ms, < 50 KB a poll with nothing changed, stats --json and
-recover --dry-run < 1 s each, commit_chunk at 5M <= 1.5x its time at 100k, no table growing
-with idle rounds.
+recover --dry-run < 1 s each, commit_chunk at 5M <= 1.5x its time at 100k, remove's count
+< 1 s, no table growing with idle rounds, a cleanup batch costing the same at the end of a
+backlog as at its start.
 """
 
 from __future__ import annotations
@@ -69,15 +79,16 @@ SELECT s.id, s.repository_id, (row_number() OVER (ORDER BY s.id))::integer AS k
   FROM progressive_backfill_state s;
 INSERT INTO pull_requests (repository_id, github_id, database_id, number, title, body, state,
                            created_at, updated_at, additions, deletions, changed_files,
-                           base_ref_name, head_ref_name, url, labels)
+                           base_ref_name, head_ref_name, url, labels, merged, merged_at,
+                           closed_at)
 SELECT b.repository_id, 'PR_' || b.k || '_' || n, b.k * 1000000 + n, n,
-       'Change number ' || n, repeat('text ', 40), 'MERGED',
-       now() - make_interval(days => 400) + make_interval(mins => n),
+       'Change number ' || n, repeat('text ', 40), 'MERGED', t,
        now() - make_interval(days => 200) + make_interval(mins => n), 10, 2, 1,
        'main', 'feature-' || n, 'https://github.com/scale/repo' || b.k || '/pull/' || n,
-       '{bug}'
-  FROM b CROSS JOIN generate_series(1, %(per_repo)s) n;
-UPDATE pull_requests SET merged = true, merged_at = created_at, closed_at = created_at;
+       '{bug}', true, t, t
+  FROM b CROSS JOIN generate_series(1, %(per_repo)s) n
+  CROSS JOIN LATERAL (SELECT now() - make_interval(days => 400)
+                             + make_interval(mins => n) AS t) x;
 INSERT INTO backfill_chunks (backfill_state_id, chunk_number, status, started_at,
                              completed_at, pr_count, inserted_prs, cursor_after, worker_id,
                              kind)
@@ -99,6 +110,47 @@ SELECT b.id, %(chunks_per_repo)s + g,
   CROSS JOIN LATERAL (SELECT now() - make_interval(days => %(days)s)
                              + make_interval(mins => g * %(sync_minutes)s - b.k %% 15) AS t) x;
 """
+
+
+CHILDREN = """
+INSERT INTO contributors (github_id, login, type)
+SELECT 'U_scale' || g, 'scale' || g, 'User' FROM generate_series(1, 100) g
+ON CONFLICT DO NOTHING;
+CREATE TEMP TABLE people AS
+SELECT id, (row_number() OVER (ORDER BY github_id))::integer - 1 AS k FROM contributors;
+INSERT INTO reviews (pull_request_id, github_id, author_id, state, body, submitted_at,
+                     created_at)
+SELECT p.id, 'PRR_' || p.github_id || '_' || g, a.id, 'APPROVED', '', p.created_at,
+       p.created_at
+  FROM pull_requests p CROSS JOIN generate_series(1, %(reviews)s) g
+  JOIN people a ON a.k = (p.number + g) %% 100;
+INSERT INTO comments (pull_request_id, github_id, author_id, body, created_at)
+SELECT p.id, 'IC_' || p.github_id || '_' || g, a.id, 'a comment', p.created_at
+  FROM pull_requests p CROSS JOIN generate_series(1, %(comments)s) g
+  JOIN people a ON a.k = (p.number + 7 * g) %% 100;
+INSERT INTO review_threads (pull_request_id, github_id, path, line)
+SELECT p.id, 'PRRT_' || p.github_id, 'src/app.py', 12
+  FROM pull_requests p WHERE p.number %% %(thread_every)s = 0;
+INSERT INTO review_comments (pull_request_id, thread_id, github_id, author_id, body, path,
+                             created_at)
+SELECT t.pull_request_id, t.id, 'PRRC_' || t.github_id, NULL, 'nit', 'src/app.py', now()
+  FROM review_threads t
+"""
+
+
+def load_children(url: str, *, reviews: int, comments: int, thread_every: int) -> float:
+    """Reviews and comments for every loaded PR, a review thread (one comment) for every
+    `thread_every`-th: the children's tables and indexes at the loaded size. Seconds taken."""
+    started = time.perf_counter()
+    params = {"reviews": reviews, "comments": comments, "thread_every": thread_every}
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET maintenance_work_mem = '256MB'")
+        with conn.transaction():
+            for statement in CHILDREN.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement, params)
+        conn.execute("VACUUM ANALYZE")
+    return time.perf_counter() - started
 
 
 def load(url: str, *, repos: int, prs: int, days: int, sync_minutes: int) -> dict[str, Any]:
@@ -200,28 +252,94 @@ def cli_seconds(url: str, *args: str, runs: int = 3) -> float:
     return best
 
 
-async def commit_ms(url: str, pages: int = 20) -> float:
-    """Median ms of a 37-PR commit_chunk into a fresh backfill of the loaded database."""
+async def commit_ms(url: str, pages: int = 20) -> tuple[float, float]:
+    """Median ms and median WAL KB of a 37-PR commit_chunk (3 reviews, 2 comments, a review
+    thread with 2 comments per PR) into a fresh backfill of the loaded database."""
     store = await postgres_store(url, max_size=2)
     try:
         reg = await store.register_backfill("commit", f"bench{time.time_ns()}", 10_000)
         lease = await store.claim_backfill("bench-commit", only=[reg.backfill_state_id])
         assert lease is not None
-        times = []
-        for page in range(pages):
-            chunk = await store.start_chunk(lease, "bench-commit")
-            assert chunk is not None
-            prs = [
-                pull_request(page * 37 + i + 1, reviews=3, comments=2, prefix=f"B{time.time_ns()}")
-                for i in range(37)
-            ]
+        times, wal = [], []
+        with psycopg.connect(url, autocommit=True) as conn:
+            for page in range(pages):
+                chunk = await store.start_chunk(lease, "bench-commit")
+                assert chunk is not None
+                prs = [
+                    pull_request(
+                        page * 37 + i + 1,
+                        reviews=3,
+                        comments=2,
+                        threads=[2],
+                        prefix=f"B{time.time_ns()}",
+                    )
+                    for i in range(37)
+                ]
+                before = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
+                started = time.perf_counter()
+                result = await store.commit_chunk(
+                    chunk, prs, cursor_after=f"c{page}", has_next_page=True, total_prs=10_000
+                )
+                times.append((time.perf_counter() - started) * 1000)
+                assert result.committed
+                wal.append(
+                    float(
+                        conn.execute(
+                            "SELECT pg_current_wal_insert_lsn() - %s::pg_lsn", (before,)
+                        ).fetchone()[0]
+                    )
+                    / 1024
+                )
+        return statistics.median(times), statistics.median(wal)
+    finally:
+        await store.close()
+
+
+async def prune_batches(url: str, cleanup_days: int, batch: int = 5000) -> dict[str, Any]:
+    """Drain the cleanup as `recover` does after its first batch (count=False, one short
+    transaction each): ms per batch, the first ten against the last ten."""
+    store = await postgres_store(url, max_size=2)
+    times: list[float] = []
+    deleted = 0
+    try:
+        while True:
             started = time.perf_counter()
-            result = await store.commit_chunk(
-                chunk, prs, cursor_after=f"c{page}", has_next_page=True, total_prs=10_000
+            done = await store.prune_completed_chunks(
+                cleanup_days=cleanup_days, batch=batch, count=False
             )
             times.append((time.perf_counter() - started) * 1000)
-            assert result.committed
-        return statistics.median(times)
+            step = int(done["deleted"]) + int(done["failed_deleted"])
+            deleted += step
+            if not done["more"] or step == 0:
+                break
+    finally:
+        await store.close()
+    full = times[:-1] or times  # the last batch is partial
+    return {
+        "first": statistics.median(full[:10]),
+        "last": statistics.median(full[-10:]),
+        "batches": len(times),
+        "deleted": deleted,
+        "seconds": sum(times) / 1000,
+    }
+
+
+async def remove_count_ms(url: str) -> tuple[float, int]:
+    """`remove --dry-run` of the repository with the most PRs: ms of its count, its PRs."""
+    with psycopg.connect(url) as conn:
+        repository_id, prs = conn.execute(
+            "SELECT repository_id, count(*) FROM pull_requests GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
+        ).fetchone()
+    store = await postgres_store(url, max_size=2)
+    try:
+        await store.remove_repository(repository_id, dry_run=True)  # plans and cache warm
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            counted = await store.remove_repository(repository_id, dry_run=True)
+            times.append((time.perf_counter() - started) * 1000)
+        assert counted.pull_requests == prs
+        return min(times), prs
     finally:
         await store.close()
 
@@ -231,7 +349,9 @@ COUNTED = ("backfill_chunks", "workers", "progressive_backfill_state", "pull_req
 
 async def idle_round_rows(url: str, repositories: int) -> dict[str, int]:
     """Rows each table gains in one sync round that finds nothing, over `repositories`
-    completed repositories: the store's calls a sync makes (claim, a chunk, its empty commit)."""
+    completed repositories, as a round runs now: the freshness probe claims them a hundred at
+    a time (`claim_probe`) and settles each unchanged (`settle_probe`, GitHub's count and no
+    newer PR), so no sync walk starts."""
 
     def counts() -> dict[str, int]:
         with psycopg.connect(url) as conn:
@@ -239,26 +359,85 @@ async def idle_round_rows(url: str, repositories: int) -> dict[str, int]:
 
     with psycopg.connect(url) as conn:  # every completed repository due
         conn.execute("UPDATE progressive_backfill_state SET synced_at = now() - interval '1 hour'")
+        totals = dict(conn.execute("SELECT id, total_prs FROM progressive_backfill_state"))
     before = counts()
     store = await postgres_store(url, max_size=2)
     try:
         done = 0
         while done < repositories:
-            lease = await store.claim_sync("bench-sync", older_than=timedelta(minutes=30))
-            if lease is None:
+            leases = await store.claim_probe("bench-probe", older_than=timedelta(minutes=30))
+            if not leases:
                 break
-            chunk = await store.start_sync_chunk(lease, "bench-sync")
-            assert chunk is not None
-            await store.commit_sync_chunk(chunk, [], cursor_after=None, done=True, total_prs=1)
-            done += 1
+            for lease in leases:
+                settled = await store.settle_probe(lease, None, totals[lease.backfill_state_id])
+                assert settled == "unchanged", settled
+            done += len(leases)
     finally:
         await store.close()
     after = counts()
     return {t: after[t] - before[t] for t in COUNTED}
 
 
+def read_figures(url: str, quick: bool, setting: str) -> list[dict[str, Any]]:
+    """Figures 1-3: the console's poll, its bytes, `stats --json` and `recover --dry-run`."""
+    rows: list[dict[str, Any]] = []
+    times = asyncio.run(polls(url, 10 if quick else 40))
+    p95 = sorted(times)[max(int(len(times) * 0.95) - 1, 0)]
+    rows.append(
+        figure(
+            NAME,
+            "console's whole poll: p95",
+            p95,
+            "ms",
+            "the 2 s refresh",
+            2000,
+            "p95 < 100 ms",
+            p95 < 100,
+            f"p50 {statistics.median(times):.1f} ms over {len(times)} polls; {setting}",
+        )
+    )
+    size, whole = poll_bytes(url)
+    rows.append(
+        figure(
+            NAME,
+            "bytes one poll receives, nothing changed",
+            size / 1000,
+            "KB",
+            "a whole read of the same (as `stats`)",
+            whole / 1000,
+            "< 50 KB",
+            size < 50_000,
+            setting,
+        )
+    )
+    for label, args in (
+        ("`stats --json`", ("stats", "--json")),
+        ("`recover --dry-run`", ("recover", "--dry-run", "--json")),
+    ):
+        seconds = cli_seconds(url, *args)
+        rows.append(
+            figure(
+                NAME,
+                f"{label}, process start included",
+                seconds,
+                "s",
+                "the aim",
+                1,
+                "< 1 s",
+                seconds < 1,
+                f"best of 3; {setting}",
+            )
+        )
+    return rows
+
+
 def measure(quick: bool, args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    reviews, comments, thread_every = args.children
+    kids = (
+        f"{reviews} review(s), {comments} comment(s) per PR, a review thread with a comment on "
+        f"every {thread_every}th"
+    )
     with scratch_database("bench_scale") as url:
         loaded = load(
             url,
@@ -267,73 +446,29 @@ def measure(quick: bool, args: argparse.Namespace) -> list[dict[str, Any]]:
             days=args.days,
             sync_minutes=args.sync_minutes,
         )
+        loaded["seconds"] += load_children(
+            url, reviews=reviews, comments=comments, thread_every=thread_every
+        )
+        with psycopg.connect(url) as conn:
+            loaded["bytes"] = conn.execute(
+                "SELECT pg_database_size(current_database())"
+            ).fetchone()[0]
         setting = (
-            f"{args.repositories:,} repositories, {loaded['prs']:,} PRs, {loaded['chunks']:,} "
-            f"chunk rows ({args.days} days, a sync round every {args.sync_minutes} min), "
-            f"{loaded['bytes'] / 1e9:.2f} GB, loaded in {loaded['seconds']:.0f} s"
+            f"{args.repositories:,} repositories, {loaded['prs']:,} PRs ({kids}), "
+            f"{loaded['chunks']:,} chunk rows ({args.days} days, a sync round every "
+            f"{args.sync_minutes} min), {loaded['bytes'] / 1e9:.2f} GB, loaded in "
+            f"{loaded['seconds']:.0f} s"
         )
-        times = asyncio.run(polls(url, 10 if quick else 40))
-        p95 = sorted(times)[max(int(len(times) * 0.95) - 1, 0)]
-        rows.append(
-            figure(
-                NAME,
-                "console's whole poll: p95",
-                p95,
-                "ms",
-                "the 2 s refresh",
-                2000,
-                "p95 < 100 ms",
-                p95 < 100,
-                f"p50 {statistics.median(times):.1f} ms over {len(times)} polls; {setting}",
-            )
-        )
-        size, whole = poll_bytes(url)
-        rows.append(
-            figure(
-                NAME,
-                "bytes one poll receives, nothing changed",
-                size / 1000,
-                "KB",
-                "a whole read of the same (as `stats`)",
-                whole / 1000,
-                "< 50 KB",
-                size < 50_000,
-                setting,
-            )
-        )
-        stats_s = cli_seconds(url, "stats", "--json")
-        recover_s = cli_seconds(url, "recover", "--dry-run", "--json")
-        rows.append(
-            figure(
-                NAME,
-                "`stats --json`, process start included",
-                stats_s,
-                "s",
-                "the aim",
-                1,
-                "< 1 s",
-                stats_s < 1,
-                f"best of 3; {setting}",
-            )
-        )
-        rows.append(
-            figure(
-                NAME,
-                "`recover --dry-run`, process start included",
-                recover_s,
-                "s",
-                "the aim",
-                1,
-                "< 1 s",
-                recover_s < 1,
-                f"best of 3; {setting}",
-            )
-        )
-        big = asyncio.run(commit_ms(url))
+        if not args.writes:
+            rows.extend(read_figures(url, quick, setting))
+        big, big_wal = asyncio.run(commit_ms(url))
+        removal_ms, removal_prs = asyncio.run(remove_count_ms(url))
         gained = asyncio.run(idle_round_rows(url, args.repositories))
+        pruned = asyncio.run(prune_batches(url, cleanup_days=1))
     with scratch_database("bench_scale_small") as small_url:
         load(small_url, repos=100, prs=args.commit_prs, days=1, sync_minutes=60)
-        small = asyncio.run(commit_ms(small_url))
+        load_children(small_url, reviews=reviews, comments=comments, thread_every=thread_every)
+        small, small_wal = asyncio.run(commit_ms(small_url))
     rows.append(
         figure(
             NAME,
@@ -344,7 +479,35 @@ def measure(quick: bool, args: argparse.Namespace) -> list[dict[str, Any]]:
             small,
             "<= 1.5x at 5M PRs",
             big <= 1.5 * small if loaded["prs"] >= 5_000_000 else None,
-            "3 reviews + 2 comments per PR",
+            "each PR with 3 reviews, 2 comments, a review thread of 2 comments; WAL a page "
+            f"{big_wal:,.0f} KB against {small_wal:,.0f} KB; loaded {kids}",
+        )
+    )
+    rows.append(
+        figure(
+            NAME,
+            f"`remove --dry-run` count of a {removal_prs:,}-PR repository (best of 3)",
+            removal_ms,
+            "ms",
+            "the aim",
+            1000,
+            "< 1 s, whatever the database's size",
+            removal_ms < 1000,
+            setting,
+        )
+    )
+    rows.append(
+        figure(
+            NAME,
+            "cleanup: ms per 5,000-row batch, the last ten against the first ten",
+            pruned["last"],
+            "ms",
+            "the first ten batches",
+            pruned["first"],
+            "linear in what it deletes (ratio ~1)",
+            pruned["last"] <= 1.5 * pruned["first"],
+            f"{pruned['deleted']:,} rows deleted in {pruned['batches']} batches, "
+            f"{pruned['seconds']:.1f} s (count=False, as `recover` drains)",
         )
     )
     per_day = 24 * 60 // args.sync_minutes
@@ -359,7 +522,8 @@ def measure(quick: bool, args: argparse.Namespace) -> list[dict[str, Any]]:
             0,
             "none grows with idle rounds",
             not grown,
-            f"{args.repositories:,} repositories, a round every {args.sync_minutes} min: "
+            f"{args.repositories:,} repositories probed unchanged, a round every "
+            f"{args.sync_minutes} min: "
             + (", ".join(f"{t} {n:,}" for t, n in grown.items()) or "none"),
         )
     )
@@ -374,6 +538,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=None)
     p.add_argument("--sync-minutes", type=int, default=15)
     p.add_argument("--commit-prs", type=int, default=100_000)
+    p.add_argument(
+        "--children",
+        type=lambda v: tuple(int(x) for x in v.split(",")),
+        default=(1, 1, 10),
+        metavar="R,C,T",
+        help="loaded per PR: R reviews, C comments, a review thread on every T-th (1,1,10)",
+    )
+    p.add_argument(
+        "--writes", action="store_true", help="only the write figures (4-7), not the reads"
+    )
     return p
 
 

@@ -18,6 +18,7 @@ from core.backfill.registry import (
     RepositoriesNotFound,
     add_in_batches,
     add_repositories,
+    add_routed_in_batches,
     installation_clients,
 )
 from core.backfill.runtime import Engine, open_engine
@@ -153,6 +154,17 @@ def run(args: argparse.Namespace) -> int:
             if args.from_file and (engine.credentials is None or not engine.credentials.is_app):
                 # Personal tokens see every repository: GitHub asked 100 a document.
                 return await add_in_batches(engine.store, engine.client, repos, progress)
+            if args.from_file and engine.credentials is not None:
+                # An App: routed (once per owner its installation sees whole), then each
+                # installation's repositories asked 100 a document with its own client.
+                return await add_routed_in_batches(
+                    engine.store,
+                    engine.client,
+                    repos,
+                    engine.credentials,
+                    installation_clients(engine.lanes),
+                    progress,
+                )
             return await add_each(engine, [f"{o}/{n}" for o, n in repos])
 
     results = asyncio.run(add())

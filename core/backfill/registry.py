@@ -110,6 +110,73 @@ async def add_in_batches(
     return out
 
 
+async def add_routed_in_batches(
+    store: Store,
+    client: GitHubClient,
+    repos: Sequence[tuple[str, str]],
+    credentials: Credentials,
+    clients: Mapping[int, GitHubClient],
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[tuple[str, AddResult | str]]:
+    """`add_in_batches` for a GitHub App: each repository routed to the installation that sees
+    it, then each installation's repositories asked for in documents of PROBE_BATCH = 100
+    with that installation's client, and registered with it. An App is installed at most once
+    per account, so an installation whose repository_selection is "all" sees every repository
+    of its owner: one GET /repos/{owner}/{repo}/installation routes all of them (GitHub's
+    "Get a repository installation for the authenticated app"); with "selected", each
+    repository is asked for. One no installation can see is registered with its backfill
+    failed and the reason (as `add_repositories`); one GitHub will not serve gets GitHub's
+    reason. `on_progress(done, total)` after each document."""
+    app_id = credentials.app.app_id if credentials.app is not None else None
+    whole_owner: dict[str, int] = {}  # owner (lower case) -> the installation seeing all of it
+    routed: dict[int | None, list[tuple[str, str]]] = {}
+    unseen: list[tuple[str, str, str]] = []
+    for owner, name in repos:
+        installation: int | None = whole_owner.get(owner.lower())
+        if installation is None:
+            try:
+                installation, covers_owner = await credentials.route(owner, name)
+            except NotVisible as exc:
+                unseen.append((owner, name, unreachable_reason(exc, app_id)))
+                continue
+            if covers_owner and installation is not None:
+                whole_owner[owner.lower()] = installation
+        routed.setdefault(installation, []).append((owner, name))
+
+    out: list[tuple[str, AddResult | str]] = []
+    for installation, mine in routed.items():
+        lookup = clients.get(installation, client) if installation is not None else client
+        for start in range(0, len(mine), PROBE_BATCH):
+            batch = mine[start : start + PROBE_BATCH]
+            answers = await lookup.repositories(batch)
+            for (owner, name), answer in zip(batch, answers, strict=True):
+                out.append(
+                    (
+                        f"{owner}/{name}",
+                        answer
+                        if isinstance(answer, str)
+                        else await register(store, answer, installation),
+                    )
+                )
+            if on_progress is not None:
+                on_progress(len(out), len(repos))
+    for owner, name, reason in unseen:
+        reg = await store.register_backfill(owner, name, 0)
+        failed = await store.fail_unreachable_backfill(reg.backfill_state_id, reason)
+        result = AddResult(
+            f"{reg.owner}/{reg.name}",
+            "not visible",
+            "failed" if failed else reg.status,
+            0,
+            str(reg.backfill_state_id),
+            reason=reason,
+        )
+        out.append((f"{owner}/{name}", result))
+    if unseen and on_progress is not None:
+        on_progress(len(out), len(repos))
+    return out
+
+
 async def add_repositories(
     store: Store,
     client: GitHubClient,

@@ -106,6 +106,9 @@ class Installation:
 
     id: int
     account: str  # account.login
+    # repository_selection "all": it sees every repository of its account, present and
+    # future (GitHub's "Installation" object); "selected": only those chosen.
+    all_repositories: bool = False
 
 
 @dataclass(frozen=True)
@@ -216,7 +219,11 @@ class GitHubApp:
             return None
         body = _json(response)
         try:
-            return Installation(int(body["id"]), str(body["account"]["login"]))
+            return Installation(
+                int(body["id"]),
+                str(body["account"]["login"]),
+                body.get("repository_selection") == "all",
+            )
         except (KeyError, TypeError, ValueError):
             raise TransientError(
                 f"GitHub answered GET {path} with an installation of an unexpected shape",

@@ -194,8 +194,14 @@ class Credentials:
 
         Raises NotVisible when this is an App and none of its (configured) installations can see
         the repository."""
+        return (await self.route(owner, name))[0]
+
+    async def route(self, owner: str, name: str) -> tuple[int | None, bool]:
+        """`installation_for`, and whether that installation sees every repository of `owner`
+        (its repository_selection is "all"), so the owner's other repositories need not be
+        asked for. Personal tokens: (None, True)."""
         if self.app is None:
-            return None
+            return None, True
         found = await self.app.repository_installation(owner, name)
         if found is None:
             raise NotVisible(owner, name)
@@ -206,7 +212,7 @@ class Credentials:
                 f"installation {found.id} ({found.account}) can, but GITHUB_APP_INSTALLATION_IDS "
                 "leaves it out",
             )
-        return found.id
+        return found.id, found.all_repositories
 
     def by_installation(self, installation_id: int | None) -> Credential:
         """The credential of `installation_id`; None (any) gives the first. KeyError if this

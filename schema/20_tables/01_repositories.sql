@@ -4,7 +4,7 @@
 -- engine cannot reason about.
 
 CREATE TABLE repositories (
-    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id          uuid PRIMARY KEY DEFAULT uuid_v7(),
     owner       text NOT NULL CHECK (owner ~ '^[A-Za-z0-9_][A-Za-z0-9_-]{0,38}$'),
     name        text NOT NULL CHECK (name ~ '^[A-Za-z0-9._-]{1,100}$' AND name NOT IN ('.', '..')),
     github_id   text UNIQUE,

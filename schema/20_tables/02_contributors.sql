@@ -1,5 +1,5 @@
 CREATE TABLE contributors (
-    id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id           uuid PRIMARY KEY DEFAULT uuid_v7(),
     github_id    text NOT NULL UNIQUE,
     login        text NOT NULL,
     type         text NOT NULL,

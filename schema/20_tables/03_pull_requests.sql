@@ -1,5 +1,5 @@
 CREATE TABLE pull_requests (
-    id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id             uuid PRIMARY KEY DEFAULT uuid_v7(),
     repository_id  uuid NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
     github_id      text NOT NULL UNIQUE,
     database_id    bigint,
@@ -28,7 +28,6 @@ CREATE TABLE pull_requests (
     UNIQUE (repository_id, number),
     CHECK (merged = (merged_at IS NOT NULL))
 );
-CREATE INDEX pull_requests_author_idx ON pull_requests (author_id);
 
 ALTER TABLE pull_requests ENABLE ROW LEVEL SECURITY;
 CREATE POLICY service_role_all ON pull_requests FOR ALL TO service_role

@@ -1,5 +1,5 @@
 CREATE TABLE reviews (
-    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id              uuid PRIMARY KEY DEFAULT uuid_v7(),
     pull_request_id uuid NOT NULL REFERENCES pull_requests (id) ON DELETE CASCADE,
     github_id       text NOT NULL UNIQUE,
     database_id     bigint,
@@ -12,7 +12,6 @@ CREATE TABLE reviews (
     synced_at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX reviews_pull_request_idx ON reviews (pull_request_id);
-CREATE INDEX reviews_author_idx ON reviews (author_id);
 
 ALTER TABLE reviews ENABLE ROW LEVEL SECURITY;
 CREATE POLICY service_role_all ON reviews FOR ALL TO service_role

@@ -1,5 +1,5 @@
 CREATE TABLE comments (
-    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id              uuid PRIMARY KEY DEFAULT uuid_v7(),
     pull_request_id uuid NOT NULL REFERENCES pull_requests (id) ON DELETE CASCADE,
     github_id       text NOT NULL UNIQUE,
     database_id     bigint,
@@ -11,7 +11,6 @@ CREATE TABLE comments (
     synced_at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX comments_pull_request_idx ON comments (pull_request_id);
-CREATE INDEX comments_author_idx ON comments (author_id);
 
 ALTER TABLE comments ENABLE ROW LEVEL SECURITY;
 CREATE POLICY service_role_all ON comments FOR ALL TO service_role

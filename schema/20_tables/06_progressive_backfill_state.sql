@@ -8,7 +8,7 @@ GRANT USAGE, SELECT ON SEQUENCE backfill_claim_token_seq TO service_role;
 -- chunk, claimed with the backfill's own lease and fencing token, numbered by the same
 -- counter, kept in backfill_chunks with kind = 'sync', recovered by the same recovery.
 CREATE TABLE progressive_backfill_state (
-    id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id                 uuid PRIMARY KEY DEFAULT uuid_v7(),
     repository_id      uuid NOT NULL UNIQUE REFERENCES repositories (id) ON DELETE CASCADE,
     status             text NOT NULL DEFAULT 'pending'
                        CHECK (status IN ('pending', 'active', 'paused', 'completed', 'failed')),
@@ -81,7 +81,6 @@ CREATE TABLE progressive_backfill_state (
 CREATE INDEX progressive_backfill_state_claim_idx
     ON progressive_backfill_state (last_claimed_at NULLS FIRST, created_at, id)
     WHERE status IN ('pending', 'active');
-CREATE INDEX progressive_backfill_state_updated_idx ON progressive_backfill_state (updated_at);
 CREATE INDEX progressive_backfill_state_sync_idx
     ON progressive_backfill_state (synced_at) WHERE status = 'completed';
 

@@ -1,6 +1,6 @@
 -- One page of work: a page of a backfill's history, or of a sync's walk (kind).
 CREATE TABLE backfill_chunks (
-    id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id                 uuid PRIMARY KEY DEFAULT uuid_v7(),
     backfill_state_id  uuid NOT NULL REFERENCES progressive_backfill_state (id) ON DELETE CASCADE,
     chunk_number       integer NOT NULL CHECK (chunk_number > 0),
     status             text NOT NULL DEFAULT 'processing'

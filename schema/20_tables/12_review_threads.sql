@@ -1,5 +1,5 @@
 CREATE TABLE review_threads (
-    id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id                  uuid PRIMARY KEY DEFAULT uuid_v7(),
     pull_request_id     uuid NOT NULL REFERENCES pull_requests (id) ON DELETE CASCADE,
     github_id           text NOT NULL UNIQUE,
     path                text NOT NULL DEFAULT '',

@@ -1,5 +1,5 @@
 CREATE TABLE review_comments (
-    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    id              uuid PRIMARY KEY DEFAULT uuid_v7(),
     pull_request_id uuid NOT NULL REFERENCES pull_requests (id) ON DELETE CASCADE,
     thread_id       uuid NOT NULL REFERENCES review_threads (id) ON DELETE CASCADE,
     github_id       text NOT NULL UNIQUE,
@@ -20,7 +20,6 @@ CREATE TABLE review_comments (
 CREATE INDEX review_comments_pull_request_idx ON review_comments (pull_request_id);
 CREATE INDEX review_comments_thread_idx ON review_comments (thread_id);
 CREATE INDEX review_comments_review_idx ON review_comments (review_id);
-CREATE INDEX review_comments_author_idx ON review_comments (author_id);
 
 ALTER TABLE review_comments ENABLE ROW LEVEL SECURITY;
 CREATE POLICY service_role_all ON review_comments FOR ALL TO service_role

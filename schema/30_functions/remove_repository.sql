@@ -1,7 +1,9 @@
 -- What removing a repository deletes, counted; with p_dry_run false it is deleted too, in the
 -- same transaction as the count (the cascade takes its backfill, chunks, PRs, reviews,
 -- comments and refused PRs; contributors are shared between repositories and stay).
--- `removed` is false when there was no such repository.
+-- `removed` is false when there was no such repository. Reviews and comments are counted PR
+-- by PR through their pull_request_id indexes (a LATERAL aggregate per PR), so the count
+-- costs what the repository holds, never a scan of every repository's children.
 CREATE OR REPLACE FUNCTION public.remove_repository(p_repository_id uuid, p_dry_run boolean DEFAULT true)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -25,17 +27,20 @@ BEGIN
         'chunks', (SELECT count(*) FROM backfill_chunks c
                      JOIN progressive_backfill_state s ON s.id = c.backfill_state_id
                     WHERE s.repository_id = p_repository_id),
-        'pull_requests', (SELECT count(*) FROM pull_requests p
-                           WHERE p.repository_id = p_repository_id),
-        'reviews', (SELECT count(*) FROM reviews v
-                      JOIN pull_requests p ON p.id = v.pull_request_id
-                     WHERE p.repository_id = p_repository_id),
-        'comments', (SELECT count(*) FROM comments m
-                       JOIN pull_requests p ON p.id = m.pull_request_id
-                      WHERE p.repository_id = p_repository_id),
+        'pull_requests', d.pull_requests,
+        'reviews', d.reviews,
+        'comments', d.comments,
         'failures', (SELECT count(*) FROM pull_request_failures f
                       WHERE f.repository_id = p_repository_id))
-      INTO v_counts;
+      INTO v_counts
+      FROM (SELECT count(*) AS pull_requests, coalesce(sum(v.n), 0) AS reviews,
+                   coalesce(sum(m.n), 0) AS comments
+              FROM pull_requests p
+             CROSS JOIN LATERAL (SELECT count(*) AS n FROM reviews v
+                                  WHERE v.pull_request_id = p.id) v
+             CROSS JOIN LATERAL (SELECT count(*) AS n FROM comments m
+                                  WHERE m.pull_request_id = p.id) m
+             WHERE p.repository_id = p_repository_id) d;
     IF NOT p_dry_run THEN
         DELETE FROM repositories WHERE id = p_repository_id;
     END IF;

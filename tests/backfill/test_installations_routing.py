@@ -12,7 +12,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
-from core.backfill.registry import add_repositories, installation_clients
+from core.backfill.registry import (
+    add_repositories,
+    add_routed_in_batches,
+    installation_clients,
+)
 from core.backfill.runtime import Engine, open_engine
 from core.backfill.worker import Worker, WorkerOptions
 from core.config import Settings, load_settings
@@ -186,3 +190,46 @@ async def test_a_probe_goes_out_per_installation_with_its_own_repositories(
             "fresh_as_of >= sync_requested_at FROM progressive_backfill_state"
         ).fetchall()
     assert rows == [(1, 0, None, None, True)] * 4
+
+
+async def test_a_list_is_routed_once_per_owner_and_counted_a_hundred_a_query(
+    database_url: str, key: rsa.RSAPrivateKey
+) -> None:
+    """`add --from FILE` with an App: an installation whose repository_selection is "all" sees
+    its whole account, so one routing request serves every repository of that owner (not one
+    each), and each installation's repositories are counted 100 a document with its own
+    client. One no installation sees is registered failed with the reason; one missing on
+    GitHub is named, not added."""
+    octo = [f"octo/r{i:03}" for i in range(150)]
+    acme = [f"acme/s{i:02}" for i in range(60)]
+    sim = app_simulator(key, [f"{n}:3" for n in [*octo, *acme]], limit=5000)
+    listed = [*octo[:70], "octo/gone", *acme, *octo[70:], "nobody/c"]
+    async with open_engine(app_settings(database_url, key), transport=sim.transport()) as engine:
+        assert engine.credentials is not None and engine.credentials.app is not None
+        seen: list[tuple[int, int]] = []
+        before = engine.credentials.app.requests_sent  # the installations listed at start
+        results = await add_routed_in_batches(
+            engine.store,
+            engine.client,
+            [tuple(n.split("/")) for n in listed],  # type: ignore[misc]
+            engine.credentials,
+            installation_clients(engine.lanes),
+            lambda done, total: seen.append((done, total)),
+        )
+        routing = engine.credentials.app.requests_sent - before
+    outcome = dict(results)
+    assert outcome["octo/gone"] == "not found on GitHub (or not visible to the credentials in use)"
+    assert seen[-1] == (len(listed), len(listed))
+    # octo, acme and nobody asked once each (not 212 times); then the two installations'
+    # tokens.
+    assert routing <= 3 + 2, routing
+    stats = sim.stats()
+    assert stats["installations"]["1"]["points_used"] <= 4  # 151 repositories: 2 documents
+    assert stats["installations"]["2"]["points_used"] <= 2  # 60: 1 document
+    found = states(database_url)
+    assert {n: found[n][:3] for n in octo} == {n: ("pending", 1, 0) for n in octo}
+    assert {n: found[n][:3] for n in acme} == {n: ("pending", 2, 0) for n in acme}
+    assert "octo/gone" not in found
+    status, installation, _, error = found["nobody/c"]
+    assert (status, installation) == ("failed", None)
+    assert error is not None and f"no installation of GitHub App {APP_ID} can see nobody/c" in error

@@ -3,7 +3,8 @@
 `schema/` holds what all of `migrations/` produce, in one place: roles, tables (columns,
 constraints, indexes, grants, row-level security), one file per SQL function, triggers.
 `load` runs its files in path order (numbered folders and table files; functions need no
-order, their bodies are checked when called, as pg_dump loads them) in one transaction.
+order, their bodies are checked when called, as pg_dump loads them; those a column default
+calls are in 15_key_functions/, before the tables) in one transaction.
 
 Run as a module, it writes functions' current definitions from a migrated database into
 their files, keeping each file's leading comments (a new file takes the comments above the
@@ -31,6 +32,9 @@ from psycopg.conninfo import make_conninfo
 from core.store import migrations
 
 FUNCTIONS = "30_functions"
+# Functions the tables' column defaults call (uuid_v7): a default is parsed when its table is
+# created, so these are loaded before 20_tables/.
+KEY_FUNCTIONS = "15_key_functions"
 
 # A pointer at a document that is not in the repository, e.g. "(issue 17, DESIGN.md §9)".
 _POINTER = re.compile(r"issue \d+|DESIGN\.md|§", re.IGNORECASE)
@@ -136,7 +140,10 @@ def migration_comment(name: str, migrations_dir: Path | None = None) -> tuple[st
 
 def write(conn: psycopg.Connection, name: str, directory: Path | None = None) -> Path | None:
     """Write `name`'s current definition into its schema file; its path if that changed it."""
-    path = (directory or schema_dir()) / FUNCTIONS / f"{name}.sql"
+    directory = directory or schema_dir()
+    path = directory / FUNCTIONS / f"{name}.sql"
+    if (directory / KEY_FUNCTIONS / f"{name}.sql").exists():
+        path = directory / KEY_FUNCTIONS / f"{name}.sql"
     text = header(path, name) + definition(conn, name)
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return None
