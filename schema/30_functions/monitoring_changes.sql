@@ -19,33 +19,35 @@ CREATE OR REPLACE FUNCTION public.monitoring_changes(p_rate_window interval DEFA
  SET search_path TO 'public', 'pg_temp'
  SET jit TO 'off'
 AS $function$
-    WITH progress AS (
-        SELECT r.value - 'observed_at' AS row
+    WITH progress_h AS MATERIALIZED (
+        SELECT r.value - 'observed_at' AS row,
+               left(md5((r.value - 'observed_at')::text), 16) AS h
           FROM jsonb_array_elements(backfill_progress_snapshot(p_rate_window)) r
-    ), freshness AS (
-        SELECT r.value - 'observed_at' - 'lag_seconds' AS row
+    ), freshness_h AS MATERIALIZED (
+        SELECT r.value - 'observed_at' - 'lag_seconds' AS row,
+               left(md5((r.value - 'observed_at' - 'lag_seconds')::text), 16) AS h
           FROM jsonb_array_elements(sync_freshness_snapshot()) r
-    ), progress_h AS (
-        SELECT row, left(md5(row::text), 16) AS h FROM progress
-    ), freshness_h AS (
-        SELECT row, left(md5(row::text), 16) AS h FROM freshness
+    ), known_p AS MATERIALIZED (
+        SELECT DISTINCT k AS h FROM unnest(p_known_progress) k
+    ), known_f AS MATERIALIZED (
+        SELECT DISTINCT k AS h FROM unnest(p_known_freshness) k
     )
     SELECT jsonb_build_object(
         'observed_at', now(),
         'progress', (SELECT coalesce(jsonb_agg(p.row || jsonb_build_object('h', p.h)),
                                      '[]'::jsonb)
-                       FROM progress_h p
-                      WHERE NOT p.h = ANY (coalesce(p_known_progress, '{}'))),
-        'progress_gone', (SELECT coalesce(jsonb_agg(k), '[]'::jsonb)
-                            FROM unnest(p_known_progress) k
-                           WHERE NOT EXISTS (SELECT 1 FROM progress_h p WHERE p.h = k)),
+                       FROM progress_h p LEFT JOIN known_p k ON k.h = p.h
+                      WHERE k.h IS NULL),
+        'progress_gone', (SELECT coalesce(jsonb_agg(k.h), '[]'::jsonb)
+                            FROM known_p k LEFT JOIN progress_h p ON p.h = k.h
+                           WHERE p.h IS NULL),
         'freshness', (SELECT coalesce(jsonb_agg(f.row || jsonb_build_object('h', f.h)),
                                       '[]'::jsonb)
-                        FROM freshness_h f
-                       WHERE NOT f.h = ANY (coalesce(p_known_freshness, '{}'))),
-        'freshness_gone', (SELECT coalesce(jsonb_agg(k), '[]'::jsonb)
-                             FROM unnest(p_known_freshness) k
-                            WHERE NOT EXISTS (SELECT 1 FROM freshness_h f WHERE f.h = k)));
+                        FROM freshness_h f LEFT JOIN known_f k ON k.h = f.h
+                       WHERE k.h IS NULL),
+        'freshness_gone', (SELECT coalesce(jsonb_agg(k.h), '[]'::jsonb)
+                             FROM known_f k LEFT JOIN freshness_h f ON f.h = k.h
+                            WHERE f.h IS NULL));
 $function$;
 
 REVOKE ALL ON FUNCTION monitoring_changes(interval,text[],text[]) FROM PUBLIC, anon, authenticated;
