@@ -9,8 +9,10 @@ import asyncio
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
+
+from pydantic import BaseModel
 
 from core.store.models import (
     BackfillProgress,
@@ -23,6 +25,8 @@ from core.store.models import (
     WorkerRecord,
 )
 from core.store.store import Store
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def server_time_metrics(record: RateLimitRecord) -> dict[str, Any] | None:
@@ -242,9 +246,22 @@ class PollCache:
         return progress, freshness
 
 
+def restamped(model: M, **changes: Any) -> M:
+    """`model.model_copy(update=changes)` for already validated values, at a tenth of its
+    cost: 2,000 held rows are stamped with the time of every poll, and model_copy took
+    ~25 ms of it at 1,000 repositories. A shallow copy, like model_copy: the same fields set,
+    no extra or private attributes (these snapshot models have none)."""
+    new = model.__class__.__new__(model.__class__)
+    object.__setattr__(new, "__dict__", {**model.__dict__, **changes})
+    object.__setattr__(new, "__pydantic_fields_set__", model.__pydantic_fields_set__)
+    object.__setattr__(new, "__pydantic_extra__", None)
+    object.__setattr__(new, "__pydantic_private__", None)
+    return new
+
+
 def _observed(p: BackfillProgress, observed: datetime) -> BackfillProgress:
     """A held row as of this poll (the one field that moves with the clock alone)."""
-    return p if p.observed_at == observed else p.model_copy(update={"observed_at": observed})
+    return p if p.observed_at == observed else restamped(p, observed_at=observed)
 
 
 def _fresh(f: Freshness, observed: datetime) -> Freshness:
@@ -253,7 +270,7 @@ def _fresh(f: Freshness, observed: datetime) -> Freshness:
     lag = None
     if f.fresh_as_of is not None:
         lag = max(0, math.floor((observed - f.fresh_as_of).total_seconds()))
-    return f.model_copy(update={"observed_at": observed, "lag_seconds": lag})
+    return restamped(f, observed_at=observed, lag_seconds=lag)
 
 
 async def collect_stats(
