@@ -11,7 +11,8 @@ of the backfills completed and 5% still active; N PRs spread evenly, each with R
 C comments, every T-th with a review thread of one comment (--children, default 1,1,10: the
 children's indexes at the loaded size; 3,2 as the page below is slower to load). Then:
 
-1. the console's whole poll (`collect_stats`, what each refresh reads), p50/p95 over polls;
+1. the console's whole poll (`collect_stats` with a `PollCache`, what each refresh reads),
+   p50/p95 over polls, and the same read whole (no cache: every row sent and validated);
 2. the bytes one poll receives with nothing changed (the text of every value it reads);
 3. `stats --json` and `recover --dry-run`, each the CLI as a user runs it (process start
    included);
@@ -50,8 +51,8 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.support import figure, print_figures, scratch_database
-from core.monitoring import collect_stats
-from core.store import postgres_store
+from core.monitoring import PollCache, collect_stats
+from core.store import migrations, postgres_store
 from tests.support.store_rows import pull_request
 
 NAME = "scale (issue 29)"
@@ -214,14 +215,17 @@ def poll_bytes(url: str) -> tuple[int, int]:
         return size(rest) + delta, size(rest) + size(whole)
 
 
-async def polls(url: str, count: int) -> list[float]:
+async def polls(url: str, count: int, *, cached: bool = True) -> list[float]:
+    """Milliseconds of `count` polls. `cached`: as the console polls (its PollCache: only the
+    rows that changed are sent and validated); else a whole read of the same (as `stats`)."""
     store = await postgres_store(url, max_size=6)
     try:
-        await collect_stats(store)  # connections made, plans warm
+        cache = PollCache() if cached else None
+        await collect_stats(store, cache=cache)  # connections made, plans warm, rows held
         times = []
         for _ in range(count):
             started = time.perf_counter()
-            await collect_stats(store)
+            await collect_stats(store, cache=cache)
             times.append((time.perf_counter() - started) * 1000)
         return times
     finally:
@@ -229,7 +233,23 @@ async def polls(url: str, count: int) -> list[float]:
 
 
 def cli_seconds(url: str, *args: str, runs: int = 3) -> float:
-    """The best of `runs` wall times of the CLI as a user runs it."""
+    """The best of `runs` wall times of the CLI as a user runs it.
+
+    The CLI reads the migrations in the tree when it starts; the database has those the tree
+    held when the load began, up to ~40 minutes earlier at six months. A migration added in
+    between (a merge, another helper's commit in a shared tree) makes every command refuse
+    with "the database schema is behind", exit 1: that was the six-month `stats --json` exit
+    1 of the first run, not a fault of six months of history. Said so here, not measured."""
+    with psycopg.connect(url) as conn:
+        behind = migrations.pending(conn)
+    if behind:
+        names = ", ".join(m.name for m in behind)
+        print(
+            f"{' '.join(args)} not measured: the tree gained {len(behind)} migration(s) "
+            f"after the load began ({names})",
+            file=sys.stderr,
+        )
+        return float("inf")
     env = {**os.environ, "DATABASE_URL": url}
     env.pop("SUPABASE_URL", None)
     best = float("inf")
@@ -381,21 +401,25 @@ async def idle_round_rows(url: str, repositories: int) -> dict[str, int]:
 def read_figures(url: str, quick: bool, setting: str) -> list[dict[str, Any]]:
     """Figures 1-3: the console's poll, its bytes, `stats --json` and `recover --dry-run`."""
     rows: list[dict[str, Any]] = []
-    times = asyncio.run(polls(url, 10 if quick else 40))
-    p95 = sorted(times)[max(int(len(times) * 0.95) - 1, 0)]
-    rows.append(
-        figure(
-            NAME,
-            "console's whole poll: p95",
-            p95,
-            "ms",
-            "the 2 s refresh",
-            2000,
-            "p95 < 100 ms",
-            p95 < 100,
-            f"p50 {statistics.median(times):.1f} ms over {len(times)} polls; {setting}",
+    for label, cached in (
+        ("console's whole poll (as the console polls, its PollCache): p95", True),
+        ("the same read whole, every row sent and validated (as `stats`): p95", False),
+    ):
+        times = asyncio.run(polls(url, 10 if quick else 40, cached=cached))
+        p95 = sorted(times)[max(int(len(times) * 0.95) - 1, 0)]
+        rows.append(
+            figure(
+                NAME,
+                label,
+                p95,
+                "ms",
+                "the 2 s refresh",
+                2000,
+                "p95 < 100 ms",
+                p95 < 100,
+                f"p50 {statistics.median(times):.1f} ms over {len(times)} polls; {setting}",
+            )
         )
-    )
     size, whole = poll_bytes(url)
     rows.append(
         figure(

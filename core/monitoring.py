@@ -9,8 +9,10 @@ import asyncio
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
+
+from pydantic import BaseModel
 
 from core.store.models import (
     BackfillProgress,
@@ -23,6 +25,8 @@ from core.store.models import (
     WorkerRecord,
 )
 from core.store.store import Store
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def server_time_metrics(record: RateLimitRecord) -> dict[str, Any] | None:
@@ -201,12 +205,14 @@ class PollCache:
     """The progress and freshness rows a poller already holds, keyed by the digest
     `monitoring_changes` gives each: every poll asks only for rows it does not hold, and
     merges the answer into whole lists of the shapes `backfill_progress` and `freshness`
-    return (the same rows, in the same order). One per poller; its reads take turns, so an
-    older answer is never merged over a newer one."""
+    return (the same rows, in the same order). Each row is validated once, when it arrives;
+    a poll with nothing changed only stamps the held rows with its observation time (at
+    1,000 repositories, validating 2,000 rows again was ~30 ms of every poll). One per
+    poller; its reads take turns, so an older answer is never merged over a newer one."""
 
     def __init__(self) -> None:
-        self.progress: dict[str, dict[str, Any]] = {}
-        self.freshness: dict[str, dict[str, Any]] = {}
+        self.progress: dict[str, BackfillProgress] = {}
+        self.freshness: dict[str, Freshness] = {}
         self._turn = asyncio.Lock()
 
     async def read(self, store: Store) -> tuple[list[BackfillProgress], list[Freshness]]:
@@ -216,34 +222,55 @@ class PollCache:
     async def _read(self, store: Store) -> tuple[list[BackfillProgress], list[Freshness]]:
         answer = await store.monitoring_changes(list(self.progress), list(self.freshness))
         observed = datetime.fromisoformat(answer["observed_at"])
-        for held, key in ((self.progress, "progress"), (self.freshness, "freshness")):
-            for gone in answer[f"{key}_gone"]:
-                held.pop(gone, None)
-            for row in answer[key]:
-                held[row.pop("h")] = row
+        for gone in answer["progress_gone"]:
+            self.progress.pop(gone, None)
+        for gone in answer["freshness_gone"]:
+            self.freshness.pop(gone, None)
+        for row in answer["progress"]:
+            h = row.pop("h")
+            self.progress[h] = BackfillProgress.model_validate({**row, "observed_at": observed})
+        for row in answer["freshness"]:
+            h = row.pop("h")
+            self.freshness[h] = Freshness.model_validate(
+                {**row, "observed_at": observed, "lag_seconds": None}
+            )
         progress = sorted(
-            (
-                BackfillProgress.model_validate({**row, "observed_at": observed})
-                for row in self.progress.values()
-            ),
+            (_observed(p, observed) for p in self.progress.values()),
             key=lambda p: (p.created_at, p.repository),
         )
         place = {p.backfill_state_id: i for i, p in enumerate(progress)}
         freshness = sorted(
-            (_fresh(row, observed) for row in self.freshness.values()),
+            (_fresh(f, observed) for f in self.freshness.values()),
             key=lambda f: place.get(f.backfill_state_id, len(place)),
         )
         return progress, freshness
 
 
-def _fresh(row: dict[str, Any], observed: datetime) -> Freshness:
-    """A freshness row with the lag sync_freshness_snapshot gives: whole seconds since
-    fresh_as_of, at least 0; None while there is no fresh_as_of."""
-    f = Freshness.model_validate({**row, "observed_at": observed, "lag_seconds": None})
-    if f.fresh_as_of is None:
-        return f
-    lag = max(0, math.floor((observed - f.fresh_as_of).total_seconds()))
-    return f.model_copy(update={"lag_seconds": lag})
+def restamped(model: M, **changes: Any) -> M:
+    """`model.model_copy(update=changes)` for already validated values, at a tenth of its
+    cost: 2,000 held rows are stamped with the time of every poll, and model_copy took
+    ~25 ms of it at 1,000 repositories. A shallow copy, like model_copy: the same fields set,
+    no extra or private attributes (these snapshot models have none)."""
+    new = model.__class__.__new__(model.__class__)
+    object.__setattr__(new, "__dict__", {**model.__dict__, **changes})
+    object.__setattr__(new, "__pydantic_fields_set__", model.__pydantic_fields_set__)
+    object.__setattr__(new, "__pydantic_extra__", None)
+    object.__setattr__(new, "__pydantic_private__", None)
+    return new
+
+
+def _observed(p: BackfillProgress, observed: datetime) -> BackfillProgress:
+    """A held row as of this poll (the one field that moves with the clock alone)."""
+    return p if p.observed_at == observed else restamped(p, observed_at=observed)
+
+
+def _fresh(f: Freshness, observed: datetime) -> Freshness:
+    """A held freshness row as of `observed`, with the lag sync_freshness_snapshot gives:
+    whole seconds since fresh_as_of, at least 0; None while there is no fresh_as_of."""
+    lag = None
+    if f.fresh_as_of is not None:
+        lag = max(0, math.floor((observed - f.fresh_as_of).total_seconds()))
+    return restamped(f, observed_at=observed, lag_seconds=lag)
 
 
 async def collect_stats(

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-import httpx
-
 from core.storable import storable_text
 
 
@@ -309,6 +307,10 @@ def _first_line(error: dict[str, Any]) -> str:
 
 
 def _decide_exception(error: BaseException) -> Outcome:
+    # httpx is imported here, not with the module: every command's exit statuses read
+    # core.github.errors, which needs this module, and httpx costs `stats` ~0.15 s of start.
+    import httpx
+
     if isinstance(error, AnswerTooLarge):
         return Outcome(Action.SHRINK, f"answer too large ({error}); smaller page")
     if isinstance(error, AnswerDeadline | httpx.TimeoutException | TimeoutError):

@@ -40,6 +40,10 @@ CREATE INDEX backfill_chunks_open_idx ON backfill_chunks (backfill_state_id)
     INCLUDE (status, kind) WHERE status <> 'completed';
 CREATE INDEX backfill_chunks_backfill_started_idx ON backfill_chunks (started_at)
     INCLUDE (status, backfill_state_id, claim_token) WHERE kind = 'backfill';
+-- The chunks being worked on, a set as small as the workers running (failed chunks, which
+-- stay until the cleanup, are not in it): processing counts and the "syncing" flag.
+CREATE INDEX backfill_chunks_processing_idx ON backfill_chunks (backfill_state_id)
+    INCLUDE (kind, started_at, claim_token) WHERE status = 'processing';
 
 ALTER TABLE backfill_chunks ENABLE ROW LEVEL SECURITY;
 CREATE POLICY service_role_all ON backfill_chunks FOR ALL TO service_role

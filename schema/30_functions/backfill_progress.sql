@@ -21,12 +21,10 @@ BEGIN
           FROM backfill_chunks c
          WHERE c.status = 'completed' AND c.completed_at > v_since
          GROUP BY c.backfill_state_id
-    ), open_chunks AS (
-        SELECT c.backfill_state_id,
-               count(*) FILTER (WHERE c.status = 'processing') AS processing,
-               count(*) FILTER (WHERE c.status = 'failed') AS failed
+    ), processing AS (
+        SELECT c.backfill_state_id, count(*) AS n
           FROM backfill_chunks c
-         WHERE c.status <> 'completed'
+         WHERE c.status = 'processing'
          GROUP BY c.backfill_state_id
     ), rated AS (
         SELECT s.*, r.owner || '/' || r.name AS repository,
@@ -46,12 +44,13 @@ BEGIN
            CASE WHEN x.status = 'completed' THEN 0::numeric
                 WHEN x.rate > 0 AND x.total_prs IS NOT NULL
                 THEN round(greatest(x.total_prs - x.processed_prs, 0) / x.rate * 60) END,
-           x.last_chunk_number, coalesce(o.processing, 0), coalesce(o.failed, 0),
+           x.last_chunk_number, coalesce(o.n, 0), coalesce(f.failed, 0)::bigint,
            x.leased_by, x.lease_expires_at, x.waiting_until, x.cooldown_until, x.last_error,
            x.error_count, x.created_at, x.updated_at, x.started_at, x.completed_at, v_now,
            x.progressed_at
       FROM rated x
-      LEFT JOIN open_chunks o ON o.backfill_state_id = x.id
+      LEFT JOIN processing o ON o.backfill_state_id = x.id
+      LEFT JOIN chunk_failure_counts f ON f.backfill_state_id = x.id
      ORDER BY x.created_at, x.repository;
 END;
 $function$;

@@ -32,8 +32,7 @@ AS $function$
       JOIN repositories r ON r.id = s.repository_id
       LEFT JOIN (SELECT DISTINCT c.backfill_state_id
                    FROM backfill_chunks c
-                  WHERE c.status <> 'completed' AND c.status = 'processing'
-                    AND c.kind = 'sync') o
+                  WHERE c.status = 'processing' AND c.kind = 'sync') o
         ON o.backfill_state_id = s.id;
 $function$;
 

@@ -71,3 +71,36 @@ async def test_stats_repo_rejects_unknown_and_malformed_names(store: Store, db, 
     )
     malformed = await cli(cli_env, "stats", "--repo", "not-a-repo")
     assert malformed.code == 2 and "expected OWNER/NAME" in malformed.err
+
+
+def test_a_held_row_restamped_equals_its_model_copy() -> None:
+    """The poll's cheap copy of a held row is what model_copy makes: equal values, the same
+    fields set, the original unchanged (frozen models)."""
+    from datetime import UTC, datetime, timedelta
+    from uuid import uuid4
+
+    from core.monitoring import restamped
+    from core.store.models import Freshness
+
+    then = datetime(2026, 1, 1, tzinfo=UTC)
+    row = Freshness.model_validate(
+        {
+            "backfill_state_id": uuid4(),
+            "repository": "octo/a",
+            "status": "completed",
+            "watermark": None,
+            "synced_at": then,
+            "fresh_as_of": then,
+            "lag_seconds": None,
+            "syncing": False,
+            "sync_requested_at": None,
+            "syncs": 3,
+            "observed_at": then,
+        }
+    )
+    later = then + timedelta(minutes=5)
+    copy = restamped(row, observed_at=later, lag_seconds=300)
+    assert copy == row.model_copy(update={"observed_at": later, "lag_seconds": 300})
+    assert copy.model_fields_set == row.model_fields_set
+    assert copy.model_dump() == {**row.model_dump(), "observed_at": later, "lag_seconds": 300}
+    assert (row.observed_at, row.lag_seconds) == (then, None)

@@ -5,6 +5,7 @@ only the workers heard from recently. Each is planned with its real window and w
 from __future__ import annotations
 
 from core.monitoring import PollCache, collect_stats
+from core.recovery import recover
 from core.store import Store
 
 MONITORING = (
@@ -197,3 +198,53 @@ def test_the_size_is_read_by_service_role_only_with_its_owners_rights(db) -> Non
     }
     db.execute("SET ROLE service_role")
     assert db.execute("SELECT database_size() AS s").fetchone()["s"]["database_bytes"] > 0
+
+
+async def test_failed_counts_follow_every_way_a_chunk_fails_or_goes(store: Store, db) -> None:
+    """The poll reads each backfill's failed chunks from chunk_failure_counts, kept by
+    triggers: failing (fail_chunk, a row inserted failed), stuck chunks failed by recovery,
+    a failed chunk moved back, the cleanup's deletes and a removal all leave it equal to the
+    chunks that are failed."""
+    alpha = await store.register_backfill("octo", "alpha", 1000)
+    beta = await store.register_backfill("octo", "beta", 1000)
+    lease = await store.claim_backfill("w", only=[alpha.backfill_state_id], lease_seconds=1)
+    assert lease is not None
+    for _ in range(3):
+        started = await store.start_chunk(lease, "w")
+        assert started is not None and await store.fail_chunk(started, "boom")
+    stuck = await store.start_chunk(lease, "w")  # its lease runs out: recovery fails it
+    assert stuck is not None
+    db.execute(
+        "UPDATE backfill_chunks SET started_at = now() - interval '2 hours' WHERE id = %s",
+        (stuck.id,),
+    )
+    db.execute(
+        "UPDATE progressive_backfill_state SET lease_expires_at = now() - interval '1 hour' "
+        "WHERE id = %s",
+        (alpha.backfill_state_id,),
+    )
+    chunk(db, beta.backfill_state_id, 1, "failed", "40 days")  # the cleanup deletes it
+    chunk(db, beta.backfill_state_id, 2, "failed", "1 day")
+    chunk(db, beta.backfill_state_id, 3, "completed", "1 day")
+    await recover(store, stuck_minutes=30, cleanup_days=30, dry_run=False)
+    db.execute(  # one failed chunk of alpha counted as done after all
+        "UPDATE backfill_chunks SET status = 'completed', completed_at = now(), "
+        "failed_at = NULL WHERE id = (SELECT id FROM backfill_chunks WHERE status = 'failed' "
+        "AND backfill_state_id = %s ORDER BY chunk_number LIMIT 1)",
+        (alpha.backfill_state_id,),
+    )
+
+    actual = {
+        r["backfill_state_id"]: r["n"]
+        for r in db.execute(
+            "SELECT backfill_state_id, count(*) AS n FROM backfill_chunks "
+            "WHERE status = 'failed' GROUP BY backfill_state_id"
+        ).fetchall()
+    }
+    assert actual == {alpha.backfill_state_id: 3, beta.backfill_state_id: 1}
+    shown = {p.backfill_state_id: p.chunks_failed for p in await store.backfill_progress()}
+    assert shown == actual
+
+    await store.remove_repository(alpha.repository_id, dry_run=False)
+    counted = db.execute("SELECT backfill_state_id, failed FROM chunk_failure_counts")
+    assert {r["backfill_state_id"]: r["failed"] for r in counted} == {beta.backfill_state_id: 1}
