@@ -72,7 +72,12 @@ async def _refreshes(count: int, *, change: bool) -> tuple[list[float], list[flo
             view = build_view(report, previous, NOW, shown=app.view)
             built = time.perf_counter()
             app.apply_view(view)
-            app.screen._on_timer_update()  # the frame update Textual runs on its next tick
+            # The frame Textual draws on its next tick, drawn now so it is timed (a widget's
+            # refresh reaches the screen only at its next idle, after the timer stopped): what
+            # each widget marked for redrawing, as the screen's update does.
+            screen = app.screen
+            screen._compositor.update_widgets(set(screen.walk_children(with_self=True)))
+            screen._compositor.render_update()
             done = time.perf_counter()
             await pilot.pause()
             previous = report

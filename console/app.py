@@ -301,7 +301,7 @@ class BackfillConsole(App[None]):
             if shown is None or view.summary != shown.summary:
                 self.query_one("#summary", Static).update(view.summary)
             repositories = self.query_one("#repositories", KeyedTable)
-            repositories.apply(view.repositories)
+            repositories.apply(view.repositories, view.widest)
             repositories.order(view.order)
             if shown is None:  # the first rows: the cursor on the top one, attention's first
                 repositories.move_cursor(row=0, animate=False)
@@ -415,7 +415,7 @@ class BackfillConsole(App[None]):
             sort=self.sort_by,
             state=self.state_filter,
         )
-        table.apply(view.repositories)
+        table.apply(view.repositories, view.widest)
         table.order(view.order)
         table.move_cursor(row=0, animate=False)
         self.query_one("#summary", Static).update(view.summary)
@@ -426,6 +426,8 @@ class BackfillConsole(App[None]):
                 repositories=view.repositories,
                 inputs=view.inputs,
                 order=view.order,
+                widths=view.widths,
+                widest=view.widest,
             )
 
     def action_state_filter(self) -> None:

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from rich.text import Text
 
+from console.columns import widest_cells, width_of
 from console.panels.budget import BudgetView, budget_view
 from console.panels.chunks import chunk_summary
 from console.panels.events import events_between
@@ -35,7 +36,9 @@ class View:
 
     `inputs` holds what each repository row was built from (`row_inputs`): the next
     `build_view` reuses the very cell tuples of rows whose inputs did not change, and the
-    table skips a row whose cells are the ones it shows."""
+    table skips a row whose cells are the ones it shows. `widths`: each row's cells'
+    `width_of`, and `widest` each column's widest over the rows, measured here, off the UI
+    thread, so the table lays its columns out without measuring a thousand rows."""
 
     observed_at: datetime
     repositories: dict[str, tuple[Text | str, ...]]
@@ -46,6 +49,8 @@ class View:
     events: list[Text] = field(default_factory=list)
     order: list[str] = field(default_factory=list)  # repository row keys, sorted
     inputs: dict[str, tuple[object, ...]] = field(default_factory=dict, compare=False)
+    widths: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)
+    widest: tuple[int, ...] = field(default=(), compare=False)
 
 
 def build_view(
@@ -77,8 +82,10 @@ def build_view(
     }
     old_rows = shown.repositories if shown is not None else {}
     old_inputs = shown.inputs if shown is not None else {}
+    old_widths = shown.widths if shown is not None else {}
     repositories: dict[str, tuple[Text | str, ...]] = {}
     inputs: dict[str, tuple[object, ...]] = {}
+    widths: dict[str, tuple[int, ...]] = {}
     for p in report.progress:
         if wanted not in p.repository.lower():
             continue
@@ -89,10 +96,13 @@ def build_view(
         f = fresh.get(p.backfill_state_id)
         made_of = row_inputs(p, f, standings[p.backfill_state_id], its_state)
         cells = old_rows.get(key)
-        if cells is None or old_inputs.get(key) != made_of:
+        measured = old_widths.get(key)
+        if cells is None or measured is None or old_inputs.get(key) != made_of:
             cells = repository_cells(p, f, its_state)
+            measured = tuple(map(width_of, cells))
         repositories[key] = cells
         inputs[key] = made_of
+        widths[key] = measured
     return View(
         observed_at=observed,
         repositories=repositories,
@@ -103,4 +113,6 @@ def build_view(
         events=events_between(previous, report, now, standings),
         order=sort_order(report.progress, sort, states),
         inputs=inputs,
+        widths=widths,
+        widest=widest_cells(widths.values()),
     )
