@@ -6,7 +6,7 @@ these, and each panel declares its own columns as `ColumnSpec`s.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.cells import cell_len
@@ -57,11 +57,6 @@ def width_of(cell: Text | str) -> int:
     a thousand rows' cells mostly are)."""
     text = cell if isinstance(cell, str) else cell.plain
     return len(text) if text.isascii() else cell_len(text)
-
-
-def widest_cells(rows: Iterable[Sequence[int]]) -> tuple[int, ...]:
-    """Each column's widest cell over `rows` (each row's `width_of` its cells); () for none."""
-    return tuple(map(max, zip(*rows, strict=True)))
 
 
 def fit(cell: Text, width: int) -> Text:

@@ -9,8 +9,10 @@ import asyncio
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
+
+from pydantic import BaseModel
 
 from core.store.models import (
     BackfillProgress,
@@ -202,11 +204,16 @@ class PollCache:
     `monitoring_changes` gives each: every poll asks only for rows it does not hold, and
     merges the answer into whole lists of the shapes `backfill_progress` and `freshness`
     return (the same rows, in the same order). One per poller; its reads take turns, so an
-    older answer is never merged over a newer one."""
+    older answer is never merged over a newer one.
+
+    A row is validated once, when it arrives; each poll then only gives the rows it holds
+    the poll's `observed_at` (and the freshness rows their lag), which is what an idle
+    console's poll of a thousand backfills costs instead of validating them all again."""
 
     def __init__(self) -> None:
-        self.progress: dict[str, dict[str, Any]] = {}
-        self.freshness: dict[str, dict[str, Any]] = {}
+        self.progress: dict[str, BackfillProgress] = {}
+        self.freshness: dict[str, Freshness] = {}
+        self._order: list[str] = []  # progress digests in the order rows are returned
         self._turn = asyncio.Lock()
 
     async def read(self, store: Store) -> tuple[list[BackfillProgress], list[Freshness]]:
@@ -216,34 +223,61 @@ class PollCache:
     async def _read(self, store: Store) -> tuple[list[BackfillProgress], list[Freshness]]:
         answer = await store.monitoring_changes(list(self.progress), list(self.freshness))
         observed = datetime.fromisoformat(answer["observed_at"])
-        for held, key in ((self.progress, "progress"), (self.freshness, "freshness")):
-            for gone in answer[f"{key}_gone"]:
-                held.pop(gone, None)
-            for row in answer[key]:
-                held[row.pop("h")] = row
-        progress = sorted(
-            (
-                BackfillProgress.model_validate({**row, "observed_at": observed})
-                for row in self.progress.values()
-            ),
-            key=lambda p: (p.created_at, p.repository),
-        )
+        for gone in answer["progress_gone"]:
+            self.progress.pop(gone, None)
+        for gone in answer["freshness_gone"]:
+            self.freshness.pop(gone, None)
+        for row in answer["progress"]:
+            digest = row.pop("h")
+            self.progress[digest] = BackfillProgress.model_validate(
+                {**row, "observed_at": observed}
+            )
+        for row in answer["freshness"]:
+            digest = row.pop("h")
+            self.freshness[digest] = Freshness.model_validate(
+                {**row, "observed_at": observed, "lag_seconds": None}
+            )
+        if answer["progress"] or answer["progress_gone"] or len(self._order) != len(self.progress):
+            self._order = sorted(
+                self.progress,
+                key=lambda h: (self.progress[h].created_at, self.progress[h].repository),
+            )
+        progress = [_restamped(self.progress[h], observed) for h in self._order]
         place = {p.backfill_state_id: i for i, p in enumerate(progress)}
         freshness = sorted(
-            (_fresh(row, observed) for row in self.freshness.values()),
+            (_fresh(f, observed) for f in self.freshness.values()),
             key=lambda f: place.get(f.backfill_state_id, len(place)),
         )
         return progress, freshness
 
 
-def _fresh(row: dict[str, Any], observed: datetime) -> Freshness:
-    """A freshness row with the lag sync_freshness_snapshot gives: whole seconds since
-    fresh_as_of, at least 0; None while there is no fresh_as_of."""
-    f = Freshness.model_validate({**row, "observed_at": observed, "lag_seconds": None})
-    if f.fresh_as_of is None:
-        return f
-    lag = max(0, math.floor((observed - f.fresh_as_of).total_seconds()))
-    return f.model_copy(update={"lag_seconds": lag})
+M = TypeVar("M", bound=BaseModel)
+
+
+def _copy_with(model: M, **fields: Any) -> M:
+    """`model` with `fields` replaced: a shallow copy that does not validate again what was
+    validated when the row arrived, as `model_copy(update=...)` does, at a third of its cost
+    (a thousand rows a poll). The fields given must have their declared types."""
+    copy = model.__class__.__new__(model.__class__)
+    object.__setattr__(copy, "__dict__", {**model.__dict__, **fields})
+    object.__setattr__(copy, "__pydantic_fields_set__", model.__pydantic_fields_set__)
+    object.__setattr__(copy, "__pydantic_extra__", None)
+    object.__setattr__(copy, "__pydantic_private__", None)
+    return copy
+
+
+def _restamped(p: BackfillProgress, observed: datetime) -> BackfillProgress:
+    """`p` as observed at `observed`."""
+    return _copy_with(p, observed_at=observed)
+
+
+def _fresh(f: Freshness, observed: datetime) -> Freshness:
+    """A freshness row as observed at `observed`, with the lag sync_freshness_snapshot
+    gives: whole seconds since fresh_as_of, at least 0; None while there is no fresh_as_of."""
+    lag = None
+    if f.fresh_as_of is not None:
+        lag = max(0, math.floor((observed - f.fresh_as_of).total_seconds()))
+    return _copy_with(f, observed_at=observed, lag_seconds=lag)
 
 
 async def collect_stats(

@@ -21,17 +21,22 @@ def events_between(
     current: StatsReport,
     now: datetime,
     standings: dict[UUID, Standing] | None = None,
+    rows: Sequence[BackfillProgress] | None = None,
 ) -> list[Text]:
     """What changed since the last snapshot: chunks done, failures, waits, workers, recoveries.
-    `standings`: each current row's `standing`, when the caller has them already."""
+    `standings`: each current row's `standing`, when the caller has them already;
+    `rows`: the rows of `current` to compare, when the caller knows that every other one's
+    row, freshness and standing are the ones in `previous` (no event can come of those)."""
     if previous is None:
         return []
     events: list[Text] = []
     done: list[Text] = []
     done_prs = 0
-    before = {p.backfill_state_id: p for p in previous.progress}
-    fresh, was_fresh = freshness_by_id(current), freshness_by_id(previous)
-    for p in current.progress:
+    compared = current.progress if rows is None else rows
+    before = {p.backfill_state_id: p for p in previous.progress} if compared else {}
+    fresh = freshness_by_id(current) if compared else {}
+    was_fresh = freshness_by_id(previous) if compared else {}
+    for p in compared:
         old = before.get(p.backfill_state_id)
         if old is None:
             events.append(stamped(now, f"{p.repository}: added ({p.total_prs or 0:,} PRs)"))
