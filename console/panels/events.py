@@ -112,8 +112,9 @@ def _sync_events(
     now: datetime,
 ) -> tuple[list[Text], list[Text]]:
     """A completed repository's sync: its sync chunks done (numbered by the
-    backfill's own counter; counted with the backfill's chunks when many move at once), and
-    the sync started, or finished with how fresh the data now is."""
+    backfill's own counter; counted with the backfill's chunks when many move at once) with
+    the PRs stored since the last look, and the sync started, or finished with how fresh the
+    data now is."""
     chunks: list[Text] = []
     events: list[Text] = []
     started = f is not None and f.syncing and not (was is not None and was.syncing)
@@ -126,7 +127,9 @@ def _sync_events(
             if p.last_chunk_number == old.last_chunk_number + 1
             else f"#{old.last_chunk_number + 1}-#{p.last_chunk_number}"
         )
-        extra = f", +{new:,} new PRs" if new > 0 else ""
+        # The PRs stored between the two looks, said as such: not the chunks' own count (the
+        # snapshot does not hold a chunk's count; "+2 PRs" read as the chunk's size).
+        extra = f": {new:,} PRs stored since the last look" if new > 0 else ""
         what = f"sync started, chunk {numbers}" if started else f"sync chunk {numbers}"
         chunks.append(stamped(now, f"{p.repository}: {what} done{extra}"))
     if f is not None and was is not None and f.syncs > was.syncs:
