@@ -179,6 +179,12 @@ class KeyedTable(DataTable[Text]):
         self._write(self._stale_in(range(top, top + crop.height)))
         return super().render_lines(crop)
 
+    def notify_style_update(self) -> None:
+        """Styles changed (a theme, the CSS): every cell is drawn again, as DataTable's own
+        caches are cleared."""
+        self._drawn.clear()
+        super().notify_style_update()
+
     def _render_cell(
         self,
         row_index: int,
