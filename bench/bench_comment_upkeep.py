@@ -1,12 +1,15 @@
 """The comment catch-up and verification (issue 28): REST requests per repository per day.
 
 One simulated repository is backfilled into a scratch Postgres; then a day passes on the
-workers' schedule (core.backfill.comment_catch_up: a catch-up every 15 minutes, 96 a day,
-and one verification), while GitHub edits 1% of the repository's comments and deletes 0.2%
-of them without moving any PR's updatedAt (`evolve` edit_comments/delete_comments), spread
-over 8 moments of the day. Counted: every REST request, and those the budget counts (a 304
-costs nothing). Reference: a naive upkeep that re-lists every comment at each of the 96
-runs. At the end the database equals `/_sim/truth?bodies=1` (checked).
+workers' schedule (core.backfill.comment_catch_up: a catch-up of each listing, conversation
+comments and inline review comments, every 15 minutes, 96 a day, and one verification of
+each), while GitHub edits K = 1% of the repository's conversation comments and deletes 0.2%
+of them, and as many of its review comments (`evolve` edits and deletes K of each kind),
+without moving any PR's updatedAt, spread over 8 moments of the day. Counted: every REST
+request, and those the budget counts (a 304 costs nothing), both listings together.
+Reference: a naive upkeep that re-lists every comment and review comment at each of the 96
+runs. At the end the database's comments and review comments equal `/_sim/truth?bodies=1`
+(checked).
 
 Usage: python bench/bench_comment_upkeep.py [--quick]
 """
@@ -52,7 +55,10 @@ def _stored(url: str) -> dict[str, dict[str, str]]:
     import psycopg
 
     with psycopg.connect(url) as db:
-        rows = db.execute("SELECT github_id, body, updated_at FROM comments").fetchall()
+        rows = db.execute(
+            "SELECT github_id, body, updated_at FROM comments "
+            "UNION ALL SELECT github_id, body, updated_at FROM review_comments"
+        ).fetchall()
     return {g: {"body": b, "updatedAt": f"{u:%Y-%m-%dT%H:%M:%SZ}"} for g, b, u in rows}
 
 
@@ -72,10 +78,12 @@ async def _measure(prs: int) -> dict[str, float]:
             upkeep, clients = upkeep_for(
                 engine.store, engine.lanes, "https://sim", transport=sim.transport()
             )
-            comments = len(sim.truth(REPO, bodies=True)["bodies"])
-            (plan,) = await upkeep.plans()
-            await catch_up(engine.store, clients[0], plan)  # the first, after the backfill
-            await verify(engine.store, clients[0], plan)
+            ids = sim.truth(REPO, bodies=True)["bodies"]
+            comments = sum(1 for node in ids if node.startswith("IC_"))
+            review_comments = len(ids) - comments
+            for plan in await upkeep.plans():  # both listings
+                await catch_up(engine.store, clients[0], plan)  # the first, after the backfill
+                await verify(engine.store, clients[0], plan)
             start = dict(sim.rest.counts)
             used0 = sum(b.used for b in sim.rest.budgets.values())
             every = RUNS // MOMENTS
@@ -87,14 +95,14 @@ async def _measure(prs: int) -> dict[str, float]:
                         delete_comments=max(1, round(comments * DELETED / MOMENTS)),
                         seed=run,
                     )
-                (plan,) = await upkeep.plans()
-                await catch_up(engine.store, clients[0], plan)
-            (plan,) = await upkeep.plans()
-            checked = await verify(engine.store, clients[0], plan)
+                for plan in await upkeep.plans():
+                    await catch_up(engine.store, clients[0], plan)
+            checked = [await verify(engine.store, clients[0], p) for p in await upkeep.plans()]
             out["requests"] = sim.rest.counts["requests"] - start["requests"]
             out["counted"] = sum(b.used for b in sim.rest.budgets.values()) - used0
-            out["verify_requests"] = checked.requests
+            out["verify_requests"] = sum(c.requests for c in checked)
             out["comments"] = comments
+            out["review_comments"] = review_comments
             for client in clients:
                 await client.aclose()
         if _stored(url) != sim.truth(REPO, bodies=True)["bodies"]:
@@ -105,10 +113,12 @@ async def _measure(prs: int) -> dict[str, float]:
 def run(quick: bool = False) -> list[dict[str, Any]]:
     prs = 200 if quick else 1000
     m = asyncio.run(_measure(prs))
-    naive = RUNS * math.ceil(m["comments"] / 100)
+    naive = RUNS * (math.ceil(m["comments"] / 100) + math.ceil(m["review_comments"] / 100))
     setup = (
-        f"1 repository, {prs} PRs, {int(m['comments']):,} comments, a day: {RUNS} catch-ups + "
-        f"1 verification, {EDITED:.0%} edited and {DELETED:.1%} deleted quietly"
+        f"1 repository, {prs} PRs, {int(m['comments']):,} comments and "
+        f"{int(m['review_comments']):,} review comments, a day: {RUNS} catch-ups + "
+        f"1 verification of each listing, {EDITED:.0%} of the comments' count edited and "
+        f"{DELETED:.1%} deleted quietly, of each kind"
     )
     return [
         figure(
@@ -116,7 +126,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             f"REST requests the budget counts per repository per day ({setup})",
             m["counted"],
             "requests/day",
-            "re-listing every comment at each catch-up",
+            "re-listing every comment and review comment at each catch-up",
             naive,
             "a small fraction of re-listing (ratio < 0.1)",
             m["counted"] < naive / 10,

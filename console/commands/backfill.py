@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from console.format import format_duration
+from core.backfill.comment_catch_up import UPKEEP_HELP, run_worker
 from core.backfill.names import parse_repositories
 from core.backfill.registry import AddResult
 from core.backfill.runtime import Engine, open_engine, tune_garbage_collector
@@ -36,7 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "process until every one has completed or failed, showing progress, rate, ETA and "
             "the GraphQL budget. Other workers (any machine) may help at the same time. "
             "A repository GitHub will not serve is reported and left out; the others go on. "
-            "Exit status 1 if a backfill failed or a repository was not added."
+            "Exit status 1 if a backfill failed or a repository was not added. Once they are "
+            "done, one pass of the workers' comment upkeep over these repositories (what is "
+            "due: the first catch-up and verification). " + UPKEEP_HELP
         ),
     )
     parser.add_argument("repositories", nargs="+", metavar="OWNER/NAME")
@@ -147,7 +150,9 @@ def run(args: argparse.Namespace) -> int:
             with view.progress:
                 follower = asyncio.create_task(view.follow())
                 try:
-                    await worker.run()
+                    # The comments' catch-up and verification on the workers' schedule: one
+                    # pass of what is due once the backfills are done.
+                    await run_worker(engine, worker, settings.rest_api_url)
                 finally:
                     follower.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

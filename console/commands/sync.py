@@ -34,10 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "replace the changed pull requests with their reviews, comments and labels, one "
             "transaction per page. With no OWNER/NAME, every completed repository. A "
             "repository another worker is syncing right now is skipped. Workers also sync "
-            "on their own (worker --sync-every). Then the comments' catch-up: edits and new "
-            "comments GitHub does not signal on the PR, read by REST since each repository's "
-            "watermark; with --verify also the verification of deletions (every comment id "
-            "GitHub still has, listed; stored ones it lacks deleted). " + UPKEEP_HELP
+            "on their own (worker --sync-every). Then the catch-up of conversation comments and "
+            "inline review comments: edits and new comments GitHub does not signal on the PR, "
+            "read by REST since each repository's watermarks; with --verify also the "
+            "verification of deletions (every comment id and review comment id GitHub still "
+            "has, listed; stored ones it lacks deleted). " + UPKEEP_HELP
         ),
     )
     parser.add_argument("repositories", nargs="*", metavar="OWNER/NAME")
@@ -51,23 +52,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--verify",
         action="store_true",
-        help="also verify deletions now: delete stored comments GitHub no longer has",
+        help=(
+            "also verify deletions now: delete stored comments and review comments GitHub no "
+            "longer has"
+        ),
     )
     parser.add_argument("--json", action="store_true", help="print the freshness as JSON")
     parser.set_defaults(func=run)
 
 
 def describe(done: UpkeepReport) -> str:
-    """One line of a repository's comment catch-up or verification."""
+    """One line of a repository's comment (or review comment) catch-up or verification."""
     cost = f"{done.requests} REST requests, {done.not_modified} of them 304 (free)"
+    what = done.listing.replace("_", " ")
     if done.kind == "verify":
         return (
-            f"{done.repository}: comments verified: {done.listed} on GitHub, "
+            f"{done.repository}: {what} verified: {done.listed} on GitHub, "
             f"{done.deleted} deleted ({cost})"
         )
     return (
-        f"{done.repository}: comments caught up: {done.updated} edited, "
-        f"{done.inserted} new ({cost})"
+        f"{done.repository}: {what} caught up: {done.updated} edited, {done.inserted} new ({cost})"
     )
 
 

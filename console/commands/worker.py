@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 
-from core.backfill.comment_catch_up import UPKEEP_HELP, alongside, comment_upkeep
+from core.backfill.comment_catch_up import UPKEEP_HELP, run_worker
 from core.backfill.runtime import open_engine, tune_garbage_collector
 from core.backfill.worker import (
     SYNC_EVERY,
@@ -136,9 +136,7 @@ def run(args: argparse.Namespace) -> int:
                 credentials=engine.credentials,
             )
             install_stop_handlers(worker)
-            rest_root = settings.rest_api_url if options.sync_every else None
-            async with comment_upkeep(engine, rest_root) as upkeep:
-                stats = await alongside(upkeep, worker.run(), until_idle=args.until_idle)
+            stats = await run_worker(engine, worker, settings.rest_api_url)
             return stats, await worker.left_undone()
 
     stats, undone = asyncio.run(work())

@@ -1,8 +1,10 @@
 """Edits and deletions of comments GitHub does not signal on the pull request.
 
 GitHub does not document that editing or deleting a comment moves its PR's `updatedAt`, so
-the sync's walk by `updatedAt` can miss both. Per completed repository, through GitHub's
-REST API (its own budget, `core.github.rest`):
+the sync's walk by `updatedAt` can miss both. Per completed repository and per `Listing`
+(conversation comments, `/issues/comments`; inline review comments, `/pulls/comments`,
+docs.github.com/rest/pulls/comments#list-review-comments-in-a-repository), one rule for
+both, through GitHub's REST API (its own budget, `core.github.rest`):
 
 - the catch-up lists the comments updated since the repository's watermark
   (`GET /repos/{o}/{r}/issues/comments?since=W&sort=updated&direction=asc`, GitHub's
@@ -10,17 +12,20 @@ REST API (its own budget, `core.github.rest`):
   them: edits, and new comments of PRs already stored (`catch_up_comments`). Pages are
   walked by `since` itself (the next request starts at the newest `updated_at` seen), so a
   comment edited during the walk moves forward and is still read, never skipped by a shifted
-  page number. An unchanged repository's first page is answered 304 (free).
+  page number. An unchanged repository's first page is answered 304 (free). Review comments
+  apply as edits, and replies join their stored thread (`catch_up_review_comments`).
 - the verification lists every comment id GitHub still has (sort=created, pages by `Link`,
   each conditional on its ETag: an unchanged page is a free 304) and deletes the stored ones
-  it lacks, each first confirmed gone by `GET .../issues/comments/{id}` (404): a listing by
-  page numbers can skip an item when another is deleted during it.
+  it lacks, each first confirmed gone by `GET .../{issues|pulls}/comments/{id}` (404): a
+  listing by page numbers can skip an item when another is deleted during it.
+
+Each listing has its own watermark and verification stamp (`comment_catch_up_plan` gives one
+row per repository and listing), so one listing's failure never holds the other back.
 
 The schedule (`UPKEEP_HELP`, shown by `worker --help` and the README): workers catch up every
 CATCH_UP_EVERY and verify every VERIFY_EVERY; `backfill-console sync` catches up at once and
-`sync --verify` verifies at once.
-
-Review comments (`/pulls/comments`) are a second `Listing` once their table exists.
+`sync --verify` verifies at once. `run_worker` is the one place that puts the schedule
+beside a worker's run (the `worker` and `backfill` commands both use it).
 """
 
 from __future__ import annotations
@@ -51,14 +56,17 @@ CLOCK_MARGIN = timedelta(seconds=60)
 MAX_CONFIRMATIONS = 200  # deletion candidates confirmed (one request each) per verification
 
 UPKEEP_HELP = (
-    "Comment edits and deletions GitHub does not signal on the PR: each worker catches up "
-    "every completed repository's comments updated since its watermark every "
-    f"{int(CATCH_UP_EVERY.total_seconds() // 60)} minutes (REST, per repository 1 request a "
-    "run when nothing changed, answered 304 and free, +1 per 100 changed comments), and "
-    "verifies deletions every "
-    f"{int(VERIFY_EVERY.total_seconds() // 3600)} hours (one listing of every comment id, "
-    "ceil(comments/100) requests, unchanged pages 304 and free, +1 per deleted comment). "
-    "Edits reach the database within 15 minutes, deletions within 24 hours."
+    "Edits and deletions of conversation comments and inline review comments GitHub does not "
+    "signal on the PR: each worker (and `backfill`, once its work is done) catches up every "
+    "completed repository's comments and review comments updated since their watermarks "
+    f"every {int(CATCH_UP_EVERY.total_seconds() // 60)} minutes (REST, per repository 2 "
+    "requests a run when nothing changed, one per listing, answered 304 and free, +1 per 100 "
+    "changed comments), and verifies deletions every "
+    f"{int(VERIFY_EVERY.total_seconds() // 3600)} hours (one listing of every comment id and "
+    "one of every review comment id, ceil(comments/100) + ceil(review comments/100) "
+    "requests, unchanged pages 304 and free, +1 per deleted comment). Edits reach the "
+    f"database within {int(CATCH_UP_EVERY.total_seconds() // 60)} minutes, deletions within "
+    f"{int(VERIFY_EVERY.total_seconds() // 3600)} hours."
 )
 
 
@@ -66,37 +74,12 @@ UPKEEP_HELP = (
 class Listing:
     """One kind of comment GitHub lists per repository by REST, and its store functions."""
 
-    kind: str
+    kind: str  # CatchUpPlan.kind
     path: str  # format()ed with owner and name
     catch_up: str  # Store method applying a page
     candidates: str  # Store method: stored but not listed
     delete: str  # Store method: delete the confirmed ones
-
-
-COMMENTS = Listing(
-    "comments",
-    "/repos/{owner}/{name}/issues/comments",
-    "catch_up_comments",
-    "comment_deletion_candidates",
-    "delete_comments",
-)
-LISTINGS: tuple[Listing, ...] = (COMMENTS,)
-
-
-@dataclass
-class UpkeepReport:
-    """What one repository's catch-up or verification did; `requests` sent, of which
-    `not_modified` answered 304 (free)."""
-
-    repository: str
-    kind: str = "catch_up"  # or "verify"
-    requests: int = 0
-    not_modified: int = 0
-    updated: int = 0
-    inserted: int = 0
-    listed: int = 0
-    deleted: int = 0
-    kept: int = 0  # candidates GitHub still had (the listing skipped them)
+    shape: Callable[[Mapping[str, Any]], dict[str, Any]]  # a REST item as `catch_up` takes it
 
 
 def _number(issue_url: str) -> int | None:
@@ -127,6 +110,55 @@ def stored_comment(item: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def stored_review_comment(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A REST review comment as `catch_up_review_comments` takes it: a comment's fields and
+    its place in the diff; `in_reply_to_id` and `review_database_id` are REST ids (GitHub's
+    `in_reply_to_id`, `pull_request_review_id`)."""
+    return stored_comment(item) | {
+        "path": item.get("path"),
+        "line": item.get("line"),
+        "original_line": item.get("original_line"),
+        "in_reply_to_id": item.get("in_reply_to_id"),
+        "review_database_id": item.get("pull_request_review_id"),
+    }
+
+
+COMMENTS = Listing(
+    "comments",
+    "/repos/{owner}/{name}/issues/comments",
+    "catch_up_comments",
+    "comment_deletion_candidates",
+    "delete_comments",
+    stored_comment,
+)
+REVIEW_COMMENTS = Listing(
+    "review_comments",
+    "/repos/{owner}/{name}/pulls/comments",
+    "catch_up_review_comments",
+    "review_comment_deletion_candidates",
+    "delete_review_comments",
+    stored_review_comment,
+)
+LISTINGS: dict[str, Listing] = {listing.kind: listing for listing in (COMMENTS, REVIEW_COMMENTS)}
+
+
+@dataclass
+class UpkeepReport:
+    """What one repository's catch-up or verification did; `requests` sent, of which
+    `not_modified` answered 304 (free)."""
+
+    repository: str
+    kind: str = "catch_up"  # or "verify"
+    listing: str = "comments"  # Listing.kind
+    requests: int = 0
+    not_modified: int = 0
+    updated: int = 0
+    inserted: int = 0
+    listed: int = 0
+    deleted: int = 0
+    kept: int = 0  # candidates GitHub still had (the listing skipped them)
+
+
 def _iso(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -135,13 +167,12 @@ def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-async def catch_up(
-    store: Any, rest: RestClient, plan: CatchUpPlan, listing: Listing = COMMENTS
-) -> UpkeepReport:
-    """Apply every comment of `plan`'s repository updated since its watermark (see the
-    module); the watermark moves with each page stored. Raises what `RestClient.get` raises
-    (the watermark stays where the last stored page left it)."""
-    report = UpkeepReport(plan.full_name)
+async def catch_up(store: Any, rest: RestClient, plan: CatchUpPlan) -> UpkeepReport:
+    """Apply every comment of `plan`'s repository and listing (`plan.kind`) updated since its
+    watermark (see the module); the watermark moves with each page stored. Raises what
+    `RestClient.get` raises (the watermark stays where the last stored page left it)."""
+    listing = LISTINGS[plan.kind]
+    report = UpkeepReport(plan.full_name, listing=listing.kind)
     path = listing.path.format(owner=plan.owner, name=plan.name)
     apply: Callable[..., Awaitable[dict[str, int]]] = getattr(store, listing.catch_up)
     since = plan.since - CLOCK_MARGIN
@@ -158,9 +189,7 @@ async def catch_up(
                 newest = max(newest, max(_parse(i["updated_at"]) for i in items))
                 # Applied even when answered 304: the page may have been read before by a
                 # run whose store failed (the SQL writes only what differs).
-                got = await apply(
-                    plan.backfill_state_id, [stored_comment(i) for i in items], newest
-                )
+                got = await apply(plan.backfill_state_id, [listing.shape(i) for i in items], newest)
                 report.updated += int(got.get("updated", 0))
                 report.inserted += int(got.get("inserted", 0))
             full = len(items) >= PER_PAGE
@@ -171,16 +200,13 @@ async def catch_up(
 
 
 async def verify(
-    store: Any,
-    rest: RestClient,
-    plan: CatchUpPlan,
-    listing: Listing = COMMENTS,
-    max_confirmations: int = MAX_CONFIRMATIONS,
+    store: Any, rest: RestClient, plan: CatchUpPlan, max_confirmations: int = MAX_CONFIRMATIONS
 ) -> UpkeepReport:
-    """Delete the stored comments of `plan`'s repository GitHub no longer has (see the
-    module); at most `max_confirmations` per run (the rest at the next). Raises what
-    `RestClient.get` raises (nothing is deleted then)."""
-    report = UpkeepReport(plan.full_name, "verify")
+    """Delete the stored comments of `plan`'s repository and listing (`plan.kind`) GitHub no
+    longer has (see the module); at most `max_confirmations` per run (the rest at the next).
+    Raises what `RestClient.get` raises (nothing is deleted then)."""
+    listing = LISTINGS[plan.kind]
+    report = UpkeepReport(plan.full_name, "verify", listing=listing.kind)
     path = listing.path.format(owner=plan.owner, name=plan.name)
     listed_at = rest.clock.now() - CLOCK_MARGIN
     ids: list[str] = []
@@ -221,7 +247,8 @@ class Upkeep:
 
     store: Any
     rest_for: Callable[[int | None], RestClient]
-    last_catch_up: dict[UUID, datetime] = field(default_factory=dict)
+    # (backfill state, listing kind) -> when this process last caught it up
+    last_catch_up: dict[tuple[UUID, str], datetime] = field(default_factory=dict)
 
     async def plans(self, only: Sequence[UUID] | None = None) -> list[CatchUpPlan]:
         plans = await self.store.comment_catch_up_plan()
@@ -235,10 +262,10 @@ class Upkeep:
         now: datetime | None = None,
         catch_up_now: bool = True,
     ) -> list[UpkeepReport]:
-        """One pass: a catch-up of each repository (`catch_up_now`, else those not caught up
-        by this process within CATCH_UP_EVERY), a verification of those never verified or
-        not within VERIFY_EVERY (every one with `verify_now`). A repository's failure is
-        logged and the others go on."""
+        """One pass over every repository's listings: a catch-up of each (`catch_up_now`, else
+        those not caught up by this process within CATCH_UP_EVERY), a verification of those
+        never verified or not within VERIFY_EVERY (every one with `verify_now`). A listing's
+        failure is logged and the others go on."""
         reports: list[UpkeepReport] = []
         used: dict[int, RestClient] = {}
         try:
@@ -280,22 +307,25 @@ class Upkeep:
         catch_up_now: bool,
         now: datetime | None,
     ) -> None:
-        """One repository's upkeep, whatever is due; its failure is logged, not raised."""
+        """One repository's listing's upkeep, whatever is due; its failure is logged, not
+        raised."""
         at = now or rest.clock.now()
+        key = (plan.backfill_state_id, plan.kind)
         try:
-            last = self.last_catch_up.get(plan.backfill_state_id)
+            last = self.last_catch_up.get(key)
             if catch_up_now or last is None or at - last >= CATCH_UP_EVERY:
                 reports.append(await catch_up(self.store, rest, plan))
-                self.last_catch_up[plan.backfill_state_id] = at
+                self.last_catch_up[key] = at
             if verify_now or plan.verified_at is None or at - plan.verified_at >= VERIFY_EVERY:
                 reports.append(await verify(self.store, rest, plan))
-        except Exception as exc:  # one repository's trouble stops only its upkeep
-            log.warning("comment upkeep of %s failed: %s", plan.full_name, exc)
+        except Exception as exc:  # one listing's trouble stops only its upkeep
+            log.warning("%s upkeep of %s failed: %s", plan.kind, plan.full_name, exc)
 
 
 def requests_per_day(comments: int, changed_per_day: int = 0, deleted_per_day: int = 0) -> int:
-    """REST requests one repository costs a day on the stated schedule (304s included; they
-    are free of the budget): catch-ups and one verification."""
+    """REST requests one repository's listing costs a day on the stated schedule (304s
+    included; they are free of the budget): catch-ups and one verification. A repository
+    costs the sum over its listings (conversation comments, review comments)."""
     runs = int(timedelta(days=1) / CATCH_UP_EVERY)
     catch = runs + math.ceil(changed_per_day / PER_PAGE)
     check = max(1, math.ceil(comments / PER_PAGE)) * int(timedelta(days=1) / VERIFY_EVERY)
@@ -332,14 +362,17 @@ UPKEEP_TICK = 60.0  # seconds between a worker's looks at what is due
 
 
 async def upkeep_loop(
-    upkeep: Upkeep, sleep: Callable[[float], Awaitable[None]] | None = None
+    upkeep: Upkeep,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+    only: Sequence[UUID] | None = None,
 ) -> None:
     """A worker's upkeep until cancelled: every UPKEEP_TICK, whatever is due (see
-    `Upkeep.run`); a pass that fails is logged and the loop goes on."""
+    `Upkeep.run`; `only`: those backfills, None every one); a pass that fails is logged and
+    the loop goes on."""
     pause = sleep or asyncio.sleep
     while True:
         try:
-            await upkeep.run(catch_up_now=False)
+            await upkeep.run(only=only, catch_up_now=False)
         except Exception as exc:  # the database away a moment: the next tick tries again
             log.warning("comment upkeep pass failed: %s", exc)
         await pause(UPKEEP_TICK)
@@ -363,20 +396,47 @@ async def comment_upkeep(
             await client.aclose()
 
 
-async def alongside(upkeep: Upkeep | None, work: Awaitable[Any], *, until_idle: bool) -> Any:
+async def alongside(
+    upkeep: Upkeep | None,
+    work: Awaitable[Any],
+    *,
+    until_idle: bool,
+    only: Sequence[UUID] | None = None,
+) -> Any:
     """Run `work` (a worker's run) with the upkeep on its schedule beside it; a worker that
-    stops when idle does one pass of what is due after its work instead. Returns `work`'s
-    result."""
+    stops when idle does one pass of what is due after its work instead (`only`: of those
+    backfills, None every one). Returns `work`'s result."""
     if upkeep is None:
         return await work
     if until_idle:
         result = await work
-        await upkeep.run(catch_up_now=False)
+        await upkeep.run(only=only, catch_up_now=False)
         return result
-    loop = asyncio.create_task(upkeep_loop(upkeep))
+    loop = asyncio.create_task(upkeep_loop(upkeep, only=only))
     try:
         return await work
     finally:
         loop.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await loop
+
+
+async def run_worker(
+    engine: Any,
+    worker: Any,
+    rest_api_url: str | None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Any:
+    """`worker.run()` (a `core.backfill.worker.Worker` of `engine`) with the comment upkeep on
+    its schedule (UPKEEP_HELP): beside the run, or one pass of what is due after it when the
+    worker stops when idle. The one place the `worker` and `backfill` commands take the
+    schedule from. Off when the worker does not sync (`sync_every` 0 or None: the upkeep is
+    part of keeping completed repositories fresh) or when `rest_api_url` is None. Returns the
+    run's `WorkerStats`. A worker limited to some backfills (`only`) keeps up only theirs."""
+    options = worker.options
+    root = rest_api_url if options.sync_every else None
+    async with comment_upkeep(engine, root, transport=transport) as upkeep:
+        return await alongside(
+            upkeep, worker.run(), until_idle=options.until_idle, only=options.only or None
+        )

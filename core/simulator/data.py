@@ -580,7 +580,7 @@ class Repo:
         for (kind, _), gone in self.deleted.items():
             if kind == "review":
                 reviews -= len(gone)
-            else:
+            elif kind == "comment":
                 comments -= len(gone)
         return reviews, comments
 

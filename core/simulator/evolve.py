@@ -13,6 +13,15 @@ import random
 from typing import Any
 
 from .data import LABELS, VERBS, Repo, iso
+from .ids import node_id
+from .threads import (
+    comment_count,
+    kept_comments,
+    live_comments,
+    position,
+    review_comment,
+    thread_count,
+)
 from .threads import truth as thread_truth
 
 MAX_EVOLVE = 100_000
@@ -29,9 +38,12 @@ def evolve(
     touch_pr: bool = False,
 ) -> dict[str, Any]:
     """Change `changed` existing PRs and add `new` ones; then edit `edit_comments` and delete
-    `delete_comments` of the repository's conversation comments, their PRs' `updatedAt`
-    unmoved unless `touch_pr` (GitHub does not document that either moves it). Returns what
-    was done."""
+    `delete_comments` of the repository's conversation comments, and as many of its inline
+    review comments (replies only are deleted: a thread keeps its first comment), their PRs'
+    `updatedAt` unmoved unless `touch_pr` (GitHub does not document that either moves it).
+    Fewer when the repository has fewer. Returns what was done (node ids under
+    comments_edited, comments_deleted_quietly, review_comments_edited,
+    review_comments_deleted_quietly)."""
     if min(changed, new, edit_comments, delete_comments) < 0 or (
         changed + new + edit_comments + delete_comments > MAX_EVOLVE
     ):
@@ -112,6 +124,25 @@ def evolve(
                 repo.evolved[i] = repo.evolved.get(i, {}) | {"updated": clock}
             repo.touch(i)
             clock += 1
+    report["review_comments_edited"], report["review_comments_deleted_quietly"] = [], []
+    for wanted, done in (
+        (edit_comments, "review_comments_edited"),
+        (delete_comments, "review_comments_deleted_quietly"),
+    ):
+        replies_only = done == "review_comments_deleted_quietly"
+        for i, t, j in _pick_review_comments(repo, rng, wanted, replies_only):
+            if replies_only:
+                repo.deleted.setdefault(("review_comment", i), set()).add(position(t, j))
+            else:
+                body = (
+                    f"{review_comment(repo, i, t, j)['body']} (edited {seed}.{len(report[done])})"
+                )
+                repo.edited[("review_comment", i, position(t, j))] = (body, clock)
+            report[done].append(node_id("review_comment", repo.slot, i, position(t, j)))
+            if touch_pr:
+                repo.evolved[i] = repo.evolved.get(i, {}) | {"updated": clock}
+            repo.touch(i)
+            clock += 1
     repo.evolved_until = clock - 1
     repo.touch(-1)  # orderings depend on every PR's metadata
     report["updated_until"] = iso(repo.evolved_until) if clock > first_clock else None
@@ -133,9 +164,33 @@ def _pick_comments(repo: Repo, rng: random.Random, k: int) -> list[tuple[int, in
     return sorted(picked)
 
 
+def _pick_review_comments(
+    repo: Repo, rng: random.Random, k: int, replies_only: bool
+) -> list[tuple[int, int, int]]:
+    """K distinct live review comments (PR index, thread, position), one per PR, drawn at
+    random (`replies_only`: never a thread's first); fewer when the repository has fewer."""
+    picked: list[tuple[int, int, int]] = []
+    order = list(range(repo.count))
+    rng.shuffle(order)
+    for i in order:
+        if len(picked) >= k:
+            break
+        alive = [
+            (t, j)
+            for t in range(thread_count(repo, i))
+            for j in kept_comments(repo, i, t, comment_count(repo, i, t))
+            if j or not replies_only
+        ]
+        if alive:
+            t, j = rng.choice(alive)
+            picked.append((i, t, j))
+    return sorted(picked)
+
+
 def truth(repo: Repo, bodies: bool = False) -> dict[str, Any]:
     """Every PR of `repo` as GitHub holds it now (the fields a sync must reproduce); with
-    `bodies`, every live comment's body and updatedAt by node id under "bodies"."""
+    `bodies`, every live conversation comment's and review comment's body and updatedAt by
+    node id under "bodies"."""
     out = []
     texts: dict[str, dict[str, str]] = {}
     for i in range(repo.count):
@@ -159,6 +214,8 @@ def truth(repo: Repo, bodies: bool = False) -> dict[str, Any]:
             for j in repo.kept("comment", i):
                 c = comments[j]
                 texts[c["id"]] = {"body": c["body"], "updatedAt": c["updatedAt"]}
+            for rc in live_comments(repo, i):
+                texts[rc["id"]] = {"body": rc["body"], "updatedAt": rc["updatedAt"]}
     found: dict[str, Any] = {"repo": repo.full_name, "pull_requests": out}
     if bodies:
         found["bodies"] = texts

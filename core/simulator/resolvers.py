@@ -19,7 +19,7 @@ from .config import RepoSpec
 from .data import LABELS, Actors, ListOrder, Ordering, Repo, iso
 from .executor import Execution, FieldError, Resolver
 from .ids import ACCOUNT_KINDS, COMMENT_SPAN, decode_cursor, encode_cursor, parse_node_id
-from .threads import review_comment, thread, thread_count
+from .threads import kept_comments, review_comment, thread, thread_count
 
 MAX_PAGE = 100
 
@@ -85,6 +85,8 @@ class World:
             t, j = divmod(b, COMMENT_SPAN)
             if t >= thread_count(repo, a) or j >= thread(repo, a, t)["_count"]:
                 return None
+            if b in repo.deleted.get(("review_comment", a), ()):
+                return None  # deleted on GitHub
             return review_comment(repo, a, t, j)
         if kind == "issue":
             return repo.issue(a)
@@ -403,7 +405,7 @@ def pr_review_threads(ex, source, args, path, nodes):
 def thread_comments(ex, source, args, path, nodes):
     repo: Repo = source["_repo"]
     i, t = source["_i"], source["_t"]
-    order = ListOrder(list(range(source["_count"])))
+    order = ListOrder(kept_comments(repo, i, t, source["_count"]))
     return paginate(
         ex, nodes, args, "comments", "PullRequestReviewCommentConnection", order,
         lambda j: review_comment(repo, i, t, j), f"rc{t}",

@@ -1,14 +1,18 @@
 """The REST listings the product reads, answered as GitHub answers them:
 `GET /repos/{owner}/{repo}/issues/comments` (a repository's conversation comments; the
-simulator's issues have none, so these are its PRs' comments) and
-`GET /repos/{owner}/{repo}/issues/comments/{comment_id}` (one, 404 once deleted).
+simulator's issues have none, so these are its PRs' comments),
+`GET /repos/{owner}/{repo}/issues/comments/{comment_id}` (one, 404 once deleted),
+`GET /repos/{owner}/{repo}/pulls/comments` (its inline review comments) and
+`GET /repos/{owner}/{repo}/pulls/comments/{comment_id}` (one, 404 once deleted).
 
 GitHub's rules followed (docs.github.com/rest/issues/comments#list-issue-comments-for-a-repository,
+/rest/pulls/comments#list-review-comments-in-a-repository,
 /rest/using-the-rest-api/using-pagination-in-the-rest-api,
 /rest/using-the-rest-api/rate-limits-for-the-rest-api, /rest/using-the-rest-api/best-practices):
 `per_page` 30 by default and at most 100; `page` from 1; a `Link` header with rel="next" and
 rel="last" (absent on the last page); `sort` created (default) or updated, `direction` asc or
-desc; `since` keeps comments updated at or after it; every answer has a
+desc (without `sort`, review comments come by ascending id); `since` keeps comments updated
+at or after it; every answer has a
 weak `ETag`, and a request whose `If-None-Match` matches is answered 304 with no body and
 costs nothing; `x-ratelimit-*` headers with resource `core` (its own budget per token, 5,000
 an hour unless configured); past the budget a 403 "API rate limit exceeded"; a secondary
@@ -28,8 +32,12 @@ from urllib.parse import parse_qs, urlencode
 
 from . import responses as R
 from .data import Repo, iso
+from .ids import COMMENT_SPAN
+from .threads import live_comments, review_comment, thread, thread_count
 
-_COMMENTS_RE = re.compile(r"^(?:/api/v3)?/repos/([^/]+)/([^/]+)/issues/comments(?:/(\d+))?/?$")
+_COMMENTS_RE = re.compile(
+    r"^(?:/api/v3)?/repos/([^/]+)/([^/]+)/(issues|pulls)/comments(?:/(\d+))?/?$"
+)
 REST_DOCS = "https://docs.github.com/rest"
 HOUR = 3600
 
@@ -80,6 +88,7 @@ class RestApi:
         match = _COMMENTS_RE.match(path)
         assert match is not None
         repo: Repo | None = self.find(match.group(1), match.group(2))
+        review = match.group(3) == "pulls"
         args = {k: v[-1] for k, v in parse_qs(query).items()}
         if budget.used >= budget.limit:
             self.counts["primary"] += 1
@@ -99,13 +108,15 @@ class RestApi:
             return self._answer(
                 404, budget, {"message": "Not Found", "documentation_url": REST_DOCS}
             )
-        if match.group(3) is not None:  # one comment: GET .../issues/comments/{id}
+        if match.group(4) is not None:  # one comment: GET .../{issues|pulls}/comments/{id}
             budget.used += 1
-            found = self._one(repo, int(match.group(3)))
+            number = int(match.group(4))
+            found = self._one_review(repo, number) if review else self._one(repo, number)
             if found is None:
                 body = {"message": "Not Found", "documentation_url": REST_DOCS}
                 return self._answer(404, budget, body)
-            return self._answer(200, budget, self._rest(repo, found))
+            one = self._rest_review(repo, found) if review else self._rest(repo, found)
+            return self._answer(200, budget, one)
         try:
             per_page = min(100, max(1, int(args.get("per_page", "30"))))
             page = max(1, int(args.get("page", "1")))
@@ -113,11 +124,12 @@ class RestApi:
         except ValueError:
             budget.used += 1
             return self._answer(422, budget, {"message": "Validation Failed"})
-        sort = args.get("sort", "created")
-        descending = args.get("direction", "asc" if sort == "created" else "desc") == "desc"
-        items = self._listing(repo, since, sort, descending)
+        sort = args.get("sort", "id" if review else "created")
+        descending = args.get("direction", "asc" if sort != "updated" else "desc") == "desc"
+        items = self._listing(repo, since, sort, descending, review)
         last = max(1, math.ceil(len(items) / per_page))
-        shown = [self._rest(repo, c) for c in items[(page - 1) * per_page : page * per_page]]
+        show = self._rest_review if review else self._rest
+        shown = [show(repo, c) for c in items[(page - 1) * per_page : page * per_page]]
         encoded = R.dump(shown)
         etag = 'W/"' + hashlib.sha256(encoded).hexdigest()[:32] + '"'
         extra = {"etag": etag}
@@ -133,16 +145,19 @@ class RestApi:
         return R.SimResponse(200, self._headers(budget, extra), encoded)
 
     def _listing(
-        self, repo: Repo, since: int | None, sort: str, descending: bool
+        self, repo: Repo, since: int | None, sort: str, descending: bool, review: bool
     ) -> list[dict[str, Any]]:
         """The whole sorted listing, kept while the repository is unchanged: its pages are
         asked for one after another, and building it is O(comments)."""
-        key = (id(repo), repo.count, repo.generation, since, sort, descending)
+        key = (id(repo), repo.count, repo.generation, since, sort, descending, review)
         found = self._listings.get(key)
         if found is None:
-            found = self._comments(repo, since)
-            field = "updatedAt" if sort == "updated" else "createdAt"
-            found.sort(key=lambda c: (c[field], int(c["fullDatabaseId"])), reverse=descending)
+            found = self._review_comments(repo, since) if review else self._comments(repo, since)
+            field = {"updated": "updatedAt", "created": "createdAt"}.get(sort)
+            found.sort(
+                key=lambda c: (c[field] if field else "", int(c["fullDatabaseId"])),
+                reverse=descending,
+            )
             if len(self._listings) >= 8:
                 self._listings.pop(next(iter(self._listings)))
             self._listings[key] = found
@@ -156,6 +171,65 @@ class RestApi:
                 c = comments[j]
                 if since is None or _epoch(c["updatedAt"]) >= since:
                     out.append(c)
+        return out
+
+    @staticmethod
+    def _review_comments(repo: Repo, since: int | None) -> list[dict[str, Any]]:
+        return [
+            c
+            for i in range(repo.count)
+            for c in live_comments(repo, i)
+            if since is None or _epoch(c["updatedAt"]) >= since
+        ]
+
+    @staticmethod
+    def _one_review(repo: Repo, database_id: int) -> dict[str, Any] | None:
+        """The live review comment of that REST id (threads.review_comment: base id + PR
+        index * 10^6 + thread * 1000 + position)."""
+        offset = database_id - (7 * 10**15 + (repo.slot + 1) * 10**12)
+        i, rest = divmod(offset, 10**6)
+        t, j = divmod(rest, 1000)
+        if offset < 0 or i >= repo.count or t >= thread_count(repo, i):
+            return None
+        if j >= thread(repo, i, t)["_count"]:
+            return None
+        if t * COMMENT_SPAN + j in repo.deleted.get(("review_comment", i), ()):
+            return None
+        return review_comment(repo, i, t, j)
+
+    @staticmethod
+    def _rest_review(repo: Repo, c: dict[str, Any]) -> dict[str, Any]:
+        """A review comment as REST shows it (docs.github.com/rest/pulls/comments: its
+        GraphQL twin's fields, REST's names; `pull_request_review_id` and `in_reply_to_id`
+        are REST ids)."""
+        author = c.get("author")
+        number = repo.number(c["_i"])
+        api = f"https://api.github.com/repos/{repo.full_name}"
+        review = c.get("_review")
+        reply_to = c.get("_reply_to")
+        out: dict[str, Any] = {
+            "url": f"{api}/pulls/comments/{c['fullDatabaseId']}",
+            "pull_request_review_id": int(review["fullDatabaseId"]) if review else None,
+            "id": int(c["fullDatabaseId"]),
+            "node_id": c["id"],
+            "diff_hunk": c["diffHunk"],
+            "path": c["path"],
+            "user": None
+            if author is None
+            else {"login": author.get("login"), "node_id": author.get("id"), "type": "User"},
+            "body": c["body"],
+            "created_at": c["createdAt"],
+            "updated_at": c["updatedAt"],
+            "html_url": c["url"],
+            "pull_request_url": f"{api}/pulls/{number}",
+            "author_association": c["authorAssociation"],
+            "line": c["line"],
+            "original_line": c["originalLine"],
+            "side": "RIGHT",
+            "subject_type": "line",
+        }
+        if reply_to is not None:
+            out["in_reply_to_id"] = int(review_comment(repo, *reply_to)["fullDatabaseId"])
         return out
 
     @staticmethod

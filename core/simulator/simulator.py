@@ -161,8 +161,9 @@ class Simulator:
     ) -> dict[str, Any]:
         """GitHub moves on: `changed` existing PRs of `repo` change (state, title, labels,
         reviews and comments added, some comments deleted; `updatedAt` moves) and `new` PRs
-        appear; `edit_comments`/`delete_comments` conversation comments are edited/deleted
-        without moving their PRs' `updatedAt` unless `touch_pr`. Same seed on the same
+        appear; `edit_comments`/`delete_comments` conversation comments, and as many inline
+        review comments, are edited/deleted without moving their PRs' `updatedAt` unless
+        `touch_pr`. Same seed on the same
         state, same changes. Same JSON as POST /_sim/evolve."""
         with self._lock:
             found = self.world.by_name.get(repo.lower())
@@ -182,8 +183,8 @@ class Simulator:
             return report
 
     def truth(self, repo: str, bodies: bool = False) -> dict[str, Any]:
-        """Every PR of `repo` as GitHub holds it now (with `bodies`, every comment's body and
-        updatedAt by node id); same JSON as GET /_sim/truth?repo=[&bodies=1]."""
+        """Every PR of `repo` as GitHub holds it now (with `bodies`, every comment's and review
+        comment's body and updatedAt by node id); same JSON as GET /_sim/truth?repo=[&bodies=1]."""
         with self._lock:
             found = self.world.by_name.get(repo.lower())
             if found is None:

@@ -9,6 +9,10 @@ replies to the thread's first comment.
 Proportions, after public counts of review activity (most PRs get no inline comments, a few
 get many): 60% of PRs have no thread, 35% have 1-6, 4% have 6-25, 1% more than 100 (more than
 one page); a thread has 1 comment (55%), 2-3 (30%), 4-10 (14.7%) or 100-159 (0.3%).
+
+`evolve` edits review comments (`Repo.edited[("review_comment", i, t * COMMENT_SPAN + j)]`)
+and deletes replies (`Repo.deleted[("review_comment", i)]`, same positions): a thread keeps
+its first comment, so it never empties and every reply's `replyTo` still exists.
 """
 
 from __future__ import annotations
@@ -50,6 +54,19 @@ def comment_count(repo: Repo, i: int, t: int) -> int:
     if roll < 997:
         return 4 + roll % 7
     return 100 + roll % 60
+
+
+def position(t: int, j: int) -> int:
+    """Comment j of thread t as one number (the node id's second number, the edit keys)."""
+    return t * COMMENT_SPAN + j
+
+
+def kept_comments(repo: Repo, i: int, t: int, count: int) -> list[int]:
+    """Positions j (within thread t of PR i, `count` comments) not deleted on GitHub."""
+    gone = repo.deleted.get(("review_comment", i))
+    if not gone:
+        return list(range(count))
+    return [j for j in range(count) if position(t, j) not in gone]
 
 
 def thread(repo: Repo, i: int, t: int) -> dict[str, Any]:
@@ -113,7 +130,24 @@ def review_comment(repo: Repo, i: int, t: int, j: int) -> dict[str, Any]:
         "publishedAt": at,
         "url": f"{repo.url}/pull/{number}#discussion_r{full}",
         "resourcePath": f"/{repo.full_name}/pull/{number}#discussion_r{full}",
+        "_t": t,
+        "_j": j,
+        **_edit(repo, i, t, j),
     }
+
+
+def _edit(repo: Repo, i: int, t: int, j: int) -> dict[str, Any]:
+    edit = repo.edited.get(("review_comment", i, position(t, j)))
+    return {} if edit is None else {"body": edit[0], "updatedAt": iso(edit[1])}
+
+
+def live_comments(repo: Repo, i: int) -> list[dict[str, Any]]:
+    """PR i's review comments GitHub still has, thread by thread."""
+    out = []
+    for t in range(thread_count(repo, i)):
+        for j in kept_comments(repo, i, t, comment_count(repo, i, t)):
+            out.append(review_comment(repo, i, t, j))
+    return out
 
 
 def totals(repo: Repo) -> tuple[int, int]:
@@ -123,6 +157,9 @@ def totals(repo: Repo) -> tuple[int, int]:
         n = thread_count(repo, i)
         threads += n
         comments += sum(comment_count(repo, i, t) for t in range(n))
+    for (kind, _), gone in repo.deleted.items():
+        if kind == "review_comment":
+            comments -= len(gone)
     return threads, comments
 
 
@@ -137,8 +174,8 @@ def truth(repo: Repo, i: int) -> list[dict[str, Any]]:
                 "isResolved": th["isResolved"],
                 "isOutdated": th["isOutdated"],
                 "comments": [
-                    node_id("review_comment", repo.slot, i, t * COMMENT_SPAN + j)
-                    for j in range(th["_count"])
+                    node_id("review_comment", repo.slot, i, position(t, j))
+                    for j in kept_comments(repo, i, t, th["_count"])
                 ],
             }
         )

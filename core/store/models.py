@@ -363,14 +363,15 @@ class RemovalCounts(Snapshot):
 
 
 class CatchUpPlan(Snapshot):
-    """A completed repository's comment catch-up (`comment_catch_up_plan`): `since` (GitHub's
-    clock) is where the next catch-up starts; `verified_at` when deletions were last
-    verified (None: never)."""
+    """A completed repository's catch-up of one listing (`comment_catch_up_plan`; `kind`:
+    "comments" or "review_comments"): `since` (GitHub's clock) is where its next catch-up
+    starts; `verified_at` when its deletions were last verified (None: never)."""
 
     backfill_state_id: UUID
     repository_id: UUID
     owner: str
     name: str
+    kind: str = "comments"
     since: datetime
     verified_at: datetime | None
     installation_id: int | None = None
@@ -381,7 +382,8 @@ class CatchUpPlan(Snapshot):
 
 
 class StoredComment(Snapshot):
-    """A stored comment the verification may delete: its node id and REST id."""
+    """A stored comment or review comment the verification may delete: its node id and
+    REST id."""
 
     github_id: str
     database_id: int | None

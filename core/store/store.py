@@ -446,7 +446,8 @@ class Store:
     # Edits and deletions GitHub does not signal (migration 20250350000000) ------------------
 
     async def comment_catch_up_plan(self) -> list[CatchUpPlan]:
-        """Every completed repository, where its comment catch-up starts, when verified."""
+        """Every completed repository once per listing (conversation comments, review
+        comments), where its catch-up starts, when verified."""
         return await self._rows("comment_catch_up_plan", CatchUpPlan)
 
     async def catch_up_comments(
@@ -482,6 +483,50 @@ class Store:
         return int(
             await self._value(
                 "delete_comments", backfill_state_id=backfill_state_id, github_ids=list(github_ids)
+            )
+        )
+
+    # The same for inline review comments (migration 20250500000000) -----------------------
+
+    async def catch_up_review_comments(
+        self,
+        backfill_state_id: UUID,
+        comments: Sequence[Mapping[str, Any]],
+        caught_up_to: datetime | None,
+    ) -> dict[str, int]:
+        """Apply one page of the review comments' catch-up (edits; replies to stored threads)
+        and move their watermark to `caught_up_to` (never back): {updated, inserted,
+        skipped}."""
+        got = await self._value(
+            "catch_up_review_comments",
+            backfill_state_id=backfill_state_id,
+            comments=Json.encode(list(comments)),
+            caught_up_to=caught_up_to,
+        )
+        return dict(got or {})
+
+    async def review_comment_deletion_candidates(
+        self, backfill_state_id: UUID, listed: Sequence[str], listed_at: datetime
+    ) -> list[StoredComment]:
+        """Stored review comments created before `listed_at` that GitHub's listing lacked."""
+        return await self._rows(
+            "review_comment_deletion_candidates",
+            StoredComment,
+            backfill_state_id=backfill_state_id,
+            listed=list(listed),
+            listed_at=listed_at,
+        )
+
+    async def delete_review_comments(
+        self, backfill_state_id: UUID, github_ids: Sequence[str]
+    ) -> int:
+        """Delete the repository's review comments GitHub confirmed gone; stamps their
+        verification."""
+        return int(
+            await self._value(
+                "delete_review_comments",
+                backfill_state_id=backfill_state_id,
+                github_ids=list(github_ids),
             )
         )
 

@@ -65,6 +65,10 @@ CREATE TABLE progressive_backfill_state (
     probe_count        integer NOT NULL DEFAULT 0 CHECK (probe_count >= 0),
     probed_at          timestamptz,
     probe_moved_at     timestamptz,
+    -- The comments' catch-up and verification (above) for inline review comments, their own
+    -- REST listing (/pulls/comments).
+    review_comments_caught_up_to timestamptz,
+    review_comments_verified_at timestamptz,
     CHECK ((leased_by IS NULL) = (lease_expires_at IS NULL)),
     CHECK (leased_by IS NULL OR claim_token IS NOT NULL),
     CHECK ((status = 'completed') = (completed_at IS NOT NULL)),

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 
+from tests.support.comment_bodies import stored_bodies
 from tests.support.harness import SimServer, cli, simulator
 from tests.support.sync_state import get, post
 
@@ -23,12 +23,7 @@ def talking() -> Iterator[SimServer]:
 
 
 def bodies(database_url: str) -> dict[str, dict[str, str]]:
-    with psycopg.connect(database_url) as db:
-        found = db.execute(
-            "SELECT c.github_id, c.body, c.updated_at FROM comments c "
-            "JOIN pull_requests p ON p.id = c.pull_request_id"
-        ).fetchall()
-    return {gid: {"body": body, "updatedAt": f"{at:%Y-%m-%dT%H:%M:%SZ}"} for gid, body, at in found}
+    return stored_bodies(database_url)  # conversation and inline review comments
 
 
 def truth(server: SimServer) -> dict[str, dict[str, str]]:
@@ -53,7 +48,9 @@ def test_worker_schedule_then_sync_and_sync_verify(
     before = updated()
     report = post(f"{talking.url}/_sim/evolve", asked)
     assert updated() == before  # no PR's updatedAt moved
-    edited, deleted = report["comments_edited"], report["comments_deleted_quietly"]
+    edited = report["comments_edited"] + report["review_comments_edited"]
+    deleted = report["comments_deleted_quietly"] + report["review_comments_deleted_quietly"]
+    assert len(edited) == 6 and len(deleted) == 4  # K of each kind
 
     # A worker's next run catches up the edits; the daily verification is not due yet.
     assert cli(env, "worker", "--until-idle", timeout=180).returncode == 0
@@ -64,5 +61,6 @@ def test_worker_schedule_then_sync_and_sync_verify(
     # `sync --verify` verifies at once.
     synced = cli(env, "sync", "--verify", REPO, timeout=180)
     assert synced.returncode == 0, synced.stderr
-    assert "2 deleted" in synced.stdout
+    assert "comments verified" in synced.stdout and "2 deleted" in synced.stdout
+    assert "review comments verified" in synced.stdout
     assert bodies(database_url) == truth(talking)

@@ -81,7 +81,8 @@ async def test_a_conditional_request_answered_304_is_free(clock: FakeClock) -> N
 
 async def test_pages_follow_the_link_header_100_at_a_time(clock: FakeClock) -> None:
     sim = make_sim(clock, prs=120)
-    truth = sim.truth("octo/big", bodies=True)["bodies"]
+    bodies = sim.truth("octo/big", bodies=True)["bodies"]
+    truth = {node for node in bodies if node.startswith("IC_")}  # conversation comments
     assert len(truth) > 300
     async with client(sim, clock) as rest:
         sizes, ids = [], []

@@ -79,7 +79,15 @@ def test_quiet_comment_edits_and_deletions_leave_updated_at_unless_touch_pr() ->
     for node in edited:
         assert after["bodies"][node]["body"] != before["bodies"][node]["body"]
         assert after["bodies"][node]["updatedAt"] > before["bodies"][node]["updatedAt"]
-    assert set(before["bodies"]) - set(after["bodies"]) == set(deleted)
+    # K of the review comments too, their bodies and updatedAt in the truth by node id
+    edited_inline = report["review_comments_edited"]
+    deleted_inline = report["review_comments_deleted_quietly"]
+    assert len(edited_inline) == 4 and len(deleted_inline) == 3
+    for node in edited_inline:
+        assert node.startswith("PRRC_")
+        assert after["bodies"][node]["body"] != before["bodies"][node]["body"]
+        assert after["bodies"][node]["updatedAt"] > before["bodies"][node]["updatedAt"]
+    assert set(before["bodies"]) - set(after["bodies"]) == set(deleted) | set(deleted_inline)
     assert "bodies" not in call(sim, "GET", "/_sim/truth?repo=o/a")[1]
 
     call(sim, "POST", "/_sim/evolve", asked | {"touch_pr": True, "seed": 1})

@@ -1,0 +1,81 @@
+-- Apply one page of a review-comment catch-up: each (JSON array of {github_id, database_id,
+-- number, body, created_at, updated_at, url, path, line, original_line, in_reply_to_id,
+-- review_database_id, author: {github_id, login, type, database_id} | null}; the last three
+-- REST ids) updates the stored review comment of that id unless the stored one is newer; a
+-- reply not stored whose first comment is (by REST id, in the same PR) joins that comment's
+-- thread; a comment that starts a thread is left to its PR's sync (REST does not name the
+-- thread). The watermark moves forward to p_caught_up_to (never back).
+-- Returns {updated, inserted, skipped}.
+CREATE OR REPLACE FUNCTION public.catch_up_review_comments(p_backfill_state_id uuid, p_comments jsonb, p_caught_up_to timestamp with time zone)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+DECLARE
+    v_repository_id uuid;
+    v_updated integer;
+    v_inserted integer;
+BEGIN
+    SELECT repository_id INTO v_repository_id
+      FROM progressive_backfill_state WHERE id = p_backfill_state_id;
+    IF v_repository_id IS NULL THEN
+        RETURN NULL;
+    END IF;
+
+    INSERT INTO contributors (github_id, login, type, database_id)
+    SELECT DISTINCT ON (c->'author'->>'github_id')
+           c->'author'->>'github_id', c->'author'->>'login',
+           coalesce(c->'author'->>'type', 'User'), (c->'author'->>'database_id')::bigint
+      FROM jsonb_array_elements(p_comments) c
+     WHERE c->'author'->>'github_id' IS NOT NULL
+     ORDER BY c->'author'->>'github_id'
+    ON CONFLICT (github_id) DO NOTHING;
+
+    UPDATE review_comments rc
+       SET body = coalesce(c->>'body', ''), updated_at = (c->>'updated_at')::timestamptz,
+           line = (c->>'line')::integer, original_line = (c->>'original_line')::integer,
+           synced_at = now()
+      FROM jsonb_array_elements(p_comments) c
+      JOIN pull_requests p ON p.repository_id = v_repository_id
+                          AND p.number = (c->>'number')::integer
+     WHERE rc.github_id = c->>'github_id' AND rc.pull_request_id = p.id
+       AND (rc.updated_at IS NULL OR rc.updated_at <= (c->>'updated_at')::timestamptz)
+       AND (rc.body, rc.updated_at, rc.line, rc.original_line) IS DISTINCT FROM
+           (coalesce(c->>'body', ''), (c->>'updated_at')::timestamptz,
+            (c->>'line')::integer, (c->>'original_line')::integer);
+    GET DIAGNOSTICS v_updated = ROW_COUNT;
+
+    INSERT INTO review_comments (pull_request_id, thread_id, github_id, database_id, review_id,
+                                 in_reply_to, author_id, body, path, line, original_line,
+                                 created_at, updated_at, url)
+    SELECT DISTINCT ON (c->>'github_id')
+           p.id, parent.thread_id, c->>'github_id', (c->>'database_id')::bigint,
+           (SELECT rv.id FROM reviews rv
+             WHERE rv.pull_request_id = p.id
+               AND rv.database_id = (c->>'review_database_id')::bigint),
+           parent.github_id,
+           (SELECT ct.id FROM contributors ct WHERE ct.github_id = c->'author'->>'github_id'),
+           coalesce(c->>'body', ''), coalesce(c->>'path', parent.path),
+           (c->>'line')::integer, (c->>'original_line')::integer,
+           (c->>'created_at')::timestamptz, (c->>'updated_at')::timestamptz, c->>'url'
+      FROM jsonb_array_elements(p_comments) c
+      JOIN pull_requests p ON p.repository_id = v_repository_id
+                          AND p.number = (c->>'number')::integer
+      JOIN review_comments parent ON parent.pull_request_id = p.id
+                                 AND parent.database_id = (c->>'in_reply_to_id')::bigint
+     ORDER BY c->>'github_id'
+    ON CONFLICT (github_id) DO NOTHING;
+    GET DIAGNOSTICS v_inserted = ROW_COUNT;
+
+    UPDATE progressive_backfill_state
+       SET review_comments_caught_up_to = greatest(review_comments_caught_up_to, p_caught_up_to)
+     WHERE id = p_backfill_state_id AND p_caught_up_to IS NOT NULL;
+
+    RETURN jsonb_build_object(
+        'updated', v_updated, 'inserted', v_inserted,
+        'skipped', jsonb_array_length(p_comments) - v_updated - v_inserted);
+END
+$function$;
+
+REVOKE ALL ON FUNCTION catch_up_review_comments(uuid,jsonb,timestamp with time zone) FROM PUBLIC, anon, authenticated;
+GRANT EXECUTE ON FUNCTION catch_up_review_comments(uuid,jsonb,timestamp with time zone) TO service_role;

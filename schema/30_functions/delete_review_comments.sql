@@ -1,0 +1,23 @@
+-- Delete the repository's review comments GitHub confirmed gone (node ids; others' are
+-- untouched) and stamp their verification. Returns how many were deleted.
+CREATE OR REPLACE FUNCTION public.delete_review_comments(p_backfill_state_id uuid, p_github_ids text[])
+ RETURNS integer
+ LANGUAGE plpgsql
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+DECLARE
+    v_deleted integer;
+BEGIN
+    DELETE FROM review_comments rc
+     USING progressive_backfill_state s, pull_requests p
+     WHERE s.id = p_backfill_state_id AND p.repository_id = s.repository_id
+       AND rc.pull_request_id = p.id AND rc.github_id = ANY (p_github_ids);
+    GET DIAGNOSTICS v_deleted = ROW_COUNT;
+    UPDATE progressive_backfill_state SET review_comments_verified_at = now()
+     WHERE id = p_backfill_state_id;
+    RETURN v_deleted;
+END
+$function$;
+
+REVOKE ALL ON FUNCTION delete_review_comments(uuid,text[]) FROM PUBLIC, anon, authenticated;
+GRANT EXECUTE ON FUNCTION delete_review_comments(uuid,text[]) TO service_role;
