@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import pty
 import struct
@@ -34,7 +35,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.support import figure, print_figures, scratch_database
-from console.app import BackfillConsole
+from console.app import BackfillConsole, tune_garbage_collector
 from console.view import build_view
 from core.monitoring import StatsReport
 from tests.support.console_fixed import NOW, FixedBackend
@@ -62,7 +63,17 @@ def _bumped(report: StatsReport, step: int) -> StatsReport:
 
 async def _refreshes(count: int, *, change: bool) -> tuple[list[float], list[float]]:
     """Milliseconds per refresh: (UI thread: apply the view and render the frame,
-    poll worker: build the view from the report)."""
+    poll worker: build the view from the report); the garbage collector as the console's
+    process sets it."""
+    previous = gc.get_threshold()
+    tune_garbage_collector()
+    try:
+        return await _timed_refreshes(count, change=change)
+    finally:
+        gc.set_threshold(*previous)
+
+
+async def _timed_refreshes(count: int, *, change: bool) -> tuple[list[float], list[float]]:
     backend = FixedBackend(repositories=REPOSITORIES, mixed=True)
     app = BackfillConsole(backend, autopoll=False, now=lambda: NOW)
     ui: list[float] = []

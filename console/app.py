@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import os
 import signal
 import sys
@@ -57,6 +58,17 @@ REFRESH_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 BUDGET_HISTORY = 120  # sparkline points
 EVENT_LINES = 1000  # in the events panel
 EVENT_HISTORY = 100_000  # in the event log screen (`e`): this session's, searchable
+# A full collection of the console's heap (a thousand rows of cells, Textual's widgets and
+# caches) takes tens of milliseconds and lands on whichever refresh allocates next: at
+# Python's default (700, 10, 10) that was every few refreshes with 1,000 repositories
+# (bench/bench_console.py's p95). A poll's garbage holds no cycles that matter and reference
+# counting frees it; cycles are collected rarely.
+CONSOLE_GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_garbage_collector() -> None:
+    """For a process that runs the console: collect cycles rarely (`CONSOLE_GC_THRESHOLDS`)."""
+    gc.set_threshold(*CONSOLE_GC_THRESHOLDS)
 
 
 def stylesheet() -> Path:
