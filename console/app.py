@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import os
 import signal
 import sys
@@ -57,6 +58,17 @@ REFRESH_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 BUDGET_HISTORY = 120  # sparkline points
 EVENT_LINES = 1000  # in the events panel
 EVENT_HISTORY = 100_000  # in the event log screen (`e`): this session's, searchable
+# A full collection of the console's heap (a thousand rows of cells, Textual's widgets and
+# caches) takes tens of milliseconds and lands on whichever refresh allocates next: at
+# Python's default (700, 10, 10) that was every few refreshes with 1,000 repositories
+# (bench/bench_console.py's p95). A poll's garbage holds no cycles that matter and reference
+# counting frees it; cycles are collected rarely.
+CONSOLE_GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_garbage_collector() -> None:
+    """For a process that runs the console: collect cycles rarely (`CONSOLE_GC_THRESHOLDS`)."""
+    gc.set_threshold(*CONSOLE_GC_THRESHOLDS)
 
 
 def stylesheet() -> Path:
@@ -301,7 +313,7 @@ class BackfillConsole(App[None]):
             if shown is None or view.summary != shown.summary:
                 self.query_one("#summary", Static).update(view.summary)
             repositories = self.query_one("#repositories", KeyedTable)
-            repositories.apply(view.repositories)
+            repositories.apply(view.repositories, view.widest)
             repositories.order(view.order)
             if shown is None:  # the first rows: the cursor on the top one, attention's first
                 repositories.move_cursor(row=0, animate=False)
@@ -415,7 +427,7 @@ class BackfillConsole(App[None]):
             sort=self.sort_by,
             state=self.state_filter,
         )
-        table.apply(view.repositories)
+        table.apply(view.repositories, view.widest)
         table.order(view.order)
         table.move_cursor(row=0, animate=False)
         self.query_one("#summary", Static).update(view.summary)
@@ -426,6 +438,8 @@ class BackfillConsole(App[None]):
                 repositories=view.repositories,
                 inputs=view.inputs,
                 order=view.order,
+                widths=view.widths,
+                widest=view.widest,
             )
 
     def action_state_filter(self) -> None:

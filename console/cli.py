@@ -94,7 +94,7 @@ def run_console(args: argparse.Namespace) -> int:
     """Open the console against the configured database (textual is imported only here)."""
     if args.truecolor:
         os.environ["TEXTUAL_COLOR_SYSTEM"] = "truecolor"
-    from console.app import BackfillConsole
+    from console.app import BackfillConsole, tune_garbage_collector
     from console.backend import Backend
     from console.keys import parse_keymap
     from console.local_workers import LocalWorkers
@@ -113,6 +113,7 @@ def run_console(args: argparse.Namespace) -> int:
         refresh=args.refresh,
         keymap=keymap,
     )
+    tune_garbage_collector()
     app.run()
     return app.return_code or 0
 

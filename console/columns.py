@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.text import Text
 
 
@@ -49,6 +50,13 @@ def layout_columns(
         widths[spec.name] += grow
         left -= grow
     return {spec.name: widths[spec.name] for spec in specs if spec.name in widths}
+
+
+def width_of(cell: Text | str) -> int:
+    """Terminal cells `cell` takes; an ASCII string's length without rich's measuring (what
+    a thousand rows' cells mostly are)."""
+    text = cell if isinstance(cell, str) else cell.plain
+    return len(text) if text.isascii() else cell_len(text)
 
 
 def fit(cell: Text, width: int) -> Text:

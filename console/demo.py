@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import httpx
+
 from console.local_workers import LocalWorkers
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import open_engine
@@ -30,6 +32,7 @@ from core.embedded import stop_embedded
 from core.processes import process_identity
 from core.recovery import recover
 from core.simulator.process import simulator_process
+from core.simulator.simulator import TRUTH_PATH
 from core.store import open_store
 from core.store.store import Store
 
@@ -190,8 +193,12 @@ class Story:
     stuck_seen: bool = False  # recovery_plan() listed the killed chunk as stuck
     recovered: list[str] = field(default_factory=list)  # recovery's decision for the chunk
     settled: bool = False  # the killed chunk no longer 'processing' after recovery
-    stored: dict[str, int] = field(default_factory=dict)  # repository -> PRs stored, at the end
-    github: dict[str, int] = field(default_factory=dict)  # repository -> GitHub's count
+    # Repository -> its rows in pull_requests, counted in the database at the end (not the
+    # backfill's own count of what it stored: the rows are what a user gets).
+    stored: dict[str, int] = field(default_factory=dict)
+    # Repository -> the PRs simulated GitHub holds, from its ground truth (/_sim/truth) at
+    # the end; empty until read.
+    github: dict[str, int] = field(default_factory=dict)
     completed: bool = False  # every backfill 'completed'
 
     @property
@@ -212,10 +219,11 @@ class Story:
         stored, github = sum(self.stored.values()), sum(self.github.values())
         if self.exact:
             parts.append(
-                f"all {len(self.github)} completed exactly: {stored:,} stored = GitHub's {github:,}"
+                f"all {len(self.github)} completed exactly: {stored:,} PR rows stored = "
+                f"GitHub's {github:,} PRs"
             )
         else:
-            parts.append(f"NOT exact: {stored:,} stored, GitHub has {github:,}")
+            parts.append(f"NOT exact: {stored:,} PR rows stored, GitHub has {github:,} PRs")
         return " → ".join(parts)
 
 
@@ -231,7 +239,7 @@ class DemoScript:
         self.config = config
         self.settings = settings
         self.workers = workers
-        self.story = Story(github=config.github_counts)
+        self.story = Story()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -344,12 +352,32 @@ class DemoScript:
         return True
 
     async def _complete(self, store: Store) -> bool:
-        """Wait for every backfill to complete; record what each one stored."""
+        """Wait for every backfill to complete; then count each repository's rows in
+        pull_requests and read what simulated GitHub holds, for the exact-completion check."""
         s = self.story
         while await self._sleep(1):
             progress = await store.backfill_progress()
             if progress and all(p.status == "completed" for p in progress):
                 s.completed = True
-                s.stored = {p.repository: p.processed_prs for p in progress}
+                names = {p.repository_id: p.repository for p in progress}
+                s.stored = {
+                    names[c.repository_id]: c.pull_requests
+                    for c in await store.data_counts()
+                    if c.repository_id in names
+                }
+                s.github = await asyncio.to_thread(self._github_truth, list(names.values()))
                 return True
         return False
+
+    def _github_truth(self, repositories: list[str]) -> dict[str, int]:
+        """Repository -> its PRs on simulated GitHub, from the simulator's ground truth
+        (GET /_sim/truth?repo=OWNER/NAME: every PR it holds now). Raises httpx.HTTPError when
+        the simulator does not answer."""
+        base = self.settings.github_graphql_url.removesuffix("/graphql")
+        counts = {}
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for name in repositories:
+                answer = client.get(TRUTH_PATH, params={"repo": name})
+                answer.raise_for_status()
+                counts[name] = len(answer.json()["pull_requests"])
+        return counts

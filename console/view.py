@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from uuid import UUID
 
 from rich.text import Text
 
+from console.columns import width_of
 from console.panels.budget import BudgetView, budget_view
 from console.panels.chunks import chunk_summary
 from console.panels.events import events_between
@@ -21,12 +23,14 @@ from console.panels.repositories import (
     freshness_by_id,
     repository_cells,
     row_inputs,
+    row_key,
     sort_order,
 )
 from console.panels.states import repository_state, stuck_ids
 from console.panels.summary import summary_line
 from console.panels.workers import worker_cells
-from core.monitoring import StatsReport, standing
+from core.monitoring import Standing, StatsReport, standing
+from core.store.models import BackfillProgress, Freshness
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,10 @@ class View:
 
     `inputs` holds what each repository row was built from (`row_inputs`): the next
     `build_view` reuses the very cell tuples of rows whose inputs did not change, and the
-    table skips a row whose cells are the ones it shows."""
+    table skips a row whose cells are the ones it shows. `widths`: each row's cells'
+    `width_of`, and `widest` each column's widest cell, measured here, off the UI thread, so
+    the table lays its columns out without measuring a thousand rows (at least as wide as
+    every row's: a view built on a shown one keeps the shown widths, as the table does)."""
 
     observed_at: datetime
     repositories: dict[str, tuple[Text | str, ...]]
@@ -46,6 +53,9 @@ class View:
     events: list[Text] = field(default_factory=list)
     order: list[str] = field(default_factory=list)  # repository row keys, sorted
     inputs: dict[str, tuple[object, ...]] = field(default_factory=dict, compare=False)
+    widths: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)
+    widest: tuple[int, ...] = field(default=(), compare=False)
+    source: StatsReport | None = field(default=None, compare=False, repr=False)  # built from
 
 
 def build_view(
@@ -59,40 +69,56 @@ def build_view(
     state: str | None = None,
 ) -> View:
     """The view of `report`; events are what changed since `previous`. `shown`: the view on
-    screen, whose rows are reused (the same tuples) where their inputs are unchanged.
-    `filter_text`: rows whose name contains it; `state`: rows in that `repository_state`
-    only; `sort`: a `SORTS` name, None for attention first."""
+    screen, whose rows are reused (the same tuples) where their inputs are unchanged; when
+    it was built from `previous` (`View.source`), a row whose inputs are unchanged is also
+    known to have no event, and is not compared with `previous` again. `filter_text`:
+    rows whose name contains it; `state`: rows in that `repository_state` only; `sort`: a
+    `SORTS` name, None for attention first."""
     wanted = filter_text.strip().lower()
     observed = report.progress[0].observed_at if report.progress else now
     fresh = freshness_by_id(report)
-    standings = {p.backfill_state_id: standing(p) for p in report.progress}
     stuck = stuck_ids(report)
-    states = {
-        p.backfill_state_id: repository_state(
-            standings[p.backfill_state_id],
-            fresh.get(p.backfill_state_id),
-            p.backfill_state_id in stuck,
-        )
-        for p in report.progress
-    }
+    standings: dict[UUID, Standing] = {}
+    states: dict[UUID, str] = {}
+    rows: list[tuple[BackfillProgress, Freshness | None, Standing, str]] = []
+    for p in report.progress:
+        backfill = p.backfill_state_id
+        f = fresh.get(backfill) if fresh else None
+        its = standings[backfill] = standing(p)
+        its_state = states[backfill] = repository_state(its, f, bool(stuck) and backfill in stuck)
+        rows.append((p, f, its, its_state))
     old_rows = shown.repositories if shown is not None else {}
     old_inputs = shown.inputs if shown is not None else {}
+    old_widths = shown.widths if shown is not None else {}
+    same_source = shown is not None and previous is not None and shown.source is previous
     repositories: dict[str, tuple[Text | str, ...]] = {}
     inputs: dict[str, tuple[object, ...]] = {}
-    for p in report.progress:
-        if wanted not in p.repository.lower():
+    widths: dict[str, tuple[int, ...]] = {}
+    to_compare: list[BackfillProgress] = []  # rows an event may come of
+    widest = list(shown.widest) if shown is not None else []
+    for p, f, its, its_state in rows:
+        if (wanted and wanted not in p.repository.lower()) or (
+            state is not None and its_state != state
+        ):
+            to_compare.append(p)
             continue
-        its_state = states[p.backfill_state_id]
-        if state is not None and its_state != state:
-            continue
-        key = str(p.backfill_state_id)
-        f = fresh.get(p.backfill_state_id)
-        made_of = row_inputs(p, f, standings[p.backfill_state_id], its_state)
+        key = row_key(p.backfill_state_id)
+        made_of = row_inputs(p, f, its, its_state)
         cells = old_rows.get(key)
-        if cells is None or old_inputs.get(key) != made_of:
+        measured = old_widths.get(key)
+        if cells is None or measured is None or old_inputs.get(key) != made_of:
             cells = repository_cells(p, f, its_state)
+            measured = tuple(map(width_of, cells))
+            if widest:
+                widest = [max(a, b) for a, b in zip(widest, measured, strict=True)]
+            else:
+                widest = list(measured)
+            to_compare.append(p)
+        elif not same_source:
+            to_compare.append(p)
         repositories[key] = cells
         inputs[key] = made_of
+        widths[key] = measured
     return View(
         observed_at=observed,
         repositories=repositories,
@@ -100,7 +126,10 @@ def build_view(
         chunks=chunk_summary(report),
         budget=budget_view(report.budgets, now),
         summary=summary_line(report, states, state),
-        events=events_between(previous, report, now, standings),
+        events=events_between(previous, report, now, standings, to_compare),
         order=sort_order(report.progress, sort, states),
         inputs=inputs,
+        widths=widths,
+        widest=tuple(widest),
+        source=report,
     )

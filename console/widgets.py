@@ -5,34 +5,49 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual._two_way_dict import TwoWayDict
+from textual.cache import LRUCache
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import ColumnKey, RowKey
 
-from console.columns import ColumnSpec, fit, layout_columns
+from console.columns import ColumnSpec, fit, layout_columns, width_of
 
 Cells = tuple[Text | str, ...]
+SegmentLines = list[list[Segment]]
 CELL_PADDING = 2  # DataTable pads each cell by one column on either side
 SCROLLBAR = 2  # kept free so a vertical scrollbar never pushes the table sideways
 
 
 class KeyedTable(DataTable[Text]):
-    """A DataTable updated in place by row key, that never scrolls sideways.
+    """A DataTable updated in place by row key, that never scrolls sideways, and that
+    converts and writes only the rows on screen.
 
     `clear()` would reset the cursor and the scroll every refresh; instead rows are added,
-    removed and changed cell by cell, so what the user is looking at never jumps. Columns get
-    widths by priority (`ColumnSpec`): the ones that do not fit are left out, long text ends
-    with an ellipsis; the layout is recomputed only when the width or the widest cell changes.
+    removed and changed by key, so what the user is looking at never jumps. A changed row is
+    only remembered (`_stale`) until it is drawn: with a thousand repositories about forty are
+    on screen, so a refresh that changes every row writes forty rows' cells and redraws once,
+    instead of a thousand rows and a redraw per cell (`update_cell`); a row scrolled into
+    view is written just before it is drawn (`render_lines`). Columns get widths by priority
+    (`ColumnSpec`): the ones that do not fit are left out, long text ends with an ellipsis;
+    the layout is recomputed only when the width or the widest cell changes (every changed
+    row is measured, seen or not, so the columns are the same whatever is scrolled to).
     """
 
     def __init__(self, columns: Sequence[str | ColumnSpec], **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
         self.specs = tuple(c if isinstance(c, ColumnSpec) else ColumnSpec(c) for c in columns)
         self._column_names = tuple(s.name for s in self.specs)
-        self._shown: dict[str, tuple[Text, ...]] = {}
+        self._column_keys = tuple(ColumnKey(name) for name in self._column_names)
+        self._shown: dict[str, tuple[Text, ...]] = {}  # each row's cells as the table has them
         self._given: dict[str, Cells] = {}  # each row's cells as last given to `apply`
+        self._stale: set[str] = set()  # rows whose given cells are not in the table yet
+        self._drawn: LRUCache[tuple[object, ...], SegmentLines] = LRUCache(4096)
         self._widest = {s.name: cell_len(s.name) for s in self.specs}
         self.widths: dict[str, int] = {}
 
@@ -54,6 +69,9 @@ class KeyedTable(DataTable[Text]):
         self.clear(columns=True)
         for name, width in widths.items():
             self.add_column(name, key=name, width=width)
+        for key in self._stale:
+            self._shown[key] = _texts(self._given[key])
+        self._stale.clear()
         for key, cells in self._shown.items():
             self.add_row(*self._visible(cells), key=key)
         self.select(selected)
@@ -65,38 +83,153 @@ class KeyedTable(DataTable[Text]):
             if name in self.widths
         ]
 
-    def apply(self, rows: Mapping[str, Cells]) -> None:
+    def _measure(self, cells: Cells) -> bool:
+        """Widen the widest cell seen per column by `cells`; True when one widened. A column
+        already as wide as it may grow (`most`) is not measured again."""
+        widened = False
+        for spec, cell in zip(self.specs, cells, strict=True):
+            widest = self._widest[spec.name]
+            if spec.most is not None and widest >= spec.most:
+                continue
+            width = width_of(cell)
+            if width > widest:
+                self._widest[spec.name] = width
+                widened = True
+        return widened
+
+    def apply(self, rows: Mapping[str, Cells], widest: Sequence[int] | None = None) -> None:
         """Show exactly `rows` (key -> cells). A row given the same cells as last time (the
         same tuple, as `build_view` reuses for an unchanged row, or equal ones) costs one
-        comparison: nothing is converted, measured or redrawn."""
+        comparison; a changed row off screen costs its measuring (none when `widest`, each
+        column's widest cell in `rows`, comes with them), and is written when it scrolls into
+        view."""
         for key in [key for key in self._shown if key not in rows]:
             self.remove_row(key)
             del self._shown[key]
             self._given.pop(key, None)
+            self._stale.discard(key)
         widened = False
+        if widest:
+            for name, width in zip(self._column_names, widest, strict=True):
+                if width > self._widest[name]:
+                    self._widest[name] = width
+                    widened = True
+        changed = False
         for key, raw in rows.items():
             given = self._given.get(key)
-            self._given[key] = raw  # next time the same tuple is found by identity
-            if given is raw or given == raw:
+            if given is raw:
                 continue
-            # Text, never markup: cells carry database text.
-            cells = tuple(Text(c) if isinstance(c, str) else c for c in raw)
-            for name, cell in zip(self._column_names, cells, strict=True):
-                if cell.cell_len > self._widest[name]:
-                    self._widest[name] = cell.cell_len
-                    widened = True
-            shown = self._shown.get(key)
-            self._shown[key] = cells
-            if widened:
-                continue  # the relayout below adds every row at its new width
-            if shown is None:
+            self._given[key] = raw  # next time the same tuple is found by identity
+            if given is not None and given == raw:
+                continue
+            if widest is None:
+                widened |= self._measure(raw)
+            if key in self._shown:
+                self._stale.add(key)
+                changed = True
+            elif not widened:  # a new row (after a widening, the relayout adds it)
+                cells = _texts(raw)
+                self._shown[key] = cells
                 self.add_row(*self._visible(cells), key=key)
             else:
-                for name, old, new in zip(self._column_names, shown, cells, strict=True):
-                    if old != new and name in self.widths:
-                        self.update_cell(key, name, fit(new, self.widths[name]))
+                self._shown[key] = _texts(raw)
         if widened:
             self._relayout(force=True)
+        elif changed and self._stale_in(self._rows_on_screen()):
+            self.refresh()
+
+    def _rows_on_screen(self) -> range:
+        """Row indices the table may be drawing now (a few more at most)."""
+        top = int(self.scroll_y)
+        return range(top, top + self.size.height)
+
+    def _stale_in(self, indices: range) -> list[str]:
+        stale = self._stale
+        if not stale:
+            return []
+        keys = self._row_locations
+        found = []
+        for index in indices:
+            row = keys.get_key(index)
+            if row is not None and row.value in stale:
+                found.append(row.value)
+        return found
+
+    def _write(self, keys: Sequence[str]) -> None:
+        """Put the given cells of `keys` (stale rows) into the table, fitted to the columns."""
+        columns = [
+            (i, ColumnKey(name), self.widths[name])
+            for i, name in enumerate(self._column_names)
+            if name in self.widths
+        ]
+        for key in keys:
+            cells = _texts(self._given[key])
+            self._shown[key] = cells
+            self._stale.discard(key)
+            row = self._data[RowKey(key)]
+            for i, column, width in columns:
+                row[column] = fit(cells[i], width)
+        if keys:
+            self._update_count += 1  # DataTable's render caches are keyed by it
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Draw `crop`, writing first the stale rows it shows (and no others)."""
+        header = self.header_height if self.show_header else 0
+        top = int(self.scroll_y) + max(0, crop.y - header)
+        self._write(self._stale_in(range(top, top + crop.height)))
+        return super().render_lines(crop)
+
+    def notify_style_update(self) -> None:
+        """Styles changed (a theme, the CSS): every cell is drawn again, as DataTable's own
+        caches are cleared."""
+        self._drawn.clear()
+        super().notify_style_update()
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> SegmentLines:
+        """A cell drawn again only when what it shows changed.
+
+        DataTable keys its cell cache by a counter that every change to any cell moves, so a
+        refresh that changed one cell of every row draws every cell on screen again (the
+        most of a frame's time). Here a cell is keyed by what it draws: its place (the
+        segments carry it, for the mouse), its text and styles, its width and the row's
+        style, so the unchanged cells of changed rows are not drawn again."""
+        if row_index < 0 or column_index < 0:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        if row_key is None or column_key is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        value = self._data[row_key].get(column_key)
+        if not isinstance(value, Text):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        key = (
+            row_index,
+            column_index,
+            value.plain,
+            tuple(value.spans),
+            value.style,
+            value.justify,
+            base_style,
+            width,
+            cursor,
+            hover,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+        )
+        lines = self._drawn.get(key)
+        if lines is None:
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            self._drawn[key] = lines
+        return lines
 
     def order(self, keys: Sequence[str]) -> None:
         """Rows in this order (a sort); the cursor stays on the row it was on."""
@@ -122,10 +255,12 @@ class KeyedTable(DataTable[Text]):
         self.clear()
         self._shown.clear()
         self._given.clear()
+        self._stale.clear()
 
     def row_text(self, key: str) -> list[str]:
-        """The full (untruncated) text of a row's cells, for tests and scripts."""
-        return [cell.plain for cell in self._shown[key]]
+        """The full (untruncated) text of a row's cells as last given, drawn or not, for
+        tests and scripts."""
+        return [cell.plain if isinstance(cell, Text) else cell for cell in self._given[key]]
 
     def _row_keys(self) -> list[str | None]:
         """Row keys top to bottom, read from the rows alone.
@@ -145,3 +280,8 @@ class KeyedTable(DataTable[Text]):
         rows = self.ordered_rows
         row = self.cursor_row
         return rows[row].key.value if 0 <= row < len(rows) else None
+
+
+def _texts(cells: Cells) -> tuple[Text, ...]:
+    """Cells as Text, never markup: cells carry database text."""
+    return tuple(Text(c) if isinstance(c, str) else c for c in cells)

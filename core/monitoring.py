@@ -213,6 +213,7 @@ class PollCache:
     def __init__(self) -> None:
         self.progress: dict[str, BackfillProgress] = {}
         self.freshness: dict[str, Freshness] = {}
+        self._order: list[str] = []  # progress digests in the order rows are returned
         self._turn = asyncio.Lock()
 
     async def read(self, store: Store) -> tuple[list[BackfillProgress], list[Freshness]]:
@@ -227,17 +228,21 @@ class PollCache:
         for gone in answer["freshness_gone"]:
             self.freshness.pop(gone, None)
         for row in answer["progress"]:
-            h = row.pop("h")
-            self.progress[h] = BackfillProgress.model_validate({**row, "observed_at": observed})
+            digest = row.pop("h")
+            self.progress[digest] = BackfillProgress.model_validate(
+                {**row, "observed_at": observed}
+            )
         for row in answer["freshness"]:
-            h = row.pop("h")
-            self.freshness[h] = Freshness.model_validate(
+            digest = row.pop("h")
+            self.freshness[digest] = Freshness.model_validate(
                 {**row, "observed_at": observed, "lag_seconds": None}
             )
-        progress = sorted(
-            (_observed(p, observed) for p in self.progress.values()),
-            key=lambda p: (p.created_at, p.repository),
-        )
+        if answer["progress"] or answer["progress_gone"] or len(self._order) != len(self.progress):
+            self._order = sorted(
+                self.progress,
+                key=lambda h: (self.progress[h].created_at, self.progress[h].repository),
+            )
+        progress = [_observed(self.progress[h], observed) for h in self._order]
         place = {p.backfill_state_id: i for i, p in enumerate(progress)}
         freshness = sorted(
             (_fresh(f, observed) for f in self.freshness.values()),

@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.app import BackfillConsole
+    from console.app import BackfillConsole, tune_garbage_collector
     from console.backend import Backend
     from console.demo import (
         DemoConfig,
@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             keymap=None,
             companion=DemoScript(config, settings, workers),
         )
+        tune_garbage_collector()
         try:
             app.run()
         finally:

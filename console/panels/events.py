@@ -21,17 +21,22 @@ def events_between(
     current: StatsReport,
     now: datetime,
     standings: dict[UUID, Standing] | None = None,
+    rows: Sequence[BackfillProgress] | None = None,
 ) -> list[Text]:
     """What changed since the last snapshot: chunks done, failures, waits, workers, recoveries.
-    `standings`: each current row's `standing`, when the caller has them already."""
+    `standings`: each current row's `standing`, when the caller has them already;
+    `rows`: the rows of `current` to compare, when the caller knows that every other one's
+    row, freshness and standing are the ones in `previous` (no event can come of those)."""
     if previous is None:
         return []
     events: list[Text] = []
     done: list[Text] = []
     done_prs = 0
-    before = {p.backfill_state_id: p for p in previous.progress}
-    fresh, was_fresh = freshness_by_id(current), freshness_by_id(previous)
-    for p in current.progress:
+    compared = current.progress if rows is None else rows
+    before = {p.backfill_state_id: p for p in previous.progress} if compared else {}
+    fresh = freshness_by_id(current) if compared else {}
+    was_fresh = freshness_by_id(previous) if compared else {}
+    for p in compared:
         old = before.get(p.backfill_state_id)
         if old is None:
             events.append(stamped(now, f"{p.repository}: added ({p.total_prs or 0:,} PRs)"))
@@ -107,8 +112,9 @@ def _sync_events(
     now: datetime,
 ) -> tuple[list[Text], list[Text]]:
     """A completed repository's sync: its sync chunks done (numbered by the
-    backfill's own counter; counted with the backfill's chunks when many move at once), and
-    the sync started, or finished with how fresh the data now is."""
+    backfill's own counter; counted with the backfill's chunks when many move at once) with
+    the PRs stored since the last look, and the sync started, or finished with how fresh the
+    data now is."""
     chunks: list[Text] = []
     events: list[Text] = []
     started = f is not None and f.syncing and not (was is not None and was.syncing)
@@ -121,7 +127,9 @@ def _sync_events(
             if p.last_chunk_number == old.last_chunk_number + 1
             else f"#{old.last_chunk_number + 1}-#{p.last_chunk_number}"
         )
-        extra = f", +{new:,} new PRs" if new > 0 else ""
+        # The PRs stored between the two looks, said as such: not the chunks' own count (the
+        # snapshot does not hold a chunk's count; "+2 PRs" read as the chunk's size).
+        extra = f": {new:,} PRs stored since the last look" if new > 0 else ""
         what = f"sync started, chunk {numbers}" if started else f"sync chunk {numbers}"
         chunks.append(stamped(now, f"{p.repository}: {what} done{extra}"))
     if f is not None and was is not None and f.syncs > was.syncs:

@@ -16,11 +16,12 @@ from core.embedded import stop_embedded
 from core.store import open_store
 
 
-async def _stored_per_repository(script: DemoScript) -> dict[str, int]:
-    """Repository -> PRs its backfill stored, read again once the script is done."""
+async def _rows_per_repository(script: DemoScript) -> dict[str, int]:
+    """Repository -> its rows in pull_requests, counted again once the script is done."""
     async with open_store(script.settings) as store:
-        progress = await store.backfill_progress()
-    return {p.repository: p.processed_prs for p in progress}
+        names = {p.repository_id: p.repository for p in await store.backfill_progress()}
+        counts = await store.data_counts()
+    return {names[c.repository_id]: c.pull_requests for c in counts if c.repository_id in names}
 
 
 @pytest.mark.slow
@@ -51,7 +52,7 @@ def test_the_demo_kills_a_worker_mid_chunk_recovers_it_and_completes_exactly(
             script = DemoScript(config, settings, workers)
             try:
                 finished = asyncio.run(script.run(report))
-                stored = asyncio.run(_stored_per_repository(script))
+                stored = asyncio.run(_rows_per_repository(script))
             finally:
                 workers.stop_all(kill=True)
     finally:
@@ -63,7 +64,10 @@ def test_the_demo_kills_a_worker_mid_chunk_recovers_it_and_completes_exactly(
     assert story.stuck_seen, events
     assert story.settled and story.recovered, events
     assert story.completed and story.exact, events
-    assert stored == config.github_counts  # stored = GitHub's count, read again
+    # The rows in the database against the simulator's truth (/_sim/truth), read by the
+    # script: each repository's PRs, every one stored once.
+    assert story.github == config.github_counts
+    assert story.stored == story.github == stored
     summary = events[-1]
     assert summary.startswith("demo: what happened: SIGKILLed ")
     assert "completed exactly" in summary and f"#{story.killed_chunk}" in summary

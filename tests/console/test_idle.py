@@ -17,27 +17,33 @@ from textual.widgets import DataTable, Static
 from console.app import BackfillConsole
 from console.detail import DetailScreen
 from console.view import build_view
+from console.widgets import KeyedTable
 from core.monitoring import StatsReport
 from core.store.models import BackfillDetail
 from tests.support.console_fixed import NOW, FixedBackend, later, report
 from tests.support.console_pilot import settle
 
-REDRAWS = ("update_cell", "add_row", "remove_row", "clear")
+REDRAWS = ("add_row", "remove_row", "clear", "update_cell")
 
 
 async def test_an_idle_poll_redraws_nothing_and_a_change_redraws_only_itself(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Counted by the calls that change what a table holds: rows added, removed, cleared,
+    and the rows whose cells are written (`KeyedTable._write`, which writes a changed row
+    only once it is on screen)."""
     calls: Counter[str] = Counter()
-    updated: list[str] = []
+    written: list[str] = []
 
     def spy(cls: type, name: str) -> None:
         original = getattr(cls, name)
 
         def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if name == "_write":
+                if not args[0]:
+                    return original(self, *args, **kwargs)
+                written.extend(args[0])
             calls[f"{self.id}.{name}"] += 1
-            if name == "update_cell":
-                updated.append(str(args[0]))
             return original(self, *args, **kwargs)
 
         monkeypatch.setattr(cls, name, counted)
@@ -47,7 +53,9 @@ async def test_an_idle_poll_redraws_nothing_and_a_change_redraws_only_itself(
     async with app.run_test(size=(120, 40)) as pilot:
         app.apply_view(build_view(base, None, NOW))
         await pilot.pause()
+        table = app.query_one("#repositories", KeyedTable)
         spy(Static, "update")
+        spy(KeyedTable, "_write")
         for name in REDRAWS:
             spy(DataTable, name)
 
@@ -56,22 +64,49 @@ async def test_an_idle_poll_redraws_nothing_and_a_change_redraws_only_itself(
         await pilot.pause()
         # Only what the clock moves on screen: the live workers' "Seen" (3s -> 5s ago, 8s ->
         # 10s ago); not a repository row, not a panel, not the budget (reset still in 12m).
-        assert calls == Counter({"workers.update_cell": 2})
+        assert calls == Counter({"workers._write": 1})
+        assert sorted(written) == ["worker-a", "worker-b"]
         calls.clear()
+        written.clear()
 
-        one = base.progress[10]
-        moved = later(base, 4, **{one.repository: {"processed_prs": one.processed_prs + 9}})
+        by_id = {str(p.backfill_state_id): p for p in base.progress}
+        top = by_id[table.selected_key or ""]  # the cursor starts on the top row: on screen
+        moved = later(base, 4, **{top.repository: {"processed_prs": top.processed_prs + 9}})
         app.apply_view(build_view(moved, idle, NOW + timedelta(seconds=4), shown=app.view))
         await pilot.pause()
-        # Its Processed cell, the summary's PR count (and the workers' Seen).
-        assert set(updated) - {"worker-a", "worker-b"} == {str(one.backfill_state_id)}
+        # Its row (the Processed cell), the summary's PR count, and the workers' Seen.
+        assert sorted(written) == sorted([str(top.backfill_state_id), "worker-a", "worker-b"])
         assert calls == Counter(
-            {"repositories.update_cell": 1, "summary.update": 1, "workers.update_cell": 2}
+            {"repositories._write": 1, "summary.update": 1, "workers._write": 1}
         )
-        table = app.query_one("#repositories")
-        assert table.row_text(str(one.backfill_state_id))[1].startswith(
-            f"{one.processed_prs + 9:,}/"
+        key = str(top.backfill_state_id)
+        assert table.row_text(key)[1].startswith(f"{top.processed_prs + 9:,}/")
+        assert table.get_cell(key, "Processed").plain.startswith(f"{top.processed_prs + 9:,}/")
+        calls.clear()
+        written.clear()
+
+        # A row off screen changes: remembered, not written, until it scrolls into view.
+        bottom = by_id[table.ordered_rows[-1].key.value or ""]
+        far = later(
+            base,
+            6,
+            **{
+                top.repository: {"processed_prs": top.processed_prs + 9},
+                bottom.repository: {"processed_prs": bottom.processed_prs + 5},
+            },
         )
+        app.apply_view(build_view(far, moved, NOW + timedelta(seconds=6), shown=app.view))
+        await pilot.pause()
+        low = str(bottom.backfill_state_id)
+        assert low not in written
+        assert table.row_text(low)[1].startswith(f"{bottom.processed_prs + 5:,}/")
+        assert not table.get_cell(low, "Processed").plain.startswith(
+            f"{bottom.processed_prs + 5:,}/"
+        )
+        table.move_cursor(row=len(table.ordered_rows) - 1, animate=False)
+        await pilot.pause()
+        assert low in written
+        assert table.get_cell(low, "Processed").plain.startswith(f"{bottom.processed_prs + 5:,}/")
 
 
 class CountingBackend(FixedBackend):

@@ -192,7 +192,7 @@ def test_sync_events_name_the_sync_chunks_and_the_new_freshness() -> None:
     walking = state(6, 102, syncing=True, syncs=1)
     done = state(7, 102, syncing=False, syncs=2)
     assert [e.plain[9:] for e in events_between(idle, walking, NOW)] == [
-        "a/b: sync started, chunk #5-#6 done, +2 new PRs"
+        "a/b: sync started, chunk #5-#6 done: 2 PRs stored since the last look"
     ]
     begun = state(4, 100, syncing=True, syncs=1)
     assert [e.plain[9:] for e in events_between(idle, begun, NOW)] == ["a/b: sync started"]
@@ -252,3 +252,33 @@ def test_an_idle_poll_reuses_every_row_and_the_clock_still_moves_the_status() ->
     status = REPOSITORY_NAMES.index("Status")
     assert str(third.repositories[key["octo/linux"]][status]).startswith("stalled since")
     assert third == build_view(moved, idle, NOW + timedelta(minutes=13))
+    # Built on the shown view, the rows it did not compare again still give their events.
+    assert any("octo/linux: stalled since" in e.plain for e in third.events)
+
+
+def test_once_everything_completed_no_rate_and_no_eta_remain() -> None:
+    """The rows' and the header's pace only where work goes on: a backfill that completed
+    still has a rate from its last chunks in SQL's window (what `backfill_progress` gives),
+    and none of it is shown once every backfill is done, in the rows or in the header."""
+    from tests.support.console_fixed import freshness
+
+    rows = [
+        progress(f"o/r{n}", processed=500, total=500, status="completed", rate=900.0, chunk=9)
+        for n in range(3)
+    ]
+    assert all(p.prs_per_minute > 0 for p in rows)
+    done = StatsReport(report().chunks, rows, [], [], [], [freshness(p) for p in rows])
+    view = build_view(done, None, NOW)
+    for cells in view.repositories.values():
+        named = dict(zip(REPOSITORY_NAMES, cells, strict=True))
+        assert (str(named["PRs/min"]), str(named["ETA"])) == ("—", "")
+    totals = view.summary.plain.splitlines()[0]
+    assert "PRs/min" not in totals and "ETA" not in totals
+    assert totals.startswith("3 repos · 1,500 PRs")
+    # While one of them still works, the header has the pace of that one only.
+    moving = progress("o/r9", processed=100, total=400, rate=60.0, chunk=2, leased=True)
+    busy = StatsReport(
+        done.chunks, [*rows, moving], [], [], [], [*done.freshness, freshness(moving)]
+    )
+    totals = build_view(busy, None, NOW).summary.plain.splitlines()[0]
+    assert "60 PRs/min" in totals and "ETA 5m" in totals
