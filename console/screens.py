@@ -118,7 +118,8 @@ def plan_summary(report: RecoveryReport) -> Text:
     if report.leases:
         text.append(": " + ", ".join(lease.repository for lease in report.leases[:10]))
     text.append(
-        f"\n{report.cleanup.eligible:,} completed chunk(s) older than "
+        f"\n{report.cleanup.eligible:,}{'+' if report.cleanup.eligible_at_least else ''} "
+        "completed chunk(s) older than "
         f"{report.cleanup_days} days to delete"
     )
     if len(report.chunks) > MAX_LISTED:

@@ -21,6 +21,9 @@ from core.store.store import Store
 DEFAULT_STUCK_MINUTES = 30
 DEFAULT_CLEANUP_DAYS = 30
 DEFAULT_CLEANUP_BATCH = 5000
+# What a recovery counts before it says "at least": each count reads at most this many rows
+# (plus one), so a dry run costs the same after six months of history as after one day.
+DEFAULT_COUNT_CAP = 100_000
 
 Outcome = Literal["planned", "applied", "skipped", "busy"]
 
@@ -60,7 +63,11 @@ class CleanupBackfill(_Frozen):
 
 class Cleanup(_Frozen):
     """Completed chunks older than the cutoff: `eligible` when recovery started, `deleted`
-    over all batches (0 in a dry run)."""
+    over all batches (0 in a dry run).
+
+    Each count stops at `count_cap` rows (migration 20250660000000): past it the matching
+    `*_at_least` flag is true and the number is a lower bound ("100,000+"); `remaining` then
+    is one too. `per_backfill` counts the oldest `count_cap` chunks only when capped."""
 
     cutoff: datetime
     batch: int
@@ -76,6 +83,10 @@ class Cleanup(_Frozen):
     workers_eligible: int = 0
     workers_deleted: int = 0
     more: bool = False  # the last batch came back full: another may delete more
+    count_cap: int = DEFAULT_COUNT_CAP
+    eligible_at_least: bool = False
+    failed_eligible_at_least: bool = False
+    workers_eligible_at_least: bool = False
 
 
 class RecoveryReport(_Frozen):
@@ -137,20 +148,26 @@ async def recover(
     dry_run: bool,
     cleanup_batch: int = DEFAULT_CLEANUP_BATCH,
     max_cleanup_batches: int = 1000,
+    count_cap: int = DEFAULT_COUNT_CAP,
 ) -> RecoveryReport:
     """Recover stuck chunks, release expired leases and prune old completed chunks.
 
     Safe to run from several places at once (the SQL serialises live runs and guards every
     write). With `dry_run` nothing is written and the report is what a live run would do.
+    `count_cap`: the cleanup's counts stop there (rows; the report's `*_at_least` flags say
+    which did), so neither a dry run nor the first batch reads the whole history.
+    Raises ValueError for a value below 1.
     """
     _at_least_one("stuck_minutes", stuck_minutes)
     _at_least_one("cleanup_days", cleanup_days)
     _at_least_one("cleanup_batch", cleanup_batch)
+    _at_least_one("count_cap", count_cap)
     raw = await store.recover_stuck_chunks(
         stuck_minutes=stuck_minutes,
         cleanup_days=cleanup_days,
         dry_run=dry_run,
         cleanup_batch=cleanup_batch,
+        count_cap=count_cap,
     )
     report = RecoveryReport.model_validate(raw)
     if dry_run:
@@ -172,11 +189,14 @@ async def recover(
         deleted, failed, workers = deleted + step[0], failed + step[1], workers + step[2]
         last, more = sum(step), bool(batch["more"])
         batches += 1
-    remaining = max(cleanup.eligible - deleted, 0)
+    # A capped count is a lower bound: the drain may delete more than it counted.
+    eligible = max(cleanup.eligible, deleted) if cleanup.eligible_at_least else cleanup.eligible
+    remaining = max(eligible - deleted, 0)
     return report.model_copy(
         update={
             "cleanup": cleanup.model_copy(
                 update={
+                    "eligible": eligible,
                     "deleted": deleted,
                     "remaining": remaining,
                     "batches": batches,

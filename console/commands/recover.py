@@ -91,8 +91,23 @@ def totals(report: RecoveryReport) -> dict[str, int]:
     }
 
 
+def totals_at_least(report: RecoveryReport) -> dict[str, bool]:
+    """Which totals are lower bounds: the cleanup's count stopped at its cap."""
+    return {"cleanup_eligible": report.cleanup.eligible_at_least}
+
+
+def at_least(count: int, capped: bool) -> str:
+    """A count as text: "1,234", or "100,000+" when it stopped at its cap."""
+    return f"{count:,}+" if capped else f"{count:,}"
+
+
 def to_json(report: RecoveryReport) -> dict[str, Any]:
-    return {**report.model_dump(mode="json"), "totals": totals(report), "ok": report.ok}
+    return {
+        **report.model_dump(mode="json"),
+        "totals": totals(report),
+        "totals_at_least": totals_at_least(report),
+        "ok": report.ok,
+    }
 
 
 def _age(seconds: int) -> str:
@@ -148,12 +163,18 @@ def render(report: RecoveryReport, console: Console) -> None:
     console.print(f"[bold]Leases[/]  {t['leases_expired']} expired; {released}")
     cleanup = report.cleanup
     per = ", ".join(f"{escape(b.repository)} {b.chunks}" for b in cleanup.per_backfill)
+    eligible = at_least(cleanup.eligible, cleanup.eligible_at_least)
     console.print(
         f"[bold]Cleanup[/]  completed chunks older than {report.cleanup_days} days "
-        f"(before {cleanup.cutoff:%Y-%m-%d %H:%M}): {cleanup.eligible} eligible"
+        f"(before {cleanup.cutoff:%Y-%m-%d %H:%M}): {eligible} eligible"
+        + (
+            f" (counted to {cleanup.count_cap:,}, oldest first)"
+            if cleanup.eligible_at_least
+            else ""
+        )
         + (f" ({per})" if per else "")
         + (
-            f"; {verb} delete {cleanup.eligible}"
+            f"; {verb} delete {eligible}"
             if report.dry_run
             else f"; deleted {cleanup.deleted} in {cleanup.batches} batch(es)"
         )

@@ -756,14 +756,23 @@ class Store:
     # function's JSON report.
 
     async def recover_stuck_chunks(
-        self, *, stuck_minutes: int, cleanup_days: int, dry_run: bool, cleanup_batch: int = 5000
+        self,
+        *,
+        stuck_minutes: int,
+        cleanup_days: int,
+        dry_run: bool,
+        cleanup_batch: int = 5000,
+        count_cap: int = 100_000,
     ) -> dict[str, Any]:
+        """The whole recovery in one call (its cleanup's first batch); the cleanup's counts
+        stop at `count_cap` rows (migration 20250660000000)."""
         report: Mapping[str, Any] = await self._value(
             "recover_stuck_chunks",
             stuck_minutes=stuck_minutes,
             cleanup_days=cleanup_days,
             dry_run=dry_run,
             cleanup_batch=cleanup_batch,
+            count_cap=count_cap,
         )
         return dict(report)
 

@@ -23,7 +23,7 @@
 --    chunks: [recovery_plan row + outcome], leases: [...], cleanup: prune_completed_chunks}
 -- outcome: 'planned' (dry run), 'applied', 'skipped' (no longer stuck: its worker finished
 -- it meanwhile) or 'busy' (another transaction holds the row; left for the next run).
-CREATE OR REPLACE FUNCTION public.recover_stuck_chunks(p_stuck_minutes integer, p_cleanup_days integer, p_dry_run boolean DEFAULT false, p_cleanup_batch integer DEFAULT 5000)
+CREATE OR REPLACE FUNCTION public.recover_stuck_chunks(p_stuck_minutes integer, p_cleanup_days integer, p_dry_run boolean DEFAULT false, p_cleanup_batch integer DEFAULT 5000, p_count_cap bigint DEFAULT 100000)
  RETURNS jsonb
  LANGUAGE plpgsql
  SET search_path TO 'public', 'pg_temp'
@@ -132,7 +132,7 @@ BEGIN
       LEFT JOIN progressive_backfill_state s ON s.id = (e.item->>'backfill_state_id')::uuid;
 
     -- Step 5: the first cleanup batch.
-    v_cleanup := prune_completed_chunks(p_cleanup_days, p_cleanup_batch, p_dry_run);
+    v_cleanup := prune_completed_chunks(p_cleanup_days, p_cleanup_batch, p_dry_run, true, p_count_cap);
 
     RETURN jsonb_build_object(
         'dry_run', p_dry_run, 'stuck_minutes', p_stuck_minutes,
@@ -142,5 +142,5 @@ BEGIN
 END
 $function$;
 
-REVOKE ALL ON FUNCTION recover_stuck_chunks(integer,integer,boolean,integer) FROM PUBLIC, anon, authenticated;
-GRANT EXECUTE ON FUNCTION recover_stuck_chunks(integer,integer,boolean,integer) TO service_role;
+REVOKE ALL ON FUNCTION recover_stuck_chunks(integer,integer,boolean,integer,bigint) FROM PUBLIC, anon, authenticated;
+GRANT EXECUTE ON FUNCTION recover_stuck_chunks(integer,integer,boolean,integer,bigint) TO service_role;

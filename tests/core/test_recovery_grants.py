@@ -8,8 +8,8 @@ import pytest
 
 FUNCTIONS = [
     "recovery_plan(integer)",
-    "prune_completed_chunks(integer, integer, boolean, boolean)",
-    "recover_stuck_chunks(integer, integer, boolean, integer)",
+    "prune_completed_chunks(integer, integer, boolean, boolean, bigint)",
+    "recover_stuck_chunks(integer, integer, boolean, integer, bigint)",
 ]
 
 
@@ -46,6 +46,8 @@ def test_service_role_can_run_a_recovery(db) -> None:
         "SELECT recover_stuck_chunks(NULL, 30, true)",
         "SELECT prune_completed_chunks(-5, 10)",
         "SELECT prune_completed_chunks(7, 0)",
+        "SELECT prune_completed_chunks(7, 10, true, true, 0)",
+        "SELECT recover_stuck_chunks(30, 30, true, 10, NULL)",
     ],
 )
 def test_nonsense_thresholds_are_refused_in_sql(db, call: str) -> None:
