@@ -3,7 +3,8 @@
 -- Growth per day is computed, not sampled, so nothing new is stored and nothing grows:
 --   bytes_per_pr   = the on-disk size (tables, indexes, TOAST) of the tables a PR fills
 --                    (pull_requests, reviews, comments, contributors, review_threads,
---                    review_comments) / the PRs stored
+--                    review_comments) / the PRs stored (repository_row_counts: kept by the
+--                    writes, not counted per call)
 --   prs_last_day   = PRs first stored in the last 24 hours by completed chunks, backfill and
 --                    sync (backfill_chunks.inserted_prs; by the completed_at index)
 --   bytes_per_day  = bytes_per_pr * prs_last_day
@@ -30,7 +31,8 @@ AS $function$
                 + pg_total_relation_size('public.contributors')
                 + pg_total_relation_size('public.review_threads')
                 + pg_total_relation_size('public.review_comments')) AS pr_bytes,
-               (SELECT count(*) FROM public.pull_requests) AS prs,
+               (SELECT coalesce(sum(k.pull_requests), 0)
+                  FROM public.repository_row_counts k) AS prs,
                (SELECT coalesce(sum(c.inserted_prs), 0)
                   FROM public.backfill_chunks c
                  WHERE c.status = 'completed'
