@@ -31,6 +31,7 @@ OWNED = {
     "review_threads": f"t.pull_request_id IN {PULL_REQUESTS}",
     "review_comments": f"t.pull_request_id IN {PULL_REQUESTS}",
     "pull_request_failures": f"t.repository_id = {REPOSITORY}",
+    "repository_row_counts": f"t.repository_id = {REPOSITORY}",
 }
 
 
