@@ -729,7 +729,8 @@ class Store:
     async def data_counts(self, repository_id: UUID | None = None) -> list[DataCounts]:
         """Rows stored per repository (pull requests, reviews, comments, review threads,
         review comments), of every repository or of `repository_id` only (migration
-        20250340000000). Counts whole tables: for `stats` and one detail screen, not polls."""
+        20250340000000), as the writes keep them (repository_row_counts, migration
+        20250661000000): one row per repository read, no table counted."""
         rows = await self._value("repository_data_counts", repository_id=repository_id)
         return [DataCounts.model_validate(row) for row in rows]
 
