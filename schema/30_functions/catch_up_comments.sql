@@ -15,7 +15,8 @@ DECLARE
     v_inserted integer;
 BEGIN
     SELECT repository_id INTO v_repository_id
-      FROM progressive_backfill_state WHERE id = p_backfill_state_id;
+      FROM progressive_backfill_state WHERE id = p_backfill_state_id
+       FOR NO KEY UPDATE;
     IF v_repository_id IS NULL THEN
         RETURN NULL;
     END IF;

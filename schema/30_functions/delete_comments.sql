@@ -8,6 +8,10 @@ AS $function$
 DECLARE
     v_deleted integer;
 BEGIN
+    -- The backfill's row first, as commit_chunk and commit_sync_chunk take it: the rows
+    -- this writes then lock repository_row_counts in the same order they do (no deadlock).
+    PERFORM 1 FROM progressive_backfill_state WHERE id = p_backfill_state_id
+        FOR NO KEY UPDATE;
     DELETE FROM comments cm
      USING progressive_backfill_state s, pull_requests p
      WHERE s.id = p_backfill_state_id AND p.repository_id = s.repository_id
