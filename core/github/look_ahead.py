@@ -140,10 +140,13 @@ class LookAhead:
         buffer, key, owner, name = walk.buffer, walk.key, walk.owner, walk.name
         capacity = max(page_size * 3, 2 * MAX_PAGE)
         while buffer.retries or not (buffer.complete_prefix() >= page_size or buffer.exhausted):
-            follow_ups = buffer.follow_ups(REQUESTS_PER_POINT - 1)
+            # New PRs fill the spare requests when a page rides along: the follow-ups are
+            # then a repeatable count (the document's text repeats; the points are the same).
+            fetching = buffer.has_more and len(buffer.entries) < (capacity if ahead else page_size)
+            follow_ups = buffer.follow_ups(REQUESTS_PER_POINT - 1, repeatable=fetching)
             retries = buffer.next_retries()
             fresh = 0
-            if buffer.has_more and len(buffer.entries) < (capacity if ahead else page_size):
+            if fetching:
                 fresh = fill_size(
                     sum(f.requests for f in follow_ups), page_size, retries=len(retries)
                 )

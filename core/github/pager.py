@@ -369,11 +369,17 @@ class RepoBuffer:
 
     # -- planning ---------------------------------------------------------------------------
 
-    def follow_ups(self, limit: int) -> list[FollowUp]:
+    def follow_ups(self, limit: int, repeatable: bool = False) -> list[FollowUp]:
         """Pending follow-ups, oldest PR first, so the head of the buffer completes first;
         at most `limit` requests (`FollowUp.requests`) in all, and at least one. A thread's
         comments (THREAD_COMMENTS + its id) are asked by the thread's id, first page
-        included (`after` None)."""
+        included (`after` None).
+
+        `repeatable`: as many as the largest of REPEATABLE_COUNTS that is at most what is
+        pending (the newest PRs' rest waits for the next query). For a query whose spare
+        requests new PRs fill (`fill_size`): the same points, and the document is one of a
+        few texts a server parses and validates once (GitHub caches by text, as the
+        simulator does), not a new text for nearly every query."""
         out: list[FollowUp] = []
         spent = 0
         for entry in self.entries:
@@ -387,10 +393,10 @@ class RepoBuffer:
                 else:
                     follow = FollowUp(entry.node_id, name, after)
                 if out and spent + follow.requests > limit:
-                    return _by_kind(out)
+                    return _by_kind(_repeatable(out) if repeatable else out)
                 out.append(follow)
                 spent += follow.requests
-        return _by_kind(out)
+        return _by_kind(_repeatable(out) if repeatable else out)
 
     def progress(self) -> tuple[int, str | None, bool, int, int]:
         """Changes whenever an answer moved the buffer on (PRs, frontier, nested nodes)."""
@@ -468,11 +474,31 @@ class RepoBuffer:
         return bool(self.entries) or self.has_more
 
 
+# Follow-up counts `follow_ups(repeatable=True)` sends: roughly 1.25 apart, so at most a
+# fifth of what is pending waits a query, and a walk's queries are a few dozen texts.
+REPEATABLE_COUNTS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 25, 32, 40, 50, 64, 80, 100, 125, 148)
+
+
+def _repeatable(follow_ups: list[FollowUp]) -> list[FollowUp]:
+    """The oldest of `follow_ups`, as many as the largest REPEATABLE_COUNTS not above theirs."""
+    count = max((c for c in REPEATABLE_COUNTS if c <= len(follow_ups)), default=len(follow_ups))
+    return follow_ups[:count]
+
+
+def _kind(follow: FollowUp) -> tuple[int, str]:
+    """Threads' first pages, threads' later pages, then the PRs' lists by name: the three
+    are three shapes of alias in the document (`core.github.queries.batch_query`)."""
+    if follow.field.startswith(THREAD_COMMENTS):
+        return (0 if follow.after is None else 1, "")
+    return (2, follow.field)
+
+
 def _by_kind(follow_ups: list[FollowUp]) -> list[FollowUp]:
-    """Threads' comments first, then the PRs' lists, each in the order chosen: the document
-    is then the same text for the same counts of each kind, so it is parsed and validated
-    once (by the client's cost check and by a server that caches), not once a query."""
-    return sorted(follow_ups, key=lambda f: (not f.field.startswith(THREAD_COMMENTS), f.field))
+    """Grouped by `_kind`, each group in the order chosen: the document is then the same
+    text for the same counts of each kind (ids and cursors are variables), so it is parsed
+    and validated once (by the client's cost check and by a server that caches), not once
+    a query."""
+    return sorted(follow_ups, key=_kind)
 
 
 def _is_int(value: Any) -> bool:

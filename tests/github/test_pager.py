@@ -238,6 +238,31 @@ def test_each_listed_thread_has_its_comments_asked_by_its_id_and_a_pr_without_no
     ]
 
 
+def test_follow_ups_beside_a_page_come_in_repeatable_counts_oldest_first_same_text() -> None:
+    """Beside a page (its spare requests new PRs fill) the follow-ups are a count of
+    REPEATABLE_COUNTS, the oldest PRs' first (the rest waits a query, the points are the
+    same); alone they are all asked. Grouped by kind, the same counts make the same text
+    whichever threads they are, so a server parses and validates it once."""
+    from core.github.pager import REPEATABLE_COUNTS
+    from core.github.queries import batch_query
+
+    def buffer_of(prefix: str) -> RepoBuffer:
+        buffer = RepoBuffer(None)
+        threads = [f"{prefix}{i}" for i in range(7)]
+        buffer.add_page(page(with_threads(1, *threads[:3]), with_threads(2, *threads[3:])))
+        return buffer
+
+    one = buffer_of("T_")
+    assert len(one.follow_ups(148)) == 7
+    beside = one.follow_ups(148, repeatable=True)
+    assert len(beside) == max(c for c in REPEATABLE_COUNTS if c <= 7) == 6
+    assert [f.node_id for f in beside][:3] == ["T_0", "T_1", "T_2"]  # PR 1's, the oldest
+    other = buffer_of("U_").follow_ups(148, repeatable=True)
+    text, variables = batch_query(None, beside, repository=("o", "n"))
+    assert batch_query(None, other, repository=("o", "n"))[0] == text
+    assert variables["id0"] == "T_0"
+
+
 def test_a_thread_gone_before_its_comments_are_asked_refuses_its_pr_alone() -> None:
     buffer = RepoBuffer(None)
     buffer.add_page(page(with_threads(1, "T_a"), edge(2)))
