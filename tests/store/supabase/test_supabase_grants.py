@@ -80,7 +80,10 @@ async def seed(store: Store) -> None:
     assert (
         await store.commit_chunk(chunk, page, cursor_after="c", has_next_page=True, total_prs=10)
     ).committed
-    await store.start_chunk(lease, "w")
+    # A failed chunk (counted in chunk_failure_counts), then one left processing.
+    failed = await store.start_chunk(lease, "w")
+    assert failed is not None and await store.fail_chunk(failed, "seeded")
+    assert await store.start_chunk(lease, "w") is not None
     await store.worker_heartbeat("w", host="h", pid=1, status="running")
     await store.record_rate_limit(
         "sha256:abc", remaining=1, limit=5000, used=4999, reset_at=datetime.now(UTC)
