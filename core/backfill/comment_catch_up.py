@@ -12,8 +12,11 @@ both, through GitHub's REST API (its own budget, `core.github.rest`):
   them: edits, and new comments of PRs already stored (`catch_up_comments`). Pages are
   walked by `since` itself (the next request starts at the newest `updated_at` seen), so a
   comment edited during the walk moves forward and is still read, never skipped by a shifted
-  page number. An unchanged repository's first page is answered 304 (free). Review comments
-  apply as edits, and replies join their stored thread (`catch_up_review_comments`).
+  page number. The first page's ETag is stored with the page (when the listing fits on it)
+  and given back by the plan: the next catch-up, in this process or any other, asks
+  conditionally, and an unchanged repository's answer is a 304 (free, nothing to apply: the
+  watermark only moves when newer comments are stored, so the URL is the same). Review
+  comments apply as edits, and replies join their stored thread (`catch_up_review_comments`).
 - the verification lists every comment id GitHub still has (sort=created, pages by `Link`,
   each conditional on its ETag: an unchanged page is a free 304) and deletes the stored ones
   it lacks, each first confirmed gone by `GET .../{issues|pulls}/comments/{id}` (404): a
@@ -60,8 +63,10 @@ UPKEEP_HELP = (
     "signal on the PR: each worker (and `backfill`, once its work is done) catches up every "
     "completed repository's comments and review comments updated since their watermarks "
     f"every {int(CATCH_UP_EVERY.total_seconds() // 60)} minutes (REST, per repository 2 "
-    "requests a run when nothing changed, one per listing, answered 304 and free, +1 per 100 "
-    "changed comments), and verifies deletions every "
+    "requests a run when nothing changed, one per listing, answered 304 and free in any "
+    "process, their ETags kept in the database; a listing that changed costs 1 per 100 "
+    "changed comments, and 1 more at the next run, from its moved watermark), and verifies "
+    "deletions every "
     f"{int(VERIFY_EVERY.total_seconds() // 3600)} hours (one listing of every comment id and "
     "one of every review comment id, ceil(comments/100) + ceil(review comments/100) "
     "requests, unchanged pages 304 and free, +1 per deleted comment). Edits reach the "
@@ -169,30 +174,43 @@ def _parse(value: str) -> datetime:
 
 async def catch_up(store: Any, rest: RestClient, plan: CatchUpPlan) -> UpkeepReport:
     """Apply every comment of `plan`'s repository and listing (`plan.kind`) updated since its
-    watermark (see the module); the watermark moves with each page stored. Raises what
+    watermark (see the module); the watermark moves with each page stored. The first request
+    is conditional on `plan.etag` (stored with the page it tags, so a 304 leaves nothing to
+    apply: the run ends there, nothing written); the first page's ETag is stored with it when
+    the listing fits on it (a 304 on a full page would not tell of the pages after it). The
+    in-memory cache is not used: the stored ETag does its work in every process. Raises what
     `RestClient.get` raises (the watermark stays where the last stored page left it)."""
     listing = LISTINGS[plan.kind]
     report = UpkeepReport(plan.full_name, listing=listing.kind)
     path = listing.path.format(owner=plan.owner, name=plan.name)
     apply: Callable[..., Awaitable[dict[str, int]]] = getattr(store, listing.catch_up)
     since = plan.since - CLOCK_MARGIN
+    first = True
     while True:
         url: str | None = rest.url(path, since=_iso(since), sort="updated", direction="asc")
         newest = since
         full = False
         while url is not None:  # pages within one second only when a whole page shares it
-            page = await rest.get(url)
+            page = await rest.get(url, etag=plan.etag if first else None, cache=False)
             report.requests += 1
             report.not_modified += page.not_modified
+            if page.not_modified:  # the stored page is GitHub's: nothing changed
+                return report
             items = page.items
+            full = len(items) >= PER_PAGE
             if items:
                 newest = max(newest, max(_parse(i["updated_at"]) for i in items))
-                # Applied even when answered 304: the page may have been read before by a
-                # run whose store failed (the SQL writes only what differs).
-                got = await apply(plan.backfill_state_id, [listing.shape(i) for i in items], newest)
+            if items or first:  # an empty first page is stored too: its ETag
+                got = await apply(
+                    plan.backfill_state_id,
+                    [listing.shape(i) for i in items],
+                    newest if items else None,
+                    etag=page.etag if first and not full else None,
+                    listed_since=plan.since,
+                )
                 report.updated += int(got.get("updated", 0))
                 report.inserted += int(got.get("inserted", 0))
-            full = len(items) >= PER_PAGE
+            first = False
             url = page.next_url if full and newest <= since else None
         if not full or newest <= since:
             return report

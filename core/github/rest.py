@@ -10,7 +10,12 @@ GitHub's rules followed (docs.github.com/rest/using-the-rest-api/rate-limits-for
 - A secondary limit (403 or 429 naming it, or any 403/429 with `retry-after`) is waited out
   for `retry-after` seconds, else at least a minute, doubling, at most `max_retries` times.
 - A conditional request (`If-None-Match` with the page's last `ETag`) answered 304 costs
-  nothing: each URL's ETag and items are kept (`cache`), so an unchanged listing is free.
+  nothing. A caller that keeps an ETag itself (the comment catch-up stores its first page's
+  in the database, so a new process asks conditionally too) passes it to `get`; otherwise
+  each URL's ETag and items are kept in memory (`cache`), which spares a long-lived worker's
+  daily verification its unchanged pages. GitHub's ETags are specific to the token that got
+  them (an App installation's token is renewed hourly): a stale one is answered 200 and
+  costs what an unconditional request costs, never a wrong 304.
 - Pages follow the `Link` header's rel="next"; `per_page` is 100, REST's largest.
 - Each request's response time goes through the token's `ServerTimePacer` (shared with its
   GraphQL requests and, through the pacer's ledger, with every process on the token):
@@ -70,13 +75,15 @@ class RestBudget:
 
 @dataclass(frozen=True)
 class RestPage:
-    """One page: its items, whether it came from the cache (a free 304), the next page's URL
-    and GitHub's `Date` (its clock when it answered)."""
+    """One page: its items, whether GitHub answered 304 (free; the items are the cached ones,
+    or empty when the caller's own ETag matched and nothing is cached), the next page's URL,
+    GitHub's `Date` (its clock when it answered) and the page's `ETag`."""
 
     items: list[Any]
     not_modified: bool
     next_url: str | None
     date: datetime | None
+    etag: str | None = None
 
 
 def next_link(header: str | None) -> str | None:
@@ -142,23 +149,26 @@ class RestClient:
             yield page
             next_url = page.next_url
 
-    async def get(self, url: str) -> RestPage:
-        """One page: conditional on its cached ETag (304: the cached items, free); waits for
-        the reserve and secondary limits as the module says. Raises `AuthenticationError`
+    async def get(self, url: str, *, etag: str | None = None, cache: bool = True) -> RestPage:
+        """One page: conditional on `etag` when given, else on its cached ETag (304: free;
+        the cached items if the cache holds that ETag, else none); `cache` False neither
+        reads nor fills the in-memory cache. Waits for the reserve and secondary limits as the
+        module says. Raises `AuthenticationError`
         (401), `SecondaryRateLimitError` (still limited after `max_retries` waits),
         `TransientError` (5xx or no answer, `max_retries` times), or `httpx.HTTPStatusError`
         for any other refusal (404, 422...)."""
         transient = secondary = 0
         while True:
             await self._wait_for_reserve()
-            cached = self.cache.get(url)
+            cached = self.cache.get(url) if cache else None
+            asked = etag if etag is not None else (cached[0] if cached is not None else None)
             headers = {
                 "Accept": "application/vnd.github+json",
                 "X-GitHub-Api-Version": "2022-11-28",
                 "Authorization": f"bearer {(await self.credential.token()).get_secret_value()}",
             }
-            if cached is not None:
-                headers["If-None-Match"] = cached[0]
+            if asked is not None:
+                headers["If-None-Match"] = asked
             ticket = await self.pacer.acquire() if self.pacer is not None else None
             try:
                 self.budget.requests += 1
@@ -173,21 +183,27 @@ class RestClient:
                 self.clock.observe(response.headers)
                 self._observe(response.headers)
                 status = response.status_code
-                if status == 304 and cached is not None:
+                if status == 304 and asked is not None:
                     self.budget.not_modified += 1
+                    known = cached is not None and cached[0] == asked
                     return RestPage(
-                        cached[1],
+                        cached[1] if known and cached is not None else [],
                         True,
                         next_link(response.headers.get("link")),
                         self._date(response),
+                        asked,
                     )
                 if status == 200:
                     items = response.json()
-                    etag = response.headers.get("etag")
-                    if etag:
-                        self.cache[url] = (etag, items)
+                    tag = response.headers.get("etag")
+                    if tag and cache:
+                        self.cache[url] = (tag, items)
                     return RestPage(
-                        items, False, next_link(response.headers.get("link")), self._date(response)
+                        items,
+                        False,
+                        next_link(response.headers.get("link")),
+                        self._date(response),
+                        tag,
                     )
                 if status == 401:
                     raise AuthenticationError(f"{self.credential.name}: GitHub answered 401 (REST)")

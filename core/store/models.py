@@ -365,7 +365,8 @@ class RemovalCounts(Snapshot):
 class CatchUpPlan(Snapshot):
     """A completed repository's catch-up of one listing (`comment_catch_up_plan`; `kind`:
     "comments" or "review_comments"): `since` (GitHub's clock) is where its next catch-up
-    starts; `verified_at` when its deletions were last verified (None: never)."""
+    starts; `verified_at` when its deletions were last verified (None: never); `etag` the
+    ETag of the first page listed from `since`, stored with that page (None: none kept)."""
 
     backfill_state_id: UUID
     repository_id: UUID
@@ -375,6 +376,7 @@ class CatchUpPlan(Snapshot):
     since: datetime
     verified_at: datetime | None
     installation_id: int | None = None
+    etag: str | None = None
 
     @property
     def full_name(self) -> str:

@@ -455,14 +455,20 @@ class Store:
         backfill_state_id: UUID,
         comments: Sequence[Mapping[str, Any]],
         caught_up_to: datetime | None,
+        etag: str | None = None,
+        listed_since: datetime | None = None,
     ) -> dict[str, int]:
         """Apply one page of the catch-up (edits; new comments of stored PRs) and move the
-        watermark to `caught_up_to` (never back): {updated, inserted, skipped}."""
+        watermark to `caught_up_to` (never back): {updated, inserted, skipped}. `etag`: the
+        first page's ETag when the listing fitted on it, kept while the watermark is still
+        `listed_since` (the plan's `since`, which the page was listed from)."""
         got = await self._value(
             "catch_up_comments",
             backfill_state_id=backfill_state_id,
             comments=Json.encode(list(comments)),
             caught_up_to=caught_up_to,
+            etag=etag,
+            listed_since=listed_since,
         )
         return dict(got or {})
 
@@ -493,15 +499,19 @@ class Store:
         backfill_state_id: UUID,
         comments: Sequence[Mapping[str, Any]],
         caught_up_to: datetime | None,
+        etag: str | None = None,
+        listed_since: datetime | None = None,
     ) -> dict[str, int]:
         """Apply one page of the review comments' catch-up (edits; replies to stored threads)
         and move their watermark to `caught_up_to` (never back): {updated, inserted,
-        skipped}."""
+        skipped}; `etag` and `listed_since` as `catch_up_comments`."""
         got = await self._value(
             "catch_up_review_comments",
             backfill_state_id=backfill_state_id,
             comments=Json.encode(list(comments)),
             caught_up_to=caught_up_to,
+            etag=etag,
+            listed_since=listed_since,
         )
         return dict(got or {})
 

@@ -69,6 +69,11 @@ CREATE TABLE progressive_backfill_state (
     -- REST listing (/pulls/comments).
     review_comments_caught_up_to timestamptz,
     review_comments_verified_at timestamptz,
+    -- The ETag of each catch-up listing's first page from its watermark, when the listing fitted
+    -- on it (core.backfill.comment_catch_up): sent as If-None-Match, an unchanged
+    -- repository's catch-up is a 304, free of GitHub's REST budget, in any process.
+    comments_etag      text,
+    review_comments_etag text,
     CHECK ((leased_by IS NULL) = (lease_expires_at IS NULL)),
     CHECK (leased_by IS NULL OR claim_token IS NOT NULL),
     CHECK ((status = 'completed') = (completed_at IS NOT NULL)),

@@ -5,8 +5,11 @@
 -- reply not stored whose first comment is (by REST id, in the same PR) joins that comment's
 -- thread; a comment that starts a thread is left to its PR's sync (REST does not name the
 -- thread). The watermark moves forward to p_caught_up_to (never back).
+-- p_etag: the ETag of the first page of a listing that fitted on it (NULL for any other
+-- page), p_listed_since: the watermark it was listed from; kept while the watermark is still
+-- that one after the page is applied (its URL is the next catch-up's), cleared otherwise.
 -- Returns {updated, inserted, skipped}.
-CREATE OR REPLACE FUNCTION public.catch_up_review_comments(p_backfill_state_id uuid, p_comments jsonb, p_caught_up_to timestamp with time zone)
+CREATE OR REPLACE FUNCTION public.catch_up_review_comments(p_backfill_state_id uuid, p_comments jsonb, p_caught_up_to timestamp with time zone, p_etag text DEFAULT NULL::text, p_listed_since timestamp with time zone DEFAULT NULL::timestamp with time zone)
  RETURNS jsonb
  LANGUAGE plpgsql
  SET search_path TO 'public', 'pg_temp'
@@ -68,9 +71,16 @@ BEGIN
     ON CONFLICT (github_id) DO NOTHING;
     GET DIAGNOSTICS v_inserted = ROW_COUNT;
 
+    -- The ETag is kept only while it tags the URL the next catch-up asks: the page was
+    -- listed from the watermark the listing still starts at once this page is applied.
     UPDATE progressive_backfill_state
-       SET review_comments_caught_up_to = greatest(review_comments_caught_up_to, p_caught_up_to)
-     WHERE id = p_backfill_state_id AND p_caught_up_to IS NOT NULL;
+       SET review_comments_caught_up_to = greatest(review_comments_caught_up_to, p_caught_up_to),
+           review_comments_etag = CASE
+               WHEN p_etag IS NOT NULL
+                AND coalesce(greatest(review_comments_caught_up_to, p_caught_up_to), started_at,
+                             created_at) = p_listed_since
+               THEN p_etag END
+     WHERE id = p_backfill_state_id;
 
     RETURN jsonb_build_object(
         'updated', v_updated, 'inserted', v_inserted,
@@ -78,5 +88,5 @@ BEGIN
 END
 $function$;
 
-REVOKE ALL ON FUNCTION catch_up_review_comments(uuid,jsonb,timestamp with time zone) FROM PUBLIC, anon, authenticated;
-GRANT EXECUTE ON FUNCTION catch_up_review_comments(uuid,jsonb,timestamp with time zone) TO service_role;
+REVOKE ALL ON FUNCTION catch_up_review_comments(uuid,jsonb,timestamp with time zone,text,timestamp with time zone) FROM PUBLIC, anon, authenticated;
+GRANT EXECUTE ON FUNCTION catch_up_review_comments(uuid,jsonb,timestamp with time zone,text,timestamp with time zone) TO service_role;
