@@ -14,7 +14,9 @@ rel="last" (absent on the last page); `sort` created (default) or updated, `dire
 desc (without `sort`, review comments come by ascending id); `since` keeps comments updated
 at or after it; every answer has a
 weak `ETag`, and a request whose `If-None-Match` matches is answered 304 with no body and
-costs nothing; `x-ratelimit-*` headers with resource `core` (its own budget per token, 5,000
+costs nothing, whatever the query (`since` included); an ETag is specific to the token that
+got it (GitHub: "ETags are auth token specific", so an App's hourly renewed installation
+token gets new ones, and an old one is answered 200); `x-ratelimit-*` headers with resource `core` (its own budget per token, 5,000
 an hour unless configured); past the budget a 403 "API rate limit exceeded"; a secondary
 limit is a 403 with `retry-after`.
 """
@@ -131,7 +133,8 @@ class RestApi:
         show = self._rest_review if review else self._rest
         shown = [show(repo, c) for c in items[(page - 1) * per_page : page * per_page]]
         encoded = R.dump(shown)
-        etag = 'W/"' + hashlib.sha256(encoded).hexdigest()[:32] + '"'
+        tagged = hashlib.sha256(token.encode() + b"\0" + encoded).hexdigest()[:32]
+        etag = 'W/"' + tagged + '"'
         extra = {"etag": etag}
         if page < last:
             base = f"http://{host}{path}"
