@@ -17,8 +17,8 @@ weak `ETag`, and a request whose `If-None-Match` matches is answered 304 with no
 costs nothing, whatever the query (`since` included); an ETag is specific to the token that
 got it (GitHub: "ETags are auth token specific", so an App's hourly renewed installation
 token gets new ones, and an old one is answered 200); `x-ratelimit-*` headers with
-resource `core` (its own budget per token, 5,000 an hour unless configured); past the budget a 403 "API rate limit exceeded"; a secondary
-limit is a 403 with `retry-after`.
+resource `core` (its own budget per token, 5,000 an hour unless configured); past the
+budget a 403 "API rate limit exceeded"; a secondary limit is a 403 with `retry-after`.
 """
 
 from __future__ import annotations
