@@ -6,7 +6,10 @@ comments and inline review comments, every 15 minutes, 96 a day, and one verific
 each), while GitHub edits K = 1% of the repository's conversation comments and deletes 0.2%
 of them, and as many of its review comments (`evolve` edits and deletes K of each kind),
 without moving any PR's updatedAt, spread over 8 moments of the day. Counted: every REST
-request, and those the budget counts (a 304 costs nothing), both listings together.
+request, and those the budget counts (a 304 costs nothing), both listings together. Each
+catch-up run is made with new REST clients, nothing in memory, as a new `sync` process or a
+restarted worker makes it: its first pages' ETags come from the database. The verification
+is a long-lived worker's (its pages' ETags are kept in that process's memory).
 Reference: a naive upkeep that re-lists every comment and review comment at each of the 96
 runs. At the end the database's comments and review comments equal `/_sim/truth?bodies=1`
 (checked).
@@ -95,8 +98,13 @@ async def _measure(prs: int) -> dict[str, float]:
                         delete_comments=max(1, round(comments * DELETED / MOMENTS)),
                         seed=run,
                     )
+                _, fresh = upkeep_for(  # a new process: no REST client's memory
+                    engine.store, engine.lanes, "https://sim", transport=sim.transport()
+                )
                 for plan in await upkeep.plans():
-                    await catch_up(engine.store, clients[0], plan)
+                    await catch_up(engine.store, fresh[0], plan)
+                for client in fresh:
+                    await client.aclose()
             checked = [await verify(engine.store, clients[0], p) for p in await upkeep.plans()]
             out["requests"] = sim.rest.counts["requests"] - start["requests"]
             out["counted"] = sum(b.used for b in sim.rest.budgets.values()) - used0
@@ -117,7 +125,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     setup = (
         f"1 repository, {prs} PRs, {int(m['comments']):,} comments and "
         f"{int(m['review_comments']):,} review comments, a day: {RUNS} catch-ups + "
-        f"1 verification of each listing, {EDITED:.0%} of the comments' count edited and "
+        f"1 verification of each listing, each catch-up run a new process, "
+        f"{EDITED:.0%} of the comments' count edited and "
         f"{DELETED:.1%} deleted quietly, of each kind"
     )
     return [
