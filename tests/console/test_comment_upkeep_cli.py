@@ -64,3 +64,15 @@ def test_worker_schedule_then_sync_and_sync_verify(
     assert "comments verified" in synced.stdout and "2 deleted" in synced.stdout
     assert "review comments verified" in synced.stdout
     assert bodies(database_url) == truth(talking)
+
+    # Each `sync` is a new process: its catch-up asks with the ETags stored in the database,
+    # so with nothing changed on GitHub the REST budget charged does not grow (all 304).
+    def charged() -> int:
+        return sum(get(f"{talking.url}/_sim/stats")["rest"]["used"].values())
+
+    assert cli(env, "sync", REPO, timeout=180).returncode == 0
+    used = charged()
+    again = cli(env, "sync", REPO, timeout=180)
+    assert again.returncode == 0, again.stderr
+    assert charged() == used
+    assert bodies(database_url) == truth(talking)
