@@ -310,9 +310,12 @@ class EventLogScreen(Screen[None]):
         self._title_only()
 
     def add(self, line: Text) -> None:
+        """Append `line`; the view follows it only when it was at the newest line, so a
+        reader scrolled back keeps their place while events come in."""
         self.lines.append(line)
         if self._matches(line):
-            self.query_one("#log", RichLog).write(line)
+            log = self.query_one("#log", RichLog)
+            log.write(line, scroll_end=log.is_vertical_scroll_end)
         self._title_only()
 
     def _title_only(self) -> None:

@@ -243,3 +243,26 @@ async def test_thousand_counts_order_and_filter() -> None:
             await pilot.press("v")
         await pilot.pause()
         assert app.state_filter is None and table.row_count == 1_000
+
+
+async def test_the_event_log_keeps_a_reader_scrolled_back_while_events_come() -> None:
+    """Scrolled back in the log, a new event does not pull the view to the bottom; at the
+    bottom, the view follows new events (the red team: every event jumped to the end)."""
+    from textual.widgets import RichLog
+
+    app = thousand()
+    async with app.run_test(size=SIZES["small"]) as pilot:
+        await in_event_log(pilot)
+        log = app.screen.query_one("#log", RichLog)
+        await pilot.press("home", "down", "down")
+        await pilot.pause()
+        kept = log.scroll_y
+        assert kept < log.max_scroll_y
+        app.log_event("demo/api: chunk #99 done while scrolled back")
+        await pilot.pause()
+        assert log.scroll_y == kept
+        await pilot.press("end")
+        await pilot.pause()
+        app.log_event("demo/api: chunk #100 done at the bottom")
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y
