@@ -67,10 +67,24 @@ def sort_order(
         rows.sort(key=lambda p: p.repository.lower())
     elif by == "progress":
         rows.sort(key=lambda p: (-(p.percent or 0.0), p.repository.lower()))
-    elif by == "rate":
-        rows.sort(key=lambda p: (-p.prs_per_minute, p.repository.lower()))
-    elif by == "ETA":
-        rows.sort(key=lambda p: (p.eta_seconds is None, p.eta_seconds or 0, p.repository.lower()))
+    elif by in ("rate", "ETA"):
+        # By what the row shows: a rate and an ETA count only where work goes on (as
+        # `repository_cells` shows them); the rest follow, by name.
+        def shown(p: BackfillProgress) -> bool:
+            state = (states or {}).get(p.backfill_state_id)
+            moving = state in MOVING if state is not None else p.status != "completed"
+            return moving and p.status != "completed"
+
+        if by == "rate":
+            rows.sort(key=lambda p: (not shown(p), -p.prs_per_minute, p.repository.lower()))
+        else:
+            rows.sort(
+                key=lambda p: (
+                    not shown(p) or p.eta_seconds is None,
+                    p.eta_seconds or 0,
+                    p.repository.lower(),
+                )
+            )
     elif by == "status":
 
         def urgency(p: BackfillProgress) -> int:

@@ -266,3 +266,22 @@ async def test_the_event_log_keeps_a_reader_scrolled_back_while_events_come() ->
         app.log_event("demo/api: chunk #100 done at the bottom")
         await pilot.pause()
         assert log.scroll_y == log.max_scroll_y
+
+
+@pytest.mark.parametrize(("presses", "by"), [(3, "rate"), (4, "ETA")])
+async def test_sorting_by_rate_or_eta_puts_rows_that_show_one_first(presses: int, by: str) -> None:
+    """Completed rows show no rate and no ETA: sorted by either, they come after every row
+    where work goes on (the red team: 515 completed rows with ETA 0 sorted first)."""
+    app = thousand()
+    async with app.run_test(size=SIZES["small"]) as pilot:
+        await polled(pilot)
+        await pilot.press(*["o"] * presses)
+        await pilot.pause()
+        assert app.sort_by == by
+        table = app.query_one("#repositories", KeyedTable)
+        rows = [table.row_text(row.key.value) for row in table.ordered_rows]
+        column = 3 if by == "rate" else 4  # the PRs/min cell, the ETA cell
+        shows = [row[column] not in ("", "—") for row in rows]
+        showing = shows.count(True)
+        assert showing > 0 and shows == [True] * showing + [False] * (len(rows) - showing)
+        assert not any(row[-2].startswith("completed") for row in rows[:showing])
