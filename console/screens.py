@@ -289,7 +289,8 @@ class EventLogScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="log-title")
-        yield RichLog(id="log", markup=False, wrap=True, max_lines=None)
+        # min_width: RichLog's default (78) would wrap wider than the log shows at 80 columns.
+        yield RichLog(id="log", markup=False, wrap=True, max_lines=None, min_width=20)
         yield Input(placeholder="search the log (Enter keeps it, Escape clears)", id="search")
         yield Footer()
 

@@ -285,3 +285,19 @@ async def test_sorting_by_rate_or_eta_puts_rows_that_show_one_first(presses: int
         showing = shows.count(True)
         assert showing > 0 and shows == [True] * showing + [False] * (len(rows) - showing)
         assert not any(row[-2].startswith("completed") for row in rows[:showing])
+
+
+async def test_the_event_log_wraps_lines_within_what_it_shows_at_80_columns() -> None:
+    """Every wrapped line fits the log's visible width (the red team: wrapped to 78 cells
+    with 76 visible once the scrollbar came, each line losing its last characters)."""
+    from textual.widgets import RichLog
+
+    app = thousand()
+    async with app.run_test(size=SIZES["small"]) as pilot:
+        await in_event_log(pilot)
+        app.log_event("LONG " + "very long text " * 40)
+        await pilot.pause()
+        log = app.screen.query_one("#log", RichLog)
+        widest = max(line.cell_length for line in log.lines)
+        assert widest <= log.scrollable_content_region.width
+        assert not log.show_horizontal_scrollbar
