@@ -71,9 +71,8 @@ def sort_order(
         # By what the row shows: a rate and an ETA count only where work goes on (as
         # `repository_cells` shows them); the rest follow, by name.
         def shown(p: BackfillProgress) -> bool:
-            state = (states or {}).get(p.backfill_state_id)
-            moving = state in MOVING if state is not None else p.status != "completed"
-            return moving and p.status != "completed"
+            moving = work_goes_on(p, (states or {}).get(p.backfill_state_id))
+            return moving and (by == "rate" or p.status != "completed")
 
         if by == "rate":
             rows.sort(key=lambda p: (not shown(p), -p.prs_per_minute, p.repository.lower()))
@@ -155,6 +154,13 @@ def lag_cell(f: Freshness | None) -> str:
     return "" if f is None or f.lag_seconds is None else format_duration(f.lag_seconds)
 
 
+def work_goes_on(p: BackfillProgress, state: str | None) -> bool:
+    """Whether a row shows a rate (and ranks by it): its `repository_state` is one where work
+    goes on (`MOVING`, a sync's included), or, without one, it is not completed. An ETA also
+    needs the backfill not completed."""
+    return state in MOVING if state is not None else p.status != "completed"
+
+
 def repository_cells(
     p: BackfillProgress, f: Freshness | None = None, state: str | None = None
 ) -> tuple[Text | str, ...]:
@@ -167,7 +173,7 @@ def repository_cells(
         fraction = 1.0  # an empty repository is done, not unknown
     progress = bar(fraction)
     progress.append(f" {p.percent:5.1f}%" if p.percent is not None else "      ")
-    moving = state in MOVING if state is not None else p.status != "completed"
+    moving = work_goes_on(p, state)
     rate = f"{p.prs_per_minute:,.0f}" if p.prs_per_minute and moving else "—"
     eta = format_duration(p.eta_seconds) if moving and p.status != "completed" else ""
     chunks = Text(f"#{p.last_chunk_number}")
