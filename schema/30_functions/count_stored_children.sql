@@ -31,3 +31,4 @@ END
 $function$;
 
 REVOKE ALL ON FUNCTION count_stored_children() FROM PUBLIC, anon, authenticated;
+GRANT EXECUTE ON FUNCTION count_stored_children() TO service_role;

@@ -24,3 +24,4 @@ END
 $function$;
 
 REVOKE ALL ON FUNCTION count_stored_pull_requests() FROM PUBLIC, anon, authenticated;
+GRANT EXECUTE ON FUNCTION count_stored_pull_requests() TO service_role;
