@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.app import ComposeResult
 from textual._two_way_dict import TwoWayDict
 from textual.cache import LRUCache
 from textual.geometry import Region
 from textual.strip import Strip
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Footer
+from textual.widgets._footer import FooterKey
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from console.columns import ColumnSpec, fit, layout_columns, width_of
@@ -285,3 +287,20 @@ class KeyedTable(DataTable[Text]):
 def _texts(cells: Cells) -> tuple[Text, ...]:
     """Cells as Text, never markup: cells carry database text."""
     return tuple(Text(c) if isinstance(c, str) else c for c in cells)
+
+
+class ConsoleFooter(Footer):
+    """The footer, compact, without the palette's hint (ctrl+p is on the help screen), with
+    the keys not meant for a narrow terminal marked (`-wide-only`: `Command.narrow` False)
+    so that styles.tcss hides them under 110 columns: what stays fits 80 columns, and every
+    key fits 120."""
+
+    def __init__(self, wide_only: Iterable[str]) -> None:
+        super().__init__(compact=True, show_command_palette=False)
+        self.wide_only = frozenset(wide_only)
+
+    def compose(self) -> ComposeResult:
+        for widget in super().compose():
+            if isinstance(widget, FooterKey) and widget.action in self.wide_only:
+                widget.add_class("-wide-only")
+            yield widget
