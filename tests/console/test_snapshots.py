@@ -301,3 +301,57 @@ async def test_the_event_log_wraps_lines_within_what_it_shows_at_80_columns() ->
         widest = max(line.cell_length for line in log.lines)
         assert widest <= log.scrollable_content_region.width
         assert not log.show_horizontal_scrollbar
+
+
+@pytest.mark.parametrize("key", ["enter", "x", "p", "t", "n"])
+async def test_row_keys_do_nothing_while_the_event_log_has_the_focus(key: str) -> None:
+    """Enter, x, p, t and n act on the selected row only with the table focused (the red
+    team: with the event log focused, x asked to remove the row under the table's cursor)."""
+    from console.detail import DetailScreen
+    from console.screens import ConfirmRemove
+
+    app = console()
+    async with app.run_test(size=SIZES["large"]) as pilot:
+        await polled(pilot)
+        app.query_one("#events").focus()
+        await pilot.pause()
+        logged = list(app.event_lines)
+        await pilot.press(key)
+        await asyncio.gather(*(w.wait() for w in app.workers), return_exceptions=True)
+        await pilot.pause()
+        assert len(app.screen_stack) == 1 and list(app.event_lines) == logged
+        app.query_one("#repositories").focus()
+        await pilot.press("x" if key != "enter" else key)  # the same keys act on the table
+        for _ in range(20):  # the removal's dry run and its dialog, awaited by its worker
+            await pilot.pause(0.05)
+            if len(app.screen_stack) > 1:
+                break
+        assert isinstance(app.screen, ConfirmRemove if key != "enter" else DetailScreen)
+
+
+async def test_the_80_column_footer_keeps_the_state_and_log_keys() -> None:
+    from textual.widgets._footer import FooterKey
+
+    app = thousand()
+    async with app.run_test(size=SIZES["small"]) as pilot:
+        await polled(pilot)
+        keys = [k for k in app.screen.query(FooterKey) if k.display]
+        actions = [k.action for k in keys]
+        assert {"state_filter", "event_log", "filter", "help", "quit", "add"} <= set(actions)
+        assert max(k.region.right for k in keys) <= SIZES["small"][0]
+
+
+async def test_an_empty_filter_result_says_so_above_the_table() -> None:
+    app = thousand()
+    async with app.run_test(size=SIZES["small"]) as pilot:
+        await polled(pilot)
+        await pilot.press("slash", *"no-such-name")
+        await pilot.pause()
+        table = app.query_one("#repositories", KeyedTable)
+        assert table.row_count == 0
+        assert table.border_title == (
+            "Repositories: none of 1,000 match name “no-such-name” (/: filter)"
+        )
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.row_count == 1_000 and table.border_title == "Repositories"
