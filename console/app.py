@@ -33,6 +33,7 @@ from textual.widgets import Header, Input, ProgressBar, RichLog, Sparkline, Stat
 
 from console.backend import Backend
 from console.detail import DetailScreen
+from console.exit_codes import INTERRUPTED
 from console.format import stamped
 from console.keys import BY_ID, COMMANDS, MAIN
 from console.local_workers import LocalWorkers
@@ -509,6 +510,11 @@ class BackfillConsole(App[None]):
                 yield SystemCommand(
                     command.label, command.help, lambda c=command.id: self.run_action(c)
                 )
+
+    def action_help_quit(self) -> None:
+        """Ctrl-C: quit with status 130, as `--help`'s exit statuses say (Textual's own
+        answer only told the user to press ctrl+q, in the demo too)."""
+        self.exit(return_code=INTERRUPTED)
 
     def action_help(self) -> None:
         keys = {c.id: self.get_key_display(c.binding()) for c in COMMANDS}

@@ -9,8 +9,8 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.app import ComposeResult
 from textual._two_way_dict import TwoWayDict
+from textual.app import ComposeResult
 from textual.cache import LRUCache
 from textual.geometry import Region
 from textual.strip import Strip

@@ -113,7 +113,9 @@ def _sync_events(
         # The PRs the sync stored between the two looks (`stored_since`: no chunk number).
         new = p.processed_prs - old.processed_prs
         what = "sync started" if started else "sync"
-        chunks.append(stamped(now, f"{p.repository}: {what}: {new:,} PRs stored since the last look"))
+        chunks.append(
+            stamped(now, f"{p.repository}: {what}: {new:,} PRs stored since the last look")
+        )
     elif started:
         events.append(stamped(now, f"{p.repository}: sync started", "cyan"))
     if f is not None and was is not None and f.syncs > was.syncs:

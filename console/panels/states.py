@@ -106,7 +106,8 @@ def set_pace(
 ) -> tuple[float, float | None]:
     """The whole set's rate (PRs/min, summed over the backfills where work goes on,
     `MOVING`) and ETA (seconds: the PRs left in every backfill not completed, failed or
-    paused, at that rate); (0, None) when no work goes on (every one waiting for the budget, say)."""
+    paused, at that rate); (0, None) when no work goes on (every one waiting for the
+    budget, say)."""
     rows = list(progress)
     rate = sum(p.prs_per_minute for p in rows if states.get(p.backfill_state_id) in MOVING)
     if rate <= 0:

@@ -52,6 +52,7 @@ def test_the_demo_kills_a_worker_mid_chunk_recovers_it_and_completes_exactly(
             script = DemoScript(config, settings, workers)
             try:
                 finished = asyncio.run(script.run(report))
+                running = [worker_id for worker_id, _ in workers.started]
                 stored = asyncio.run(_rows_per_repository(script))
             finally:
                 workers.stop_all(kill=True)
@@ -60,6 +61,8 @@ def test_the_demo_kills_a_worker_mid_chunk_recovers_it_and_completes_exactly(
     story = script.story
     assert finished, events
     assert story.lease_held and story.killed_stored > 0, events  # killed mid-chunk, holding it
+    # The doomed one killed, `workers` more started, as `demo --help` says.
+    assert story.doomed not in running and len(running) == config.workers, running
     assert story.killed_chunk is not None and story.killed_repository in config.github_counts
     assert story.stuck_seen, events
     assert story.settled and story.recovered, events

@@ -131,6 +131,9 @@ def test_a_filter_that_leaves_no_row_says_so() -> None:
     assert build_view(with_rows(rows), None, NOW).title == "Repositories"
     none = build_view(with_rows(rows), None, NOW, filter_text="zzz", state="failed")
     assert none.repositories == {}
-    assert none.title == 'Repositories: none of 1 match failed, name “zzz” (v: next state or /: filter)'
+    assert (
+        none.title
+        == "Repositories: none of 1 match failed, name “zzz” (v: next state or /: filter)"
+    )
     some = build_view(with_rows(rows), None, NOW, filter_text="a/")
     assert some.title == "Repositories: 1 of 1, name “a/”"

@@ -355,3 +355,29 @@ async def test_an_empty_filter_result_says_so_above_the_table() -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert table.row_count == 1_000 and table.border_title == "Repositories"
+
+
+async def test_ctrl_c_quits_with_status_130_as_the_help_says() -> None:
+    """`--help` (the console's and the demo's) lists 130 for Ctrl-C; Textual's own Ctrl-C
+    only told the user to press ctrl+q."""
+    from console.exit_codes import INTERRUPTED, exit_status_help
+
+    assert f"{INTERRUPTED}  interrupted (Ctrl-C)" in exit_status_help("demo")
+    app = console()
+    async with app.run_test(size=SIZES["small"]) as pilot:
+        await polled(pilot)
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+    assert app.return_code == INTERRUPTED == 130
+
+
+def test_the_demos_help_counts_the_workers_that_start(capsys: pytest.CaptureFixture[str]) -> None:
+    """One worker to kill, then --workers more: the help says so (it said 2; 3 started)."""
+    from console.cli import main
+    from console.demo import DemoConfig
+
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default 2, so 3 start in all;" in text
+    assert DemoConfig(data_dir=None).workers == 2  # type: ignore[arg-type]
