@@ -481,16 +481,18 @@ class BackfillConsole(App[None]):
         return self._permitted(action, self.screen)
 
     def _permitted(self, action: str, screen: Screen[Any]) -> bool | None:
-        """Whether `action` runs with `screen` in front: True, False (hidden: read-only, or
-        no local workers to start or stop) or None (shown dimmed: a row's key away from
-        the row, `_row_in_reach`)."""
+        """Whether `action` runs with `screen` in front: True, False (hidden: read-only, no
+        local workers to start or stop, a row's key over another screen) or None (shown
+        dimmed: a row's key on the main screen away from the table, `_row_in_reach`)."""
         command = BY_ID.get(action)
         if command is None:
             return True
         if command.control and self.readonly:
             return False
         if command.row and not self._row_in_reach(screen):
-            return None
+            # On the main screen, dimmed (focus the table to use it); over another screen
+            # (the event log, a dialog), not offered at all.
+            return None if screen is self.screen_stack[0] else False
         return self.local_workers is not None or action not in ("start_worker", "stop_worker")
 
     def _row_in_reach(self, screen: Screen[Any]) -> bool:
