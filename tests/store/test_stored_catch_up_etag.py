@@ -40,13 +40,13 @@ async def test_the_etag_is_kept_only_while_it_tags_the_next_url(store: Store) ->
     assert start.etag is None and (await plan(store, "review_comments")).etag is None
 
     # An empty first page from the listing's start: its ETag is kept, for its listing only.
-    await store.catch_up_comments(a, [], None, etag='W/"1"', listed_since=start.since)
+    await store.catch_up_comments("comments", a, [], None, etag='W/"1"', listed_since=start.since)
     assert (await plan(store, "comments")).etag == 'W/"1"'
     assert (await plan(store, "review_comments")).etag is None
 
     # Listed from another watermark (a run that read an older plan): not kept.
     stale = start.since - timedelta(seconds=1)
-    await store.catch_up_comments(a, [], None, etag='W/"2"', listed_since=stale)
+    await store.catch_up_comments("comments", a, [], None, etag='W/"2"', listed_since=stale)
     assert (await plan(store, "comments")).etag is None
 
     # A page with a newer comment moves the watermark: its ETag tagged the old URL.
@@ -61,20 +61,24 @@ async def test_the_etag_is_kept_only_while_it_tags_the_next_url(store: Store) ->
         "url": None,
         "author": None,
     }
-    got = await store.catch_up_comments(a, [edit], later, etag='W/"3"', listed_since=start.since)
+    got = await store.catch_up_comments(
+        "comments", a, [edit], later, etag='W/"3"', listed_since=start.since
+    )
     assert got["updated"] == 1
     moved = await plan(store, "comments")
     assert moved.since == later and moved.etag is None
 
     # From the moved watermark, a page with nothing newer: kept; then a page without one
     # (a later page, or a full first page) clears it.
-    await store.catch_up_comments(a, [edit], later, etag='W/"4"', listed_since=later)
+    await store.catch_up_comments("comments", a, [edit], later, etag='W/"4"', listed_since=later)
     assert (await plan(store, "comments")).etag == 'W/"4"'
-    await store.catch_up_comments(a, [edit], later)
+    await store.catch_up_comments("comments", a, [edit], later)
     assert (await plan(store, "comments")).etag is None
 
     # The review comments' listing keeps its own.
     review = await plan(store, "review_comments")
-    await store.catch_up_review_comments(a, [], None, etag='W/"r"', listed_since=review.since)
+    await store.catch_up_comments(
+        "review_comments", a, [], None, etag='W/"r"', listed_since=review.since
+    )
     assert (await plan(store, "review_comments")).etag == 'W/"r"'
     assert (await plan(store, "comments")).etag is None

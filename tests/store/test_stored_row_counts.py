@@ -89,6 +89,7 @@ async def test_kept_counts_equal_real_counts_after_every_write_and_delete(
     # The conversation comments' catch-up: a new comment on a stored PR; then its deletion.
     at = datetime(2026, 2, 1, tzinfo=UTC)
     got = await store.catch_up_comments(
+        "comments",
         a,
         [
             {
@@ -106,7 +107,7 @@ async def test_kept_counts_equal_real_counts_after_every_write_and_delete(
     )
     assert got["inserted"] == 1
     await assert_exact(store, db)
-    assert await store.delete_comments(a, ["IC_new", "PRC_1_0"]) == 2
+    assert await store.delete_comments("comments", a, ["IC_new", "PRC_1_0"]) == 2
     await assert_exact(store, db)
 
     # The review comments' catch-up: a reply to a stored thread's first comment; deletions.
@@ -114,7 +115,8 @@ async def test_kept_counts_equal_real_counts_after_every_write_and_delete(
         "SELECT c.database_id FROM review_comments c JOIN pull_requests p "
         "ON p.id = c.pull_request_id WHERE p.github_id = 'PR_1' AND c.github_id = 'PRT_1_0_c0'"
     ).fetchone()
-    got = await store.catch_up_review_comments(
+    got = await store.catch_up_comments(
+        "review_comments",
         a,
         [
             {
@@ -137,7 +139,7 @@ async def test_kept_counts_equal_real_counts_after_every_write_and_delete(
     )
     assert got["inserted"] == 1
     await assert_exact(store, db)
-    assert await store.delete_review_comments(a, ["RC_reply", "PRT_1_0_c1"]) == 2
+    assert await store.delete_comments("review_comments", a, ["RC_reply", "PRT_1_0_c1"]) == 2
     await assert_exact(store, db)
 
     # remove: the repository and everything stored for it; the other's counts stay exact.
