@@ -2,13 +2,17 @@
 it is kept with a page listed from the watermark the listing still starts at once the page
 is applied, and cleared when that watermark moved or the page gave none (a later or a full
 page), so a 304 on it always means "the stored page, nothing new"; each listing has its own.
-Through either transport."""
+Through either transport. Each function takes the listing's kind (one per operation since
+migration 20250730000000); a kind not kept is refused."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
+
+import psycopg.errors
+import pytest
 
 from core.store import Store
 from core.store.models import CatchUpPlan
@@ -82,3 +86,23 @@ async def test_the_etag_is_kept_only_while_it_tags_the_next_url(store: Store) ->
     )
     assert (await plan(store, "review_comments")).etag == 'W/"r"'
     assert (await plan(store, "comments")).etag is None
+
+
+async def test_a_kind_of_comment_not_kept_is_refused_and_nothing_changes(store: Store) -> None:
+    """Each upkeep function takes the listing's kind: a mistaken one is an error, never a
+    catch-up, a verification stamp or an empty candidate list written as if it were one."""
+    a: UUID = await backfilled(store, "k", [pull_request(1, comments=1)])
+    before = await store.comment_catch_up_plan()
+    start = await plan(store, "comments")
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        await store.catch_up_comments("issues", a, [], start.since, etag='W/"x"')
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        await store.comment_deletion_candidates("issues", a, [], start.since)
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        await store.delete_comments("issues", a, ["PRC_1_0"])
+    assert await store.comment_catch_up_plan() == before
+    # The stored comment is still there: its own kind's candidates name it (nothing listed).
+    candidates = await store.comment_deletion_candidates(
+        "comments", a, [], start.since + timedelta(days=365 * 100)
+    )
+    assert [c.github_id for c in candidates] == ["PRC_1_0"]
