@@ -69,8 +69,6 @@ BEGIN
          ORDER BY c->>'github_id'
         ON CONFLICT (github_id) DO NOTHING;
         GET DIAGNOSTICS v_inserted = ROW_COUNT;
-
-        v_caught_up_to := greatest(v_state.comments_caught_up_to, p_caught_up_to);
     ELSE
         UPDATE review_comments rc
            SET body = coalesce(c->>'body', ''), updated_at = (c->>'updated_at')::timestamptz,
@@ -107,10 +105,11 @@ BEGIN
          ORDER BY c->>'github_id'
         ON CONFLICT (github_id) DO NOTHING;
         GET DIAGNOSTICS v_inserted = ROW_COUNT;
-
-        v_caught_up_to := greatest(v_state.review_comments_caught_up_to, p_caught_up_to);
     END IF;
 
+    v_caught_up_to := greatest(CASE p_kind WHEN 'comments' THEN v_state.comments_caught_up_to
+                                           ELSE v_state.review_comments_caught_up_to END,
+                               p_caught_up_to);
     -- The ETag is kept only while it tags the URL the next catch-up asks: the page was
     -- listed from the watermark the listing still starts at once this page is applied.
     IF p_etag IS NOT NULL
