@@ -13,24 +13,8 @@ from uuid import UUID
 import psycopg
 
 from core.store import Store
+from tests.support.row_counts import KINDS, real_counts
 from tests.support.store_rows import actor, changed, pull_request
-
-KINDS = ("pull_requests", "reviews", "comments", "review_threads", "review_comments")
-
-
-def real_counts(db: psycopg.Connection) -> dict[UUID, dict[str, int]]:
-    """count(*) of every stored table per repository, every repository listed."""
-    rows = db.execute(
-        "SELECT r.id, "
-        "(SELECT count(*) FROM pull_requests p WHERE p.repository_id = r.id) AS pull_requests, "
-        + ", ".join(
-            f"(SELECT count(*) FROM {t} x JOIN pull_requests p ON p.id = x.pull_request_id "
-            f"WHERE p.repository_id = r.id) AS {t}"
-            for t in KINDS[1:]
-        )
-        + " FROM repositories r"
-    ).fetchall()
-    return {row["id"]: {k: row[k] for k in KINDS} for row in rows}
 
 
 async def assert_exact(store: Store, db: psycopg.Connection) -> dict[UUID, dict[str, int]]:
