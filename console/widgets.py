@@ -43,7 +43,10 @@ class KeyedTable(DataTable[Text]):
 
     def __init__(self, columns: Sequence[str | ColumnSpec], **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
-        self.specs = tuple(c if isinstance(c, ColumnSpec) else ColumnSpec(c) for c in columns)
+        # A column given by name alone is free text: cut with an ellipsis, not left out.
+        self.specs = tuple(
+            c if isinstance(c, ColumnSpec) else ColumnSpec(c, flexible=True) for c in columns
+        )
         self._column_names = tuple(s.name for s in self.specs)
         self._column_keys = tuple(ColumnKey(name) for name in self._column_names)
         self._shown: dict[str, tuple[Text, ...]] = {}  # each row's cells as the table has them
