@@ -193,7 +193,8 @@ class Story:
     doomed: str = ""
     killed_repository: str | None = None  # the doomed worker's lease, held when it was killed
     killed_chunk: int | None = None
-    killed_chunk_id: UUID | None = None
+    killed_chunk_id: UUID | None = None  # known once the chunk is seen stuck
+    killed_backfill: UUID | None = None
     killed_stored: int = 0  # PRs of that backfill stored (its pages committed) at the kill
     lease_held: bool = False  # the backfill was leased by the doomed worker at the kill
     stuck_seen: bool = False  # recovery_plan() listed the killed chunk as stuck
@@ -301,13 +302,19 @@ class DemoScript:
                 return False
             self._sigkill(doomed)
             # What the kill left: the doomed worker's chunk still 'processing', read after
-            # its process is gone (nothing can commit it any more).
-            left = [x for x in await store.stuck_chunks(0) if x.worker_id == doomed]
+            # its process is gone (nothing can commit it any more). Not `stuck_chunks`: its
+            # lease is still live, so it is not stuck yet.
+            detail = await store.backfill_detail(held.backfill_state_id)
+            left = [
+                c
+                for c in (detail.chunks if detail is not None else [])
+                if c.status == "processing" and c.worker_id == doomed
+            ]
             if left:
                 s = self.story
                 s.doomed, s.lease_held = doomed, True
-                s.killed_repository, s.killed_chunk = left[0].repository, left[0].chunk_number
-                s.killed_chunk_id, s.killed_stored = left[0].chunk_id, held.processed_prs
+                s.killed_repository, s.killed_chunk = held.repository, left[0].chunk_number
+                s.killed_backfill, s.killed_stored = held.backfill_state_id, held.processed_prs
                 report(
                     f"demo: SIGKILLed {doomed} in the middle of {s.killed_repository} chunk "
                     f"#{s.killed_chunk} ({held.processed_prs:,} PRs of it stored before); "
@@ -361,9 +368,9 @@ class DemoScript:
             stuck = [
                 x
                 for x in await store.stuck_chunks(c.stuck_minutes)
-                if x.chunk_id == s.killed_chunk_id
+                if x.backfill_state_id == s.killed_backfill and x.chunk_number == s.killed_chunk
             ]
-        s.stuck_seen = True
+        s.stuck_seen, s.killed_chunk_id = True, stuck[0].chunk_id
         report(
             f"demo: {s.killed_repository} chunk #{s.killed_chunk} is stuck "
             f"({stuck[0].decision} planned: {stuck[0].reason}); press d to see the plan"
