@@ -9,21 +9,24 @@ both, through GitHub's REST API (its own budget, `core.github.rest`):
 - the catch-up lists the comments updated since the repository's watermark
   (`GET /repos/{o}/{r}/issues/comments?since=W&sort=updated&direction=asc`, GitHub's
   docs.github.com/rest/issues/comments#list-issue-comments-for-a-repository) and applies
-  them: edits, and new comments of PRs already stored (`catch_up_comments`). Pages are
+  them: edits, and new comments of PRs already stored (`Store.catch_up_comments`). Pages are
   walked by `since` itself (the next request starts at the newest `updated_at` seen), so a
   comment edited during the walk moves forward and is still read, never skipped by a shifted
   page number. The first page's ETag is stored with the page (when the listing fits on it)
   and given back by the plan: the next catch-up, in this process or any other, asks
   conditionally, and an unchanged repository's answer is a 304 (free, nothing to apply: the
   watermark only moves when newer comments are stored, so the URL is the same). Review
-  comments apply as edits, and replies join their stored thread (`catch_up_review_comments`).
+  comments apply as edits, and replies join their stored thread.
 - the verification lists every comment id GitHub still has (sort=created, pages by `Link`,
   each conditional on its ETag: an unchanged page is a free 304) and deletes the stored ones
   it lacks, each first confirmed gone by `GET .../{issues|pulls}/comments/{id}` (404): a
   listing by page numbers can skip an item when another is deleted during it.
 
 Each listing has its own watermark and verification stamp (`comment_catch_up_plan` gives one
-row per repository and listing), so one listing's failure never holds the other back.
+row per repository and listing), so one listing's failure never holds the other back. The
+store has one function per operation (`catch_up_comments`, `comment_deletion_candidates`,
+`delete_comments`), each told the listing's kind; a `Listing` holds only what differs on
+GitHub's side: the path and the shape of an item.
 
 The schedule (`UPKEEP_HELP`, shown by `worker --help` and the README): workers catch up every
 CATCH_UP_EVERY and verify every VERIFY_EVERY; `backfill-console sync` catches up at once and
@@ -77,14 +80,13 @@ UPKEEP_HELP = (
 
 @dataclass(frozen=True)
 class Listing:
-    """One kind of comment GitHub lists per repository by REST, and its store functions."""
+    """One kind of comment GitHub lists per repository by REST: the kind the store's
+    functions are told, the listing's path and how an item is stored."""
 
     kind: str  # CatchUpPlan.kind
     path: str  # format()ed with owner and name
-    catch_up: str  # Store method applying a page
-    candidates: str  # Store method: stored but not listed
-    delete: str  # Store method: delete the confirmed ones
-    shape: Callable[[Mapping[str, Any]], dict[str, Any]]  # a REST item as `catch_up` takes it
+    # a REST item as Store.catch_up_comments takes it for this kind
+    shape: Callable[[Mapping[str, Any]], dict[str, Any]]
 
 
 def _number(issue_url: str) -> int | None:
@@ -93,7 +95,7 @@ def _number(issue_url: str) -> int | None:
 
 
 def stored_comment(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A REST comment as `catch_up_comments` takes it."""
+    """A REST comment as `Store.catch_up_comments` takes it (kind "comments")."""
     user = item.get("user")
     author = None
     if user and user.get("node_id"):
@@ -116,9 +118,9 @@ def stored_comment(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def stored_review_comment(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A REST review comment as `catch_up_review_comments` takes it: a comment's fields and
-    its place in the diff; `in_reply_to_id` and `review_database_id` are REST ids (GitHub's
-    `in_reply_to_id`, `pull_request_review_id`)."""
+    """A REST review comment as `Store.catch_up_comments` takes it (kind "review_comments"):
+    a comment's fields and its place in the diff; `in_reply_to_id` and `review_database_id`
+    are REST ids (GitHub's `in_reply_to_id`, `pull_request_review_id`)."""
     return stored_comment(item) | {
         "path": item.get("path"),
         "line": item.get("line"),
@@ -128,21 +130,9 @@ def stored_review_comment(item: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-COMMENTS = Listing(
-    "comments",
-    "/repos/{owner}/{name}/issues/comments",
-    "catch_up_comments",
-    "comment_deletion_candidates",
-    "delete_comments",
-    stored_comment,
-)
+COMMENTS = Listing("comments", "/repos/{owner}/{name}/issues/comments", stored_comment)
 REVIEW_COMMENTS = Listing(
-    "review_comments",
-    "/repos/{owner}/{name}/pulls/comments",
-    "catch_up_review_comments",
-    "review_comment_deletion_candidates",
-    "delete_review_comments",
-    stored_review_comment,
+    "review_comments", "/repos/{owner}/{name}/pulls/comments", stored_review_comment
 )
 LISTINGS: dict[str, Listing] = {listing.kind: listing for listing in (COMMENTS, REVIEW_COMMENTS)}
 
@@ -183,7 +173,6 @@ async def catch_up(store: Any, rest: RestClient, plan: CatchUpPlan) -> UpkeepRep
     listing = LISTINGS[plan.kind]
     report = UpkeepReport(plan.full_name, listing=listing.kind)
     path = listing.path.format(owner=plan.owner, name=plan.name)
-    apply: Callable[..., Awaitable[dict[str, int]]] = getattr(store, listing.catch_up)
     since = plan.since - CLOCK_MARGIN
     first = True
     while True:
@@ -201,7 +190,8 @@ async def catch_up(store: Any, rest: RestClient, plan: CatchUpPlan) -> UpkeepRep
             if items:
                 newest = max(newest, max(_parse(i["updated_at"]) for i in items))
             if items or first:  # an empty first page is stored too: its ETag
-                got = await apply(
+                got = await store.catch_up_comments(
+                    listing.kind,
                     plan.backfill_state_id,
                     [listing.shape(i) for i in items],
                     newest if items else None,
@@ -233,8 +223,8 @@ async def verify(
         report.not_modified += page.not_modified
         ids.extend(item["node_id"] for item in page.items)
     report.listed = len(ids)
-    candidates: Sequence[StoredComment] = await getattr(store, listing.candidates)(
-        plan.backfill_state_id, ids, listed_at
+    candidates: Sequence[StoredComment] = await store.comment_deletion_candidates(
+        listing.kind, plan.backfill_state_id, ids, listed_at
     )
     gone: list[str] = []
     for stored in candidates[:max_confirmations]:
@@ -243,7 +233,7 @@ async def verify(
         else:
             report.kept += 1
         report.requests += stored.database_id is not None
-    report.deleted = await getattr(store, listing.delete)(plan.backfill_state_id, gone)
+    report.deleted = await store.delete_comments(listing.kind, plan.backfill_state_id, gone)
     return report
 
 

@@ -443,7 +443,7 @@ class Store:
             total_prs=total_prs,
         )
 
-    # Edits and deletions GitHub does not signal (migration 20250350000000) ------------------
+    # Edits and deletions GitHub does not signal (migration 20250730000000) ------------------
 
     async def comment_catch_up_plan(self) -> list[CatchUpPlan]:
         """Every completed repository once per listing (conversation comments, review
@@ -452,18 +452,25 @@ class Store:
 
     async def catch_up_comments(
         self,
+        kind: str,
         backfill_state_id: UUID,
         comments: Sequence[Mapping[str, Any]],
         caught_up_to: datetime | None,
         etag: str | None = None,
         listed_since: datetime | None = None,
     ) -> dict[str, int]:
-        """Apply one page of the catch-up (edits; new comments of stored PRs) and move the
-        watermark to `caught_up_to` (never back): {updated, inserted, skipped}. `etag`: the
-        first page's ETag when the listing fitted on it, kept while the watermark is still
-        `listed_since` (the plan's `since`, which the page was listed from)."""
+        """Apply one page of `kind`'s catch-up (`CatchUpPlan.kind`: "comments", "review_comments")
+        and move that listing's watermark to `caught_up_to` (never back): {updated, inserted,
+        skipped} ({} when the backfill is gone). Edits apply to stored comments; conversation
+        comments of stored PRs are inserted, review comments when they reply to a stored
+        thread's comment. `comments`: as `core.backfill.comment_catch_up`'s `stored_comment`
+        and `stored_review_comment` shape them. `etag`: the first page's ETag when the listing
+        fitted on it, kept while the watermark is still `listed_since` (the plan's `since`,
+        which the page was listed from). An unknown `kind` is refused by the database
+        (invalid_parameter_value, 22023), raised as the transport raises a database error."""
         got = await self._value(
             "catch_up_comments",
+            kind=kind,
             backfill_state_id=backfill_state_id,
             comments=Json.encode(list(comments)),
             caught_up_to=caught_up_to,
@@ -473,68 +480,28 @@ class Store:
         return dict(got or {})
 
     async def comment_deletion_candidates(
-        self, backfill_state_id: UUID, listed: Sequence[str], listed_at: datetime
+        self, kind: str, backfill_state_id: UUID, listed: Sequence[str], listed_at: datetime
     ) -> list[StoredComment]:
-        """Stored comments created before `listed_at` that GitHub's full listing lacked."""
+        """Stored comments of `kind` (as `catch_up_comments`) created before `listed_at` that
+        GitHub's full listing (`listed`: node ids) lacked, by node id."""
         return await self._rows(
             "comment_deletion_candidates",
             StoredComment,
+            kind=kind,
             backfill_state_id=backfill_state_id,
             listed=list(listed),
             listed_at=listed_at,
         )
 
-    async def delete_comments(self, backfill_state_id: UUID, github_ids: Sequence[str]) -> int:
-        """Delete the repository's comments GitHub confirmed gone; stamps the verification."""
-        return int(
-            await self._value(
-                "delete_comments", backfill_state_id=backfill_state_id, github_ids=list(github_ids)
-            )
-        )
-
-    # The same for inline review comments (migration 20250500000000) -----------------------
-
-    async def catch_up_review_comments(
-        self,
-        backfill_state_id: UUID,
-        comments: Sequence[Mapping[str, Any]],
-        caught_up_to: datetime | None,
-        etag: str | None = None,
-        listed_since: datetime | None = None,
-    ) -> dict[str, int]:
-        """Apply one page of the review comments' catch-up (edits; replies to stored threads)
-        and move their watermark to `caught_up_to` (never back): {updated, inserted,
-        skipped}; `etag` and `listed_since` as `catch_up_comments`."""
-        got = await self._value(
-            "catch_up_review_comments",
-            backfill_state_id=backfill_state_id,
-            comments=Json.encode(list(comments)),
-            caught_up_to=caught_up_to,
-            etag=etag,
-            listed_since=listed_since,
-        )
-        return dict(got or {})
-
-    async def review_comment_deletion_candidates(
-        self, backfill_state_id: UUID, listed: Sequence[str], listed_at: datetime
-    ) -> list[StoredComment]:
-        """Stored review comments created before `listed_at` that GitHub's listing lacked."""
-        return await self._rows(
-            "review_comment_deletion_candidates",
-            StoredComment,
-            backfill_state_id=backfill_state_id,
-            listed=list(listed),
-            listed_at=listed_at,
-        )
-
-    async def delete_review_comments(
-        self, backfill_state_id: UUID, github_ids: Sequence[str]
+    async def delete_comments(
+        self, kind: str, backfill_state_id: UUID, github_ids: Sequence[str]
     ) -> int:
-        """Delete the repository's review comments GitHub confirmed gone; stamps their
-        verification."""
+        """Delete the repository's comments of `kind` (as `catch_up_comments`) GitHub confirmed
+        gone (node ids) and stamp that listing's verification: how many were deleted."""
         return int(
             await self._value(
-                "delete_review_comments",
+                "delete_comments",
+                kind=kind,
                 backfill_state_id=backfill_state_id,
                 github_ids=list(github_ids),
             )

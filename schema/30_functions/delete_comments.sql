@@ -1,27 +1,40 @@
--- Delete the repository's comments GitHub confirmed gone (node ids; others' are untouched)
--- and stamp the verification. Returns how many were deleted.
-CREATE OR REPLACE FUNCTION public.delete_comments(p_backfill_state_id uuid, p_github_ids text[])
+-- Delete the repository's comments of p_kind GitHub confirmed gone (node ids; others' are
+-- untouched) and stamp that kind's verification. Returns how many were deleted; raises 22023
+-- for an unknown kind.
+CREATE OR REPLACE FUNCTION public.delete_comments(p_kind text, p_backfill_state_id uuid, p_github_ids text[])
  RETURNS integer
  LANGUAGE plpgsql
  SET search_path TO 'public', 'pg_temp'
 AS $function$
 DECLARE
+    v_repository_id uuid;
     v_deleted integer;
 BEGIN
+    PERFORM comment_kind(p_kind);
     -- The backfill's row first, as commit_chunk and commit_sync_chunk take it: the rows
     -- this writes then lock repository_row_counts in the same order they do (no deadlock).
-    PERFORM 1 FROM progressive_backfill_state WHERE id = p_backfill_state_id
-        FOR NO KEY UPDATE;
-    DELETE FROM comments cm
-     USING progressive_backfill_state s, pull_requests p
-     WHERE s.id = p_backfill_state_id AND p.repository_id = s.repository_id
-       AND cm.pull_request_id = p.id AND cm.github_id = ANY (p_github_ids);
+    SELECT repository_id INTO v_repository_id
+      FROM progressive_backfill_state WHERE id = p_backfill_state_id
+       FOR NO KEY UPDATE;
+    IF p_kind = 'comments' THEN
+        DELETE FROM comments cm USING pull_requests p
+         WHERE p.repository_id = v_repository_id AND cm.pull_request_id = p.id
+           AND cm.github_id = ANY (p_github_ids);
+    ELSE
+        DELETE FROM review_comments rc USING pull_requests p
+         WHERE p.repository_id = v_repository_id AND rc.pull_request_id = p.id
+           AND rc.github_id = ANY (p_github_ids);
+    END IF;
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
-    UPDATE progressive_backfill_state SET comments_verified_at = now()
-     WHERE id = p_backfill_state_id;
+    UPDATE progressive_backfill_state s
+       SET comments_verified_at = CASE p_kind WHEN 'comments' THEN now()
+                                              ELSE s.comments_verified_at END,
+           review_comments_verified_at = CASE p_kind WHEN 'review_comments' THEN now()
+                                                     ELSE s.review_comments_verified_at END
+     WHERE s.id = p_backfill_state_id;
     RETURN v_deleted;
 END
 $function$;
 
-REVOKE ALL ON FUNCTION delete_comments(uuid,text[]) FROM PUBLIC, anon, authenticated;
-GRANT EXECUTE ON FUNCTION delete_comments(uuid,text[]) TO service_role;
+REVOKE ALL ON FUNCTION delete_comments(text,uuid,text[]) FROM PUBLIC, anon, authenticated;
+GRANT EXECUTE ON FUNCTION delete_comments(text,uuid,text[]) TO service_role;

@@ -22,6 +22,7 @@ from psycopg.rows import dict_row
 
 from core.simulator.process import simulator_process
 from tests.support.harness import dead_requests_leave_the_window
+from tests.support.row_counts import kept_counts, real_counts
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
@@ -171,6 +172,8 @@ def test_killed_workers_then_recovery_then_completion(
             """
         ).fetchall()
         assert scalar(db, "SELECT count(*) FROM backfill_chunks WHERE status = 'processing'") == 0
+        # The kept row counts stayed exact through racing workers, SIGKILLs and recovery.
+        assert kept_counts(db) == real_counts(db)
     assert {r["repo"]: r["status"] for r in rows} == dict.fromkeys(REPOS, "completed")
     for r in rows:
         assert r["processed_prs"] == r["stored"] == r["total_prs"] == REPOS[r["repo"]], r

@@ -13,24 +13,8 @@ from uuid import UUID
 import psycopg
 
 from core.store import Store
+from tests.support.row_counts import KINDS, real_counts
 from tests.support.store_rows import actor, changed, pull_request
-
-KINDS = ("pull_requests", "reviews", "comments", "review_threads", "review_comments")
-
-
-def real_counts(db: psycopg.Connection) -> dict[UUID, dict[str, int]]:
-    """count(*) of every stored table per repository, every repository listed."""
-    rows = db.execute(
-        "SELECT r.id, "
-        "(SELECT count(*) FROM pull_requests p WHERE p.repository_id = r.id) AS pull_requests, "
-        + ", ".join(
-            f"(SELECT count(*) FROM {t} x JOIN pull_requests p ON p.id = x.pull_request_id "
-            f"WHERE p.repository_id = r.id) AS {t}"
-            for t in KINDS[1:]
-        )
-        + " FROM repositories r"
-    ).fetchall()
-    return {row["id"]: {k: row[k] for k in KINDS} for row in rows}
 
 
 async def assert_exact(store: Store, db: psycopg.Connection) -> dict[UUID, dict[str, int]]:
@@ -89,6 +73,7 @@ async def test_kept_counts_equal_real_counts_after_every_write_and_delete(
     # The conversation comments' catch-up: a new comment on a stored PR; then its deletion.
     at = datetime(2026, 2, 1, tzinfo=UTC)
     got = await store.catch_up_comments(
+        "comments",
         a,
         [
             {
@@ -106,7 +91,7 @@ async def test_kept_counts_equal_real_counts_after_every_write_and_delete(
     )
     assert got["inserted"] == 1
     await assert_exact(store, db)
-    assert await store.delete_comments(a, ["IC_new", "PRC_1_0"]) == 2
+    assert await store.delete_comments("comments", a, ["IC_new", "PRC_1_0"]) == 2
     await assert_exact(store, db)
 
     # The review comments' catch-up: a reply to a stored thread's first comment; deletions.
@@ -114,7 +99,8 @@ async def test_kept_counts_equal_real_counts_after_every_write_and_delete(
         "SELECT c.database_id FROM review_comments c JOIN pull_requests p "
         "ON p.id = c.pull_request_id WHERE p.github_id = 'PR_1' AND c.github_id = 'PRT_1_0_c0'"
     ).fetchone()
-    got = await store.catch_up_review_comments(
+    got = await store.catch_up_comments(
+        "review_comments",
         a,
         [
             {
@@ -137,7 +123,7 @@ async def test_kept_counts_equal_real_counts_after_every_write_and_delete(
     )
     assert got["inserted"] == 1
     await assert_exact(store, db)
-    assert await store.delete_review_comments(a, ["RC_reply", "PRT_1_0_c1"]) == 2
+    assert await store.delete_comments("review_comments", a, ["RC_reply", "PRT_1_0_c1"]) == 2
     await assert_exact(store, db)
 
     # remove: the repository and everything stored for it; the other's counts stay exact.
