@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=args_module.concurrency,
         default=2,
         metavar="N",
-        help="repositories synced (and their comments caught up) at once (default 2)",
+        help="repositories synced at once (default 2)",
     )
     parser.add_argument(
         "--verify",
@@ -121,10 +121,7 @@ def run(args: argparse.Namespace) -> int:
             await worker.run()
             async with comment_upkeep(engine, settings.rest_api_url) as upkeep:
                 if upkeep is not None:
-                    reports = await upkeep.run(
-                        only=ids, verify_now=args.verify, concurrency=args.concurrency
-                    )
-                    for done in reports:
+                    for done in await upkeep.run(only=ids, verify_now=args.verify):
                         if not args.json:
                             console.print(escape(describe(done)))
             rows = [row for row in await engine.store.freshness() if row.backfill_state_id in ids]

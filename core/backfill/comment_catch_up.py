@@ -269,36 +269,22 @@ class Upkeep:
         verify_now: bool = False,
         now: datetime | None = None,
         catch_up_now: bool = True,
-        concurrency: int = 1,
     ) -> list[UpkeepReport]:
         """One pass over every repository's listings: a catch-up of each (`catch_up_now`, else
         those not caught up by this process within CATCH_UP_EVERY), a verification of those
         never verified or not within VERIFY_EVERY (every one with `verify_now`). A listing's
-        failure is logged and the others go on.
-
-        `concurrency` listings are kept up at once (at least 1). One at a time, a pass over a
-        thousand idle repositories is 2,000 requests in a row, each waiting on its round trip
-        and its transaction (`sync` passes its own --concurrency). Reports come back in the
-        plans' order whatever order the listings end in."""
-        plans = await self.plans(only)
-        done: list[list[UpkeepReport]] = [[] for _ in plans]
+        failure is logged and the others go on."""
+        reports: list[UpkeepReport] = []
         used: dict[int, RestClient] = {}
-        pending = iter(enumerate(plans))  # shared: each lane takes the next plan left
-
-        async def lane() -> None:
-            for i, plan in pending:
+        try:
+            for plan in await self.plans(only):
                 rest = self.rest_for(plan.installation_id)
                 used[id(rest)] = rest
-                await self._one(plan, rest, done[i], verify_now, catch_up_now, now)
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                for _ in range(max(1, min(concurrency, len(plans)))):
-                    group.create_task(lane())
+                await self._one(plan, rest, reports, verify_now, catch_up_now, now)
         finally:
             for rest in used.values():
                 await self.publish(rest)
-        return [report for reports in done for report in reports]
+        return reports
 
     async def publish(self, rest: RestClient) -> None:
         """Store the REST budget the client last saw (stats, --json and the console's budget

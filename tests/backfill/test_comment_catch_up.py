@@ -281,39 +281,3 @@ async def test_the_backfill_command_keeps_the_workers_schedule(
             )
         await a_run(engine)
         assert both_bodies(database_url, REPO) == sim.truth(REPO, bodies=True)["bodies"]
-
-
-async def test_listings_kept_up_side_by_side_all_reach_the_database_in_plan_order(
-    engine_settings: Settings, database_url: str
-) -> None:
-    """`sync` keeps up --concurrency listings at once: every repository's quiet edits and
-    deletions reach the database as with one at a time, each listing once, and the reports
-    come back in the plans' order."""
-    names = [f"o/many{i}" for i in range(4)]
-    sim = Simulator(SimConfig(repos=[RepoSpec("o", f"many{i}", 40) for i in range(4)], seed=5))
-    async with open_engine(engine_settings, transport=sim.transport()) as engine:
-        await add_repositories(engine.store, engine.client, names)
-        await run(engine, sync_every=0)
-        upkeep, clients = upkeep_for(
-            engine.store, engine.lanes, "https://sim", transport=sim.transport()
-        )
-        try:
-            await upkeep.run(verify_now=True, concurrency=3)
-            for i, name in enumerate(names):
-                sim.evolve(name, edit_comments=3, delete_comments=2, seed=i)
-            assert any(
-                both_bodies(database_url, n) != sim.truth(n, bodies=True)["bodies"] for n in names
-            )
-            reports = await upkeep.run(verify_now=True, concurrency=3)
-            for name in names:
-                truth = sim.truth(name, bodies=True)["bodies"]
-                assert both_bodies(database_url, name) == truth, name
-            order = [(p.full_name, p.kind) for p in await upkeep.plans()]
-            assert len(order) == 2 * len(names)
-            for kind in ("catch_up", "verify"):
-                done = [(r.repository, r.listing) for r in reports if r.kind == kind]
-                assert done == order, kind
-            assert sum(r.deleted for r in reports) > 0 and sum(r.updated for r in reports) > 0
-        finally:
-            for client in clients:
-                await client.aclose()
