@@ -152,6 +152,7 @@ class UpkeepReport:
     listed: int = 0
     deleted: int = 0
     kept: int = 0  # candidates GitHub still had (the listing skipped them)
+    left: int = 0  # candidates past MAX_CONFIRMATIONS, confirmed by the next verification
 
 
 def _iso(when: datetime) -> str:
@@ -212,7 +213,9 @@ async def verify(
 ) -> UpkeepReport:
     """Delete the stored comments of `plan`'s repository and listing (`plan.kind`) GitHub no
     longer has (see the module); at most `max_confirmations` per run (the rest at the next).
-    Raises what `RestClient.get` raises (nothing is deleted then)."""
+    The listing's verification is stamped only when every candidate was confirmed; with more
+    (`report.left`) the stamp is cleared: due at once, the next run goes on. Raises what
+    `RestClient.get` raises (nothing is deleted then)."""
     listing = LISTINGS[plan.kind]
     report = UpkeepReport(plan.full_name, "verify", listing=listing.kind)
     path = listing.path.format(owner=plan.owner, name=plan.name)
@@ -233,7 +236,12 @@ async def verify(
         else:
             report.kept += 1
         report.requests += stored.database_id is not None
-    report.deleted = await store.delete_comments(listing.kind, plan.backfill_state_id, gone)
+    # Candidates past the cap wait for the next run: an incomplete verification clears the
+    # stamp, so it is due at a worker's next pass (a minute on), not a day away.
+    report.left = max(0, len(candidates) - max_confirmations)
+    report.deleted = await store.delete_comments(
+        listing.kind, plan.backfill_state_id, gone, complete=not report.left
+    )
     return report
 
 

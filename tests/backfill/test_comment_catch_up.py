@@ -8,7 +8,12 @@ from typing import Any
 
 import psycopg
 
-from core.backfill.comment_catch_up import VERIFY_EVERY, run_worker, upkeep_for
+from core.backfill.comment_catch_up import (
+    MAX_CONFIRMATIONS,
+    VERIFY_EVERY,
+    run_worker,
+    upkeep_for,
+)
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import open_engine
 from core.backfill.worker import Worker, WorkerOptions
@@ -281,3 +286,36 @@ async def test_the_backfill_command_keeps_the_workers_schedule(
             )
         await a_run(engine)
         assert both_bodies(database_url, REPO) == sim.truth(REPO, bodies=True)["bodies"]
+
+
+async def test_deletions_past_one_verifications_cap_reach_the_database_at_the_next_pass(
+    engine_settings: Settings, database_url: str
+) -> None:
+    """A verification confirms at most MAX_CONFIRMATIONS candidates; the rest must not wait a
+    whole VERIFY_EVERY: the verification is stamped only when complete, so a worker's next
+    pass (not forced) goes on and the database equals GitHub's truth."""
+    sim = Simulator(SimConfig(repos=[RepoSpec("o", "talk", 300)], seed=4))
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, [REPO])
+        await run(engine, sync_every=0)
+        upkeep, clients = upkeep_for(
+            engine.store, engine.lanes, "https://sim", transport=sim.transport()
+        )
+        try:
+            await upkeep.run(verify_now=True)
+            gone = sim.evolve(REPO, delete_comments=MAX_CONFIRMATIONS + 50, seed=5)
+            assert len(gone["comments_deleted_quietly"]) == MAX_CONFIRMATIONS + 50
+            truth = sim.truth(REPO, bodies=True)["bodies"]
+            first = await upkeep.run(verify_now=True)
+            (capped,) = [r for r in first if r.kind == "verify" and r.listing == "comments"]
+            assert capped.deleted == MAX_CONFIRMATIONS
+            assert stored_bodies(database_url) != truth
+
+            await upkeep.run(catch_up_now=False)  # a worker's next tick: nothing forced
+            assert stored_bodies(database_url) == truth
+            plan = next(p for p in await upkeep.plans() if p.kind == "comments")
+            assert plan.verified_at is not None  # complete now: stamped
+            assert getattr(capped, "left", None) == 50  # `sync --verify` says so
+        finally:
+            for client in clients:
+                await client.aclose()
