@@ -17,6 +17,8 @@ GitHub's rules followed (docs.github.com/rest/using-the-rest-api/rate-limits-for
   them (an App installation's token is renewed hourly): a stale one is answered 200 and
   costs what an unconditional request costs, never a wrong 304.
 - Pages follow the `Link` header's rel="next"; `per_page` is 100, REST's largest.
+- Redirects are followed (a renamed or transferred repository's old name is answered 301);
+  the token is never sent to another origin.
 - Each request's response time goes through the token's `ServerTimePacer` (shared with its
   GraphQL requests and, through the pacer's ledger, with every process on the token):
   GitHub's secondary limit counts REST's server time with GraphQL's.
@@ -125,7 +127,13 @@ class RestClient:
         self.on_wait = on_wait
         self.budget = RestBudget()
         self.cache: dict[str, tuple[str, list[Any]]] = {}  # url -> (etag, items)
-        self._client = httpx.AsyncClient(transport=transport, timeout=timeout)
+        # GitHub answers a renamed or transferred repository's old name with 301 and the new
+        # place ("follow redirects", REST best practices); GraphQL resolves the old name, so
+        # the stored name stays the old one and every upkeep request would fail without this.
+        # httpx drops the Authorization header on a redirect to another origin.
+        self._client = httpx.AsyncClient(
+            transport=transport, timeout=timeout, follow_redirects=True
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()

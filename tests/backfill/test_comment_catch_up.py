@@ -184,7 +184,7 @@ async def test_review_comments_quietly_edited_and_deleted_end_equal_to_truth(
             by_kind = {(r.listing, r.kind): r for r in verified}
             assert by_kind["review_comments", "verify"].deleted == 4
             assert by_kind["comments", "verify"].deleted == 4
-            assert both_bodies(database_url, REPO) == truth
+            assert both_bodies(database_url) == truth
             assert stored_threads(database_url, REPO) == truth_threads(now)
         finally:
             for client in clients:
@@ -316,6 +316,37 @@ async def test_deletions_past_one_verifications_cap_reach_the_database_at_the_ne
             plan = next(p for p in await upkeep.plans() if p.kind == "comments")
             assert plan.verified_at is not None  # complete now: stamped
             assert getattr(capped, "left", None) == 50  # `sync --verify` says so
+        finally:
+            for client in clients:
+                await client.aclose()
+
+
+async def test_a_renamed_repositorys_edits_and_deletions_follow_githubs_redirect(
+    engine_settings: Settings, database_url: str
+) -> None:
+    """GitHub answers REST requests under a repository's old name (renamed or transferred)
+    with 301 and the new place; GraphQL resolves the old name, so the backfill and the sync
+    go on and the stored name stays the old one. The upkeep must follow the redirect: else
+    every catch-up and verification of that repository fails and its edits and deletions
+    never reach the database."""
+    sim = Simulator(SimConfig(repos=[RepoSpec("o", "talk", 120)], seed=9))
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, [REPO])
+        await run(engine, sync_every=0)
+        upkeep, clients = upkeep_for(
+            engine.store, engine.lanes, "https://sim", transport=sim.transport()
+        )
+        try:
+            await upkeep.run(verify_now=True)
+            sim.rename_repository(REPO, "newco/talk2")
+            review = sim.evolve("newco/talk2", edit_comments=4, delete_comments=3, seed=2)
+            assert review["comments_edited"] and review["review_comments_deleted_quietly"]
+            truth = sim.truth("newco/talk2", bodies=True)["bodies"]
+            await sync_now(engine)
+            reports = await upkeep.run(verify_now=True)
+            assert both_bodies(database_url) == truth
+            assert sum(r.updated for r in reports) == 4 + 4
+            assert sum(r.deleted for r in reports) == 3 + 3
         finally:
             for client in clients:
                 await client.aclose()
