@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -213,8 +214,8 @@ async def verify(
 ) -> UpkeepReport:
     """Delete the stored comments of `plan`'s repository and listing (`plan.kind`) GitHub no
     longer has (see the module); at most `max_confirmations` per run (the rest at the next).
-    The listing's verification is stamped only when every candidate was confirmed; with more
-    (`report.left`) the stamp is cleared: due at once, the next run goes on. Raises what
+    Past the cap a random sample is confirmed; when more are left (`report.left`) and this
+    run deleted some, the stamp is cleared: due at once, the next run goes on. Raises what
     `RestClient.get` raises (nothing is deleted then)."""
     listing = LISTINGS[plan.kind]
     report = UpkeepReport(plan.full_name, "verify", listing=listing.kind)
@@ -230,17 +231,26 @@ async def verify(
         listing.kind, plan.backfill_state_id, ids, listed_at
     )
     gone: list[str] = []
-    for stored in candidates[:max_confirmations]:
+    # Past the cap, a random sample: candidates GitHub still has (a listing that lacks items
+    # it has) must not stand first at every run and starve the ones really gone.
+    chosen = (
+        random.sample(list(candidates), max_confirmations)
+        if len(candidates) > max_confirmations
+        else candidates
+    )
+    for stored in chosen:
         if stored.database_id is None or not await _exists(rest, f"{path}/{stored.database_id}"):
             gone.append(stored.github_id)
         else:
             report.kept += 1
         report.requests += stored.database_id is not None
-    # Candidates past the cap wait for the next run: an incomplete verification clears the
-    # stamp, so it is due at a worker's next pass (a minute on), not a day away.
-    report.left = max(0, len(candidates) - max_confirmations)
+    # Candidates past the cap wait for the next run. When this one deleted some (a mass
+    # deletion under way), the stamp is cleared: due at a worker's next pass (a minute on),
+    # not a day away. When it deleted none, every confirmed one was still on GitHub: running
+    # again at once would only pay for those again, so the day's stamp is set.
+    report.left = len(candidates) - len(chosen)
     report.deleted = await store.delete_comments(
-        listing.kind, plan.backfill_state_id, gone, complete=not report.left
+        listing.kind, plan.backfill_state_id, gone, complete=not (report.left and gone)
     )
     return report
 

@@ -497,9 +497,9 @@ class Store:
         self, kind: str, backfill_state_id: UUID, github_ids: Sequence[str], complete: bool = True
     ) -> int:
         """Delete the repository's comments of `kind` (as `catch_up_comments`) GitHub confirmed
-        gone (node ids) and stamp that listing's verification: now when `complete` (every
-        deletion candidate was confirmed), else cleared (due at once: the next pass goes on
-        with the rest). How many were deleted."""
+        gone (node ids) and stamp that listing's verification: now when `complete`, else
+        cleared (False: candidates are left that the next pass should confirm at once; due
+        then). How many were deleted."""
         return int(
             await self._value(
                 "delete_comments",

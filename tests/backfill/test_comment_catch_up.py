@@ -350,3 +350,40 @@ async def test_a_renamed_repositorys_edits_and_deletions_follow_githubs_redirect
         finally:
             for client in clients:
                 await client.aclose()
+
+
+async def test_candidates_github_still_has_past_the_cap_do_not_make_the_verification_loop(
+    engine_settings: Settings, database_url: str
+) -> None:
+    """Stored comments the listing lacks but GitHub still answers for (kept) are confirmed
+    again at every verification: past the cap, with none deleted, the verification is
+    stamped (not due again at the next pass), else it would spend MAX_CONFIRMATIONS REST
+    requests a minute for nothing."""
+    sim = Simulator(SimConfig(repos=[RepoSpec("o", "talk", 120)], seed=9))
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, [REPO])
+        await run(engine, sync_every=0)
+        with psycopg.connect(database_url, autocommit=True) as db:
+            # rows GitHub's listing lacks, each naming a comment GitHub has (kept when asked)
+            db.execute(
+                "INSERT INTO comments (pull_request_id, github_id, database_id, body, "
+                "created_at, updated_at) "
+                "SELECT c.pull_request_id, 'IC_unlisted_' || n, c.database_id, 'x', "
+                "c.created_at, c.updated_at FROM generate_series(1, %s) n, "
+                "(SELECT * FROM comments ORDER BY github_id LIMIT 1) c",
+                (MAX_CONFIRMATIONS + 20,),
+            )
+        upkeep, clients = upkeep_for(
+            engine.store, engine.lanes, "https://sim", transport=sim.transport()
+        )
+        try:
+            first = await upkeep.run(verify_now=True)
+            (check,) = [r for r in first if r.kind == "verify" and r.listing == "comments"]
+            assert (check.deleted, check.kept, check.left) == (0, MAX_CONFIRMATIONS, 20)
+            plan = next(p for p in await upkeep.plans() if p.kind == "comments")
+            assert plan.verified_at is not None  # stamped: not due again at the next pass
+            again = await upkeep.run(catch_up_now=False)
+            assert not [r for r in again if r.kind == "verify"]
+        finally:
+            for client in clients:
+                await client.aclose()
