@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.support.comment_bodies import stored_bodies
 from tests.support.harness import (
     check_invariants,
     cli,
@@ -26,6 +27,7 @@ from tests.support.harness import (
     terminate_all,
     wait_for_workers,
 )
+from tests.support.sync_state import differences, get
 
 pytestmark = pytest.mark.slow
 
@@ -162,7 +164,17 @@ def test_sigkill_chaos(
         finally:
             terminate_all([*workers.values(), *finishers])
         stats = sim.stats()
+        truths = {
+            r.split(":")[0]: get(f"{sim.url}/_sim/truth?repo={r.split(':')[0]}&bodies=1")
+            for r in repos
+        }
     check_invariants(database_url, stats)
+    # Every PR, review thread (id, resolved, outdated, its comments) and comment body as
+    # GitHub has it, whatever the kills interrupted.
+    for repo, truth in truths.items():
+        assert differences(database_url, truth) == [], repo
+        assert stored_bodies(database_url, repo) == truth["bodies"], repo
+    assert sum(stats["review_threads"].values()) > 0
     # Pages fetched twice: only from where a killed worker's chunk had started (its commit
     # never happened), or where its backfill stood when it died, up to what it had fetched
     # ahead of that.

@@ -122,6 +122,12 @@ def check_invariants(database_url: str, stats: dict[str, Any]) -> dict[str, dict
                      WHERE p.repository_id = r.id) AS reviews,
                    (SELECT count(*) FROM comments c JOIN pull_requests p ON p.id = c.pull_request_id
                      WHERE p.repository_id = r.id) AS comments,
+                   (SELECT count(*) FROM review_threads t
+                      JOIN pull_requests p ON p.id = t.pull_request_id
+                     WHERE p.repository_id = r.id) AS review_threads,
+                   (SELECT count(*) FROM review_comments rc
+                      JOIN pull_requests p ON p.id = rc.pull_request_id
+                     WHERE p.repository_id = r.id) AS review_comments,
                    (SELECT array_agg(chunk_number ORDER BY chunk_number) FROM backfill_chunks c
                      WHERE c.backfill_state_id = s.id) AS chunk_numbers
               FROM repositories r JOIN progressive_backfill_state s ON s.repository_id = r.id
@@ -140,6 +146,8 @@ def check_invariants(database_url: str, stats: dict[str, Any]) -> dict[str, dict
         assert (row["total_prs"] or 0) == stats["prs"][name], row
         assert row["reviews"] == stats["reviews"][name], (name, row["reviews"])
         assert row["comments"] == stats["comments"][name], (name, row["comments"])
+        for kind in ("review_threads", "review_comments"):
+            assert row[kind] == stats[kind][name], (name, kind, row[kind])
         numbers = row["chunk_numbers"] or []
         assert numbers == list(range(1, len(numbers) + 1)), (name, numbers)
         by_repo[name] = row
