@@ -25,6 +25,7 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -117,6 +118,16 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, BackfillError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def set_plain_title(widget: Any, title: str) -> None:
+    """Set `widget`'s border title to `title` as plain text. A str border title is parsed as
+    markup, and this one quotes what the user typed in the filter: "[/" raised MarkupError
+    and closed the console, "[bold]" vanished into a style. Set only when it changed (the
+    title reads back as escaped markup), so a poll does not repaint it for nothing."""
+    content = Content(title)
+    if widget.border_title != content.markup:
+        widget.border_title = content
 
 
 class BackfillConsole(App[None]):
@@ -314,8 +325,7 @@ class BackfillConsole(App[None]):
             if shown is None or view.summary != shown.summary:
                 self.query_one("#summary", Static).update(view.summary)
             repositories = self.query_one("#repositories", KeyedTable)
-            if repositories.border_title != view.title:
-                repositories.border_title = view.title
+            set_plain_title(repositories, view.title)
             repositories.apply(view.repositories, view.widest)
             repositories.order(view.order)
             if shown is None:  # the first rows: the cursor on the top one, attention's first
@@ -430,7 +440,7 @@ class BackfillConsole(App[None]):
             sort=self.sort_by,
             state=self.state_filter,
         )
-        table.border_title = view.title
+        set_plain_title(table, view.title)
         table.apply(view.repositories, view.widest)
         table.order(view.order)
         table.move_cursor(row=0, animate=False)
@@ -750,7 +760,7 @@ class BackfillConsole(App[None]):
 
     def _fail(self, message: str) -> None:
         self.log_event(message, "red")
-        self.notify(message, severity="error")
+        self.notify(message, severity="error", markup=False)  # errors quote names, input
 
     # The terminal going away -------------------------------------------------------------
 

@@ -82,7 +82,9 @@ class DetailScreen(Screen[None]):
         (the snapshot read with it); None: it was removed (back to the main screen); a failed
         read keeps the last view and says why."""
         if isinstance(detail, Exception):
-            self.notify(f"could not read {self.repository}: {detail}", severity="error")
+            self.notify(
+                f"could not read {self.repository}: {detail}", severity="error", markup=False
+            )
             return
         if detail is None:
             if self.is_current:  # not already leaving (remove dismisses it itself)

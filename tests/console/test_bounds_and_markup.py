@@ -3,10 +3,12 @@ markup."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 
 import pytest
 from rich.console import Console
+from textual.widgets import Input
 
 from console.screens import plan_table
 from core.recovery import recover
@@ -63,3 +65,30 @@ async def test_the_recovery_dialog_shows_markup_as_text(store: Store, db) -> Non
     console = Console(width=200, record=True)
     console.print(plan_table(plan))
     assert MARKUP in console.export_text()
+
+
+@pytest.mark.parametrize("typed", ["[/", "[bold]x", "[/x]evil[bold]"])
+async def test_filter_text_with_markup_is_shown_as_typed(typed: str) -> None:
+    """The repositories' title quotes the filter as typed: "[/" closed the console with a
+    MarkupError and "[bold]" was read as a style. An error notice quotes text too."""
+    from console.app import BackfillConsole
+    from console.widgets import KeyedTable
+    from tests.support.console_fixed import NOW, FixedBackend
+
+    app = BackfillConsole(
+        FixedBackend(repositories=1_000, mixed=True), autopoll=False, now=lambda: NOW
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.poll()
+        await asyncio.gather(*(w.wait() for w in app.workers), return_exceptions=True)
+        await pilot.pause()
+        await pilot.press("slash")
+        await pilot.pause()
+        app.query_one("#filter", Input).insert_text_at_cursor(typed)
+        await pilot.pause()
+        table = app.query_one("#repositories", KeyedTable)
+        assert f"name “{typed}”" in table._border_title.plain  # type: ignore[union-attr]
+        app._fail(f"add failed: {typed}")
+        await pilot.pause()
+        assert app.is_running
+    assert app.return_code in (None, 0)
