@@ -29,10 +29,11 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, ProgressBar, RichLog, Sparkline, Static
+from textual.widgets import Header, Input, ProgressBar, RichLog, Sparkline, Static
 
 from console.backend import Backend
 from console.detail import DetailScreen
+from console.exit_codes import INTERRUPTED
 from console.format import stamped
 from console.keys import BY_ID, COMMANDS, MAIN
 from console.local_workers import LocalWorkers
@@ -48,7 +49,7 @@ from console.screens import (
     RecoveryPlanScreen,
 )
 from console.view import View, build_view
-from console.widgets import KeyedTable
+from console.widgets import ConsoleFooter, KeyedTable
 from core.errors import BackfillError
 from core.monitoring import StatsReport
 from core.recovery import RecoveryReport
@@ -177,7 +178,7 @@ class BackfillConsole(App[None]):
         yield KeyedTable(REPOSITORY_COLUMNS, id="repositories", classes="panel")
         yield RichLog(id="events", classes="panel", max_lines=EVENT_LINES, markup=False, wrap=True)
         yield Input(placeholder="filter repositories (Enter keeps it, Escape clears)", id="filter")
-        yield Footer()
+        yield ConsoleFooter(c.id for c in MAIN if not c.narrow)
 
     def on_mount(self) -> None:
         titles = {
@@ -313,6 +314,8 @@ class BackfillConsole(App[None]):
             if shown is None or view.summary != shown.summary:
                 self.query_one("#summary", Static).update(view.summary)
             repositories = self.query_one("#repositories", KeyedTable)
+            if repositories.border_title != view.title:
+                repositories.border_title = view.title
             repositories.apply(view.repositories, view.widest)
             repositories.order(view.order)
             if shown is None:  # the first rows: the cursor on the top one, attention's first
@@ -427,6 +430,7 @@ class BackfillConsole(App[None]):
             sort=self.sort_by,
             state=self.state_filter,
         )
+        table.border_title = view.title
         table.apply(view.repositories, view.widest)
         table.order(view.order)
         table.move_cursor(row=0, animate=False)
@@ -440,6 +444,7 @@ class BackfillConsole(App[None]):
                 order=view.order,
                 widths=view.widths,
                 widest=view.widest,
+                title=view.title,
             )
 
     def action_state_filter(self) -> None:
@@ -473,20 +478,45 @@ class BackfillConsole(App[None]):
     # Controls ---------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self._permitted(action, self.screen)
+
+    def _permitted(self, action: str, screen: Screen[Any]) -> bool | None:
+        """Whether `action` runs with `screen` in front: True, False (hidden: read-only, no
+        local workers to start or stop, a row's key over another screen) or None (shown
+        dimmed: a row's key on the main screen away from the table, `_row_in_reach`)."""
         command = BY_ID.get(action)
         if command is None:
             return True
         if command.control and self.readonly:
             return False
+        if command.row and not self._row_in_reach(screen):
+            # On the main screen, dimmed (focus the table to use it); over another screen
+            # (the event log, a dialog), not offered at all.
+            return None if screen is self.screen_stack[0] else False
         return self.local_workers is not None or action not in ("start_worker", "stop_worker")
+
+    def _row_in_reach(self, screen: Screen[Any]) -> bool:
+        """Whether a key that acts on the selected repository (`Command.row`) means the
+        one the user sees selected: a detail screen is in front, or the repositories table
+        has the focus. Not with the event log or the workers focused, nor under a dialog:
+        Enter, x or p there must not act on a row the user is not looking at."""
+        if isinstance(screen, DetailScreen):
+            return True
+        focused = screen.focused
+        return focused is not None and focused.id == "repositories"
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for command in MAIN:
-            if command.id != "quit" and self.check_action(command.id, ()):
+            if command.id != "quit" and self._permitted(command.id, screen):
                 yield SystemCommand(
                     command.label, command.help, lambda c=command.id: self.run_action(c)
                 )
+
+    def action_help_quit(self) -> None:
+        """Ctrl-C: quit with status 130, as `--help`'s exit statuses say (Textual's own
+        answer only told the user to press ctrl+q, in the demo too)."""
+        self.exit(return_code=INTERRUPTED)
 
     def action_help(self) -> None:
         keys = {c.id: self.get_key_display(c.binding()) for c in COMMANDS}

@@ -34,9 +34,15 @@ from core.recovery import recover
 from core.simulator.process import simulator_process
 from core.simulator.simulator import TRUTH_PATH
 from core.store import open_store
+from core.store.models import BackfillProgress, StuckChunk
 from core.store.store import Store
 
 REPOSITORIES = ("demo/tiny:40", "demo/docs:350", "demo/api:2500", "demo/web:8000")
+# Workers started to be killed mid-chunk before the demo gives up (one whose chunk commits
+# between the look and the SIGKILL leaves nothing stuck: another one is tried).
+KILL_ATTEMPTS = 5
+# How long past `stuck_minutes` the demo waits for the killed chunk to count as stuck.
+STUCK_GRACE_SECONDS = 120
 TOKEN = "demo-token-for-the-local-simulator"
 
 
@@ -105,7 +111,7 @@ class DemoWorkers(LocalWorkers):
 @dataclass(frozen=True)
 class DemoConfig:
     data_dir: Path
-    workers: int = 2  # besides the doomed one
+    workers: int = 2  # started after the kill, to finish the backfill; the doomed one too
     budget: int = 100  # points per window: small enough that the backfill has to wait
     window_seconds: int = 40
     stuck_minutes: int = 1  # the smallest threshold recovery takes
@@ -187,7 +193,8 @@ class Story:
     doomed: str = ""
     killed_repository: str | None = None  # the doomed worker's lease, held when it was killed
     killed_chunk: int | None = None
-    killed_chunk_id: UUID | None = None
+    killed_chunk_id: UUID | None = None  # known once the chunk is seen stuck
+    killed_backfill: UUID | None = None
     killed_stored: int = 0  # PRs of that backfill stored (its pages committed) at the kill
     lease_held: bool = False  # the backfill was leased by the doomed worker at the kill
     stuck_seen: bool = False  # recovery_plan() listed the killed chunk as stuck
@@ -284,50 +291,86 @@ class DemoScript:
     async def _kill_mid_chunk(
         self, store: Store, doomed: str, report: Callable[[str], None]
     ) -> bool:
-        # Until the doomed worker holds a lease on a backfill with pages stored and a chunk
-        # (one page) of it in flight: one read, so the three are seen together.
-        while await self._sleep(0.1):
-            held = [
-                p
-                for p in await store.backfill_progress()
-                if p.leased_by == doomed and p.processed_prs > 0 and p.chunks_processing > 0
+        """SIGKILL the doomed worker while it holds a chunk with pages of its backfill
+        stored, and decide from the database afterwards whether it did: a chunk can commit
+        between the look and the kill, and then nothing is left 'processing' to be stuck.
+        Such a miss starts a new doomed worker and tries again, `KILL_ATTEMPTS` times in
+        all; False when stopped or out of attempts (said in the log)."""
+        for attempt in range(1, KILL_ATTEMPTS + 1):
+            held = await self._held_mid_chunk(store, doomed)
+            if held is None:
+                return False
+            self._sigkill(doomed)
+            # What the kill left: the doomed worker's chunk still 'processing', read after
+            # its process is gone (nothing can commit it any more). Not `stuck_chunks`: its
+            # lease is still live, so it is not stuck yet.
+            detail = await store.backfill_detail(held.backfill_state_id)
+            left = [
+                c
+                for c in (detail.chunks if detail is not None else [])
+                if c.status == "processing" and c.worker_id == doomed
             ]
-            if held:
-                break
-        else:
-            return False
-        for worker_id, process in self.workers.started:
-            if worker_id == doomed:
+            if left:
+                s = self.story
+                s.doomed, s.lease_held = doomed, True
+                s.killed_repository, s.killed_chunk = held.repository, left[0].chunk_number
+                s.killed_backfill, s.killed_stored = held.backfill_state_id, held.processed_prs
+                report(
+                    f"demo: SIGKILLed {doomed} in the middle of {s.killed_repository} chunk "
+                    f"#{s.killed_chunk} ({held.processed_prs:,} PRs of it stored before); "
+                    f"the chunk stays 'processing' until it counts as stuck "
+                    f"({self.config.stuck_minutes} min) and recovery settles it"
+                )
+                return True
+            report(
+                f"demo: {doomed}'s chunk committed just before the SIGKILL "
+                f"(attempt {attempt} of {KILL_ATTEMPTS}); starting another worker to kill"
+            )
+            self.story.doomed = doomed = self.workers.start()
+        report(f"demo: no worker was caught mid-chunk in {KILL_ATTEMPTS} attempts")
+        return False
+
+    async def _held_mid_chunk(self, store: Store, doomed: str) -> BackfillProgress | None:
+        """Wait until `doomed` holds a lease on a backfill with pages stored and a chunk (one
+        page) of it in flight: one read, so the three are seen together. None: stopped."""
+        while await self._sleep(0.1):
+            for p in await store.backfill_progress():
+                if p.leased_by == doomed and p.processed_prs > 0 and p.chunks_processing > 0:
+                    return p
+        return None
+
+    def _sigkill(self, worker_id: str) -> None:
+        for started_id, process in self.workers.started:
+            if started_id == worker_id:
                 process.send_signal(signal.SIGKILL)
                 process.wait()
-                self.workers.started.remove((worker_id, process))
-                break
-        chunk = held[0]
-        s = self.story
-        s.killed_repository, s.killed_chunk = chunk.repository, chunk.last_chunk_number
-        s.killed_stored, s.lease_held = chunk.processed_prs, True
-        report(
-            f"demo: SIGKILLed {doomed} in the middle of {chunk.repository} chunk "
-            f"#{chunk.last_chunk_number} ({chunk.processed_prs:,} PRs of it stored before); "
-            f"the chunk stays 'processing' until it counts as stuck "
-            f"({self.config.stuck_minutes} min) and recovery settles it"
-        )
-        return True
+                self.workers.started.remove((started_id, process))
+                return
 
     async def _recover(self, store: Store, report: Callable[[str], None]) -> bool:
+        """Wait for the killed chunk to count as stuck (bounded: `stuck_minutes` and
+        `STUCK_GRACE_SECONDS`), show the countdown, recover live and check that the chunk
+        is settled. False when stopped, or when it was never seen stuck (said in the log)."""
         c, s = self.config, self.story
-        while await self._sleep(2):
+        deadline = c.stuck_minutes * 60 + STUCK_GRACE_SECONDS
+        waited = 0.0
+        stuck: list[StuckChunk] = []
+        while not stuck:
+            if waited >= deadline:
+                report(
+                    f"demo: {s.killed_repository} chunk #{s.killed_chunk} was not seen stuck "
+                    f"within {deadline:.0f} s; no recovery ran"
+                )
+                return False
+            if not await self._sleep(2):
+                return False
+            waited += 2
             stuck = [
                 x
                 for x in await store.stuck_chunks(c.stuck_minutes)
-                if x.repository == s.killed_repository and x.worker_id == s.doomed
+                if x.backfill_state_id == s.killed_backfill and x.chunk_number == s.killed_chunk
             ]
-            if stuck:
-                break
-        else:
-            return False
-        s.stuck_seen = True
-        s.killed_chunk, s.killed_chunk_id = stuck[0].chunk_number, stuck[0].chunk_id
+        s.stuck_seen, s.killed_chunk_id = True, stuck[0].chunk_id
         report(
             f"demo: {s.killed_repository} chunk #{s.killed_chunk} is stuck "
             f"({stuck[0].decision} planned: {stuck[0].reason}); press d to see the plan"
@@ -345,7 +388,7 @@ class DemoScript:
                 f"demo: recovery {chunk.outcome} to {chunk.repository} #{chunk.chunk_number}:"
                 f" {chunk.decision} ({chunk.reason})"
             )
-            if chunk.chunk_number == s.killed_chunk and chunk.repository == s.killed_repository:
+            if chunk.chunk_id == s.killed_chunk_id:
                 s.recovered.append(chunk.decision)
         in_flight = {x.chunk_id for x in await store.stuck_chunks(0)}
         s.settled = bool(s.recovered) and s.killed_chunk_id not in in_flight

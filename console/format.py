@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rich.text import Text
 
@@ -32,6 +32,15 @@ def clock(moment: datetime) -> str:
 def hour_minute(moment: datetime) -> str:
     """HH:MM in the console's local time zone: a time to wait for, where columns are few."""
     return moment.astimezone().strftime("%H:%M")
+
+
+def wait_until(moment: datetime, now: datetime) -> str:
+    """When a wait ends, as short as stays true: HH:MM (local) within 24 h of `now`, else
+    with its date, "8 Dec 07:40" (a bare 07:40 would read as the next one)."""
+    if abs(moment - now) > timedelta(hours=24):
+        local = moment.astimezone()
+        return f"{local.day} {local:%b %H:%M}"
+    return hour_minute(moment)
 
 
 def stamped(moment: datetime, message: str, style: str = "") -> Text:

@@ -17,13 +17,22 @@ class Command:
     control: bool = False  # changes something: hidden under --readonly
     footer: bool = True
     screen: str = "main"  # "main": everywhere (app bindings); "detail": the detail screen's
+    # Acts on the selected repository: only where one is selected, the repositories table
+    # focused or a detail screen open (not with the event log focused, say).
+    row: bool = False
+    # In the footer under 110 columns too. Not all fit at 80: the keys to look around (sort,
+    # state, log, filter, help) stay; the ones acting on a row, freeze and workers go (the
+    # help screen and the palette list every key).
+    narrow: bool = True
 
     def binding(self) -> Binding:
         return Binding(self.key, self.id, self.label, show=self.footer, id=self.id)
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("detail", "enter", "Details", "Open the selected repository's details and chunks"),
+    Command(
+        "detail", "enter", "Details", "Open the selected repository's details and chunks", row=True
+    ),
     Command("back", "escape", "Back", "Back from the details to every repository", screen="detail"),
     Command(
         "recover_plan_here",
@@ -39,6 +48,7 @@ COMMANDS: tuple[Command, ...] = (
         "Worker+",
         "Start a local worker process (it keeps running after the console quits)",
         control=True,
+        narrow=False,
     ),
     Command(
         "stop_worker",
@@ -46,6 +56,7 @@ COMMANDS: tuple[Command, ...] = (
         "Worker-",
         "Stop the newest local worker (it finishes the page in hand first)",
         control=True,
+        narrow=False,
     ),
     Command("recover_plan", "d", "Dry run", "Recovery dry run: show what recovery would do"),
     Command(
@@ -61,6 +72,8 @@ COMMANDS: tuple[Command, ...] = (
         "Pause",
         "Pause or resume the selected backfill",
         control=True,
+        row=True,
+        narrow=False,
     ),
     Command(
         "retry",
@@ -68,6 +81,8 @@ COMMANDS: tuple[Command, ...] = (
         "Retry",
         "Retry the selected failed backfill from its stored cursor",
         control=True,
+        row=True,
+        narrow=False,
     ),
     Command(
         "sync_now",
@@ -75,6 +90,8 @@ COMMANDS: tuple[Command, ...] = (
         "Sync",
         "Sync the selected completed repository with GitHub now (a running worker does it)",
         control=True,
+        row=True,
+        narrow=False,
     ),
     Command(
         "remove",
@@ -82,6 +99,8 @@ COMMANDS: tuple[Command, ...] = (
         "Remove",
         "Remove the selected repository and its data, after a confirmation counting it",
         control=True,
+        row=True,
+        narrow=False,
     ),
     Command(
         "sort",
@@ -94,10 +113,11 @@ COMMANDS: tuple[Command, ...] = (
         "state_filter",
         "v",
         "State",
-        "Show one state only: failed, stuck, waiting, active, syncing, pending, completed, all",
+        "Show one state only: failed, stuck, waiting, active, syncing, pending, paused, "
+        "completed, all",
     ),
     Command("event_log", "e", "Log", "Open this session's whole event log, searchable"),
-    Command("freeze", "f", "Freeze", "Freeze or unfreeze the view (polling stops)"),
+    Command("freeze", "f", "Freeze", "Freeze or unfreeze the view (polling stops)", narrow=False),
     Command("faster", "plus", "Faster", "Refresh more often", footer=False),
     Command("slower", "minus", "Slower", "Refresh less often", footer=False),
     Command("filter", "slash", "Filter", "Show only repositories whose name contains a text"),

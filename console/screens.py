@@ -217,6 +217,7 @@ class HelpScreen(ModalScreen[None]):
             where = " (details)" if command.screen == "detail" else ""
             table.add_row(self.keys.get(command.id, command.key), command.help + where)
         table.add_row("ctrl+p", "Command palette: every command by name")
+        table.add_row("ctrl+c", "Quit at once, exit status 130 (as a shell reports Ctrl-C)")
         with Vertical(id="dialog", classes="wide"):
             yield Label("Keys", classes="title")
             yield Static(table, id="keys")

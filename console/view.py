@@ -25,8 +25,9 @@ from console.panels.repositories import (
     row_inputs,
     row_key,
     sort_order,
+    table_title,
 )
-from console.panels.states import repository_state, stuck_ids
+from console.panels.states import repository_state, stuck_counts
 from console.panels.summary import summary_line
 from console.panels.workers import worker_cells
 from core.monitoring import Standing, StatsReport, standing
@@ -56,6 +57,7 @@ class View:
     widths: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)
     widest: tuple[int, ...] = field(default=(), compare=False)
     source: StatsReport | None = field(default=None, compare=False, repr=False)  # built from
+    title: str = "Repositories"  # the table's, with what the filters leave (`table_title`)
 
 
 def build_view(
@@ -77,16 +79,17 @@ def build_view(
     wanted = filter_text.strip().lower()
     observed = report.progress[0].observed_at if report.progress else now
     fresh = freshness_by_id(report)
-    stuck = stuck_ids(report)
+    stuck = stuck_counts(report)
     standings: dict[UUID, Standing] = {}
     states: dict[UUID, str] = {}
-    rows: list[tuple[BackfillProgress, Freshness | None, Standing, str]] = []
+    rows: list[tuple[BackfillProgress, Freshness | None, Standing, str, int]] = []
     for p in report.progress:
         backfill = p.backfill_state_id
         f = fresh.get(backfill) if fresh else None
         its = standings[backfill] = standing(p)
-        its_state = states[backfill] = repository_state(its, f, bool(stuck) and backfill in stuck)
-        rows.append((p, f, its, its_state))
+        its_stuck = stuck[backfill] if stuck else 0
+        its_state = states[backfill] = repository_state(its, f, its_stuck > 0)
+        rows.append((p, f, its, its_state, its_stuck))
     old_rows = shown.repositories if shown is not None else {}
     old_inputs = shown.inputs if shown is not None else {}
     old_widths = shown.widths if shown is not None else {}
@@ -96,18 +99,18 @@ def build_view(
     widths: dict[str, tuple[int, ...]] = {}
     to_compare: list[BackfillProgress] = []  # rows an event may come of
     widest = list(shown.widest) if shown is not None else []
-    for p, f, its, its_state in rows:
+    for p, f, its, its_state, its_stuck in rows:
         if (wanted and wanted not in p.repository.lower()) or (
             state is not None and its_state != state
         ):
             to_compare.append(p)
             continue
         key = row_key(p.backfill_state_id)
-        made_of = row_inputs(p, f, its, its_state)
+        made_of = row_inputs(p, f, its, its_state, its_stuck)
         cells = old_rows.get(key)
         measured = old_widths.get(key)
         if cells is None or measured is None or old_inputs.get(key) != made_of:
-            cells = repository_cells(p, f, its_state)
+            cells = repository_cells(p, f, its_state, its_stuck)
             measured = tuple(map(width_of, cells))
             if widest:
                 widest = [max(a, b) for a, b in zip(widest, measured, strict=True)]
@@ -132,4 +135,5 @@ def build_view(
         widths=widths,
         widest=tuple(widest),
         source=report,
+        title=table_title(len(repositories), len(report.progress), filter_text, state),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -10,10 +10,12 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual._two_way_dict import TwoWayDict
+from textual.app import ComposeResult
 from textual.cache import LRUCache
 from textual.geometry import Region
 from textual.strip import Strip
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Footer
+from textual.widgets._footer import FooterKey
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from console.columns import ColumnSpec, fit, layout_columns, width_of
@@ -41,7 +43,10 @@ class KeyedTable(DataTable[Text]):
 
     def __init__(self, columns: Sequence[str | ColumnSpec], **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
-        self.specs = tuple(c if isinstance(c, ColumnSpec) else ColumnSpec(c) for c in columns)
+        # A column given by name alone is free text: cut with an ellipsis, not left out.
+        self.specs = tuple(
+            c if isinstance(c, ColumnSpec) else ColumnSpec(c, flexible=True) for c in columns
+        )
         self._column_names = tuple(s.name for s in self.specs)
         self._column_keys = tuple(ColumnKey(name) for name in self._column_names)
         self._shown: dict[str, tuple[Text, ...]] = {}  # each row's cells as the table has them
@@ -285,3 +290,20 @@ class KeyedTable(DataTable[Text]):
 def _texts(cells: Cells) -> tuple[Text, ...]:
     """Cells as Text, never markup: cells carry database text."""
     return tuple(Text(c) if isinstance(c, str) else c for c in cells)
+
+
+class ConsoleFooter(Footer):
+    """The footer, compact, without the palette's hint (ctrl+p is on the help screen), with
+    the keys not meant for a narrow terminal marked (`-wide-only`: `Command.narrow` False)
+    so that styles.tcss hides them under 110 columns: what stays fits 80 columns, and every
+    key fits 120."""
+
+    def __init__(self, wide_only: Iterable[str]) -> None:
+        super().__init__(compact=True, show_command_palette=False)
+        self.wide_only = frozenset(wide_only)
+
+    def compose(self) -> ComposeResult:
+        for widget in super().compose():
+            if isinstance(widget, FooterKey) and widget.action in self.wide_only:
+                widget.add_class("-wide-only")
+            yield widget

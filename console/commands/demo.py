@@ -23,10 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Start an embedded Postgres in a fresh directory, a simulated GitHub with four "
             "repositories and a small GraphQL budget, and worker processes, then open the "
-            "console on them. Within a minute or two you see progress, a wait for the budget "
-            "and the recovery of a chunk whose worker was killed. Your DATABASE_URL, Supabase "
-            "and GITHUB_TOKEN settings are ignored: nothing leaves this machine. Quitting stops "
-            "the demo's workers and deletes its data."
+            "console on them: one worker starts alone and is SIGKILLed mid-chunk, then "
+            "--workers more finish the backfill. Within a few minutes you see progress, a "
+            "wait for the budget and the recovery of the killed worker's chunk. Your "
+            "DATABASE_URL, Supabase and GITHUB_TOKEN settings are ignored: nothing leaves "
+            "this machine. Quitting stops "
+            "the demo's workers and deletes its data; Ctrl-C quits too (exit status 130)."
         ),
     )
     parser.add_argument(
@@ -34,7 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=WORKERS,
         default=2,
         metavar="N",
-        help=f"worker processes (default 2, at most {MAX_CONCURRENCY})",
+        help=(
+            "worker processes that finish the backfill, started after the first one is "
+            f"SIGKILLed (default 2, so 3 start in all; at most {MAX_CONCURRENCY})"
+        ),
     )
     parser.add_argument(
         "--keep",

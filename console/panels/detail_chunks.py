@@ -17,14 +17,14 @@ def chunk_columns(detail: BackfillDetail) -> tuple[ColumnSpec, ...]:
     return tuple(
         spec
         for spec in (
-            ColumnSpec("#", 0, least=4),
-            ColumnSpec("Kind", 5, least=8),
-            ColumnSpec("Status", 1, least=9),
-            ColumnSpec("PRs", 2, least=3),
-            ColumnSpec("Started", 3, least=8),
-            ColumnSpec("Duration", 4, least=8),
-            ColumnSpec("Worker", 6, least=8, most=24),
-            ColumnSpec("Error", 7, least=10),
+            ColumnSpec("#", 0),
+            ColumnSpec("Kind", 5),
+            ColumnSpec("Status", 1),
+            ColumnSpec("PRs", 2),
+            ColumnSpec("Started", 3),
+            ColumnSpec("Duration", 4),
+            ColumnSpec("Worker", 6, least=8, most=24, flexible=True),
+            ColumnSpec("Error", 7, least=10, flexible=True),
         )
         if spec.name != "Kind" or kind
     )

@@ -23,7 +23,7 @@ def events_between(
     standings: dict[UUID, Standing] | None = None,
     rows: Sequence[BackfillProgress] | None = None,
 ) -> list[Text]:
-    """What changed since the last snapshot: chunks done, failures, waits, workers, recoveries.
+    """What changed since the last snapshot: PRs stored, failures, waits, workers, recoveries.
     `standings`: each current row's `standing`, when the caller has them already;
     `rows`: the rows of `current` to compare, when the caller knows that every other one's
     row, freshness and standing are the ones in `previous` (no event can come of those)."""
@@ -48,9 +48,9 @@ def events_between(
             done += chunk
             done_prs += max(0, p.processed_prs - old.processed_prs)
             events += more
-        elif p.last_chunk_number > old.last_chunk_number and p.processed_prs > old.processed_prs:
+        elif p.processed_prs > old.processed_prs:
             done_prs += p.processed_prs - old.processed_prs
-            done.append(stamped(now, chunks_done(p, old)))
+            done.append(stamped(now, stored_since(p, old)))
         if p.chunks_failed > old.chunks_failed:
             reason = f": {p.last_error}" if p.last_error else ""
             events.append(stamped(now, f"{p.repository}: a chunk failed{reason}", "red"))
@@ -76,8 +76,7 @@ def events_between(
         done = [
             stamped(
                 now,
-                f"{len(done):,} repositories finished chunks: {done_prs:,} PRs stored since "
-                "the last look",
+                f"{len(done):,} repositories stored {done_prs:,} PRs since the last look",
             )
         ]
     events = done + events
@@ -86,22 +85,15 @@ def events_between(
     return events
 
 
-def chunks_done(p: BackfillProgress, old: BackfillProgress) -> str:
-    """What a backfill's finished chunks mean: which chunks, and which PRs (by their count
-    stored) were stored since the last snapshot, e.g. "a/b: chunk #90 done: PRs 8,583–9,100
-    stored (518 since the last look; 9,100 of 12,000)". The PRs are the ones stored between
-    the two looks, not the chunk's own (the snapshot does not count a chunk's PRs)."""
-    numbers = (
-        f"chunk #{p.last_chunk_number}"
-        if p.last_chunk_number == old.last_chunk_number + 1
-        else f"chunks #{old.last_chunk_number + 1}–#{p.last_chunk_number}"
-    )
+def stored_since(p: BackfillProgress, old: BackfillProgress) -> str:
+    """What a backfill stored between two looks, said as that: "a/b: 518 PRs stored since
+    the last look (9,100 of 12,000)". No chunk is named: the snapshot knows the last chunk
+    *started* (`last_chunk_number`), not which ones committed, so a number here could name
+    a chunk still running or one whose worker was killed; and no "PRs 8,583–9,100", which
+    reads as PR numbers. The one wording for a backfill's and a sync's stored PRs."""
     new = p.processed_prs - old.processed_prs
     total = f" of {p.total_prs:,}" if p.total_prs else ""
-    return (
-        f"{p.repository}: {numbers} done: PRs {old.processed_prs + 1:,}–{p.processed_prs:,} "
-        f"stored ({new:,} since the last look; {p.processed_prs:,}{total})"
-    )
+    return f"{p.repository}: {new:,} PRs stored since the last look ({p.processed_prs:,}{total})"
 
 
 def _sync_events(
@@ -111,27 +103,21 @@ def _sync_events(
     was: Freshness | None,
     now: datetime,
 ) -> tuple[list[Text], list[Text]]:
-    """A completed repository's sync: its sync chunks done (numbered by the
-    backfill's own counter; counted with the backfill's chunks when many move at once) with
-    the PRs stored since the last look, and the sync started, or finished with how fresh the
-    data now is."""
+    """A completed repository's sync: the PRs it stored since the last look (counted with
+    the backfills' when many move at once), the sync started, or finished with how fresh
+    the data now is."""
     chunks: list[Text] = []
     events: list[Text] = []
     started = f is not None and f.syncing and not (was is not None and was.syncing)
-    if started and p.last_chunk_number == old.last_chunk_number:
-        events.append(stamped(now, f"{p.repository}: sync started", "cyan"))
-    if p.last_chunk_number > old.last_chunk_number:
+    if p.processed_prs > old.processed_prs:
+        # The PRs the sync stored between the two looks (`stored_since`: no chunk number).
         new = p.processed_prs - old.processed_prs
-        numbers = (
-            f"#{p.last_chunk_number}"
-            if p.last_chunk_number == old.last_chunk_number + 1
-            else f"#{old.last_chunk_number + 1}-#{p.last_chunk_number}"
+        what = "sync started" if started else "sync"
+        chunks.append(
+            stamped(now, f"{p.repository}: {what}: {new:,} PRs stored since the last look")
         )
-        # The PRs stored between the two looks, said as such: not the chunks' own count (the
-        # snapshot does not hold a chunk's count; "+2 PRs" read as the chunk's size).
-        extra = f": {new:,} PRs stored since the last look" if new > 0 else ""
-        what = f"sync started, chunk {numbers}" if started else f"sync chunk {numbers}"
-        chunks.append(stamped(now, f"{p.repository}: {what} done{extra}"))
+    elif started:
+        events.append(stamped(now, f"{p.repository}: sync started", "cyan"))
     if f is not None and was is not None and f.syncs > was.syncs:
         fresh = f" as of {clock(f.fresh_as_of)}" if f.fresh_as_of is not None else ""
         events.append(stamped(now, f"{p.repository}: synced, fresh{fresh}", "green"))

@@ -13,22 +13,25 @@ from uuid import UUID
 from rich.text import Text
 
 from console.columns import ColumnSpec
-from console.format import clock, format_duration, hour_minute
+from console.format import clock, format_duration, wait_until
 from console.panels.states import MOVING, STATES
 from core.monitoring import Standing, StatsReport, standing
 from core.store.models import BackfillProgress, Freshness
 
-# The lag (how old the data of a completed repository is) comes before the progress bar: at
-# 80 columns the bar goes first, as the count says the same in figures.
+# Fixed-format columns (counts, the bar, a rate, the ETA, the lag, the chunks) are shown
+# whole or not at all; the repository's name and the status are flexible and share what is
+# left (`layout_columns`), the status keeping room for a wait and its date ("budget → 8
+# Dec 07:40"). The lag (how old the data of a completed repository is) comes before the
+# progress bar: at 80 columns the bar goes first, as the count says the same in figures.
 REPOSITORY_COLUMNS = (
-    ColumnSpec("Repository", 0, least=12, most=40),
-    ColumnSpec("Processed", 2, least=13),
-    ColumnSpec("Progress", 5, least=19, most=19),
-    ColumnSpec("PRs/min", 6, least=7),
-    ColumnSpec("ETA", 3, least=5),
-    ColumnSpec("Lag", 4, least=6),
-    ColumnSpec("Status", 1, least=16),
-    ColumnSpec("Chunks", 7, least=6, most=24),
+    ColumnSpec("Repository", 0, least=12, most=40, flexible=True, enough=24),
+    ColumnSpec("Processed", 2),
+    ColumnSpec("Progress", 5, most=19),
+    ColumnSpec("PRs/min", 6),
+    ColumnSpec("ETA", 3),
+    ColumnSpec("Lag", 4),
+    ColumnSpec("Status", 1, least=16, flexible=True, enough=20),
+    ColumnSpec("Chunks", 7, most=24),
 )
 SORTS = ("attention", "name", "progress", "rate", "ETA", "status")
 BAR_WIDTH = 12
@@ -139,7 +142,7 @@ def repository_status(p: BackfillProgress, f: Freshness | None = None) -> Text:
         return Text(f"failed: {s.why}", style=style)
     if s.state == "waiting" and p.waiting_until is not None:
         # Short, so the time it waits for survives 80 columns.
-        return Text(f"budget → {hour_minute(p.waiting_until)}", style=style)
+        return Text(f"budget → {wait_until(p.waiting_until, p.observed_at)}", style=style)
     if s.state == "cooling" and p.cooldown_until is not None:
         reason = f": {p.last_error}" if p.last_error else ""
         return Text(f"retry at {clock(p.cooldown_until)}{reason}", style=style)
@@ -162,11 +165,13 @@ def work_goes_on(p: BackfillProgress, state: str | None) -> bool:
 
 
 def repository_cells(
-    p: BackfillProgress, f: Freshness | None = None, state: str | None = None
+    p: BackfillProgress, f: Freshness | None = None, state: str | None = None, stuck: int = 0
 ) -> tuple[Text | str, ...]:
     """One repository row. The clock enters only through `standing` (via the status) and the
     lag: `row_inputs` relies on it to reuse a row's cells while neither changed. `state`: its
-    `repository_state`; a rate and an ETA only when it is one where work goes on (`MOVING`)."""
+    `repository_state`; a rate and an ETA only when it is one where work goes on (`MOVING`).
+    `stuck`: its stuck chunks; an active row names them in its status ("active, 1 stuck
+    chunk"), as `repository_state` counts it active, not stuck."""
     total = "?" if p.total_prs is None else f"{p.total_prs:,}"
     fraction = None if p.percent is None else p.percent / 100
     if p.total_prs is None and p.status == "completed":
@@ -182,6 +187,9 @@ def repository_cells(
     if p.chunks_failed:
         chunks.append(f" {p.chunks_failed} failed", style="red")
     refused = f" ({p.refused_prs:,} refused)" if p.refused_prs else ""
+    status = repository_status(p, f)
+    if stuck and state == "active":
+        status.append(f", {stuck} stuck chunk{'s' if stuck != 1 else ''}", style="bold red")
     return (
         p.repository,
         f"{p.processed_prs:,}/{total}{refused}",
@@ -189,13 +197,13 @@ def repository_cells(
         rate,
         eta,
         lag_cell(f),
-        repository_status(p, f),
+        status,
         chunks,
     )
 
 
 def row_inputs(
-    p: BackfillProgress, f: Freshness | None, s: Standing, state: str | None = None
+    p: BackfillProgress, f: Freshness | None, s: Standing, state: str | None = None, stuck: int = 0
 ) -> tuple[object, ...]:
     """Everything `repository_cells(p, f)` is made of, for comparing, not the clock: the row
     and its freshness without `observed_at` (new every poll) and the raw lag (one second more
@@ -208,8 +216,22 @@ def row_inputs(
     if f is not None:
         fresh = f.__dict__.copy()
         del fresh["observed_at"], fresh["lag_seconds"]
-    return row, fresh, lag_cell(f), s, state
+    return row, fresh, lag_cell(f), s, state, stuck
 
 
 def freshness_by_id(report: StatsReport) -> dict[UUID, Freshness]:
     return {f.backfill_state_id: f for f in report.freshness}
+
+
+def table_title(shown: int, total: int, filter_text: str = "", state: str | None = None) -> str:
+    """The repositories panel's title: how many rows the filters (`filter_text` in the
+    name, `state`) leave of `total`, and, when they leave none, that it is the filters, not
+    an empty table, with the keys that change them."""
+    wanted = filter_text.strip()
+    filters = ([state] if state else []) + ([f"name “{wanted}”"] if wanted else [])
+    if not filters or total == 0:
+        return "Repositories"
+    if shown == 0:
+        keys = " or ".join((["v: next state"] if state else []) + (["/: filter"] if wanted else []))
+        return f"Repositories: none of {total:,} match {', '.join(filters)} ({keys})"
+    return f"Repositories: {shown:,} of {total:,}, {', '.join(filters)}"

@@ -11,9 +11,9 @@ from console.format import format_duration
 from core.store.models import WorkerRecord
 
 WORKER_COLUMNS = (
-    ColumnSpec("Worker", 0, least=10, most=32),
-    ColumnSpec("Doing", 1, least=10),
-    ColumnSpec("Seen", 2, least=6),
+    ColumnSpec("Worker", 0, least=10, most=32, flexible=True),
+    ColumnSpec("Doing", 1, least=10, flexible=True),
+    ColumnSpec("Seen", 2),
 )
 
 

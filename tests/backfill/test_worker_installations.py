@@ -259,10 +259,11 @@ def test_two_installations_work_at_once_each_within_its_budget(
 def test_several_personal_tokens_each_keep_their_own_budget(
     database_url: str, tmp_path: Path
 ) -> None:
-    """GITHUB_TOKENS: the work is spread over both tokens, neither is answered RATE_LIMITED,
-    each budget is published under its token's name (never the token)."""
+    """GITHUB_TOKENS: the work is spread over both tokens, each needs more than one window of
+    its budget and neither is answered RATE_LIMITED, each budget is published under its
+    token's name (never the token). (900 PRs took 54 s for no more than that.)"""
     tokens = ["simulated-account-one-0001", "simulated-account-two-0002"]
-    repos = ["tok/a:500", "tok/b:400"]
+    repos = ["tok/a:250", "tok/b:200"]
     with simulator(repos, seed=29, extra=("--limit", LIMIT, "--window-seconds", WINDOW)) as sim:
         env = environ_without_secrets()
         env.update(
@@ -279,7 +280,8 @@ def test_several_personal_tokens_each_keep_their_own_budget(
     assert_exact(repository_rows(database_url), stats, repos)
     assert stats["outcomes"].get("rate_limited", 0) == 0, stats["outcomes"]
     assert len(stats["tokens"]) == 2
-    assert all(t["points_used"] > 0 for t in stats["tokens"].values()), stats["tokens"]
+    # Each token's budget bound: it waited for a reset at least once, never answered limited.
+    assert all(t["points_used"] > int(LIMIT) for t in stats["tokens"].values()), stats["tokens"]
     names = {b["name"] for b in json.loads(stats_json.stdout)["graphql"]}
     assert len(names) == 2 and all(n.startswith("token ") for n in names), names
     everything = (tmp_path / "tokens.log").read_text() + listing + stats_json.stdout

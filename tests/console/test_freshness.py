@@ -121,7 +121,8 @@ async def test_lag_column_then_the_sync_key_brings_the_database_to_githubs_truth
             assert cell(app, REPO, "Status") == "completed"
             events = [line[9:] for line in app.event_lines]
             assert any(
-                e.startswith(f"{REPO}: sync") and " chunk #" in e and " done" in e for e in events
+                e.startswith(f"{REPO}: sync") and "PRs stored since the last look" in e
+                for e in events
             ), events
             assert any(e.startswith(f"{REPO}: synced, fresh as of ") for e in events), events
 

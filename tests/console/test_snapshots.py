@@ -45,10 +45,7 @@ def console(*, fail: bool = False, readonly: bool = False, mixed: int = 0) -> Ba
 
 async def polled(pilot: Any) -> None:
     app: BackfillConsole = pilot.app
-    app.log_event(
-        "octo/linux: chunk #1116 done: PRs 41,194–41,230 stored (37 since the last look; "
-        "41,230 of 96,400)"
-    )
+    app.log_event("octo/linux: 37 PRs stored since the last look (41,230 of 96,400)")
     app.log_event("acme/api: waiting for the GraphQL budget until 14:42:00", "yellow")
     app.poll()
     await asyncio.gather(*(w.wait() for w in app.workers), return_exceptions=True)
@@ -180,7 +177,7 @@ def test_thousand_repositories(snap_compare, size: str) -> None:
 
 
 async def waiting_only(pilot: Any) -> None:
-    """Polled, then `v` three times: failed, stuck, waiting."""
+    """Polled, then `v` three times: failed, stuck, waiting (no rate, no ETA: waits)."""
     await polled(pilot)
     await pilot.press("v", "v", "v")
     await pilot.pause()
@@ -196,7 +193,7 @@ async def in_event_log(pilot: Any) -> None:
     app: BackfillConsole = pilot.app
     app.log_event("demo: started 3 worker processes; vm-demo-3 works on demo/web alone")
     for n in range(1, 40):
-        app.log_event(f"demo/api: chunk #{n} done: PRs {n * 50 - 49:,}–{n * 50:,} stored")
+        app.log_event(f"demo/api: 50 PRs stored since the last look ({n * 50:,} of 2,500)")
     app.log_event("demo: SIGKILLed vm-demo-3 in the middle of demo/web chunk #4", "bold red")
     await polled(pilot)
     await pilot.press("e")
@@ -224,9 +221,9 @@ async def test_thousand_counts_order_and_filter() -> None:
     async with app.run_test(size=SIZES["small"]) as pilot:
         await polled(pilot)
         summary = str(app.query_one("#summary").render())
-        assert (
-            "20 failed 25 stuck 100 waiting 200 active 40 syncing 100 pending 515 completed"
-            in summary
+        # Short words: the whole ones would pass 80 columns; every state still there.
+        assert "20 failed 25 stuck 100 wait 200 active 40 sync 50 pend 50 paused 515 done" in (
+            summary
         )
         table = app.query_one("#repositories", KeyedTable)
         status = [table.row_text(row.key.value)[-2] for row in table.ordered_rows]
@@ -235,11 +232,14 @@ async def test_thousand_counts_order_and_filter() -> None:
         assert all(s.startswith("stalled") for s in status[20:45])
         assert all(s == "budget → 14:42" for s in status[45:145])
         assert status[-1] == "completed"
+        # Still storing with an old stuck chunk: active (its rate counted), the chunk named.
+        assert status.count("active, 1 stuck chunk") == 10
+        assert all(s.startswith("active") for s in status[145:345])
         await pilot.press("v", "v")
         await pilot.pause()
         assert table.row_count == 25 and app.state_filter == "stuck"
         assert "only stuck" in app.sub_title
-        for _ in range(6):
+        for _ in range(7):
             await pilot.press("v")
         await pilot.pause()
         assert app.state_filter is None and table.row_count == 1_000
@@ -258,12 +258,12 @@ async def test_the_event_log_keeps_a_reader_scrolled_back_while_events_come() ->
         await pilot.pause()
         kept = log.scroll_y
         assert kept < log.max_scroll_y
-        app.log_event("demo/api: chunk #99 done while scrolled back")
+        app.log_event("demo/api: 50 PRs stored while scrolled back")
         await pilot.pause()
         assert log.scroll_y == kept
         await pilot.press("end")
         await pilot.pause()
-        app.log_event("demo/api: chunk #100 done at the bottom")
+        app.log_event("demo/api: 50 PRs stored at the bottom")
         await pilot.pause()
         assert log.scroll_y == log.max_scroll_y
 
@@ -301,3 +301,83 @@ async def test_the_event_log_wraps_lines_within_what_it_shows_at_80_columns() ->
         widest = max(line.cell_length for line in log.lines)
         assert widest <= log.scrollable_content_region.width
         assert not log.show_horizontal_scrollbar
+
+
+@pytest.mark.parametrize("key", ["enter", "x", "p", "t", "n"])
+async def test_row_keys_do_nothing_while_the_event_log_has_the_focus(key: str) -> None:
+    """Enter, x, p, t and n act on the selected row only with the table focused (the red
+    team: with the event log focused, x asked to remove the row under the table's cursor)."""
+    from console.detail import DetailScreen
+    from console.screens import ConfirmRemove
+
+    app = console()
+    async with app.run_test(size=SIZES["large"]) as pilot:
+        await polled(pilot)
+        app.query_one("#events").focus()
+        await pilot.pause()
+        logged = list(app.event_lines)
+        await pilot.press(key)
+        await asyncio.gather(*(w.wait() for w in app.workers), return_exceptions=True)
+        await pilot.pause()
+        assert len(app.screen_stack) == 1 and list(app.event_lines) == logged
+        app.query_one("#repositories").focus()
+        await pilot.press("x" if key != "enter" else key)  # the same keys act on the table
+        for _ in range(20):  # the removal's dry run and its dialog, awaited by its worker
+            await pilot.pause(0.05)
+            if len(app.screen_stack) > 1:
+                break
+        assert isinstance(app.screen, ConfirmRemove if key != "enter" else DetailScreen)
+
+
+async def test_the_80_column_footer_keeps_the_state_and_log_keys() -> None:
+    from textual.widgets._footer import FooterKey
+
+    app = thousand()
+    async with app.run_test(size=SIZES["small"]) as pilot:
+        await polled(pilot)
+        keys = [k for k in app.screen.query(FooterKey) if k.display]
+        actions = [k.action for k in keys]
+        assert {"state_filter", "event_log", "filter", "help", "quit", "add"} <= set(actions)
+        assert max(k.region.right for k in keys) <= SIZES["small"][0]
+
+
+async def test_an_empty_filter_result_says_so_above_the_table() -> None:
+    app = thousand()
+    async with app.run_test(size=SIZES["small"]) as pilot:
+        await polled(pilot)
+        await pilot.press("slash", *"no-such-name")
+        await pilot.pause()
+        table = app.query_one("#repositories", KeyedTable)
+        assert table.row_count == 0
+        assert table.border_title == (
+            "Repositories: none of 1,000 match name “no-such-name” (/: filter)"
+        )
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.row_count == 1_000 and table.border_title == "Repositories"
+
+
+async def test_ctrl_c_quits_with_status_130_as_the_help_says() -> None:
+    """`--help` (the console's and the demo's) lists 130 for Ctrl-C; Textual's own Ctrl-C
+    only told the user to press ctrl+q."""
+    from console.exit_codes import INTERRUPTED, exit_status_help
+
+    assert f"{INTERRUPTED}  interrupted (Ctrl-C)" in exit_status_help("demo")
+    app = console()
+    async with app.run_test(size=SIZES["small"]) as pilot:
+        await polled(pilot)
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+    assert app.return_code == INTERRUPTED == 130
+
+
+def test_the_demos_help_counts_the_workers_that_start(capsys: pytest.CaptureFixture[str]) -> None:
+    """One worker to kill, then --workers more: the help says so (it said 2; 3 started)."""
+    from console.cli import main
+    from console.demo import DemoConfig
+
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default 2, so 3 start in all;" in text
+    assert DemoConfig(data_dir=None).workers == 2  # type: ignore[arg-type]

@@ -85,7 +85,7 @@ def test_events_for_chunks_failures_waits_and_completion() -> None:
         for e in events_between(with_progress(base, before), with_progress(base, after), NOW)
     ]
     assert events == [
-        "a/b: chunk #2 done: PRs 11–47 stored (37 since the last look; 47 of 100)",
+        "a/b: 37 PRs stored since the last look (47 of 100)",
         "a/b: a chunk failed: 502",
         "a/b: waiting for the GraphQL budget until 14:42:00",
     ]
@@ -95,7 +95,7 @@ def test_events_for_chunks_failures_waits_and_completion() -> None:
         for e in events_between(with_progress(base, after), with_progress(base, done), NOW)
     ]
     assert events == [
-        "a/b: chunk #3 done: PRs 48–100 stored (53 since the last look; 100 of 100)",
+        "a/b: 53 PRs stored since the last look (100 of 100)",
         "a/b: completed",
     ]
 
@@ -107,7 +107,7 @@ def test_many_repositories_moving_at_once_make_one_line() -> None:
     after = [progress(f"o/r{i}", processed=2, total=9, chunk=1) for i in range(n)]
     events = events_between(with_progress(base, before), with_progress(base, after), NOW)
     assert [e.plain[9:] for e in events] == [
-        f"{n} repositories finished chunks: {2 * n} PRs stored since the last look"
+        f"{n} repositories stored {2 * n} PRs since the last look"
     ]
 
 
@@ -151,9 +151,48 @@ def test_columns_join_by_priority_and_free_text_takes_the_rest() -> None:
     assert sum(narrow.values()) + 2 * len(narrow) <= 74
     wide = layout_columns(REPOSITORY_COLUMNS, natural, 200)
     assert wide["Status"] == 60 and wide["Chunks"] == 11  # everything at its natural width
-    mid = layout_columns(REPOSITORY_COLUMNS, natural, 110)
-    assert mid["Chunks"] == 11 and mid["Processed"] >= 11  # bounded columns whole first
-    assert sum(mid.values()) + 2 * len(mid) <= 110
+    mid = layout_columns(REPOSITORY_COLUMNS, natural, 130)
+    assert mid["Chunks"] == 11 and mid["Processed"] == 11  # fixed columns whole
+    assert sum(mid.values()) + 2 * len(mid) == 130  # the status takes what is left
+
+
+@pytest.mark.parametrize("available", [76, 116])
+def test_fixed_columns_are_whole_and_the_name_and_status_share_the_rest(available: int) -> None:
+    """The red team: an ETA over an hour cut ("3h 1…") at 120 columns, the status having
+    grown first; the name cut to 12 cells at 80 columns when the ETA and lag were empty. A
+    fixed-format column is whole or absent; the name and the status share what is left,
+    the status keeping room for a dated wait."""
+    from console.columns import layout_columns
+    from console.panels.repositories import REPOSITORY_COLUMNS
+
+    natural = {
+        "Repository": 21,  # kubernetes/kubernetes
+        "Processed": 13,
+        "Progress": 19,
+        "PRs/min": 7,
+        "ETA": len("12h 05m"),
+        "Lag": 3,  # the header alone: no lag yet
+        "Status": 60,  # a failure's long reason
+        "Chunks": 15,
+    }
+    widths = layout_columns(REPOSITORY_COLUMNS, natural, available)
+    assert sum(widths.values()) + 2 * len(widths) <= available
+    fixed = [s.name for s in REPOSITORY_COLUMNS if not s.flexible and s.name in widths]
+    assert {"Processed", "ETA", "Lag"} <= set(fixed)
+    assert all(widths[name] == natural[name] for name in fixed)
+    assert widths["Repository"] == 21  # whole: it needs less than its `enough`
+    assert widths["Status"] >= len("budget → 8 Dec 07:40")
+    empty = natural | {"ETA": 3}
+    narrow = layout_columns(REPOSITORY_COLUMNS, empty, available)
+    assert narrow["Repository"] == 21 and narrow["Status"] >= 20
+
+
+def test_a_wait_keeps_its_time_and_beyond_a_day_its_date() -> None:
+    soon = progress("a/b", processed=1, total=10, waiting=True)
+    assert repository_status(soon).plain == "budget → 14:42"
+    assert soon.waiting_until is not None
+    far = soon.model_copy(update={"waiting_until": soon.observed_at + timedelta(days=2)})
+    assert repository_status(far).plain == "budget → 1 Dec 14:30"
 
 
 def test_long_text_ends_with_an_ellipsis() -> None:
@@ -192,12 +231,11 @@ def test_sync_events_name_the_sync_chunks_and_the_new_freshness() -> None:
     walking = state(6, 102, syncing=True, syncs=1)
     done = state(7, 102, syncing=False, syncs=2)
     assert [e.plain[9:] for e in events_between(idle, walking, NOW)] == [
-        "a/b: sync started, chunk #5-#6 done: 2 PRs stored since the last look"
+        "a/b: sync started: 2 PRs stored since the last look"
     ]
     begun = state(4, 100, syncing=True, syncs=1)
     assert [e.plain[9:] for e in events_between(idle, begun, NOW)] == ["a/b: sync started"]
     assert [e.plain[9:] for e in events_between(walking, done, NOW)] == [
-        "a/b: sync chunk #7 done",
         "a/b: synced, fresh as of 14:13:00",
     ]
     assert events_between(done, done, NOW) == []

@@ -18,7 +18,10 @@ def mark_completed(
     synced_minutes_ago: int = 60,
 ) -> None:
     """Register `names` (OWNER/NAME) completed, synced `synced_minutes_ago` minutes ago up
-    to `watermark` (GitHub's newest updatedAt applied), holding `total_prs` PRs. Commits."""
+    to `watermark` (GitHub's newest updatedAt applied), holding `total_prs` PRs, their
+    comments and review comments verified by that sync's upkeep (a first upkeep verifies
+    every repository: at a thousand, 2,000 more listings, none of them what a test of the
+    rows at scale is about). Commits."""
     owners = [n.split("/", 1)[0] for n in names]
     repos = [n.split("/", 1)[1] for n in names]
     db.execute(
@@ -30,12 +33,21 @@ def mark_completed(
         )
         INSERT INTO progressive_backfill_state
                (repository_id, status, total_prs, processed_prs, started_at, completed_at,
-                sync_watermark, synced_at, fresh_as_of, sync_count)
+                sync_watermark, synced_at, fresh_as_of, sync_count,
+                comments_verified_at, review_comments_verified_at)
         SELECT r.id, 'completed', %s, coalesce(%s, 0),
                now() - interval '2 days', now() - interval '1 day', %s,
-               now() - make_interval(mins => %s), now() - make_interval(mins => %s), 1
+               now() - make_interval(mins => %s), now() - make_interval(mins => %s), 1,
+               now() - make_interval(mins => %s), now() - make_interval(mins => %s)
           FROM r
         """,
-        (owners, repos, total_prs, total_prs, watermark, synced_minutes_ago, synced_minutes_ago),
+        (
+            owners,
+            repos,
+            total_prs,
+            total_prs,
+            watermark,
+            *[synced_minutes_ago] * 4,
+        ),
     )
     db.commit()

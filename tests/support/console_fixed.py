@@ -355,8 +355,9 @@ def syncing_detail() -> BackfillDetail:
 
 def mixed_row(n: int) -> tuple[BackfillProgress, bool]:
     """Generated repository `n` of a large set, in a state picked by `n` (deterministic): 2%
-    failed, 2.5% stuck, 10% waiting for the budget, 20% active, 4% syncing, 10% pending,
-    the rest completed. Returns its row and whether it is syncing."""
+    failed, 2.5% stuck, 10% waiting for the budget, 20% active (a tenth of them with an
+    old stuck chunk, `mixed_report`), 4% syncing, 5% pending, 5% paused, the rest
+    completed. Returns its row and whether it is syncing."""
     name = f"fleet/service-{n:04d}"
     total = 500 + (n * 37) % 9_500
     if n % 50 == 0:
@@ -390,7 +391,13 @@ def mixed_row(n: int) -> tuple[BackfillProgress, bool]:
     if n % 25 == 5:
         return progress(name, processed=total, total=total, status="completed", chunk=n % 60), True
     if n % 10 == 6:
-        return progress(name, processed=0, total=total, status="pending"), False
+        paused = n % 20 == 16
+        return progress(
+            name,
+            processed=total // 6 if paused else 0,
+            total=total,
+            status="paused" if paused else "pending",
+        ), False
     return progress(
         name, processed=total, total=total, status="completed", rate=n % 40, chunk=n % 60
     ), False
@@ -417,10 +424,10 @@ def mixed_report(repositories: int = 1_000) -> StatsReport:
             decision="reset",
             reason="partial: 10/100 stored",
         )
-        for p in rows
+        for n, p in enumerate(rows)
         if p.leased_by is not None
         and p.progressed_at is not None
-        and NOW - p.progressed_at > timedelta(minutes=10)
+        and (NOW - p.progressed_at > timedelta(minutes=10) or n % 100 == 3)
     ]
     return StatsReport(base.chunks, rows, base.workers, base.budgets, stuck, fresh)
 
