@@ -69,6 +69,12 @@ def describe(done: UpkeepReport) -> str:
         return (
             f"{done.repository}: {what} verified: {done.listed} on GitHub, "
             f"{done.deleted} deleted ({cost})"
+            + (
+                f"; {done.left} more not yet confirmed gone: the next verification (a "
+                "worker's next pass, or `sync --verify` again) goes on"
+                if done.left
+                else ""
+            )
         )
     return (
         f"{done.repository}: {what} caught up: {done.updated} edited, {done.inserted} new ({cost})"

@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -152,6 +153,7 @@ class UpkeepReport:
     listed: int = 0
     deleted: int = 0
     kept: int = 0  # candidates GitHub still had (the listing skipped them)
+    left: int = 0  # candidates past MAX_CONFIRMATIONS, confirmed by the next verification
 
 
 def _iso(when: datetime) -> str:
@@ -212,7 +214,9 @@ async def verify(
 ) -> UpkeepReport:
     """Delete the stored comments of `plan`'s repository and listing (`plan.kind`) GitHub no
     longer has (see the module); at most `max_confirmations` per run (the rest at the next).
-    Raises what `RestClient.get` raises (nothing is deleted then)."""
+    Past the cap a random sample is confirmed; when more are left (`report.left`) and this
+    run deleted some, the stamp is cleared: due at once, the next run goes on. Raises what
+    `RestClient.get` raises (nothing is deleted then)."""
     listing = LISTINGS[plan.kind]
     report = UpkeepReport(plan.full_name, "verify", listing=listing.kind)
     path = listing.path.format(owner=plan.owner, name=plan.name)
@@ -227,13 +231,27 @@ async def verify(
         listing.kind, plan.backfill_state_id, ids, listed_at
     )
     gone: list[str] = []
-    for stored in candidates[:max_confirmations]:
+    # Past the cap, a random sample: candidates GitHub still has (a listing that lacks items
+    # it has) must not stand first at every run and starve the ones really gone.
+    chosen = (
+        random.sample(list(candidates), max_confirmations)
+        if len(candidates) > max_confirmations
+        else candidates
+    )
+    for stored in chosen:
         if stored.database_id is None or not await _exists(rest, f"{path}/{stored.database_id}"):
             gone.append(stored.github_id)
         else:
             report.kept += 1
         report.requests += stored.database_id is not None
-    report.deleted = await store.delete_comments(listing.kind, plan.backfill_state_id, gone)
+    # Candidates past the cap wait for the next run. When this one deleted some (a mass
+    # deletion under way), the stamp is cleared: due at a worker's next pass (a minute on),
+    # not a day away. When it deleted none, every confirmed one was still on GitHub: running
+    # again at once would only pay for those again, so the day's stamp is set.
+    report.left = len(candidates) - len(chosen)
+    report.deleted = await store.delete_comments(
+        listing.kind, plan.backfill_state_id, gone, complete=not (report.left and gone)
+    )
     return report
 
 

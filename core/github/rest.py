@@ -17,6 +17,8 @@ GitHub's rules followed (docs.github.com/rest/using-the-rest-api/rate-limits-for
   them (an App installation's token is renewed hourly): a stale one is answered 200 and
   costs what an unconditional request costs, never a wrong 304.
 - Pages follow the `Link` header's rel="next"; `per_page` is 100, REST's largest.
+- Redirects are followed (a renamed or transferred repository's old name is answered 301);
+  the token is never sent to another origin.
 - Each request's response time goes through the token's `ServerTimePacer` (shared with its
   GraphQL requests and, through the pacer's ledger, with every process on the token):
   GitHub's secondary limit counts REST's server time with GraphQL's.
@@ -38,7 +40,12 @@ import httpx
 
 from core.github.clock import GitHubClock
 from core.github.credentials import Credential
-from core.github.errors import AuthenticationError, SecondaryRateLimitError, TransientError
+from core.github.errors import (
+    AuthenticationError,
+    RateLimitedError,
+    SecondaryRateLimitError,
+    TransientError,
+)
 from core.github.pacing import ServerTimePacer
 
 log = logging.getLogger("core.github.rest")
@@ -125,7 +132,13 @@ class RestClient:
         self.on_wait = on_wait
         self.budget = RestBudget()
         self.cache: dict[str, tuple[str, list[Any]]] = {}  # url -> (etag, items)
-        self._client = httpx.AsyncClient(transport=transport, timeout=timeout)
+        # GitHub answers a renamed or transferred repository's old name with 301 and the new
+        # place ("follow redirects", REST best practices); GraphQL resolves the old name, so
+        # the stored name stays the old one and every upkeep request would fail without this.
+        # httpx drops the Authorization header on a redirect to another origin.
+        self._client = httpx.AsyncClient(
+            transport=transport, timeout=timeout, follow_redirects=True
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -155,9 +168,10 @@ class RestClient:
         reads nor fills the in-memory cache. Waits for the reserve and secondary limits as the
         module says. Raises `AuthenticationError`
         (401), `SecondaryRateLimitError` (still limited after `max_retries` waits),
+        `RateLimitedError` (GitHub still says the budget is spent after `max_retries` waits),
         `TransientError` (5xx or no answer, `max_retries` times), or `httpx.HTTPStatusError`
         for any other refusal (404, 422...)."""
-        transient = secondary = 0
+        transient = secondary = limited = 0
         while True:
             await self._wait_for_reserve()
             cached = self.cache.get(url) if cache else None
@@ -224,7 +238,9 @@ class RestClient:
                     )
                     continue
                 if status in (403, 429) and self.budget.remaining == 0:
-                    continue  # the primary budget: _wait_for_reserve waits for its reset
+                    limited += 1
+                    await self._wait_spent(limited)
+                    continue
                 if status not in TRANSIENT_STATUSES:
                     response.raise_for_status()
                 error = f"HTTP {status}"
@@ -246,6 +262,28 @@ class RestClient:
         reset = headers.get("x-ratelimit-reset", "")
         if reset.isdigit():
             b.reset_at = datetime.fromtimestamp(int(reset), UTC)
+
+    async def _wait_spent(self, limited: int) -> None:
+        """GitHub answered that the budget is spent (the `limited`th time for this request):
+        as the GraphQL gate, never ask again before its reset nor in the same instant, even
+        when the reset looks past (whole seconds; GitHub's counter may reset a little after
+        it), a minute when no reset is known; `RateLimitedError` past `max_retries`."""
+        now = self.clock.now()
+        reset = self.budget.reset_at
+        if limited > self.max_retries:
+            raise RateLimitedError(
+                f"GitHub says the REST budget is still spent after {limited} tries",
+                reset_at=reset if reset is not None and reset > now else now,
+                remaining=0,
+                now=now,
+            )
+        until = (
+            max(reset, now) + timedelta(seconds=1)
+            if reset is not None
+            else now + timedelta(seconds=SECONDARY_MIN_WAIT)
+        )
+        await self._wait(until, "REST budget (GitHub answered that it is spent)")
+        self.budget.remaining = None  # the next answer tells
 
     async def _wait_for_reserve(self) -> None:
         """Below the reserve, wait for the budget's reset (GitHub's clock)."""

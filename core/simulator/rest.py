@@ -4,6 +4,9 @@ simulator's issues have none, so these are its PRs' comments),
 `GET /repos/{owner}/{repo}/issues/comments/{comment_id}` (one, 404 once deleted),
 `GET /repos/{owner}/{repo}/pulls/comments` (its inline review comments) and
 `GET /repos/{owner}/{repo}/pulls/comments/{comment_id}` (one, 404 once deleted).
+A repository asked for by a name it had before a rename or a transfer is answered 301 with
+its new place in `Location`, as GitHub answers REST (docs.github.com/rest/using-the-rest-api/
+best-practices-for-using-the-rest-api#follow-redirects); GraphQL resolves the old name.
 
 GitHub's rules followed (docs.github.com/rest/issues/comments#list-issue-comments-for-a-repository,
 /rest/pulls/comments#list-review-comments-in-a-repository,
@@ -110,6 +113,13 @@ class RestApi:
             return self._answer(
                 404, budget, {"message": "Not Found", "documentation_url": REST_DOCS}
             )
+        asked_name = f"{match.group(1)}/{match.group(2)}"
+        if asked_name.lower() != repo.full_name.lower():  # renamed or transferred since
+            budget.used += 1
+            # the new place relative to the request's own scheme and host (RFC 9110 allows it)
+            moved = path.replace(asked_name, repo.full_name, 1) + (f"?{query}" if query else "")
+            body = {"message": "Moved Permanently", "url": moved, "documentation_url": REST_DOCS}
+            return self._answer(301, budget, body, {"location": moved})
         if match.group(4) is not None:  # one comment: GET .../{issues|pulls}/comments/{id}
             budget.used += 1
             number = int(match.group(4))

@@ -494,16 +494,19 @@ class Store:
         )
 
     async def delete_comments(
-        self, kind: str, backfill_state_id: UUID, github_ids: Sequence[str]
+        self, kind: str, backfill_state_id: UUID, github_ids: Sequence[str], complete: bool = True
     ) -> int:
         """Delete the repository's comments of `kind` (as `catch_up_comments`) GitHub confirmed
-        gone (node ids) and stamp that listing's verification: how many were deleted."""
+        gone (node ids) and stamp that listing's verification: now when `complete`, else
+        cleared (False: candidates are left that the next pass should confirm at once; due
+        then). How many were deleted."""
         return int(
             await self._value(
                 "delete_comments",
                 kind=kind,
                 backfill_state_id=backfill_state_id,
                 github_ids=list(github_ids),
+                complete=complete,
             )
         )
 

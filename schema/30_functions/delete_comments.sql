@@ -1,7 +1,8 @@
 -- Delete the repository's comments of p_kind GitHub confirmed gone (node ids; others' are
--- untouched) and stamp that kind's verification. Returns how many were deleted; raises 22023
--- for an unknown kind.
-CREATE OR REPLACE FUNCTION public.delete_comments(p_kind text, p_backfill_state_id uuid, p_github_ids text[])
+-- untouched) and stamp that kind's verification: now() when p_complete (every candidate of the
+-- listing was confirmed), else NULL (due again at once). Returns how many were deleted; raises
+-- 22023 for an unknown kind.
+CREATE OR REPLACE FUNCTION public.delete_comments(p_kind text, p_backfill_state_id uuid, p_github_ids text[], p_complete boolean DEFAULT true)
  RETURNS integer
  LANGUAGE plpgsql
  SET search_path TO 'public', 'pg_temp'
@@ -27,14 +28,16 @@ BEGIN
     END IF;
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
     UPDATE progressive_backfill_state s
-       SET comments_verified_at = CASE p_kind WHEN 'comments' THEN now()
-                                              ELSE s.comments_verified_at END,
-           review_comments_verified_at = CASE p_kind WHEN 'review_comments' THEN now()
-                                                     ELSE s.review_comments_verified_at END
+       SET comments_verified_at =
+               CASE p_kind WHEN 'comments' THEN CASE WHEN p_complete THEN now() END
+                           ELSE s.comments_verified_at END,
+           review_comments_verified_at =
+               CASE p_kind WHEN 'review_comments' THEN CASE WHEN p_complete THEN now() END
+                           ELSE s.review_comments_verified_at END
      WHERE s.id = p_backfill_state_id;
     RETURN v_deleted;
 END
 $function$;
 
-REVOKE ALL ON FUNCTION delete_comments(text,uuid,text[]) FROM PUBLIC, anon, authenticated;
-GRANT EXECUTE ON FUNCTION delete_comments(text,uuid,text[]) TO service_role;
+REVOKE ALL ON FUNCTION delete_comments(text,uuid,text[],boolean) FROM PUBLIC, anon, authenticated;
+GRANT EXECUTE ON FUNCTION delete_comments(text,uuid,text[],boolean) TO service_role;

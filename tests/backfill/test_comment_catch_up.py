@@ -8,7 +8,12 @@ from typing import Any
 
 import psycopg
 
-from core.backfill.comment_catch_up import VERIFY_EVERY, run_worker, upkeep_for
+from core.backfill.comment_catch_up import (
+    MAX_CONFIRMATIONS,
+    VERIFY_EVERY,
+    run_worker,
+    upkeep_for,
+)
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import open_engine
 from core.backfill.worker import Worker, WorkerOptions
@@ -179,7 +184,7 @@ async def test_review_comments_quietly_edited_and_deleted_end_equal_to_truth(
             by_kind = {(r.listing, r.kind): r for r in verified}
             assert by_kind["review_comments", "verify"].deleted == 4
             assert by_kind["comments", "verify"].deleted == 4
-            assert both_bodies(database_url, REPO) == truth
+            assert both_bodies(database_url) == truth
             assert stored_threads(database_url, REPO) == truth_threads(now)
         finally:
             for client in clients:
@@ -281,3 +286,104 @@ async def test_the_backfill_command_keeps_the_workers_schedule(
             )
         await a_run(engine)
         assert both_bodies(database_url, REPO) == sim.truth(REPO, bodies=True)["bodies"]
+
+
+async def test_deletions_past_one_verifications_cap_reach_the_database_at_the_next_pass(
+    engine_settings: Settings, database_url: str
+) -> None:
+    """A verification confirms at most MAX_CONFIRMATIONS candidates; the rest must not wait a
+    whole VERIFY_EVERY: the verification is stamped only when complete, so a worker's next
+    pass (not forced) goes on and the database equals GitHub's truth."""
+    sim = Simulator(SimConfig(repos=[RepoSpec("o", "talk", 300)], seed=4))
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, [REPO])
+        await run(engine, sync_every=0)
+        upkeep, clients = upkeep_for(
+            engine.store, engine.lanes, "https://sim", transport=sim.transport()
+        )
+        try:
+            await upkeep.run(verify_now=True)
+            gone = sim.evolve(REPO, delete_comments=MAX_CONFIRMATIONS + 50, seed=5)
+            assert len(gone["comments_deleted_quietly"]) == MAX_CONFIRMATIONS + 50
+            truth = sim.truth(REPO, bodies=True)["bodies"]
+            first = await upkeep.run(verify_now=True)
+            (capped,) = [r for r in first if r.kind == "verify" and r.listing == "comments"]
+            assert capped.deleted == MAX_CONFIRMATIONS
+            assert stored_bodies(database_url) != truth
+
+            await upkeep.run(catch_up_now=False)  # a worker's next tick: nothing forced
+            assert stored_bodies(database_url) == truth
+            plan = next(p for p in await upkeep.plans() if p.kind == "comments")
+            assert plan.verified_at is not None  # complete now: stamped
+            assert getattr(capped, "left", None) == 50  # `sync --verify` says so
+        finally:
+            for client in clients:
+                await client.aclose()
+
+
+async def test_a_renamed_repositorys_edits_and_deletions_follow_githubs_redirect(
+    engine_settings: Settings, database_url: str
+) -> None:
+    """GitHub answers REST requests under a repository's old name (renamed or transferred)
+    with 301 and the new place; GraphQL resolves the old name, so the backfill and the sync
+    go on and the stored name stays the old one. The upkeep must follow the redirect: else
+    every catch-up and verification of that repository fails and its edits and deletions
+    never reach the database."""
+    sim = Simulator(SimConfig(repos=[RepoSpec("o", "talk", 120)], seed=9))
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, [REPO])
+        await run(engine, sync_every=0)
+        upkeep, clients = upkeep_for(
+            engine.store, engine.lanes, "https://sim", transport=sim.transport()
+        )
+        try:
+            await upkeep.run(verify_now=True)
+            sim.rename_repository(REPO, "newco/talk2")
+            review = sim.evolve("newco/talk2", edit_comments=4, delete_comments=3, seed=2)
+            assert review["comments_edited"] and review["review_comments_deleted_quietly"]
+            truth = sim.truth("newco/talk2", bodies=True)["bodies"]
+            await sync_now(engine)
+            reports = await upkeep.run(verify_now=True)
+            assert both_bodies(database_url) == truth
+            assert sum(r.updated for r in reports) == 4 + 4
+            assert sum(r.deleted for r in reports) == 3 + 3
+        finally:
+            for client in clients:
+                await client.aclose()
+
+
+async def test_candidates_github_still_has_past_the_cap_do_not_make_the_verification_loop(
+    engine_settings: Settings, database_url: str
+) -> None:
+    """Stored comments the listing lacks but GitHub still answers for (kept) are confirmed
+    again at every verification: past the cap, with none deleted, the verification is
+    stamped (not due again at the next pass), else it would spend MAX_CONFIRMATIONS REST
+    requests a minute for nothing."""
+    sim = Simulator(SimConfig(repos=[RepoSpec("o", "talk", 120)], seed=9))
+    async with open_engine(engine_settings, transport=sim.transport()) as engine:
+        await add_repositories(engine.store, engine.client, [REPO])
+        await run(engine, sync_every=0)
+        with psycopg.connect(database_url, autocommit=True) as db:
+            # rows GitHub's listing lacks, each naming a comment GitHub has (kept when asked)
+            db.execute(
+                "INSERT INTO comments (pull_request_id, github_id, database_id, body, "
+                "created_at, updated_at) "
+                "SELECT c.pull_request_id, 'IC_unlisted_' || n, c.database_id, 'x', "
+                "c.created_at, c.updated_at FROM generate_series(1, %s) n, "
+                "(SELECT * FROM comments ORDER BY github_id LIMIT 1) c",
+                (MAX_CONFIRMATIONS + 20,),
+            )
+        upkeep, clients = upkeep_for(
+            engine.store, engine.lanes, "https://sim", transport=sim.transport()
+        )
+        try:
+            first = await upkeep.run(verify_now=True)
+            (check,) = [r for r in first if r.kind == "verify" and r.listing == "comments"]
+            assert (check.deleted, check.kept, check.left) == (0, MAX_CONFIRMATIONS, 20)
+            plan = next(p for p in await upkeep.plans() if p.kind == "comments")
+            assert plan.verified_at is not None  # stamped: not due again at the next pass
+            again = await upkeep.run(catch_up_now=False)
+            assert not [r for r in again if r.kind == "verify"]
+        finally:
+            for client in clients:
+                await client.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import httpx
 import pytest
 
 from core.github.credentials import StaticToken
@@ -127,3 +128,45 @@ async def test_rest_server_time_goes_through_the_tokens_shared_ledger(clock: Fak
         await rest.get(rest.url(PATH))
         await rest.get(rest.url(PATH))  # a 304 takes GitHub's time too
     assert len(ledger.reserved) == 2 and ledger.settled == [1, 2]
+
+
+async def test_a_spent_budget_is_never_asked_again_at_once_even_when_its_reset_looks_past(
+    clock: FakeClock,
+) -> None:
+    """GitHub's `x-ratelimit-reset` is whole seconds and its counter may reset a little after
+    it: a 403 "rate limit exceeded" whose reset looks past must not be retried in the same
+    instant (a loop of refused requests, which GitHub may answer by banning the token). As the
+    GraphQL gate: never before the reset and at least a second on, at most `max_retries`
+    times, then raised."""
+    clock.now += 0.7  # the budget's true reset is .7 s past the whole second GitHub says
+    sim = make_sim(clock, prs=10, rest_limit=2)
+    guarded = Guarded(sim.transport(), most=20)  # a loop fails the test instead of hanging
+    async with RestClient(
+        "https://sim",
+        StaticToken(TOKEN),
+        transport=guarded,
+        clock=clock,
+        sleep=clock.sleep,
+        reserve=0,
+        max_retries=3,
+    ) as rest:
+        for n in range(2):
+            await rest.get(rest.url(PATH, since=stamp(n)))
+        clock.now += 3600 - 0.5  # past the reset GitHub said, before its counter's
+        page = await rest.get(rest.url(PATH, since=stamp(3)))
+        assert page.items
+    assert sim.rest.counts["primary"] <= 2  # refused at most twice, never in a loop
+    assert clock.sleeps and all(s >= 0.5 for s in clock.sleeps)
+
+
+class Guarded(httpx.AsyncBaseTransport):
+    """The simulator's transport, refusing past `most` requests (a loop's guard)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, most: int) -> None:
+        self.inner, self.most, self.sent = inner, most, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent += 1
+        if self.sent > self.most:
+            raise AssertionError(f"more than {self.most} requests: a loop")
+        return await self.inner.handle_async_request(request)
