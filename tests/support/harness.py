@@ -170,7 +170,12 @@ def wait_for_workers(procs: Sequence[subprocess.Popen[str]], timeout: float) -> 
     deadline = time.monotonic() + timeout
     try:
         for p in procs:
-            p.wait(timeout=max(1, deadline - time.monotonic()))
+            try:
+                p.wait(timeout=max(1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                # What every worker last said: a hang shows where each one stopped.
+                tails = "\n".join(f"--- pid {q.pid}:\n{log_tail(q)}" for q in procs)
+                raise AssertionError(f"a worker still runs after {timeout} s:\n{tails}") from None
             assert p.returncode == 0, f"worker exited {p.returncode}:\n{log_tail(p)}"
     finally:
         terminate_all(procs)
