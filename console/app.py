@@ -464,7 +464,7 @@ class BackfillConsole(App[None]):
 
     def action_event_log(self) -> None:
         if not any(isinstance(s, EventLogScreen) for s in self.screen_stack):
-            self.push_screen(EventLogScreen(list(self.event_history)))
+            self.push_screen(EventLogScreen(self.event_history, keep=EVENT_HISTORY))
 
     def action_sort(self) -> None:
         """The next sort column; the cursor stays on the repository it was on."""

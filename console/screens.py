@@ -7,12 +7,16 @@ focus on Cancel, so Enter alone never changes the database.
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterable
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Footer, Input, Label, RichLog, Static
 
@@ -274,8 +278,14 @@ class ConfirmRemove(ModalScreen[bool]):
 
 class EventLogScreen(Screen[None]):
     """This session's whole event log (the demo's lines too), newest last, scrolled back with
-    the arrows and Page Up/Down; `/` searches: only lines containing the text, any case.
-    New events are added as they come (`add`)."""
+    the arrows and Page Up/Down; `/` searches all of it: only lines containing the text, any
+    case. New events are added as they come (`add`). Only the newest `SHOWN_AT_MOST` matching
+    lines are drawn: a log is drawn line by line (wrapping each), so opening or searching
+    10,000 events took seconds; the title says when older matches are left undrawn, and a
+    search narrows to them."""
+
+    SHOWN_AT_MOST = 2_000
+    SEARCH_SETTLES = 0.15  # seconds after the last keystroke before the log is redrawn
 
     BINDINGS = [
         Binding("escape", "close", "Back"),
@@ -283,15 +293,19 @@ class EventLogScreen(Screen[None]):
         Binding("slash", "search", "Search"),
     ]
 
-    def __init__(self, lines: list[Text]) -> None:
+    def __init__(self, lines: Iterable[Text], keep: int | None = None) -> None:
+        """`lines`: the session's events so far, oldest first; `keep`: how many this screen
+        holds at most as more come (the session's own bound), None for no bound."""
         super().__init__()
-        self.lines = lines
+        self.lines: deque[Text] = deque(lines, maxlen=keep)
         self.wanted = ""
+        self.matching = len(self.lines)  # lines containing `wanted`, kept as lines come
+        self._redraw: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="log-title")
         # min_width: RichLog's default (78) would wrap wider than the log shows at 80 columns.
-        yield RichLog(id="log", markup=False, wrap=True, max_lines=None, min_width=20)
+        yield RichLog(id="log", markup=False, wrap=True, max_lines=self.SHOWN_AT_MOST, min_width=20)
         yield Input(placeholder="search the log (Enter keeps it, Escape clears)", id="search")
         yield Footer()
 
@@ -307,24 +321,29 @@ class EventLogScreen(Screen[None]):
         log = self.query_one("#log", RichLog)
         log.clear()
         shown = [line for line in self.lines if self._matches(line)]
-        for line in shown:
+        self.matching = len(shown)
+        for line in shown[-self.SHOWN_AT_MOST :]:
             log.write(line)
         self._title_only()
 
     def add(self, line: Text) -> None:
         """Append `line`; the view follows it only when it was at the newest line, so a
         reader scrolled back keeps their place while events come in."""
+        if len(self.lines) == self.lines.maxlen and self._matches(self.lines[0]):
+            self.matching -= 1  # the oldest line leaves the session's bound
         self.lines.append(line)
         if self._matches(line):
+            self.matching += 1
             log = self.query_one("#log", RichLog)
             log.write(line, scroll_end=log.is_vertical_scroll_end)
         self._title_only()
 
     def _title_only(self) -> None:
-        shown = sum(1 for line in self.lines if self._matches(line))
-        what = f"{shown:,} of {len(self.lines):,} events"
+        what = f"{self.matching:,} of {len(self.lines):,} events"
         if self.wanted:
             what += f" containing “{self.wanted}”"
+        if self.matching > self.SHOWN_AT_MOST:
+            what += f" (the newest {self.SHOWN_AT_MOST:,} shown; / narrows)"
         self.query_one("#log-title", Static).update(
             Text(f"Event log · {what} · Esc: back · /: search", style="bold")
         )
@@ -335,8 +354,12 @@ class EventLogScreen(Screen[None]):
         field.focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        """Redraw once typing settles, not at every keystroke (each redraw reads the whole
+        session's log)."""
         self.wanted = event.value.strip().lower()
-        self._show()
+        if self._redraw is not None:
+            self._redraw.stop()
+        self._redraw = self.set_timer(self.SEARCH_SETTLES, self._show)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.query_one("#log", RichLog).focus()
