@@ -11,8 +11,8 @@ import psycopg
 from core.backfill.comment_catch_up import (
     MAX_CONFIRMATIONS,
     VERIFY_EVERY,
+    comment_upkeep,
     run_worker,
-    upkeep_for,
 )
 from core.backfill.registry import add_repositories
 from core.backfill.runtime import open_engine
@@ -63,10 +63,8 @@ async def test_quiet_edits_and_deletions_reach_the_database(
         await add_repositories(engine.store, engine.client, [REPO])
         await run(engine, sync_every=0)
         assert stored_bodies(database_url) == sim.truth(REPO, bodies=True)["bodies"]
-        upkeep, clients = upkeep_for(
-            engine.store, engine.lanes, "https://sim", transport=sim.transport()
-        )
-        try:
+        async with comment_upkeep(engine, "https://sim", transport=sim.transport()) as upkeep:
+            assert upkeep is not None
             await upkeep.run(verify_now=True)  # the first: reads what the backfill read
             before = updated_ats(sim)
             report = sim.evolve(REPO, edit_comments=6, delete_comments=5, seed=3)
@@ -101,9 +99,6 @@ async def test_quiet_edits_and_deletions_reach_the_database(
             assert budgets["graphql"] and all(
                 b["resource"] == "graphql" for b in budgets["graphql"]
             )
-        finally:
-            for client in clients:
-                await client.aclose()
 
 
 async def test_a_catch_up_past_one_page_walks_by_since(
@@ -113,10 +108,8 @@ async def test_a_catch_up_past_one_page_walks_by_since(
     async with open_engine(engine_settings, transport=sim.transport()) as engine:
         await add_repositories(engine.store, engine.client, [REPO])
         await run(engine, sync_every=0)
-        upkeep, clients = upkeep_for(
-            engine.store, engine.lanes, "https://sim", transport=sim.transport()
-        )
-        try:
+        async with comment_upkeep(engine, "https://sim", transport=sim.transport()) as upkeep:
+            assert upkeep is not None
             await upkeep.run()
             sim.evolve(REPO, edit_comments=250, seed=8)  # 250 PRs: past two pages
             truth = sim.truth(REPO, bodies=True)["bodies"]
@@ -126,9 +119,6 @@ async def test_a_catch_up_past_one_page_walks_by_since(
             plan, _ = await upkeep.plans()
             newest = max(b["updatedAt"] for k, b in truth.items() if k.startswith("IC_"))
             assert f"{plan.since:%Y-%m-%dT%H:%M:%SZ}" == newest  # the watermark
-        finally:
-            for client in clients:
-                await client.aclose()
 
 
 # Inline review comments: the second listing, under the same rule -----------------------------
@@ -155,10 +145,8 @@ async def test_review_comments_quietly_edited_and_deleted_end_equal_to_truth(
         await add_repositories(engine.store, engine.client, [REPO])
         await run(engine, sync_every=0)
         assert both_bodies(database_url, REPO) == sim.truth(REPO, bodies=True)["bodies"]
-        upkeep, clients = upkeep_for(
-            engine.store, engine.lanes, "https://sim", transport=sim.transport()
-        )
-        try:
+        async with comment_upkeep(engine, "https://sim", transport=sim.transport()) as upkeep:
+            assert upkeep is not None
             await upkeep.run()  # the first after the backfill: both listings, both verified
             before = updated_ats(sim)
             report = review_edits(sim, seed=6)
@@ -186,9 +174,6 @@ async def test_review_comments_quietly_edited_and_deleted_end_equal_to_truth(
             assert by_kind["comments", "verify"].deleted == 4
             assert both_bodies(database_url) == truth
             assert stored_threads(database_url, REPO) == truth_threads(now)
-        finally:
-            for client in clients:
-                await client.aclose()
 
 
 async def test_a_plain_sync_misses_quiet_review_comment_edits_and_deletions(
@@ -222,10 +207,8 @@ async def test_a_reply_the_database_lacks_joins_its_thread_by_the_catch_up(
     async with open_engine(engine_settings, transport=sim.transport()) as engine:
         await add_repositories(engine.store, engine.client, [REPO])
         await run(engine, sync_every=0)
-        upkeep, clients = upkeep_for(
-            engine.store, engine.lanes, "https://sim", transport=sim.transport()
-        )
-        try:
+        async with comment_upkeep(engine, "https://sim", transport=sim.transport()) as upkeep:
+            assert upkeep is not None
             await upkeep.run()
             report = sim.evolve(REPO, edit_comments=12, seed=9)
             with psycopg.connect(database_url) as db:
@@ -240,9 +223,6 @@ async def test_a_reply_the_database_lacks_joins_its_thread_by_the_catch_up(
             now = sim.truth(REPO, bodies=True)
             assert both_bodies(database_url, REPO) == now["bodies"]
             assert stored_threads(database_url, REPO) == truth_threads(now)
-        finally:
-            for client in clients:
-                await client.aclose()
 
 
 async def test_the_backfill_command_keeps_the_workers_schedule(
@@ -298,10 +278,8 @@ async def test_deletions_past_one_verifications_cap_reach_the_database_at_the_ne
     async with open_engine(engine_settings, transport=sim.transport()) as engine:
         await add_repositories(engine.store, engine.client, [REPO])
         await run(engine, sync_every=0)
-        upkeep, clients = upkeep_for(
-            engine.store, engine.lanes, "https://sim", transport=sim.transport()
-        )
-        try:
+        async with comment_upkeep(engine, "https://sim", transport=sim.transport()) as upkeep:
+            assert upkeep is not None
             await upkeep.run(verify_now=True)
             gone = sim.evolve(REPO, delete_comments=MAX_CONFIRMATIONS + 50, seed=5)
             assert len(gone["comments_deleted_quietly"]) == MAX_CONFIRMATIONS + 50
@@ -316,9 +294,6 @@ async def test_deletions_past_one_verifications_cap_reach_the_database_at_the_ne
             plan = next(p for p in await upkeep.plans() if p.kind == "comments")
             assert plan.verified_at is not None  # complete now: stamped
             assert getattr(capped, "left", None) == 50  # `sync --verify` says so
-        finally:
-            for client in clients:
-                await client.aclose()
 
 
 async def test_a_renamed_repositorys_edits_and_deletions_follow_githubs_redirect(
@@ -333,10 +308,8 @@ async def test_a_renamed_repositorys_edits_and_deletions_follow_githubs_redirect
     async with open_engine(engine_settings, transport=sim.transport()) as engine:
         await add_repositories(engine.store, engine.client, [REPO])
         await run(engine, sync_every=0)
-        upkeep, clients = upkeep_for(
-            engine.store, engine.lanes, "https://sim", transport=sim.transport()
-        )
-        try:
+        async with comment_upkeep(engine, "https://sim", transport=sim.transport()) as upkeep:
+            assert upkeep is not None
             await upkeep.run(verify_now=True)
             sim.rename_repository(REPO, "newco/talk2")
             review = sim.evolve("newco/talk2", edit_comments=4, delete_comments=3, seed=2)
@@ -347,9 +320,6 @@ async def test_a_renamed_repositorys_edits_and_deletions_follow_githubs_redirect
             assert both_bodies(database_url) == truth
             assert sum(r.updated for r in reports) == 4 + 4
             assert sum(r.deleted for r in reports) == 3 + 3
-        finally:
-            for client in clients:
-                await client.aclose()
 
 
 async def test_candidates_github_still_has_past_the_cap_do_not_make_the_verification_loop(
@@ -373,10 +343,8 @@ async def test_candidates_github_still_has_past_the_cap_do_not_make_the_verifica
                 "(SELECT * FROM comments ORDER BY github_id LIMIT 1) c",
                 (MAX_CONFIRMATIONS + 20,),
             )
-        upkeep, clients = upkeep_for(
-            engine.store, engine.lanes, "https://sim", transport=sim.transport()
-        )
-        try:
+        async with comment_upkeep(engine, "https://sim", transport=sim.transport()) as upkeep:
+            assert upkeep is not None
             first = await upkeep.run(verify_now=True)
             (check,) = [r for r in first if r.kind == "verify" and r.listing == "comments"]
             assert (check.deleted, check.kept, check.left) == (0, MAX_CONFIRMATIONS, 20)
@@ -384,6 +352,3 @@ async def test_candidates_github_still_has_past_the_cap_do_not_make_the_verifica
             assert plan.verified_at is not None  # stamped: not due again at the next pass
             again = await upkeep.run(catch_up_now=False)
             assert not [r for r in again if r.kind == "verify"]
-        finally:
-            for client in clients:
-                await client.aclose()
