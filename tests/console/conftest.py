@@ -4,6 +4,7 @@ processes started by the console's own keys."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,17 @@ from core.config import Settings, load_settings
 from tests.support.harness import TOKEN, SimServer, simulator
 
 REPOS = ("acme/api:300", "acme/web:120", "acme/tiny:3")
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The local time zone is UTC for this test: cells that show a wall-clock time
+    ("budget → 14:42") read the same on every machine."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.delenv("TZ")
+    time.tzset()
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,6 @@ set's pace, the counts line and the table's title say."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -20,13 +18,7 @@ from tests.support.console_fixed import NOW, progress, report
 COLUMN = {c.name: n for n, c in enumerate(REPOSITORY_COLUMNS)}
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.delenv("TZ")
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")  # times shown as UTC (tests/console/conftest.py)
 
 
 def with_rows(rows: list[BackfillProgress], stuck: list[StuckChunk] | None = None) -> StatsReport:

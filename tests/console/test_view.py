@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -18,13 +16,7 @@ from tests.support.console_fixed import NOW, later, progress, report
 REPOSITORY_NAMES = [c.name for c in REPOSITORY_COLUMNS]
 
 
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.delenv("TZ")
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")  # times shown as UTC (tests/console/conftest.py)
 
 
 def with_progress(base: StatsReport, rows: list) -> StatsReport:
