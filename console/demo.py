@@ -355,6 +355,7 @@ class DemoScript:
         deadline = c.stuck_minutes * 60 + STUCK_GRACE_SECONDS
         waited = 0.0
         stuck: list[StuckChunk] = []
+        every: list[StuckChunk] = []
         while not stuck:
             if waited >= deadline:
                 report(
@@ -365,21 +366,32 @@ class DemoScript:
             if not await self._sleep(2):
                 return False
             waited += 2
+            every = await store.stuck_chunks(c.stuck_minutes)
             stuck = [
                 x
-                for x in await store.stuck_chunks(c.stuck_minutes)
+                for x in every
                 if x.backfill_state_id == s.killed_backfill and x.chunk_number == s.killed_chunk
             ]
         s.stuck_seen, s.killed_chunk_id = True, stuck[0].chunk_id
+        # The killed worker may have held a chunk in each of its slots: recovery settles all.
+        others = [x for x in every if x.chunk_id != s.killed_chunk_id]
+        also = (
+            f"; also stuck: {', '.join(f'{x.repository} #{x.chunk_number}' for x in others)}"
+            if others
+            else ""
+        )
         report(
             f"demo: {s.killed_repository} chunk #{s.killed_chunk} is stuck "
-            f"({stuck[0].decision} planned: {stuck[0].reason}); press d to see the plan"
+            f"({stuck[0].decision} planned: {stuck[0].reason}){also}; press d to see the plan"
+        )
+        what = (
+            f"{len(others) + 1} stuck chunks"
+            if others
+            else f"{s.killed_repository} chunk #{s.killed_chunk}"
         )
         for left in range(c.countdown_seconds, 0, -1):
             if left == c.countdown_seconds or left % 5 == 0 or left <= 3:
-                report(
-                    f"demo: recovering {s.killed_repository} chunk #{s.killed_chunk} in {left} s"
-                )
+                report(f"demo: recovering {what} in {left} s")
             if not await self._sleep(1):
                 return False
         result = await recover(store, stuck_minutes=c.stuck_minutes, dry_run=False)
