@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 import time_machine
+from textual.widgets import Input
 
 from console.app import BackfillConsole
+from console.screens import EventLogScreen
 from console.widgets import KeyedTable
 from tests.support.console_fixed import NOW, FixedBackend, installation_budgets
 
@@ -208,6 +210,10 @@ def test_event_log(snap_compare, size: str) -> None:
 async def searched_log(pilot: Any) -> None:
     await in_event_log(pilot)
     await pilot.press("slash", *"demo:")
+    # The cursor shown steadily, whatever the moment of its blink the picture is taken at.
+    pilot.app.screen.query_one("#search", Input).cursor_blink = False
+    # The log is redrawn once typing settles (EventLogScreen.SEARCH_SETTLES).
+    await pilot.pause(EventLogScreen.SEARCH_SETTLES * 3)
     await pilot.pause()
 
 
