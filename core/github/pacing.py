@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import statistics
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -52,19 +53,9 @@ RECENT = 8  # answers of a similar size whose rates set the estimate of the next
 # flight held that room unused. The upper quartile is over by 20% and under by 10% of the
 # measured time (the same run's answers, re-estimated), and an answer slower than its
 # estimate counts its elapsed time in the ledger from then on.
-ESTIMATE_QUANTILE = 0.75
+ESTIMATE_QUARTILE = 3  # the third of `statistics.quantiles(n=4)`'s cut points
 KEPT = 16  # answers remembered, of every size, to find RECENT of a size like the next one
 SIMILAR = 2  # answers of a similar size: at most this many times smaller or larger
-
-
-def quantile(values: list[float], q: float) -> float:
-    """The `q` quantile (0..1) of `values` (not empty), interpolated between the two nearest
-    ranks: `quantile(v, 1)` is `max(v)`, `quantile(v, 0.5)` the median."""
-    ordered = sorted(values)
-    rank = q * (len(ordered) - 1)
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 @dataclass(frozen=True)
@@ -153,7 +144,7 @@ class ServerTimePacer:
         `size` is the request's node count as the cost rule bounds it (0: unknown). An answer
         takes a fixed part (GitHub's per-request work and the round trip: the fastest recent
         answer) plus a part that grows with its nodes; the rate of that part is the upper
-        quartile (ESTIMATE_QUANTILE) of the last RECENT answers of a similar size (within a
+        quartile (ESTIMATE_QUARTILE) of the last RECENT answers of a similar size (within a
         factor SIMILAR: a PR page is not a reviews follow-up, whose nodes are denser). With
         none of a similar size, the slowest larger answer, or the target (a small query's time
         says little of a page's).
@@ -171,7 +162,12 @@ class ServerTimePacer:
             if seen * SIMILAR >= size and seen <= size * SIMILAR
         ][-RECENT:]
         if rates:
-            return fixed + quantile(rates, ESTIMATE_QUANTILE) * size
+            upper = (
+                statistics.quantiles(rates, n=4, method="inclusive")[ESTIMATE_QUARTILE - 1]
+                if len(rates) > 1
+                else rates[0]
+            )
+            return fixed + upper * size
         larger = [seconds for seconds, seen in recent if seen >= size][-RECENT:]
         return max(larger) if larger else self.target
 
