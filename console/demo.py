@@ -317,7 +317,8 @@ class DemoScript:
                 s.killed_backfill, s.killed_stored = held.backfill_state_id, held.processed_prs
                 report(
                     f"demo: SIGKILLed {doomed} in the middle of {s.killed_repository} chunk "
-                    f"#{s.killed_chunk} ({held.processed_prs:,} PRs of the repository stored before it); "
+                    f"#{s.killed_chunk} ({held.processed_prs:,} PRs of the repository stored "
+                    "before it); "
                     f"the chunk stays 'processing' until it counts as stuck "
                     f"({self.config.stuck_minutes} min) and recovery settles it"
                 )
